@@ -1,0 +1,52 @@
+# Kakin — developer entry points. `make run` starts a whole local pipeline,
+# `make test` runs every test against real Redis, ClickHouse and an embedded
+# Kafka-protocol broker, `make bench` measures the pipeline.
+
+GO       ?= go
+BIN      := bin/kakin
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+DATA_DIR ?= .run
+
+.PHONY: all build deps run test test-short bench bench-core vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kakin
+
+# Installs redis-server and clickhouse-server from Debian when missing.
+deps:
+	@bash deploy/install-deps.sh
+
+# Starts Redis, ClickHouse and the embedded broker under $(DATA_DIR), migrates,
+# loads the demo price list and serves every role. Ctrl-C stops it all; the
+# data stays for the next run.
+run: deps build
+	./$(BIN) dev --data-dir=$(DATA_DIR)
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+# Unit, integration and end-to-end tests (the e2e package builds the binary and
+# runs the roles as separate processes).
+test: deps vet
+	$(GO) test -count=1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+# Pipeline benchmark: a private stack on free ports, `kakin loadgen` against it.
+bench: deps build
+	@bash deploy/bench.sh
+
+# CPU benchmarks of the pure stages (no I/O).
+bench-core:
+	$(GO) test -run '^$$' -bench . -benchmem ./ingest/ ./rater/ ./dedupe/ ./schemas/
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin

@@ -1,0 +1,129 @@
+package aggregator
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/internal/tenant"
+	"github.com/shopspring/decimal"
+)
+
+// Charges answers a customer's charges for one billing period from ClickHouse.
+type Charges struct {
+	conn driver.Conn
+}
+
+// NewCharges returns the charges query.
+func NewCharges(conn driver.Conn) *Charges { return &Charges{conn: conn} }
+
+// ChargeLine is the total of one element for a customer and period.
+type ChargeLine struct {
+	Element  string `json:"element"`
+	Quantity string `json:"quantity"`
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+	Events   uint64 `json:"events"`
+}
+
+// Total is the sum of all lines in one currency.
+type Total struct {
+	Currency string `json:"currency"`
+	Amount   string `json:"amount"`
+}
+
+// ChargesResponse is the body of GET /v1/charges. Currency and Total are set
+// when every line is in one currency (the normal case).
+type ChargesResponse struct {
+	Customer string       `json:"customer"`
+	Period   string       `json:"period"`
+	Currency string       `json:"currency,omitempty"`
+	Total    string       `json:"total,omitempty"`
+	Totals   []Total      `json:"totals"`
+	Lines    []ChargeLine `json:"lines"`
+}
+
+var periodPattern = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
+
+// Query sums the customer's rated lines for the period, per element.
+func (c *Charges) Query(ctx context.Context, tenantID, customer, period string) (*ChargesResponse, error) {
+	rows, err := c.conn.Query(ctx, `
+		SELECT element, currency, sum(quantity) AS quantity, sum(amount) AS amount, count() AS events
+		FROM rated_usage FINAL
+		WHERE tenant = ? AND customer = ? AND period = ?
+		GROUP BY element, currency
+		ORDER BY element, currency`, tenantID, customer, period)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	resp := &ChargesResponse{Customer: customer, Period: period, Totals: []Total{}, Lines: []ChargeLine{}}
+	totals := map[string]decimal.Decimal{}
+	var order []string
+	for rows.Next() {
+		var element, currency string
+		var qty, amount decimal.Decimal
+		var events uint64
+		if err := rows.Scan(&element, &currency, &qty, &amount, &events); err != nil {
+			return nil, err
+		}
+		resp.Lines = append(resp.Lines, ChargeLine{Element: element, Quantity: qty.String(),
+			Amount: formatAmount(currency, amount), Currency: currency, Events: events})
+		if _, ok := totals[currency]; !ok {
+			order = append(order, currency)
+		}
+		totals[currency] = totals[currency].Add(amount)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, cur := range order {
+		resp.Totals = append(resp.Totals, Total{Currency: cur, Amount: formatAmount(cur, totals[cur])})
+	}
+	if len(resp.Totals) == 1 {
+		resp.Currency, resp.Total = resp.Totals[0].Currency, resp.Totals[0].Amount
+	}
+	return resp, nil
+}
+
+func formatAmount(currency string, d decimal.Decimal) string {
+	if c, err := money.LookupCurrency(currency); err == nil {
+		return c.Format(d)
+	}
+	return d.String()
+}
+
+// ServeHTTP serves GET /v1/charges?customer=C&period=YYYY-MM.
+func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ten, ok := tenant.From(r.Context())
+	if !ok {
+		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
+		return
+	}
+	q := r.URL.Query()
+	customer, period := q.Get("customer"), q.Get("period")
+	var errs []httpapi.FieldError
+	if customer == "" || len(customer) > 128 {
+		errs = append(errs, httpapi.FieldError{Field: "customer", Reason: "required, at most 128 characters"})
+	}
+	if !periodPattern.MatchString(period) {
+		errs = append(errs, httpapi.FieldError{Field: "period", Reason: "required, as YYYY-MM"})
+	}
+	if len(errs) > 0 {
+		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	resp, err := c.Query(ctx, ten, customer, period)
+	if err != nil {
+		httpapi.RetryAfter(w, time.Second)
+		httpapi.WriteProblem(w, http.StatusServiceUnavailable, "query_failed", "charges could not be read: "+err.Error())
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
+}

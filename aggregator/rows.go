@@ -1,0 +1,94 @@
+package aggregator
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/shopspring/decimal"
+)
+
+var columns = map[string]string{
+	"rated_usage":      "tenant, period, customer, line_id, event_id, element, item, contract, quantity, unit_price, amount, currency, event_time, received_at, rated_at, version",
+	"usage_duplicates": "tenant, event_id, customer, element, contract, quantity, event_time, received_at, raw_partition, raw_offset, first_partition, first_offset, first_received_at, payload_differs, detected_at",
+	"usage_unrated":    "tenant, event_id, customer, element, contract, quantity, event_time, received_at, reason_code, reason, stage, raw, unrated_at, version",
+}
+
+// maxDecimal bounds values stored in Decimal(38, 9): 29 integer digits.
+var maxDecimal = decimal.New(1, 28)
+
+// checkDecimal refuses what ClickHouse would silently truncate or wrap: more
+// than 9 fraction digits, or more integer digits than the column holds.
+func checkDecimal(field string, d decimal.Decimal) error {
+	if !d.Equal(d.Truncate(9)) {
+		return fmt.Errorf("%s %s has more than 9 decimal places", field, d)
+	}
+	if d.Abs().GreaterThanOrEqual(maxDecimal) {
+		return fmt.Errorf("%s %s is out of range", field, d)
+	}
+	return nil
+}
+
+func appendRated(b driver.Batch, lines []schemas.RatedLine) error {
+	for i := range lines {
+		l := &lines[i]
+		for _, c := range []struct {
+			name string
+			v    decimal.Decimal
+		}{{"quantity", l.Event.Quantity}, {"unit_price", l.UnitPrice}, {"amount", l.Amount}} {
+			if err := checkDecimal(c.name, c.v); err != nil {
+				return fmt.Errorf("line %s: %w", l.LineID, err)
+			}
+		}
+		if err := b.Append(l.Event.Tenant, l.Period, l.Event.Customer, l.LineID, l.Event.ID, l.Event.Element,
+			l.Item, l.Event.Contract, l.Event.Quantity, l.UnitPrice, l.Amount, l.Currency,
+			chTime(l.Event.Time), chTime(l.Event.ReceivedAt), chTime(l.RatedAt), uint64(l.RatedAt.UnixNano())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appendDuplicates(b driver.Batch, dups []schemas.Duplicate) error {
+	for i := range dups {
+		d := &dups[i]
+		if err := checkDecimal("quantity", d.Event.Quantity); err != nil {
+			return err
+		}
+		differs := uint8(0)
+		if d.PayloadDiffers {
+			differs = 1
+		}
+		if err := b.Append(d.Event.Tenant, d.Event.ID, d.Event.Customer, d.Event.Element, d.Event.Contract,
+			d.Event.Quantity, chTime(d.Event.Time), chTime(d.Event.ReceivedAt), int32(d.Self.Partition), d.Self.Offset,
+			int32(d.First.Partition), d.First.Offset, chTime(d.First.ReceivedAt), differs, chTime(d.DetectedAt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appendUnrated(b driver.Batch, us []schemas.Unrated) error {
+	for i := range us {
+		u := &us[i]
+		if err := checkDecimal("quantity", u.Event.Quantity); err != nil {
+			return err
+		}
+		if err := b.Append(u.Event.Tenant, u.Event.ID, u.Event.Customer, u.Event.Element, u.Event.Contract,
+			u.Event.Quantity, chTime(u.Event.Time), chTime(u.Event.ReceivedAt), u.ReasonCode, u.Reason, u.Stage, u.Raw,
+			chTime(u.At), uint64(u.At.UnixNano())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chTime maps a time into ClickHouse DateTime's range; an unknown (zero) time
+// of a malformed record becomes the epoch rather than failing the insert.
+func chTime(t time.Time) time.Time {
+	if t.Unix() < 0 {
+		return time.Unix(0, 0).UTC()
+	}
+	return t
+}

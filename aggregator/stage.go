@@ -1,0 +1,129 @@
+package aggregator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+)
+
+// StageName labels this stage's metrics and logs.
+const StageName = "aggregator"
+
+// Topics the aggregator consumes.
+var Topics = []string{schemas.TopicRated, schemas.TopicDuplicates, schemas.TopicUnrated}
+
+// Stage inserts batches of pipeline outcomes into ClickHouse.
+type Stage struct {
+	conn          driver.Conn
+	metrics       *stream.Metrics
+	insertSeconds *prometheus.HistogramVec
+	now           func() time.Time
+}
+
+// NewStage returns the aggregator stage; it registers its ClickHouse insert
+// latency histogram with reg.
+func NewStage(conn driver.Conn, m *stream.Metrics, reg prometheus.Registerer) *Stage {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "kakin_clickhouse_insert_seconds", Help: "Time to insert one batch into a ClickHouse table.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"table"})
+	reg.MustRegister(h)
+	return &Stage{conn: conn, metrics: m, insertSeconds: h, now: time.Now}
+}
+
+type batchRows struct {
+	rated      []schemas.RatedLine
+	duplicates []schemas.Duplicate
+	unrated    []schemas.Unrated
+}
+
+// HandleBatch sorts the batch by topic and inserts each table's rows in one
+// insert. It returns nil only when every insert succeeded.
+func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
+	now := s.now().UTC()
+	var rows batchRows
+	for _, m := range msgs {
+		if err := rows.add(m, now); err != nil {
+			return err
+		}
+	}
+	if err := s.insert(ctx, "rated_usage", len(rows.rated), func(b driver.Batch) error { return appendRated(b, rows.rated) }); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, "usage_duplicates", len(rows.duplicates), func(b driver.Batch) error { return appendDuplicates(b, rows.duplicates) }); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, "usage_unrated", len(rows.unrated), func(b driver.Batch) error { return appendUnrated(b, rows.unrated) }); err != nil {
+		return err
+	}
+	s.metrics.Records.WithLabelValues(StageName, "rated").Add(float64(len(rows.rated)))
+	s.metrics.Records.WithLabelValues(StageName, "duplicate").Add(float64(len(rows.duplicates)))
+	s.metrics.Records.WithLabelValues(StageName, "unrated").Add(float64(len(rows.unrated)))
+	for _, m := range msgs {
+		s.metrics.EndToEnd.WithLabelValues(StageName).Observe(now.Sub(m.Time).Seconds())
+	}
+	return nil
+}
+
+// add decodes one message into its table's rows. A message that does not
+// decode is kept as an unrated row with its raw bytes, never dropped.
+func (r *batchRows) add(m kafka.Message, now time.Time) error {
+	var err error
+	switch m.Topic {
+	case schemas.TopicRated:
+		var l schemas.RatedLine
+		if err = json.Unmarshal(m.Value, &l); err == nil {
+			r.rated = append(r.rated, l)
+			return nil
+		}
+	case schemas.TopicDuplicates:
+		var d schemas.Duplicate
+		if err = json.Unmarshal(m.Value, &d); err == nil {
+			r.duplicates = append(r.duplicates, d)
+			return nil
+		}
+	case schemas.TopicUnrated:
+		var u schemas.Unrated
+		if err = json.Unmarshal(m.Value, &u); err == nil {
+			r.unrated = append(r.unrated, u)
+			return nil
+		}
+	default:
+		err = fmt.Errorf("unexpected topic %q", m.Topic)
+	}
+	u := schemas.Unrated{ReasonCode: schemas.ReasonMalformed, Reason: "aggregator could not read the record: " + err.Error(),
+		Stage: StageName, Raw: string(m.Value), At: now}
+	u.Event.ID = fmt.Sprintf("%s:%d:%d", m.Topic, m.Partition, m.Offset)
+	u.Event.ReceivedAt = m.Time
+	r.unrated = append(r.unrated, u)
+	return nil
+}
+
+func (s *Stage) insert(ctx context.Context, table string, n int, fill func(driver.Batch) error) error {
+	if n == 0 {
+		return nil
+	}
+	start := time.Now()
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+table+" ("+columns[table]+")")
+	if err != nil {
+		s.metrics.Errors.WithLabelValues(StageName, "clickhouse").Inc()
+		return fmt.Errorf("prepare insert into %s: %w", table, err)
+	}
+	if err := fill(b); err != nil {
+		_ = b.Abort()
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	if err := b.Send(); err != nil {
+		s.metrics.Errors.WithLabelValues(StageName, "clickhouse").Inc()
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	s.insertSeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
+	return nil
+}

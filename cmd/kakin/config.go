@@ -1,0 +1,106 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kakin-dev/kakin/ingest"
+)
+
+// config is every setting of a Kakin process. Each field is a flag, and each
+// flag can also be set by an environment variable: --kafka-brokers is
+// KAKIN_KAFKA_BROKERS. Flags win over the environment.
+type config struct {
+	Roles          string
+	HTTPAddr       string
+	KafkaBrokers   string
+	Partitions     int
+	RetentionHours int
+	RedisAddr      string
+	CHAddr         string
+	CHDatabase     string
+	CHUser         string
+	CHPassword     string
+	PriceList      string
+	DedupeWindow   time.Duration
+	MaxBodyBytes   int64
+	MaxRecords     int
+	MaxFutureSkew  time.Duration
+	BatchSize      int
+	FlushInterval  time.Duration
+	SessionTimeout time.Duration
+	LogLevel       string
+	LogFormat      string
+}
+
+func (c *config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Roles, "roles", "all", "roles to run: all, or a comma list of ingest,dedupe,rater,aggregator,admin")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API, /metrics, /healthz, /readyz)")
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "127.0.0.1:19092", "comma list of Kafka bootstrap brokers (KAFKA_BROKERS is honoured too)")
+	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic, used by migrate when it creates topics")
+	fs.IntVar(&c.RetentionHours, "retention-hours", 24*7, "retention of pipeline topics, used by migrate; records are timestamped at ingest")
+	fs.StringVar(&c.RedisAddr, "redis-addr", "127.0.0.1:16379", "Redis address for dedupe claims")
+	fs.StringVar(&c.CHAddr, "clickhouse-addr", "127.0.0.1:19000", "ClickHouse native-protocol address")
+	fs.StringVar(&c.CHDatabase, "clickhouse-database", "kakin", "ClickHouse database")
+	fs.StringVar(&c.CHUser, "clickhouse-user", "default", "ClickHouse user")
+	fs.StringVar(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
+	fs.StringVar(&c.PriceList, "price-list", "deploy/demo/pricelist.json", "price list file the rater prices with")
+	fs.DurationVar(&c.DedupeWindow, "dedupe-window", 35*24*time.Hour, "how long an event id is remembered for duplicate detection")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", ingest.DefaultLimits.MaxBodyBytes, "largest accepted ingest request body, in bytes (413 above)")
+	fs.IntVar(&c.MaxRecords, "max-records", ingest.DefaultLimits.MaxRecords, "most records in one ingest request (413 above)")
+	fs.DurationVar(&c.MaxFutureSkew, "max-future-skew", ingest.DefaultLimits.MaxFutureSkew, "how far in the future an event time may be")
+	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per consumer batch (and per ClickHouse insert) at most")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 200*time.Millisecond, "longest wait to fill a consumer batch once it has a record")
+	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead member's partitions move")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+}
+
+// envName is the environment variable for a flag.
+func envName(flagName string) string {
+	return "KAKIN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags applies the environment, then the command line.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := os.LookupEnv(envName(f.Name))
+		if !ok && f.Name == "kafka-brokers" {
+			v, ok = os.LookupEnv("KAFKA_BROKERS")
+		}
+		if ok && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, serr)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+func (c *config) brokers() []string {
+	var out []string
+	for _, b := range strings.Split(c.KafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// configTable renders every flag as a Markdown table row, for the README.
+func configTable(fs *flag.FlagSet) string {
+	var rows []string
+	fs.VisitAll(func(f *flag.Flag) {
+		rows = append(rows, fmt.Sprintf("| `--%s` | `%s` | `%s` | %s |", f.Name, envName(f.Name), f.DefValue, f.Usage))
+	})
+	sort.Strings(rows)
+	return "| flag | environment | default | meaning |\n|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
+}

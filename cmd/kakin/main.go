@@ -1,0 +1,135 @@
+// Command kakin is the single Kakin binary. Its subcommands run any set of
+// pipeline roles (serve), prepare topics and tables (migrate), start a whole
+// local pipeline (dev), generate load (loadgen) and print the version.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/schemas"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `kakin — streaming usage ingestion and rating
+
+Usage:
+  kakin serve   [flags]   run roles (--roles=all or a comma list of ingest,dedupe,rater,aggregator,admin)
+  kakin migrate [flags]   create Kafka topics and ClickHouse tables (idempotent)
+  kakin dev     [flags]   start Redis, ClickHouse and an embedded broker under ./.run, migrate, and serve all roles
+  kakin loadgen [flags]   post realistic usage at a target rate and verify the totals in ClickHouse
+  kakin config            print every flag and environment variable as a Markdown table
+  kakin version           print the version
+
+Every flag can also be set as an environment variable: --kafka-brokers is KAKIN_KAFKA_BROKERS.
+Run "kakin <command> -h" for the flags of a command.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = runServe(ctx, args)
+	case "migrate":
+		err = runMigrate(ctx, args)
+	case "dev":
+		err = runDev(ctx, args)
+	case "loadgen":
+		err = runLoadgen(ctx, args)
+	case "config":
+		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
+		new(config).register(fs)
+		fmt.Print(configTable(fs))
+	case "version", "--version", "-v":
+		fmt.Println("kakin", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "kakin: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kakin "+cmd+":", err)
+		os.Exit(1)
+	}
+}
+
+func loadConfig(name string, args []string) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("kakin "+name, flag.ContinueOnError)
+	cfg.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(cfg.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runServe(ctx context.Context, args []string) error {
+	cfg, err := loadConfig("serve", args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	s, err := newServer(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx)
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	cfg, err := loadConfig("migrate", args)
+	if err != nil {
+		return err
+	}
+	return migrate(ctx, cfg, newLogger(cfg, os.Stderr))
+}
+
+// migrate creates the pipeline topics and applies the ClickHouse migrations.
+func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
+	var specs []stream.TopicSpec
+	retention := int64(cfg.RetentionHours) * int64(time.Hour/time.Millisecond)
+	for _, t := range schemas.Topics {
+		specs = append(specs, stream.TopicSpec{Name: t, Partitions: cfg.Partitions, RetentionMS: retention})
+	}
+	if err := stream.CreateTopics(ctx, cfg.brokers(), specs); err != nil {
+		return err
+	}
+	log.Info("kafka topics ready", "topics", strings.Join(schemas.Topics, ","), "partitions", cfg.Partitions)
+	if err := chdb.Migrate(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword}, log); err != nil {
+		return err
+	}
+	log.Info("clickhouse schema ready", "database", cfg.CHDatabase)
+	return nil
+}

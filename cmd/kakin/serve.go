@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/admin"
+	"github.com/kakin-dev/kakin/aggregator"
+	"github.com/kakin-dev/kakin/dedupe"
+	"github.com/kakin-dev/kakin/ingest"
+	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/tenant"
+	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+)
+
+var allRoles = []string{"ingest", "dedupe", "rater", "aggregator", "admin"}
+
+func parseRoles(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "all" {
+		return allRoles, nil
+	}
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if !slices.Contains(allRoles, r) {
+			return nil, fmt.Errorf("unknown role %q (want all or some of %s)", r, strings.Join(allRoles, ","))
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no roles given")
+	}
+	return out, nil
+}
+
+// check is one readiness dependency.
+type check struct {
+	name string
+	fn   func(ctx context.Context) error
+}
+
+// server is one Kakin process: the roles it runs, their HTTP routes and the
+// dependencies /readyz checks.
+type server struct {
+	cfg     config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *stream.Metrics
+	mux     *http.ServeMux
+	checks  []check
+	loops   []func(ctx context.Context) error
+	closers []func()
+	ready   chan struct{} // closed once the HTTP listener is bound
+	addr    string
+}
+
+func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, error) {
+	roles, err := parseRoles(cfg.Roles)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &server{cfg: cfg, log: log, reg: reg, metrics: stream.NewMetrics(reg), mux: http.NewServeMux(), ready: make(chan struct{})}
+	brokers := cfg.brokers()
+	if len(brokers) == 0 {
+		return nil, errors.New("no kafka brokers configured")
+	}
+	s.checks = append(s.checks, check{"kafka", func(ctx context.Context) error { return stream.Ping(ctx, brokers) }})
+
+	var ch driver.Conn
+	clickhouse := func() (driver.Conn, error) {
+		if ch != nil {
+			return ch, nil
+		}
+		conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword})
+		if err != nil {
+			return nil, err
+		}
+		ch = conn
+		s.closers = append(s.closers, func() { conn.Close() })
+		s.checks = append(s.checks, check{"clickhouse", func(ctx context.Context) error { return conn.Ping(ctx) }})
+		return conn, nil
+	}
+	consumer := func(stage, group string, topics []string) stream.ConsumerConfig {
+		return stream.ConsumerConfig{Stage: stage, Brokers: brokers, Group: group, Topics: topics,
+			MaxBatch: cfg.BatchSize, MaxWait: cfg.FlushInterval, SessionTimeout: cfg.SessionTimeout,
+			Log: log, Metrics: s.metrics}
+	}
+	writer := func(topic string) *kafka.Writer {
+		w := stream.NewWriter(brokers, topic)
+		s.closers = append(s.closers, func() { w.Close() })
+		return w
+	}
+
+	for _, role := range roles {
+		switch role {
+		case "ingest":
+			lim := ingest.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxRecords: cfg.MaxRecords, MaxFutureSkew: cfg.MaxFutureSkew}
+			h := ingest.NewHandler(writer(schemas.TopicRaw), lim, s.metrics, log)
+			s.mux.Handle("POST /v1/usage", tenant.FromHeader(h))
+		case "dedupe":
+			rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, DialTimeout: 3 * time.Second,
+				ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxRetries: 2})
+			s.closers = append(s.closers, func() { rdb.Close() })
+			claims := dedupe.NewClaimStore(rdb, cfg.DedupeWindow)
+			s.checks = append(s.checks, check{"redis", claims.Ping})
+			stage := dedupe.NewStage(claims, writer(""), s.metrics)
+			cc := consumer(dedupe.StageName, "kakin-dedupe", []string{schemas.TopicRaw})
+			s.loops = append(s.loops, func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
+		case "rater":
+			pl, err := rater.LoadPriceList(cfg.PriceList)
+			if err != nil {
+				return nil, err
+			}
+			stage := rater.NewStage(pl, writer(""), s.metrics)
+			cc := consumer(rater.StageName, "kakin-rater", []string{schemas.TopicAccepted})
+			s.loops = append(s.loops, func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
+		case "aggregator":
+			conn, err := clickhouse()
+			if err != nil {
+				return nil, err
+			}
+			stage := aggregator.NewStage(conn, s.metrics, reg)
+			cc := consumer(aggregator.StageName, "kakin-aggregator", aggregator.Topics)
+			s.loops = append(s.loops, func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
+		case "admin":
+			conn, err := clickhouse()
+			if err != nil {
+				return nil, err
+			}
+			admin.Register(s.mux, tenant.FromHeader, conn)
+		}
+	}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	log.Info("roles configured", "roles", strings.Join(roles, ","))
+	return s, nil
+}
+
+// readyz answers 200 only when every dependency of this process's roles answers.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	status, code := map[string]string{}, http.StatusOK
+	for _, c := range s.checks {
+		if err := c.fn(ctx); err != nil {
+			status[c.name] = err.Error()
+			code = http.StatusServiceUnavailable
+		} else {
+			status[c.name] = "ok"
+		}
+	}
+	httpapi.WriteJSON(w, code, status)
+}
+
+// run serves HTTP and runs the consumer loops until ctx ends or one fails,
+// then shuts down: in-flight requests and batches are finished first.
+func (s *server) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer func() {
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			s.closers[i]()
+		}
+	}()
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.HTTPAddr, err)
+	}
+	s.addr = ln.Addr().String()
+	srv := &http.Server{
+		Handler:           httpapi.AccessLog(s.log, s.mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, len(s.loops)+1)
+	var wg sync.WaitGroup
+	for _, loop := range s.loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := loop(ctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	close(s.ready)
+	s.log.Info("kakin serving", "http", "http://"+s.addr)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		s.log.Error("component failed; shutting down", "err", runErr)
+	}
+	cancel()
+	shutdownCtx, done := context.WithTimeout(context.Background(), 30*time.Second)
+	defer done()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	wg.Wait()
+	s.log.Info("kakin stopped")
+	return runErr
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the servers Kakin's dev stack and integration tests run:
+# redis-server and clickhouse-server (Debian packages). Only missing ones are
+# installed; `apt-get update` runs only when something is missing.
+set -euo pipefail
+
+have() {
+	command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]] || [[ -x "/usr/bin/$1" ]]
+}
+
+missing=()
+have redis-server || missing+=(redis-server)
+have clickhouse-server || missing+=(clickhouse-server)
+
+if ((${#missing[@]} == 0)); then
+	echo "install-deps: redis-server and clickhouse-server already installed; nothing to do"
+	exit 0
+fi
+
+sudo=()
+if ((EUID != 0)); then
+	if command -v sudo >/dev/null 2>&1; then
+		sudo=(sudo)
+	else
+		echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: missing: ${missing[*]}; running apt-get update"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+echo "install-deps: installing: ${missing[*]}"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+
+for b in redis-server clickhouse-server; do
+	if ! have "$b"; then
+		echo "install-deps: $b still missing after apt-get install" >&2
+		exit 1
+	fi
+done
+echo "install-deps: installed ${missing[*]}"

@@ -1,0 +1,143 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/tenant"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/segmentio/kafka-go"
+)
+
+// Producer writes messages to Kafka and returns once they are acknowledged.
+type Producer interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Handler serves POST /v1/usage.
+type Handler struct {
+	producer Producer
+	limits   Limits
+	metrics  *stream.Metrics
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// NewHandler returns the usage intake handler. The producer must write to
+// usage.raw (or name no topic and leave it to the messages).
+func NewHandler(p Producer, lim Limits, m *stream.Metrics, log *slog.Logger) *Handler {
+	return &Handler{producer: p, limits: lim, metrics: m, log: log, now: time.Now}
+}
+
+// Result is the outcome of one record of a request, in request order.
+type Result struct {
+	Index  int                  `json:"index"`
+	ID     string               `json:"id,omitempty"`
+	Status string               `json:"status"` // accepted | rejected
+	Errors []httpapi.FieldError `json:"errors,omitempty"`
+}
+
+// Response is the body of a POST /v1/usage answer.
+type Response struct {
+	Accepted int      `json:"accepted"`
+	Rejected int      `json:"rejected"`
+	Results  []Result `json:"results"`
+}
+
+const stage = "ingest"
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	ten, ok := tenant.From(r.Context())
+	if !ok {
+		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.limits.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			httpapi.WriteProblem(w, http.StatusRequestEntityTooLarge, "body_too_large",
+				"request body is larger than the limit of "+byteSize(h.limits.MaxBodyBytes)+"; split it into several requests")
+			return
+		}
+		httpapi.WriteProblem(w, http.StatusBadRequest, "body_unreadable", "could not read the request body: "+err.Error())
+		return
+	}
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ndjson := mediaType == "application/x-ndjson" || mediaType == "application/jsonl"
+	raws, err := splitRecords(body, ndjson, h.limits.MaxRecords)
+	if err != nil {
+		if errors.Is(err, errTooMany) {
+			httpapi.WriteProblem(w, http.StatusRequestEntityTooLarge, "too_many_records",
+				"a request may carry at most "+itoa(h.limits.MaxRecords)+" records; split it into several requests")
+			return
+		}
+		httpapi.WriteProblem(w, http.StatusBadRequest, "malformed_body", err.Error())
+		return
+	}
+	if len(raws) == 0 {
+		httpapi.WriteProblem(w, http.StatusBadRequest, "empty_body", "the request carries no records")
+		return
+	}
+
+	now := start.UTC()
+	resp := Response{Results: make([]Result, len(raws))}
+	msgs := make([]kafka.Message, 0, len(raws))
+	for i, raw := range raws {
+		ev, errs := parseEvent(raw, ten, now, h.limits)
+		res := Result{Index: i, ID: ev.ID}
+		if len(errs) > 0 {
+			res.Status, res.Errors = "rejected", errs
+			resp.Rejected++
+		} else {
+			value, err := json.Marshal(&ev)
+			if err != nil { // cannot happen for a validated event; never drop it silently
+				res.Status, res.Errors = "rejected", []httpapi.FieldError{{Reason: "could not encode: " + err.Error()}}
+				resp.Rejected++
+			} else {
+				res.Status = "accepted"
+				resp.Accepted++
+				msgs = append(msgs, kafka.Message{Key: ev.PartitionKey(), Value: value, Time: now})
+			}
+		}
+		resp.Results[i] = res
+	}
+
+	if len(msgs) > 0 {
+		wctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+		err := h.producer.WriteMessages(wctx, msgs...)
+		cancel()
+		if err != nil {
+			h.log.Error("usage not stored: kafka write failed", "tenant", ten, "records", len(msgs), "err", err)
+			h.metrics.Errors.WithLabelValues(stage, "kafka_write").Inc()
+			httpapi.RetryAfter(w, 2*time.Second)
+			httpapi.WriteProblem(w, http.StatusServiceUnavailable, "storage_unavailable",
+				"the usage log did not acknowledge the records; none of this request was accepted, retry it unchanged")
+			return
+		}
+	}
+	h.metrics.Records.WithLabelValues(stage, "accepted").Add(float64(resp.Accepted))
+	h.metrics.Records.WithLabelValues(stage, "rejected").Add(float64(resp.Rejected))
+	h.metrics.BatchSize.WithLabelValues(stage).Observe(float64(len(raws)))
+	h.metrics.BatchSeconds.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+
+	status := http.StatusAccepted
+	if resp.Accepted == 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	httpapi.WriteJSON(w, status, resp)
+}
+
+// NewProducer returns the acknowledged writer for usage.raw.
+func NewProducer(brokers []string) *kafka.Writer {
+	return stream.NewWriter(brokers, schemas.TopicRaw)
+}

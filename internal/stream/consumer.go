@@ -1,0 +1,219 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// BatchHandler handles one batch of records. It returns nil only when every
+// record's outcome is durably stored downstream; the batch is then committed.
+// On error the same batch is handed again (after a backoff) until it succeeds
+// or the consumer stops: a batch is never skipped.
+type BatchHandler func(ctx context.Context, msgs []kafka.Message) error
+
+// ConsumerConfig configures one stage's consumer-group loop.
+type ConsumerConfig struct {
+	Stage          string // metric label and log attribute
+	Brokers        []string
+	Group          string
+	Topics         []string
+	MaxBatch       int           // records per batch at most
+	MaxWait        time.Duration // how long to wait to fill a batch once its first record is in
+	SessionTimeout time.Duration // group session timeout: how fast a dead member's partitions move
+	Log            *slog.Logger
+	Metrics        *Metrics
+}
+
+func (c *ConsumerConfig) defaults() {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 1000
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 50 * time.Millisecond
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+}
+
+// Consume runs the consumer-group loop until ctx is done. A new group starts
+// from the earliest offset, so nothing already in a topic is skipped. Offsets
+// are committed only after handle succeeded for the batch (at-least-once); a
+// batch in flight when ctx ends is finished, bounded by a grace period, before
+// Consume returns.
+func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error {
+	cfg.defaults()
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           cfg.Brokers,
+		GroupID:           cfg.Group,
+		GroupTopics:       cfg.Topics,
+		StartOffset:       kafka.FirstOffset,
+		MinBytes:          1,
+		MaxBytes:          16 << 20,
+		MaxWait:           100 * time.Millisecond,
+		QueueCapacity:     cfg.MaxBatch,
+		CommitInterval:    0, // commits are explicit and synchronous, per batch
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    cfg.SessionTimeout,
+		RebalanceTimeout:  cfg.SessionTimeout,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    10 * time.Millisecond,
+		ReadBackoffMax:    200 * time.Millisecond,
+		Logger: kafka.LoggerFunc(func(msg string, args ...any) {
+			cfg.Log.Debug("kafka reader info: "+fmt.Sprintf(msg, args...), "stage", cfg.Stage)
+		}),
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			cfg.Log.Debug("kafka reader: "+fmt.Sprintf(msg, args...), "stage", cfg.Stage)
+		}),
+	})
+	defer reader.Close()
+
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	if cfg.Metrics != nil {
+		go watchLag(lagCtx, cfg)
+	}
+
+	log := cfg.Log.With("stage", cfg.Stage, "group", cfg.Group)
+	log.Info("consumer started", "topics", cfg.Topics)
+	batch := make([]kafka.Message, 0, cfg.MaxBatch)
+	for {
+		batch = batch[:0]
+		first, err := reader.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				log.Info("consumer stopped")
+				return nil
+			}
+			return fmt.Errorf("%s: fetch: %w", cfg.Stage, err)
+		}
+		batch = append(batch, first)
+		fillCtx, cancel := context.WithTimeout(ctx, cfg.MaxWait)
+		for len(batch) < cfg.MaxBatch {
+			m, err := reader.FetchMessage(fillCtx)
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
+		cancel()
+
+		// The batch in hand is finished even if ctx ends now: stopping halfway
+		// would only cause a redelivery, but finishing is cheaper.
+		work, done := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = handleWithRetry(ctx, work, cfg, log, batch, handle)
+		if err == nil {
+			err = reader.CommitMessages(work, batch...)
+			if err != nil {
+				// Not fatal: the batch is redelivered and handled idempotently.
+				log.Warn("commit failed; batch will be redelivered", "err", err)
+				cfg.observeError("commit")
+			}
+		}
+		done()
+		if err != nil && ctx.Err() != nil {
+			log.Info("consumer stopped", "uncommitted", len(batch))
+			return nil
+		}
+	}
+}
+
+func handleWithRetry(stop, work context.Context, cfg ConsumerConfig, log *slog.Logger, batch []kafka.Message, handle BatchHandler) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := handle(work, batch)
+		if err == nil {
+			if cfg.Metrics != nil {
+				cfg.Metrics.BatchSize.WithLabelValues(cfg.Stage).Observe(float64(len(batch)))
+				cfg.Metrics.BatchSeconds.WithLabelValues(cfg.Stage).Observe(time.Since(start).Seconds())
+			}
+			return nil
+		}
+		cfg.observeError("handle")
+		log.Error("batch failed; retrying the same batch", "attempt", attempt, "records", len(batch), "err", err, "backoff", backoff)
+		select {
+		case <-stop.Done():
+			return errors.Join(err, stop.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (c *ConsumerConfig) observeError(kind string) {
+	if c.Metrics != nil {
+		c.Metrics.Errors.WithLabelValues(c.Stage, kind).Inc()
+	}
+}
+
+// watchLag reports the group's lag (end offset − committed offset, summed over
+// all partitions of its topics) every few seconds. It asks the broker rather
+// than the reader, so the figure is the whole group's, not one member's.
+func watchLag(ctx context.Context, cfg ConsumerConfig) {
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second}
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if lag, err := GroupLag(ctx, client, cfg.Group, cfg.Topics); err == nil {
+			cfg.Metrics.Lag.WithLabelValues(cfg.Stage).Set(float64(lag))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// GroupLag returns how many records of topics the group has not committed yet.
+func GroupLag(ctx context.Context, client *kafka.Client, group string, topics []string) (int64, error) {
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return 0, err
+	}
+	listReq := map[string][]kafka.OffsetRequest{}
+	fetchReq := &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{}}
+	for _, t := range meta.Topics {
+		for _, p := range t.Partitions {
+			listReq[t.Name] = append(listReq[t.Name], kafka.LastOffsetOf(p.ID))
+			fetchReq.Topics[t.Name] = append(fetchReq.Topics[t.Name], p.ID)
+		}
+	}
+	ends, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: listReq})
+	if err != nil {
+		return 0, err
+	}
+	committed, err := client.OffsetFetch(ctx, fetchReq)
+	if err != nil {
+		return 0, err
+	}
+	if committed.Error != nil {
+		return 0, committed.Error
+	}
+	var lag int64
+	for topic, parts := range ends.Topics {
+		done := map[int]int64{}
+		for _, p := range committed.Topics[topic] {
+			done[p.Partition] = p.CommittedOffset
+		}
+		for _, p := range parts {
+			c := done[p.Partition]
+			if c < 0 {
+				c = p.FirstOffset
+			}
+			if d := p.LastOffset - c; d > 0 {
+				lag += d
+			}
+		}
+	}
+	return lag, nil
+}

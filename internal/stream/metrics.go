@@ -1,0 +1,45 @@
+package stream
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the per-stage series every consumer stage reports. One Metrics
+// value is shared by all stages of a process; the stage is a label.
+type Metrics struct {
+	Records      *prometheus.CounterVec   // records by stage and outcome
+	BatchSize    *prometheus.HistogramVec // records per handled batch
+	BatchSeconds *prometheus.HistogramVec // time to handle one batch
+	Lag          *prometheus.GaugeVec     // consumer lag in records
+	Errors       *prometheus.CounterVec   // failed batch attempts by stage and kind
+	EndToEnd     *prometheus.HistogramVec // ingest time → handled by stage
+}
+
+// NewMetrics creates the stage metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kakin_stage_records_total", Help: "Records handled by a stage, by outcome.",
+		}, []string{"stage", "outcome"}),
+		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kakin_stage_batch_records", Help: "Records per batch handled by a stage.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		}, []string{"stage"}),
+		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kakin_stage_batch_seconds", Help: "Time a stage took to handle one batch, commit included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"stage"}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kakin_stage_consumer_lag_records", Help: "Records behind the end of the topic, as last seen by the stage's reader.",
+		}, []string{"stage"}),
+		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kakin_stage_errors_total", Help: "Failed batch attempts (the batch is retried, never skipped).",
+		}, []string{"stage", "kind"}),
+		EndToEnd: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kakin_stage_ingest_to_handled_seconds", Help: "Time from ingest to a record being handled by the stage.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"stage"}),
+	}
+	reg.MustRegister(m.Records, m.BatchSize, m.BatchSeconds, m.Lag, m.Errors, m.EndToEnd)
+	return m
+}

@@ -1,0 +1,138 @@
+package rater
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/shopspring/decimal"
+)
+
+// PriceListFile is the JSON form of a price list: per tenant, its currency,
+// rounding, time zone, known customers and a per-unit price per element.
+type PriceListFile struct {
+	Tenants map[string]TenantPriceFile `json:"tenants"`
+}
+
+// TenantPriceFile is one tenant's entry in a PriceListFile.
+type TenantPriceFile struct {
+	Currency  string   `json:"currency"`
+	Rounding  string   `json:"rounding"`
+	TimeZone  string   `json:"time_zone"`
+	Customers []string `json:"customers"`
+	// AnyCustomer prices usage of customers not listed in Customers too
+	// (for load tests and sandboxes; a real tenant lists its customers).
+	AnyCustomer bool              `json:"any_customer,omitempty"`
+	Prices      map[string]string `json:"prices"` // element code → price per unit
+}
+
+// PriceList is a validated, ready-to-use price list.
+type PriceList struct {
+	tenants map[string]*tenantPrices
+}
+
+type tenantPrices struct {
+	currency  money.Currency
+	rounding  money.Mode
+	loc       *time.Location
+	customers map[string]struct{}
+	anyCust   bool
+	prices    map[string]decimal.Decimal
+}
+
+// LoadPriceList reads and validates a price list file.
+func LoadPriceList(path string) (*PriceList, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read price list: %w", err)
+	}
+	var f PriceListFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("price list %s: %w", path, err)
+	}
+	pl, err := NewPriceList(f)
+	if err != nil {
+		return nil, fmt.Errorf("price list %s: %w", path, err)
+	}
+	return pl, nil
+}
+
+// NewPriceList validates f.
+func NewPriceList(f PriceListFile) (*PriceList, error) {
+	pl := &PriceList{tenants: map[string]*tenantPrices{}}
+	for name, t := range f.Tenants {
+		if !schemas.ValidTenant(name) {
+			return nil, fmt.Errorf("tenant %q: malformed tenant id", name)
+		}
+		cur, err := money.LookupCurrency(t.Currency)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: %w", name, err)
+		}
+		mode, err := money.ParseMode(t.Rounding)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: %w", name, err)
+		}
+		loc, err := time.LoadLocation(t.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: time zone: %w", name, err)
+		}
+		tp := &tenantPrices{currency: cur, rounding: mode, loc: loc,
+			customers: map[string]struct{}{}, anyCust: t.AnyCustomer, prices: map[string]decimal.Decimal{}}
+		for _, c := range t.Customers {
+			tp.customers[c] = struct{}{}
+		}
+		for el, p := range t.Prices {
+			d, err := decimal.NewFromString(p)
+			if err != nil {
+				return nil, fmt.Errorf("tenant %s: price of %s: %w", name, el, err)
+			}
+			if d.IsNegative() {
+				return nil, fmt.Errorf("tenant %s: price of %s is negative", name, el)
+			}
+			if !d.Equal(d.Truncate(9)) {
+				return nil, fmt.Errorf("tenant %s: price of %s has more than 9 decimal places", name, el)
+			}
+			tp.prices[el] = d
+		}
+		pl.tenants[name] = tp
+	}
+	return pl, nil
+}
+
+// Outcome of pricing one event: either a Line or an Unrated reason.
+type Outcome struct {
+	Line    *schemas.RatedLine
+	Unrated *schemas.Unrated
+}
+
+// Rate prices one event at the per-unit price of its element.
+func (pl *PriceList) Rate(ev *schemas.UsageEvent, now time.Time) Outcome {
+	t, ok := pl.tenants[ev.Tenant]
+	if !ok {
+		return unrated(ev, schemas.ReasonUnknownTenant, "tenant has no price list", now)
+	}
+	if _, ok := t.customers[ev.Customer]; !ok && !t.anyCust {
+		return unrated(ev, schemas.ReasonUnknownCustomer, fmt.Sprintf("customer %q is not known to tenant %s", ev.Customer, ev.Tenant), now)
+	}
+	price, ok := t.prices[ev.Element]
+	if !ok {
+		return unrated(ev, schemas.ReasonUnknownElement, fmt.Sprintf("element %q has no price", ev.Element), now)
+	}
+	return Outcome{Line: &schemas.RatedLine{
+		LineID:    schemas.LineID(ev.Tenant, ev.ID, ev.Element),
+		Event:     *ev,
+		Item:      ev.Element,
+		UnitPrice: price,
+		Amount:    money.Round(ev.Quantity.Mul(price), t.currency.Places, t.rounding),
+		Currency:  t.currency.Code,
+		Period:    ev.Time.In(t.loc).Format("2006-01"),
+		RatedAt:   now,
+	}}
+}
+
+func unrated(ev *schemas.UsageEvent, code, reason string, now time.Time) Outcome {
+	return Outcome{Unrated: &schemas.Unrated{Event: *ev, ReasonCode: code, Reason: reason, Stage: StageName, At: now}}
+}

@@ -1,0 +1,88 @@
+package rater
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/shopspring/decimal"
+)
+
+func testPriceList(t *testing.T) *PriceList {
+	t.Helper()
+	pl, err := NewPriceList(PriceListFile{Tenants: map[string]TenantPriceFile{
+		"jp": {Currency: "JPY", Rounding: "half_up", TimeZone: "Asia/Tokyo", Customers: []string{"c1"},
+			Prices: map[string]string{"api": "0.5", "gb": "1.2345"}},
+		"jpdown": {Currency: "JPY", Rounding: "down", TimeZone: "Asia/Tokyo", Customers: []string{"c1"},
+			Prices: map[string]string{"api": "0.5"}},
+		"us": {Currency: "USD", Rounding: "up", TimeZone: "America/New_York", Customers: []string{"c1"},
+			Prices: map[string]string{"api": "0.0125"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
+}
+
+func TestRate(t *testing.T) {
+	pl := testPriceList(t)
+	at := time.Date(2026, 10, 31, 16, 30, 0, 0, time.UTC) // 2026-11-01 01:30 in Tokyo, 12:30 Oct 31 in New York
+	tests := []struct {
+		tenant, element, qty string
+		wantAmount, period   string
+	}{
+		{"jp", "api", "3", "2", "2026-11"},           // 1.5 → 2 (half up)
+		{"jp", "api", "1", "1", "2026-11"},           // 0.5 → 1
+		{"jpdown", "api", "3", "1", "2026-11"},       // 1.5 → 1 (down)
+		{"jp", "gb", "10", "12", "2026-11"},          // 12.345 → 12
+		{"jp", "api", "0", "0", "2026-11"},           // zero quantity
+		{"us", "api", "1", "0.02", "2026-10"},        // 0.0125 → 0.02 (up), period in New York
+		{"us", "api", "800", "10.00", "2026-10"},     // exact
+		{"jp", "api", "0.000000001", "0", "2026-11"}, // tiny quantity rounds to nothing
+	}
+	for _, tt := range tests {
+		ev := schemas.UsageEvent{Tenant: tt.tenant, ID: "e1", Customer: "c1", Element: tt.element,
+			Quantity: decimal.RequireFromString(tt.qty), Time: at}
+		o := pl.Rate(&ev, at)
+		if o.Line == nil {
+			t.Fatalf("%+v: unrated: %+v", tt, o.Unrated)
+		}
+		if !o.Line.Amount.Equal(decimal.RequireFromString(tt.wantAmount)) || o.Line.Period != tt.period {
+			t.Errorf("%s %s×%s = %s in %s, want %s in %s", tt.tenant, tt.qty, tt.element, o.Line.Amount, o.Line.Period, tt.wantAmount, tt.period)
+		}
+		if o.Line.LineID != schemas.LineID(tt.tenant, "e1", tt.element) {
+			t.Errorf("line id not derived from the event")
+		}
+	}
+}
+
+func TestRateUnrated(t *testing.T) {
+	pl := testPriceList(t)
+	tests := []struct{ tenant, customer, element, code string }{
+		{"nope", "c1", "api", schemas.ReasonUnknownTenant},
+		{"jp", "c9", "api", schemas.ReasonUnknownCustomer},
+		{"jp", "c1", "sms", schemas.ReasonUnknownElement},
+	}
+	for _, tt := range tests {
+		ev := schemas.UsageEvent{Tenant: tt.tenant, ID: "e", Customer: tt.customer, Element: tt.element, Quantity: decimal.NewFromInt(1)}
+		o := pl.Rate(&ev, time.Now())
+		if o.Line != nil || o.Unrated == nil || o.Unrated.ReasonCode != tt.code || o.Unrated.Reason == "" {
+			t.Errorf("%+v: outcome %+v, want unrated %s", tt, o, tt.code)
+		}
+	}
+}
+
+func TestNewPriceListRejects(t *testing.T) {
+	bad := []TenantPriceFile{
+		{Currency: "XXX", Rounding: "half_up", TimeZone: "UTC"},
+		{Currency: "JPY", Rounding: "bankers", TimeZone: "UTC"},
+		{Currency: "JPY", Rounding: "down", TimeZone: "Mars/Base"},
+		{Currency: "JPY", Rounding: "down", TimeZone: "UTC", Prices: map[string]string{"a": "-1"}},
+		{Currency: "JPY", Rounding: "down", TimeZone: "UTC", Prices: map[string]string{"a": "one"}},
+	}
+	for i, b := range bad {
+		if _, err := NewPriceList(PriceListFile{Tenants: map[string]TenantPriceFile{"t": b}}); err == nil {
+			t.Errorf("case %d accepted", i)
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package schemas
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// UsageEvent is one metered usage record as accepted by ingest. It travels on
+// usage.raw and usage.accepted, and is embedded in every downstream record.
+type UsageEvent struct {
+	Tenant     string            `json:"tenant"`
+	ID         string            `json:"id"` // idempotency key, unique per tenant
+	Customer   string            `json:"customer"`
+	Element    string            `json:"element"` // calculation element (計算要素) code
+	Quantity   decimal.Decimal   `json:"quantity"`
+	Time       time.Time         `json:"time"` // when the usage happened
+	Contract   string            `json:"contract,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	ReceivedAt time.Time         `json:"received_at"` // ingest time; also the Kafka record time
+}
+
+// PartitionKey is the Kafka key for records about this event: all of one
+// customer's records land on one partition, in order.
+func (e *UsageEvent) PartitionKey() []byte {
+	return []byte(e.Tenant + "/" + e.Customer)
+}
+
+// Claim identifies the record that first claimed an event id: its position in
+// usage.raw, a fingerprint of its payload and when it was received.
+type Claim struct {
+	Partition   int       `json:"partition"`
+	Offset      int64     `json:"offset"`
+	PayloadHash uint64    `json:"payload_hash"`
+	ReceivedAt  time.Time `json:"received_at"`
+}
+
+// Duplicate is a usage record whose (tenant, id) was already claimed by an
+// earlier record. It travels on usage.duplicates and is never rated.
+type Duplicate struct {
+	Event          UsageEvent `json:"event"`
+	Self           Claim      `json:"self"`  // this record's own position in usage.raw
+	First          Claim      `json:"first"` // the record that claimed the id first
+	PayloadDiffers bool       `json:"payload_differs"`
+	DetectedAt     time.Time  `json:"detected_at"`
+}
+
+// RatedLine is one priced charge line derived from a usage event.
+type RatedLine struct {
+	LineID    string          `json:"line_id"`
+	Event     UsageEvent      `json:"event"`
+	Item      string          `json:"item"` // the charge item priced (for now the element)
+	UnitPrice decimal.Decimal `json:"unit_price"`
+	Amount    decimal.Decimal `json:"amount"` // rounded to the currency's minor unit
+	Currency  string          `json:"currency"`
+	Period    string          `json:"period"` // billing period YYYY-MM in the tenant's time zone
+	RatedAt   time.Time       `json:"rated_at"`
+}
+
+// Reason codes for records that could not be rated.
+const (
+	ReasonUnknownCustomer = "unknown_customer"
+	ReasonUnknownElement  = "unknown_element"
+	ReasonUnknownTenant   = "unknown_tenant"
+	ReasonMalformed       = "malformed_record"
+)
+
+// Unrated is a record the pipeline could not price, kept with its reason so it
+// can be inspected and re-rated. Raw holds the undecodable bytes for
+// ReasonMalformed, when Event could not be read at all.
+type Unrated struct {
+	Event      UsageEvent `json:"event"`
+	ReasonCode string     `json:"reason_code"`
+	Reason     string     `json:"reason"`
+	Stage      string     `json:"stage"`
+	Raw        string     `json:"raw,omitempty"`
+	At         time.Time  `json:"at"`
+}
