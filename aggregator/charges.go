@@ -121,8 +121,7 @@ func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	resp, err := c.Query(ctx, ten, customer, period)
 	if err != nil {
-		httpapi.RetryAfter(w, time.Second)
-		httpapi.WriteProblem(w, http.StatusServiceUnavailable, "query_failed", "charges could not be read: "+err.Error())
+		queryFailed(w, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, resp)

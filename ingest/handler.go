@@ -22,6 +22,11 @@ type Producer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
+// EventLimiter decides whether n more events of the request's caller fit its
+// event rate. When they do not, reject writes the answer (429) and nothing of
+// the request is stored.
+type EventLimiter func(ctx context.Context, n int) (allowed bool, reject func(http.ResponseWriter))
+
 // Handler serves POST /v1/usage.
 type Handler struct {
 	producer Producer
@@ -29,7 +34,11 @@ type Handler struct {
 	metrics  *stream.Metrics
 	log      *slog.Logger
 	now      func() time.Time
+	events   EventLimiter
 }
+
+// LimitEvents makes the handler ask l before storing a request's valid events.
+func (h *Handler) LimitEvents(l EventLimiter) { h.events = l }
 
 // NewHandler returns the usage intake handler. The producer must write to
 // usage.raw (or name no topic and leave it to the messages).
@@ -112,6 +121,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp.Results[i] = res
 	}
 
+	if len(msgs) > 0 && h.events != nil {
+		if ok, reject := h.events(r.Context(), len(msgs)); !ok {
+			h.metrics.Records.WithLabelValues(stage, "rate_limited").Add(float64(len(raws)))
+			reject(w)
+			return
+		}
+	}
 	if len(msgs) > 0 {
 		wctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 		err := h.producer.WriteMessages(wctx, msgs...)
@@ -134,10 +150,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if resp.Accepted == 0 {
 		status = http.StatusUnprocessableEntity
 	}
+	if httpapi.AtLeast(r.Context(), httpapi.V20261201) {
+		resp.Results = rejectedOnly(resp.Results)
+	}
 	httpapi.WriteJSON(w, status, resp)
 }
 
 // NewProducer returns the acknowledged writer for usage.raw.
 func NewProducer(brokers []string) *kafka.Writer {
 	return stream.NewWriter(brokers, schemas.TopicRaw)
+}
+
+// rejectedOnly keeps the results that carry errors (API version 2026-12-01 on).
+func rejectedOnly(rs []Result) []Result {
+	out := rs[:0]
+	for _, r := range rs {
+		if r.Status != "accepted" {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/kakin-dev/kakin/schemas"
@@ -119,5 +120,49 @@ func TestHandlerLimits(t *testing.T) {
 	rec, _ = serve(t, &recordingProducer{}, lim, "application/json", "[")
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("malformed body: status %d", rec.Code)
+	}
+}
+
+func TestHandlerVersionedResults(t *testing.T) {
+	body := "[" + goodEvent + `,{"id":"bad"}]`
+	for _, tt := range []struct {
+		version string
+		want    int // results listed
+	}{{"", 2}, {httpapi.V20261101, 2}, {httpapi.V20261201, 1}} {
+		h := NewHandler(&recordingProducer{}, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader(body))
+		if tt.version != "" {
+			req.Header.Set(httpapi.VersionHeader, tt.version)
+		}
+		req = req.WithContext(tenant.With(req.Context(), "acme"))
+		rec := httptest.NewRecorder()
+		httpapi.WithVersion(h).ServeHTTP(rec, req)
+		var resp Response
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Results) != tt.want || resp.Accepted != 1 || resp.Rejected != 1 {
+			t.Errorf("version %q: %d results listed (%+v), want %d", tt.version, len(resp.Results), resp, tt.want)
+		}
+		if resp.Results[len(resp.Results)-1].Status != "rejected" || resp.Results[len(resp.Results)-1].Index != 1 {
+			t.Errorf("version %q: rejected record not listed with its index: %+v", tt.version, resp.Results)
+		}
+	}
+}
+
+func TestHandlerEventLimitStoresNothing(t *testing.T) {
+	p := &recordingProducer{}
+	h := NewHandler(p, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var asked int
+	h.LimitEvents(func(_ context.Context, n int) (bool, func(http.ResponseWriter)) {
+		asked = n
+		return false, func(w http.ResponseWriter) { w.WriteHeader(http.StatusTooManyRequests) }
+	})
+	req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader("["+goodEvent+","+goodEvent+`,{"id":"bad"}]`))
+	req = req.WithContext(tenant.With(req.Context(), "acme"))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusTooManyRequests || asked != 2 || len(p.msgs) != 0 {
+		t.Fatalf("status %d, limiter asked for %d events, %d stored; want 429, 2, 0", rec.Code, asked, len(p.msgs))
 	}
 }

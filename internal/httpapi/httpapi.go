@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // WriteJSON writes v as a JSON response with the given status.
@@ -61,9 +64,34 @@ func RetryAfter(w http.ResponseWriter, d time.Duration) {
 // RequestIDHeader carries the request id on every response.
 const RequestIDHeader = "Request-Id"
 
-// AccessLog gives every request an id (kept from the caller's Request-Id
-// header when present and short) and logs one line per request.
-func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
+type requestIDKey struct{}
+
+// RequestID returns the id of the request in ctx.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// Observer gives every request an id, logs one access line per request and
+// records its latency per route and status.
+type Observer struct {
+	log      *slog.Logger
+	duration *prometheus.HistogramVec
+}
+
+// NewObserver registers the request latency histogram with reg.
+func NewObserver(log *slog.Logger, reg prometheus.Registerer) *Observer {
+	d := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "kakin_http_request_seconds", Help: "HTTP request latency by route and status.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14),
+	}, []string{"route", "code"})
+	reg.MustRegister(d)
+	return &Observer{log: log, duration: d}
+}
+
+// Wrap instruments next (normally the whole mux). The request id is kept from
+// the caller's Request-Id header when present and short.
+func (o *Observer) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
 		if id == "" || len(id) > 64 {
@@ -74,11 +102,18 @@ func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set(RequestIDHeader, id)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		next.ServeHTTP(rec, r)
-		log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+		elapsed := time.Since(start)
+		route := r.Pattern // set by http.ServeMux on this request while routing
+		if route == "" {
+			route = "unmatched"
+		}
+		o.duration.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(elapsed.Seconds())
+		o.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 			slog.String("request_id", id), slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)))
+			slog.String("path", r.URL.Path), slog.String("route", route), slog.Int("status", rec.status),
+			slog.Duration("duration", elapsed))
 	})
 }
 
