@@ -192,7 +192,7 @@ func (s *server) run(ctx context.Context) error {
 	}
 	s.addr = ln.Addr().String()
 	srv := &http.Server{
-		Handler:           httpapi.AccessLog(s.log, s.mux),
+		Handler:           httpapi.NewObserver(s.log, s.reg).Wrap(s.mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
