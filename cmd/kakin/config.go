@@ -35,6 +35,18 @@ type config struct {
 	SessionTimeout time.Duration
 	LogLevel       string
 	LogFormat      string
+
+	DevInsecure        bool
+	TokenKeysFile      string
+	TokenTTL           time.Duration
+	RevocationRefresh  time.Duration
+	IngestEventsPerSec int
+	IngestReqsPerSec   int
+	AdminReqsPerMin    int
+	PageMaxSize        int
+	IdempotencyTTL     time.Duration
+	TLSCert            string
+	TLSKey             string
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -58,6 +70,17 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead member's partitions move")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&c.DevInsecure, "dev-insecure", false, "DEVELOPMENT ONLY: trust the Kakin-Tenant header instead of access tokens")
+	fs.StringVar(&c.TokenKeysFile, "token-keys-file", ".run/token-keys", "access-token signing keys, one `kid base64url-secret` per line; the first signs, all verify")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of issued access tokens")
+	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", 15*time.Second, "how often revoked clients are reloaded (a revoked client's tokens stop within this)")
+	fs.IntVar(&c.IngestEventsPerSec, "rate-ingest-events", 100000, "default events per second per client on POST /v1/usage")
+	fs.IntVar(&c.IngestReqsPerSec, "rate-ingest-requests", 500, "default ingest requests per second per client")
+	fs.IntVar(&c.AdminReqsPerMin, "rate-admin-requests", 1200, "default admin API requests per minute per client")
+	fs.IntVar(&c.PageMaxSize, "page-max-size", 1000, "largest pageSize a list or search accepts (default page size is 10)")
+	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key's answer is remembered")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file; with --tls-key, HTTPS is served")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file")
 }
 
 // envName is the environment variable for a flag.
