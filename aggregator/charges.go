@@ -121,7 +121,7 @@ func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	resp, err := c.Query(ctx, ten, customer, period)
 	if err != nil {
-		queryFailed(w, err)
+		queryFailed(w, r, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, resp)

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -160,7 +161,7 @@ func (u *Unrated) ServeSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, more, err := u.Search(r.Context(), ten, f, after, req.Size)
 	if err != nil {
-		queryFailed(w, err)
+		queryFailed(w, r, err)
 		return
 	}
 	resp := UnratedPage{Records: recs}
@@ -184,13 +185,17 @@ func (u *Unrated) ServeCount(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := u.Count(r.Context(), ten, f)
 	if err != nil {
-		queryFailed(w, err)
+		queryFailed(w, r, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]uint64{"count": n})
 }
 
-func queryFailed(w http.ResponseWriter, err error) {
+// queryFailed answers 503 without exposing the database's error text, which
+// is logged with the request id instead.
+func queryFailed(w http.ResponseWriter, r *http.Request, err error) {
+	slog.ErrorContext(r.Context(), "query failed", "path", r.URL.Path, "request_id", httpapi.RequestID(r.Context()), "err", err)
 	httpapi.RetryAfter(w, time.Second)
-	httpapi.WriteProblem(w, http.StatusServiceUnavailable, "query_failed", "the query could not be answered: "+err.Error())
+	httpapi.WriteProblem(w, http.StatusServiceUnavailable, "query_failed",
+		"the query could not be answered right now; retry (request id "+httpapi.RequestID(r.Context())+")")
 }

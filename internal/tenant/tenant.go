@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/schemas"
 )
 
@@ -33,9 +34,8 @@ func FromHeader(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := r.Header.Get(Header)
 		if !schemas.ValidTenant(t) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			w.Write([]byte(`{"error":"missing or malformed Kakin-Tenant header (1-64 of a-z, 0-9, -)"}` + "\n"))
+			httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated",
+				"development mode: the Kakin-Tenant header must name a tenant (1-64 of a-z, 0-9, -)")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(With(r.Context(), t)))

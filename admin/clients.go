@@ -1,0 +1,237 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/page"
+	"github.com/kakin-dev/kakin/internal/tenant"
+)
+
+// Clients serves a tenant's API clients: list, count, create, get, revoke.
+type Clients struct {
+	store *auth.Store
+	pages *page.Codec
+}
+
+// NewClients returns the client administration endpoints.
+func NewClients(store *auth.Store, pages *page.Codec) *Clients {
+	return &Clients{store: store, pages: pages}
+}
+
+// clientView is a client as the API shows it.
+type clientView struct {
+	ID        string       `json:"client_id"`
+	Name      string       `json:"name"`
+	Scopes    []auth.Scope `json:"scopes"`
+	Limits    auth.Limits  `json:"limits"`
+	Revoked   bool         `json:"revoked"`
+	CreatedAt time.Time    `json:"created_at"`
+	RevokedAt *time.Time   `json:"revoked_at,omitempty"`
+	Secret    string       `json:"client_secret,omitempty"`
+}
+
+func view(c auth.Client) clientView {
+	v := clientView{ID: c.ID, Name: c.Name, Scopes: c.Scopes, Limits: c.Limits, Revoked: c.Revoked, CreatedAt: c.CreatedAt.UTC()}
+	if v.Scopes == nil {
+		v.Scopes = []auth.Scope{}
+	}
+	if c.Revoked && !c.RevokedAt.IsZero() {
+		at := c.RevokedAt.UTC()
+		v.RevokedAt = &at
+	}
+	return v
+}
+
+// List serves GET /v1/clients.
+func (c *Clients) List(w http.ResponseWriter, r *http.Request) {
+	ten, _ := tenant.From(r.Context())
+	req, errs := c.pages.Parse(r.URL.Query(), page.Scope(ten, "clients"))
+	if len(errs) > 0 {
+		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
+		return
+	}
+	after := ""
+	if len(req.After) == 1 {
+		after = req.After[0]
+	}
+	list, err := c.store.ListClients(r.Context(), ten, after, req.Size+1)
+	if err != nil {
+		storeFailed(w, r, err)
+		return
+	}
+	more := len(list) > req.Size
+	if more {
+		list = list[:req.Size]
+	}
+	out := struct {
+		Clients  []clientView `json:"clients"`
+		NextPage string       `json:"nextPage,omitempty"`
+	}{Clients: make([]clientView, 0, len(list))}
+	for _, cl := range list {
+		out.Clients = append(out.Clients, view(cl))
+	}
+	if more {
+		out.NextPage = c.pages.Next(req, true, list[len(list)-1].ID)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+}
+
+// Count serves GET /v1/clients/count.
+func (c *Clients) Count(w http.ResponseWriter, r *http.Request) {
+	ten, _ := tenant.From(r.Context())
+	n, err := c.store.CountClients(r.Context(), ten)
+	if err != nil {
+		storeFailed(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]int{"count": n})
+}
+
+type createRequest struct {
+	Name   string       `json:"name"`
+	Scopes []auth.Scope `json:"scopes"`
+	Limits *auth.Limits `json:"limits"`
+}
+
+// Create serves POST /v1/clients. The secret is in this answer only.
+func (c *Clients) Create(w http.ResponseWriter, r *http.Request) {
+	ten, _ := tenant.From(r.Context())
+	var req createRequest
+	if !decodeStrict(w, r, &req) {
+		return
+	}
+	var errs []httpapi.FieldError
+	if n := len([]rune(strings.TrimSpace(req.Name))); n == 0 || n > 100 {
+		errs = append(errs, httpapi.FieldError{Field: "name", Reason: "required, 1-100 characters"})
+	}
+	if len(req.Scopes) == 0 {
+		errs = append(errs, httpapi.FieldError{Field: "scopes", Reason: "at least one scope"})
+	}
+	for i, s := range req.Scopes {
+		if !auth.ValidScope(string(s)) {
+			errs = append(errs, httpapi.FieldError{Field: "scopes[" + strconv.Itoa(i) + "]", Reason: "unknown scope " + string(s)})
+		}
+	}
+	var limits auth.Limits
+	if req.Limits != nil {
+		limits = *req.Limits
+		for _, l := range []struct {
+			name string
+			v    int
+		}{{"ingest_events_per_second", limits.IngestEventsPerSecond}, {"ingest_requests_per_second", limits.IngestRequestsPerSecond}, {"admin_requests_per_minute", limits.AdminRequestsPerMinute}} {
+			if l.v < 0 || l.v > 1<<32-1 {
+				errs = append(errs, httpapi.FieldError{Field: "limits." + l.name, Reason: "must be from 0 to 4294967295"})
+			}
+		}
+	}
+	if len(errs) > 0 {
+		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the client could not be created", errs...)
+		return
+	}
+	actor := "api"
+	if p, ok := auth.FromContext(r.Context()); ok {
+		actor = "client:" + p.ClientID
+	}
+	id, secret, err := c.store.CreateClient(r.Context(), ten, strings.TrimSpace(req.Name), dedupeScopes(req.Scopes), limits, actor)
+	if err != nil {
+		if errors.Is(err, auth.ErrInvalid) {
+			httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", err.Error())
+			return
+		}
+		storeFailed(w, r, err)
+		return
+	}
+	cl, err := c.store.GetClient(r.Context(), ten, id)
+	if err != nil {
+		storeFailed(w, r, err)
+		return
+	}
+	v := view(cl)
+	v.Secret = secret
+	w.Header().Set("Cache-Control", "no-store")
+	httpapi.WriteJSON(w, http.StatusCreated, v)
+}
+
+// Get serves GET /v1/clients/{clientId}.
+func (c *Clients) Get(w http.ResponseWriter, r *http.Request) {
+	ten, _ := tenant.From(r.Context())
+	cl, err := c.store.GetClient(r.Context(), ten, r.PathValue("clientId"))
+	if err != nil {
+		storeFailed(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, view(cl))
+}
+
+// Revoke serves POST /v1/clients/{clientId}/revoke.
+func (c *Clients) Revoke(w http.ResponseWriter, r *http.Request) {
+	ten, _ := tenant.From(r.Context())
+	actor := "api"
+	if p, ok := auth.FromContext(r.Context()); ok {
+		actor = "client:" + p.ClientID
+	}
+	cl, err := c.store.RevokeClient(r.Context(), ten, r.PathValue("clientId"), actor)
+	if err != nil {
+		storeFailed(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, view(cl))
+}
+
+func dedupeScopes(in []auth.Scope) []auth.Scope {
+	var out []auth.Scope
+	seen := map[auth.Scope]bool{}
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// decodeStrict reads a JSON body that must hold exactly one object with no
+// unknown fields, answering 400 naming the field otherwise.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		field, reason := "", "malformed JSON: "+err.Error()
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			field, reason = te.Field, "wrong type: must be "+te.Type.String()
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field, reason = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field"
+		}
+		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid", httpapi.FieldError{Field: field, Reason: reason})
+		return false
+	}
+	if dec.More() {
+		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body holds more than one JSON value")
+		return false
+	}
+	return true
+}
+
+// storeFailed maps store errors: not found is 404 (also for another tenant's
+// ids: they do not exist for this caller), everything else 503.
+func storeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, auth.ErrNotFound) {
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such client")
+		return
+	}
+	slog.ErrorContext(r.Context(), "admin store failed", "path", r.URL.Path, "request_id", httpapi.RequestID(r.Context()), "err", err)
+	httpapi.RetryAfter(w, time.Second)
+	httpapi.WriteProblem(w, http.StatusServiceUnavailable, "store_unavailable",
+		"the request could not be completed right now; retry (request id "+httpapi.RequestID(r.Context())+")")
+}
+

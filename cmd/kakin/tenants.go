@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/chdb"
+)
+
+const tenantsUsage = `Usage:
+  kakin tenants create ID [--name NAME]
+  kakin tenants list
+  kakin tenants set-limits ID [--ingest-events-per-second N] [--ingest-requests-per-second N] [--admin-requests-per-minute N]
+
+Tenant ids are 1-64 of a-z, 0-9 and '-'. Limits of 0 use the process defaults.
+The ClickHouse flags (--clickhouse-addr …) select the store; run "kakin migrate" first.
+`
+
+// runTenants manages tenants in the ClickHouse store.
+func runTenants(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, tenantsUsage)
+		if len(args) == 0 {
+			return errors.New("missing subcommand")
+		}
+		return nil
+	}
+	sub, args := args[0], args[1:]
+	var cfg config
+	fs := flag.NewFlagSet("kakin tenants "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), tenantsUsage); fs.PrintDefaults() }
+	cfg.register(fs)
+	switch sub {
+	case "create":
+		name := fs.String("name", "", "display name (default: the id)")
+		pos, err := parseFlagsAndArgs(fs, args)
+		if err != nil {
+			return ignoreHelp(err)
+		}
+		if len(pos) != 1 {
+			return errors.New("usage: kakin tenants create ID [--name NAME]")
+		}
+		store, closeStore, err := openAuthStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		t, err := store.CreateTenant(ctx, pos[0], *name, cliActor())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("created tenant %s (%s)\n", t.ID, t.Name)
+		return nil
+	case "list":
+		pos, err := parseFlagsAndArgs(fs, args)
+		if err != nil {
+			return ignoreHelp(err)
+		}
+		if len(pos) != 0 {
+			return errors.New("usage: kakin tenants list")
+		}
+		store, closeStore, err := openAuthStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		list, err := store.ListTenants(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TENANT\tNAME\tEVENTS/S\tREQUESTS/S\tADMIN/MIN\tCREATED\tUPDATED BY")
+		for _, t := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, limitText(t.Limits.IngestEventsPerSecond),
+				limitText(t.Limits.IngestRequestsPerSecond), limitText(t.Limits.AdminRequestsPerMinute),
+				t.CreatedAt.Format("2006-01-02 15:04:05Z"), t.UpdatedBy)
+		}
+		return tw.Flush()
+	case "set-limits":
+		lim := limitFlags(fs)
+		pos, err := parseFlagsAndArgs(fs, args)
+		if err != nil {
+			return ignoreHelp(err)
+		}
+		if len(pos) != 1 {
+			return errors.New("usage: kakin tenants set-limits ID [--ingest-events-per-second N] …")
+		}
+		store, closeStore, err := openAuthStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		t, err := store.SetTenantLimits(ctx, pos[0], *lim, cliActor())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("tenant %s limits: events/s %s, requests/s %s, admin/min %s\n", t.ID, limitText(t.Limits.IngestEventsPerSecond),
+			limitText(t.Limits.IngestRequestsPerSecond), limitText(t.Limits.AdminRequestsPerMinute))
+		return nil
+	default:
+		fmt.Fprint(os.Stderr, tenantsUsage)
+		return fmt.Errorf("unknown subcommand %q", sub)
+	}
+}
+
+// limitFlags registers the per-client/per-tenant limit flags on fs.
+func limitFlags(fs *flag.FlagSet) *auth.Limits {
+	var l auth.Limits
+	fs.IntVar(&l.IngestEventsPerSecond, "ingest-events-per-second", 0, "events per second on POST /v1/usage (0: default)")
+	fs.IntVar(&l.IngestRequestsPerSecond, "ingest-requests-per-second", 0, "ingest requests per second (0: default)")
+	fs.IntVar(&l.AdminRequestsPerMinute, "admin-requests-per-minute", 0, "admin API requests per minute (0: default)")
+	return &l
+}
+
+func limitText(n int) string {
+	if n == 0 {
+		return "default"
+	}
+	return fmt.Sprint(n)
+}
+
+// parseFlagsAndArgs applies the environment and the command line like
+// parseFlags, but also accepts flags after positional arguments
+// ("create acme --name Acme"). It returns the positional arguments.
+func parseFlagsAndArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	var pos []string
+	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		if err := fs.Parse(rest[1:]); err != nil {
+			return nil, err
+		}
+	}
+	return pos, nil
+}
+
+func ignoreHelp(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+// openAuthStore connects to the ClickHouse database of cfg.
+func openAuthStore(ctx context.Context, cfg config) (*auth.Store, func(), error) {
+	conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword})
+	if err != nil {
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && ex.Code == 81 { // UNKNOWN_DATABASE
+			return nil, nil, fmt.Errorf("clickhouse database %q does not exist: run `kakin migrate` first (%w)", cfg.CHDatabase, err)
+		}
+		return nil, nil, err
+	}
+	return auth.NewStore(conn), func() { conn.Close() }, nil
+}
+
+// cliActor names who runs an admin command, for the audit log.
+func cliActor() string {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return strings.TrimSuffix("cli:"+name+"@"+host, "@")
+}

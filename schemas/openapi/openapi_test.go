@@ -1,0 +1,496 @@
+package openapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/kakin-dev/kakin/aggregator"
+	"github.com/kakin-dev/kakin/ingest"
+	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/idempotency"
+	"github.com/kakin-dev/kakin/internal/page"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/schemas/openapi"
+)
+
+func loadDoc(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+type operation struct {
+	method, path string
+	op           *openapi3.Operation
+}
+
+func (o operation) String() string { return o.method + " " + o.path }
+
+func operations(doc *openapi3.T) []operation {
+	var out []operation
+	for _, path := range doc.Paths.InMatchingOrder() {
+		for method, op := range doc.Paths.Value(path).Operations() {
+			out = append(out, operation{method, path, op})
+		}
+	}
+	slices.SortFunc(out, func(a, b operation) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// routes is every route of the server with the scope it needs ("" = none).
+var routes = map[string]string{
+	"POST /oauth/token":                  "",
+	"POST /v1/usage":                     "usage:write",
+	"GET /v1/usage/unrated":              "usage:read",
+	"GET /v1/usage/unrated/count":        "usage:read",
+	"GET /v1/charges":                    "billing:read",
+	"GET /v1/clients":                    "admin",
+	"GET /v1/clients/count":              "admin",
+	"POST /v1/clients":                   "admin",
+	"GET /v1/clients/{clientId}":         "admin",
+	"POST /v1/clients/{clientId}/revoke": "admin",
+	"GET /openapi.json":                  "",
+	"GET /docs":                          "",
+	"GET /metrics":                       "",
+	"GET /healthz":                       "",
+	"GET /readyz":                        "",
+}
+
+func TestOpenAPILoadsAndValidates(t *testing.T) {
+	doc := loadDoc(t)
+	if doc.OpenAPI != "3.0.3" {
+		t.Errorf("openapi %q, want 3.0.3", doc.OpenAPI)
+	}
+	// The loader must reject a broken document, or the test above proves nothing.
+	broken := bytes.Replace(openapi.OpenAPIYAML(), []byte("$ref: '#/components/schemas/ChargesResponse'"),
+		[]byte("$ref: '#/components/schemas/NoSuchSchema'"), 1)
+	if _, err := openapi3.NewLoader().LoadFromData(broken); err == nil {
+		t.Error("a document with a dangling $ref loaded")
+	}
+}
+
+func TestEveryRouteIsDocumentedWithItsSecurity(t *testing.T) {
+	doc := loadDoc(t)
+	ids := map[string]string{}
+	seen := map[string]bool{}
+	for _, o := range operations(doc) {
+		seen[o.String()] = true
+		scope, known := routes[o.String()]
+		if !known {
+			t.Errorf("%s: not a route of the server", o)
+		}
+		if o.op.OperationID == "" {
+			t.Errorf("%s: no operationId", o)
+		} else if prev, dup := ids[o.op.OperationID]; dup {
+			t.Errorf("%s: operationId %q also used by %s", o, o.op.OperationID, prev)
+		}
+		ids[o.op.OperationID] = o.String()
+		if o.op.Summary == "" {
+			t.Errorf("%s: no summary", o)
+		}
+		if o.op.Security == nil {
+			t.Errorf("%s: no explicit security requirement", o)
+			continue
+		}
+		sec := *o.op.Security
+		switch {
+		case scope != "":
+			if len(sec) != 1 || len(sec[0]) != 1 || !slices.Equal(sec[0]["oauth2"], []string{scope}) {
+				t.Errorf("%s: security %v, want oauth2 with scope %s", o, sec, scope)
+			}
+		case o.path == "/oauth/token":
+			if len(sec) != 2 || sec[0]["clientBasic"] == nil || len(sec[1]) != 0 {
+				t.Errorf("%s: security %v, want HTTP Basic or form credentials", o, sec)
+			}
+		default:
+			if len(sec) != 0 {
+				t.Errorf("%s: security %v, want none", o, sec)
+			}
+		}
+	}
+	for r := range routes {
+		if !seen[r] {
+			t.Errorf("route %s is not documented", r)
+		}
+	}
+}
+
+func TestResponsesAndParameters(t *testing.T) {
+	doc := loadDoc(t)
+	for _, o := range operations(doc) {
+		v1 := strings.HasPrefix(o.path, "/v1/")
+		want := []int{}
+		switch {
+		case v1:
+			want = append(want, 400, 401, 403, 429, 503)
+		case o.path == "/oauth/token":
+			want = append(want, 200, 400, 401)
+		case o.path == "/readyz":
+			want = append(want, 200, 503)
+		default:
+			want = append(want, 200)
+		}
+		if o.method == "POST" && v1 {
+			want = append(want, 413)
+		}
+		if strings.Contains(o.path, "{clientId}") {
+			want = append(want, 404)
+		}
+		adminPost := o.method == "POST" && strings.HasPrefix(o.path, "/v1/clients")
+		if adminPost {
+			want = append(want, 409, 422)
+			if !hasParam(o.op, "header", idempotency.Header) {
+				t.Errorf("%s: no %s header parameter", o, idempotency.Header)
+			}
+		}
+		switch o.String() {
+		case "POST /v1/usage":
+			want = append(want, 202, 422)
+		case "POST /v1/clients":
+			want = append(want, 201)
+		case "GET /v1/charges", "GET /v1/usage/unrated", "GET /v1/usage/unrated/count", "GET /v1/clients",
+			"GET /v1/clients/count", "GET /v1/clients/{clientId}", "POST /v1/clients/{clientId}/revoke":
+			want = append(want, 200)
+		}
+		for _, status := range want {
+			if o.op.Responses.Status(status) == nil {
+				t.Errorf("%s: no %d response", o, status)
+			}
+		}
+		if v1 && !hasParam(o.op, "header", httpapi.VersionHeader) {
+			t.Errorf("%s: no %s header parameter", o, httpapi.VersionHeader)
+		}
+		for code, ref := range o.op.Responses.Map() {
+			status, _ := strconv.Atoi(code)
+			r := ref.Value
+			where := o.String() + " " + code
+			if r.Description == nil || *r.Description == "" {
+				t.Errorf("%s: no description", where)
+			}
+			requireHeader(t, where, r, httpapi.RequestIDHeader, true)
+			if v1 {
+				requireHeader(t, where, r, httpapi.VersionHeader, true)
+			} else {
+				requireHeader(t, where, r, httpapi.VersionHeader, false)
+			}
+			switch {
+			case status == 429:
+				for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"} {
+					requireHeader(t, where, r, h, v1 || h == "Retry-After")
+				}
+			case v1 && status < 300:
+				for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+					requireHeader(t, where, r, h, false)
+				}
+			case v1 && status == 503, v1 && status == 409:
+				requireHeader(t, where, r, "Retry-After", true)
+			case v1 && status == 401:
+				requireHeader(t, where, r, "WWW-Authenticate", true)
+			}
+			if len(r.Content) == 0 {
+				t.Errorf("%s: no content", where)
+			}
+			if v1 && status >= 400 && !(o.path == "/v1/usage" && status == 422) {
+				mt := r.Content.Get("application/problem+json")
+				if mt == nil || mt.Schema == nil || mt.Schema.Ref != "#/components/schemas/Problem" {
+					t.Errorf("%s: not an application/problem+json Problem", where)
+				}
+			}
+			if o.path == "/oauth/token" && (status == 400 || status == 401) {
+				mt := r.Content.Get("application/json")
+				if mt == nil || mt.Schema == nil || mt.Schema.Ref != "#/components/schemas/OAuthError" {
+					t.Errorf("%s: not an RFC 6749 error", where)
+				}
+			}
+		}
+	}
+}
+
+func hasParam(op *openapi3.Operation, in, name string) bool {
+	return op.Parameters.GetByInAndName(in, name) != nil
+}
+
+// requireHeader checks that r declares header name; when required, that it
+// is marked required.
+func requireHeader(t *testing.T, where string, r *openapi3.Response, name string, required bool) {
+	t.Helper()
+	h := r.Headers[name]
+	switch {
+	case h == nil || h.Value == nil:
+		t.Errorf("%s: header %s not declared", where, name)
+	case required && !h.Value.Required:
+		t.Errorf("%s: header %s not required", where, name)
+	}
+}
+
+// Request bodies the server decodes strictly must say so.
+func TestRequestBodiesAreStrict(t *testing.T) {
+	doc := loadDoc(t)
+	for _, name := range []string{"UsageRecord", "ClientCreateRequest", "LimitsInput", "TokenRequest"} {
+		s := doc.Components.Schemas[name].Value
+		if s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has {
+			t.Errorf("%s: additionalProperties is not false", name)
+		}
+	}
+	if ref := doc.Components.Schemas["ClientCreateRequest"].Value.Properties["limits"].Ref; ref != "#/components/schemas/LimitsInput" {
+		t.Errorf("ClientCreateRequest.limits is %s", ref)
+	}
+}
+
+// validate checks a Go value's JSON encoding against a component schema.
+func validate(t *testing.T, doc *openapi3.T, schema string, v any) error {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return validateJSON(t, doc, schema, b)
+}
+
+func validateJSON(t *testing.T, doc *openapi3.T, schema string, b []byte) error {
+	t.Helper()
+	var value any
+	if err := json.Unmarshal(b, &value); err != nil {
+		t.Fatal(err)
+	}
+	ref := doc.Components.Schemas[schema]
+	if ref == nil {
+		t.Fatalf("no schema %s", schema)
+	}
+	return ref.Value.VisitJSON(value, openapi3.MultiErrors())
+}
+
+// The server's response types must encode to what the document says.
+func TestServerTypesMatchTheDocument(t *testing.T) {
+	doc := loadDoc(t)
+	at := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	ok := []struct {
+		schema string
+		value  any
+	}{
+		{"UsageResponse", ingest.Response{Accepted: 1, Rejected: 1, Results: []ingest.Result{
+			{Index: 0, ID: "e-1", Status: "accepted"},
+			{Index: 1, Status: "rejected", Errors: []httpapi.FieldError{{Reason: "malformed JSON: unexpected end of record"}}},
+		}}},
+		{"UsageResponse", ingest.Response{Results: []ingest.Result{}}},
+		{"Problem", httpapi.Problem{Type: "about:blank", Title: "Bad Request", Status: 400, Code: "invalid_query",
+			Detail: "the query parameters are invalid", Errors: []httpapi.FieldError{{Field: "period", Reason: "required, as YYYY-MM"}}}},
+		{"ChargesResponse", aggregator.ChargesResponse{Customer: "c", Period: "2026-11", Currency: "JPY", Total: "1200",
+			Totals: []aggregator.Total{{Currency: "JPY", Amount: "1200"}},
+			Lines:  []aggregator.ChargeLine{{Element: "api_calls", Quantity: "1200.5", Amount: "1200", Currency: "JPY", Events: 3}}}},
+		{"ChargesResponse", aggregator.ChargesResponse{Customer: "c", Period: "2026-11",
+			Totals: []aggregator.Total{{Currency: "JPY", Amount: "1200"}, {Currency: "USD", Amount: "12.50"}},
+			Lines: []aggregator.ChargeLine{{Element: "a", Quantity: "1", Amount: "1200", Currency: "JPY", Events: 1},
+				{Element: "b", Quantity: "0.000000001", Amount: "12.50", Currency: "USD", Events: 1}}}},
+		{"ChargesResponse", aggregator.ChargesResponse{Customer: "c", Period: "2026-11", Totals: []aggregator.Total{}, Lines: []aggregator.ChargeLine{}}},
+		{"UnratedPage", aggregator.UnratedPage{Records: []aggregator.UnratedRecord{{ID: "e-1", Customer: "c", Element: "x",
+			Quantity: "1", Time: at, ReceivedAt: at, ReasonCode: schemas.ReasonUnknownElement, Reason: "no price", Stage: "rater"}},
+			NextPage: "abc.def"}},
+		{"UnratedPage", aggregator.UnratedPage{Records: []aggregator.UnratedRecord{}}},
+		{"Limits", auth.Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}},
+		{"Limits", auth.Limits{}},
+		{"LimitsInput", auth.Limits{IngestRequestsPerSecond: 10}},
+		{"Count", map[string]uint64{"count": 3}},
+		{"Readiness", map[string]string{"kafka": "ok", "redis": "dial tcp: refused"}},
+		{"Health", map[string]string{"status": "ok"}},
+	}
+	for _, tt := range ok {
+		if err := validate(t, doc, tt.schema, tt.value); err != nil {
+			t.Errorf("%s %+v: %v", tt.schema, tt.value, err)
+		}
+	}
+	// What httpapi.WriteProblem writes, headers included.
+	rec := httptest.NewRecorder()
+	httpapi.WriteProblem(rec, 413, "body_too_large", "too big")
+	if ct := rec.Header().Get("Content-Type"); doc.Components.Responses["PayloadTooLarge"].Value.Content.Get(ct) == nil {
+		t.Errorf("WriteProblem writes Content-Type %q, not documented", ct)
+	}
+	if err := validateJSON(t, doc, "Problem", rec.Body.Bytes()); err != nil {
+		t.Errorf("WriteProblem body: %v", err)
+	}
+
+	bad := []struct {
+		schema string
+		json   string
+	}{
+		{"ChargesResponse", `{"customer":"c","period":"2026-11","total":1200,"totals":[],"lines":[]}`},
+		{"ChargesResponse", `{"customer":"c","period":"2026-11","totals":[],"lines":[{"element":"a","quantity":"1","amount":"1e3","currency":"JPY","events":1}]}`},
+		{"UnratedPage", `{"records":[{"id":"e","customer":"c","element":"x","quantity":"1","time":"yesterday","received_at":"2026-11-23T01:00:00Z","reason_code":"r","reason":"r","stage":"s"}]}`},
+		{"UsageResponse", `{"accepted":1,"rejected":0,"results":[{"index":0,"status":"ok"}]}`},
+		{"Problem", `{"type":"about:blank","title":"x","status":400}`},
+		{"RevokedClient", `{"client_id":"kc_x","name":"n","scopes":["admin"],"limits":{},"revoked":false,"created_at":"2026-11-23T01:00:00Z"}`},
+		{"ClientCreated", `{"client_id":"kc_x","name":"n","scopes":["admin"],"limits":{},"revoked":false,"created_at":"2026-11-23T01:00:00Z"}`},
+		{"TokenResponse", `{"access_token":"a","token_type":"Bearer","expires_in":"3600","scope":""}`},
+	}
+	for _, tt := range bad {
+		if err := validateJSON(t, doc, tt.schema, []byte(tt.json)); err == nil {
+			t.Errorf("%s accepted %s", tt.schema, tt.json)
+		}
+	}
+	good := []struct {
+		schema string
+		json   string
+	}{
+		{"RevokedClient", `{"client_id":"kc_x","name":"n","scopes":["admin"],"limits":{},"revoked":true,"created_at":"2026-11-23T01:00:00Z","revoked_at":"2026-11-24T01:00:00Z"}`},
+		{"ClientCreated", `{"client_id":"kc_x","name":"n","scopes":["usage:write"],"limits":{"ingest_events_per_second":5},"revoked":false,"created_at":"2026-11-23T01:00:00Z","client_secret":"s3cr3t"}`},
+		{"ClientList", `{"clients":[],"nextPage":"x"}`},
+		{"TokenResponse", `{"access_token":"a","token_type":"Bearer","expires_in":3600,"scope":"usage:write usage:read"}`},
+		{"OAuthError", `{"error":"invalid_scope","error_description":"unknown scope foo"}`},
+	}
+	for _, tt := range good {
+		if err := validateJSON(t, doc, tt.schema, []byte(tt.json)); err != nil {
+			t.Errorf("%s rejected %s: %v", tt.schema, tt.json, err)
+		}
+	}
+}
+
+// Enums and defaults in the document follow the code they describe.
+func TestConstantsMatchTheCode(t *testing.T) {
+	doc := loadDoc(t)
+	var scopes []string
+	for _, v := range doc.Components.Schemas["Scope"].Value.Enum {
+		scopes = append(scopes, v.(string))
+	}
+	var code []string
+	for _, s := range auth.AllScopes {
+		code = append(code, string(s))
+	}
+	if !slices.Equal(scopes, code) {
+		t.Errorf("Scope enum %v, auth.AllScopes %v", scopes, code)
+	}
+	flowScopes := doc.Components.SecuritySchemes["oauth2"].Value.Flows.ClientCredentials.Scopes
+	for _, s := range code {
+		if flowScopes[s] == "" {
+			t.Errorf("oauth2 flow does not list scope %s", s)
+		}
+	}
+	if len(flowScopes) != len(code) {
+		t.Errorf("oauth2 flow lists %d scopes, code has %d", len(flowScopes), len(code))
+	}
+
+	versionParam := doc.Components.Parameters["KakinVersion"].Value
+	var versions []string
+	for _, v := range versionParam.Schema.Value.Enum {
+		versions = append(versions, v.(string))
+	}
+	if !slices.Equal(versions, httpapi.Versions) || versionParam.Schema.Value.Default != httpapi.Versions[0] {
+		t.Errorf("Kakin-Version enum %v default %v, code %v", versions, versionParam.Schema.Value.Default, httpapi.Versions)
+	}
+	if doc.Info.Version != httpapi.Versions[len(httpapi.Versions)-1] {
+		t.Errorf("info.version %s is not the latest minor version", doc.Info.Version)
+	}
+
+	size := doc.Components.Parameters["PageSize"].Value.Schema.Value
+	if size.Default != float64(page.DefaultSize) || *size.Max != float64(page.NewCodec([]byte("k"), 0).MaxSize()) {
+		t.Errorf("pageSize default %v max %v, code %d / %d", size.Default, *size.Max, page.DefaultSize, page.NewCodec([]byte("k"), 0).MaxSize())
+	}
+	if doc.Components.Parameters["IdempotencyKey"].Value.Name != idempotency.Header ||
+		doc.Components.Responses["IdempotencyConflict"] == nil {
+		t.Error("idempotency header or responses missing")
+	}
+	if doc.Components.Headers["IdempotentReplayed"] == nil || idempotency.ReplayedHeader != "Idempotent-Replayed" {
+		t.Error("Idempotent-Replayed header missing")
+	}
+}
+
+func TestUsageRecordSchema(t *testing.T) {
+	doc := loadDoc(t)
+	good := []string{
+		`{"id":"evt-123","customer":"cust-001","element":"api_calls","quantity":"12.5","time":"2026-11-23T10:00:00+09:00","contract":"k-1","attributes":{"region":"jp"}}`,
+		`{"id":"e","customer":"c","element":"a.b:c-d_e","quantity":1200,"time":"2026-11-23T01:00:00.123456789Z"}`,
+		`{"id":"e","customer":"c","element":"x","quantity":0,"time":"2026-11-23T01:00:00Z"}`,
+		`{"id":"e","customer":"c","element":"x","quantity":" 0.000000001 ","time":"2026-11-23T01:00:00Z"}`,
+	}
+	for _, s := range good {
+		if err := validateJSON(t, doc, "UsageRecord", []byte(s)); err != nil {
+			t.Errorf("rejected %s: %v", s, err)
+		}
+	}
+	bad := []string{
+		`{"id":"e","customer":"c","element":"x","quantity":1,"time":"2026-11-23T01:00:00Z","tenant":"t"}`, // unknown field
+		`{"customer":"c","element":"x","quantity":1,"time":"2026-11-23T01:00:00Z"}`,                       // no id
+		`{"id":"","customer":"c","element":"x","quantity":1,"time":"2026-11-23T01:00:00Z"}`,
+		`{"id":"e","customer":"c","element":"a b","quantity":1,"time":"2026-11-23T01:00:00Z"}`,
+		`{"id":"e","customer":"c","element":"x","quantity":-1,"time":"2026-11-23T01:00:00Z"}`,
+		`{"id":"e","customer":"c","element":"x","quantity":"-1","time":"2026-11-23T01:00:00Z"}`,
+		`{"id":"e","customer":"c","element":"x","quantity":"lots","time":"2026-11-23T01:00:00Z"}`,
+		`{"id":"e","customer":"c","element":"x","quantity":true,"time":"2026-11-23T01:00:00Z"}`,
+		`{"id":"e","customer":"c","element":"x","quantity":1e18,"time":"2026-11-23T01:00:00Z"}`,
+		`{"id":"e","customer":"c","element":"x","quantity":1,"time":"2026-11-23 01:00:00"}`,
+		`{"id":"e","customer":"c","element":"x","quantity":1,"time":"2026-11-23T01:00:00Z","contract":""}`,
+		`{"id":"e","customer":"c","element":"x","quantity":1,"time":"2026-11-23T01:00:00Z","attributes":{"a":1}}`,
+	}
+	for _, s := range bad {
+		if err := validateJSON(t, doc, "UsageRecord", []byte(s)); err == nil {
+			t.Errorf("accepted %s", s)
+		}
+	}
+}
+
+func TestOpenAPIJSON(t *testing.T) {
+	b, err := openapi.OpenAPIJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("the JSON form does not validate: %v", err)
+	}
+	if len(operations(doc)) != len(routes) {
+		t.Errorf("JSON form has %d operations", len(operations(doc)))
+	}
+
+	rec := httptest.NewRecorder()
+	openapi.OpenAPIHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" || !bytes.Equal(rec.Body.Bytes(), b) {
+		t.Errorf("GET /openapi.json: %d %q (%d bytes)", rec.Code, rec.Header().Get("Content-Type"), rec.Body.Len())
+	}
+}
+
+func TestDocsHandler(t *testing.T) {
+	doc := loadDoc(t)
+	srv := httptest.NewServer(openapi.DocsHandler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /docs: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for _, o := range operations(doc) {
+		if !strings.Contains(page, `id="`+o.op.OperationID+`"`) || !strings.Contains(page, ">"+o.path+"<") {
+			t.Errorf("page lacks %s (%s)", o, o.op.OperationID)
+		}
+	}
+	for _, want := range []string{"Idempotency-Key", "application/problem+json", "ChargesResponse", "oauth2 (usage:write)", "<code>Kakin-Version</code>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	for _, banned := range []string{"<script", "src=", "http://", "https://"} {
+		if strings.Contains(page, banned) {
+			t.Errorf("page contains %q: it must be self-contained", banned)
+		}
+	}
+}
