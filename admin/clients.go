@@ -234,4 +234,3 @@ func storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.WriteProblem(w, http.StatusServiceUnavailable, "store_unavailable",
 		"the request could not be completed right now; retry (request id "+httpapi.RequestID(r.Context())+")")
 }
-

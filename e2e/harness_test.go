@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/deploy/devstack"
+	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater"
@@ -91,6 +93,7 @@ type env struct {
 	ch       driver.Conn
 	pl       *rater.PriceList
 	extraEnv []string // appended to every process's environment
+	secure   bool     // real access tokens; otherwise --dev-insecure (the Kakin-Tenant header)
 	mu       sync.Mutex
 	procs    []*proc
 }
@@ -106,6 +109,9 @@ func newEnv(t *testing.T, priceList string) *env {
 	e := &env{t: t, dir: dir, kafka: k, database: "e2e_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_")),
 		prices: filepath.Join(dir, "pricelist.json")}
 	if err := os.WriteFile(e.prices, []byte(priceList), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.GenerateKeyFile(filepath.Join(dir, "token-keys")); err != nil { // one key ring for all processes
 		t.Fatal(err)
 	}
 	if e.pl, err = rater.LoadPriceList(e.prices); err != nil {
@@ -151,6 +157,8 @@ func (e *env) environ() []string {
 		"KAKIN_FLUSH_INTERVAL=50ms",
 		"KAKIN_BATCH_SIZE=500",
 		"KAKIN_LOG_LEVEL="+logLevel(),
+		"KAKIN_TOKEN_KEYS_FILE="+filepath.Join(e.dir, "token-keys"),
+		"KAKIN_DEV_INSECURE="+strconv.FormatBool(!e.secure),
 	), e.extraEnv...)
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/kakin-dev/kakin/deploy/devstack"
+	"github.com/kakin-dev/kakin/internal/auth"
 )
 
 // runDev starts the local stack (Redis, ClickHouse and an embedded Kafka
@@ -83,6 +86,16 @@ func runDev(ctx context.Context, args []string) error {
 	if err := migrate(ctx, cfg, log); err != nil {
 		return err
 	}
+	if !flagSet(fs, "token-keys-file") {
+		cfg.TokenKeysFile = filepath.Join(dir, "token-keys")
+	}
+	if _, err := auth.GenerateKeyFile(cfg.TokenKeysFile); err != nil {
+		return err
+	}
+	demo, err := bootstrapDemo(ctx, cfg, dir)
+	if err != nil {
+		return err
+	}
 	s, err := newServer(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -90,7 +103,7 @@ func runDev(ctx context.Context, args []string) error {
 	go func() {
 		select {
 		case <-s.ready:
-			printBanner(s.addr, cfg, ch.HTTPAddr)
+			printBanner(s.addr, cfg, ch.HTTPAddr, demo)
 		case <-ctx.Done():
 		}
 	}()
@@ -105,22 +118,81 @@ func portOf(addr string) (int, error) {
 	return strconv.Atoi(p)
 }
 
-func printBanner(httpAddr string, cfg config, chHTTP string) {
+// demoClient is the API client `kakin dev` creates for the demo tenant on
+// its first run. Its secret is kept in the data directory so that later runs
+// can print working examples: a development convenience only.
+type demoClient struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"`
+}
+
+// bootstrapDemo creates the demo tenants (those of the demo price list) and a
+// demo client with every scope, once.
+func bootstrapDemo(ctx context.Context, cfg config, dir string) (demoClient, error) {
+	store, closeStore, err := openAuthStore(ctx, cfg)
+	if err != nil {
+		return demoClient{}, err
+	}
+	defer closeStore()
+	for _, t := range []string{"demo", "demo-usd", "loadgen"} {
+		if _, err := store.CreateTenant(ctx, t, t, "kakin dev"); err != nil && !errors.Is(err, auth.ErrExists) {
+			return demoClient{}, err
+		}
+	}
+	path := filepath.Join(dir, "demo-client.json")
+	var dc demoClient
+	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &dc) == nil && dc.ID != "" {
+		return dc, nil
+	}
+	for _, t := range []string{"demo", "loadgen"} {
+		id, secret, err := store.CreateClient(ctx, t, "demo (created by kakin dev)", auth.AllScopes, auth.Limits{}, "kakin dev")
+		if err != nil {
+			return demoClient{}, err
+		}
+		c := demoClient{ID: id, Secret: secret}
+		b, _ := json.MarshalIndent(c, "", "  ")
+		name := "demo-client.json"
+		if t == "loadgen" {
+			name = "loadgen-client.json"
+		} else {
+			dc = c
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return demoClient{}, err
+		}
+	}
+	return dc, nil
+}
+
+// flagSet reports whether the flag was given on the command line or in the
+// environment.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	_, env := os.LookupEnv(envName(name))
+	return set || env
+}
+
+func printBanner(httpAddr string, cfg config, chHTTP string, demo demoClient) {
 	base := "http://" + httpAddr
 	fmt.Printf(`
 Kakin is running (all roles, demo tenant "demo", customers cust-001..003, JPY).
 
-  HTTP API     %[1]s   (/v1/usage, /v1/charges, /metrics, /healthz, /readyz)
+  HTTP API     %[1]s   (/v1/usage, /v1/charges, /openapi.json, /docs, /metrics, /healthz, /readyz)
   ClickHouse   native %[2]s, http://%[3]s  (database %[4]s)
   Redis        %[5]s
   Kafka        %[6]s
+  Demo client  %[9]s (secret in the data directory, demo-client.json)
+
+Get an access token for the demo client:
+  TOKEN=$(curl -s -u '%[9]s:%[10]s' -d grant_type=client_credentials %[1]s/oauth/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
 
 Post usage:
-  curl -s -H 'Kakin-Tenant: demo' -H 'Content-Type: application/x-ndjson' %[1]s/v1/usage --data-binary $'{"id":"e-1","customer":"cust-001","element":"api_calls","quantity":1200,"time":"%[7]s"}\n{"id":"e-2","customer":"cust-001","element":"transfer_gb","quantity":"2.5","time":"%[7]s"}'
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' %[1]s/v1/usage --data-binary $'{"id":"e-1","customer":"cust-001","element":"api_calls","quantity":1200,"time":"%[7]s"}\n{"id":"e-2","customer":"cust-001","element":"transfer_gb","quantity":"2.5","time":"%[7]s"}'
 
 Read the charges a few seconds later:
-  curl -s -H 'Kakin-Tenant: demo' '%[1]s/v1/charges?customer=cust-001&period=%[8]s'
+  curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/charges?customer=cust-001&period=%[8]s'
 
 Ctrl-C stops everything; data stays under the data directory.
-`, base, cfg.CHAddr, chHTTP, cfg.CHDatabase, cfg.RedisAddr, cfg.KafkaBrokers, nowRFC3339(), nowPeriod())
+`, base, cfg.CHAddr, chHTTP, cfg.CHDatabase, cfg.RedisAddr, cfg.KafkaBrokers, nowRFC3339(), nowPeriod(), demo.ID, demo.Secret)
 }

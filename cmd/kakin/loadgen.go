@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/chdb"
@@ -26,7 +29,10 @@ func runLoadgen(ctx context.Context, args []string) error {
 		logCfg    config
 	)
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "ingest base URL; usage is posted to <url>/v1/usage")
-	fs.StringVar(&cfg.Tenant, "tenant", "loadgen", "tenant to post as (Kakin-Tenant header); its price list entry must price any customer")
+	fs.StringVar(&cfg.Tenant, "tenant", "loadgen", "tenant the events belong to; its price list entry must price any customer")
+	var clientID, clientSecret string
+	fs.StringVar(&clientID, "client-id", "", "API client to post as (needs usage:write); without it the development Kakin-Tenant header is sent")
+	fs.StringVar(&clientSecret, "client-secret", "", "the API client's secret")
 	fs.IntVar(&cfg.Events, "events", 100000, "unique events to send")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "target records per second (0 = as fast as possible)")
 	fs.IntVar(&cfg.Batch, "batch", 1000, "records per request")
@@ -50,6 +56,13 @@ func runLoadgen(ctx context.Context, args []string) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg.Log = newLogger(logCfg, os.Stderr)
+	if clientID != "" {
+		tok, err := fetchToken(ctx, cfg.URL, clientID, clientSecret)
+		if err != nil {
+			return err
+		}
+		cfg.Token = tok
+	}
 
 	pl, err := rater.LoadPriceList(priceList)
 	if err != nil {
@@ -76,4 +89,28 @@ func runLoadgen(ctx context.Context, args []string) error {
 		}
 	}
 	return runErr
+}
+
+// fetchToken obtains an access token with the client-credentials grant.
+func fetchToken(ctx context.Context, baseURL, id, secret string) (string, error) {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+"/oauth/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("token: %s %s", resp.Status, body.Error)
+	}
+	return body.AccessToken, nil
 }

@@ -30,6 +30,8 @@ Usage:
   kakin migrate [flags]   create Kafka topics and ClickHouse tables (idempotent)
   kakin dev     [flags]   start Redis, ClickHouse and an embedded broker under ./.run, migrate, and serve all roles
   kakin loadgen [flags]   post realistic usage at a target rate and verify the totals in ClickHouse
+  kakin tenants create ID [--name N] | list | set-limits ID [...]
+  kakin clients create --tenant T --name N --scopes usage:write,... | list --tenant T | revoke --tenant T ID
   kakin config            print every flag and environment variable as a Markdown table
   kakin version           print the version
 
@@ -55,6 +57,10 @@ func main() {
 		err = runDev(ctx, args)
 	case "loadgen":
 		err = runLoadgen(ctx, args)
+	case "tenants":
+		err = runTenants(ctx, args)
+	case "clients":
+		err = runClients(ctx, args)
 	case "config":
 		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
 		new(config).register(fs)

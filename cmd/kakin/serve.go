@@ -13,16 +13,17 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/admin"
 	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/dedupe"
 	"github.com/kakin-dev/kakin/ingest"
+	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/ratelimit"
 	"github.com/kakin-dev/kakin/internal/stream"
-	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/schemas/openapi"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -88,7 +89,8 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 	s.checks = append(s.checks, check{"kafka", func(ctx context.Context) error { return stream.Ping(ctx, brokers) }})
 
 	var ch driver.Conn
-	clickhouse := func() (driver.Conn, error) {
+	var clickhouse func() (driver.Conn, error)
+	clickhouse = func() (driver.Conn, error) {
 		if ch != nil {
 			return ch, nil
 		}
@@ -112,17 +114,36 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		return w
 	}
 
+	var rdb *redis.Client
+	redisClient := func() *redis.Client {
+		if rdb == nil {
+			rdb = redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, DialTimeout: 3 * time.Second,
+				ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxRetries: 2,
+				ContextTimeoutEnabled: true}) // callers' deadlines bound every command
+			s.closers = append(s.closers, func() { rdb.Close() })
+		}
+		return rdb
+	}
+
+	// The HTTP API of the ingest and admin roles: authentication, rate limits,
+	// pagination cursors and minor versions, the same for every route.
+	var api *apiRoutes
+	if slices.Contains(roles, "ingest") || slices.Contains(roles, "admin") {
+		api, err = s.newAPI(ctx, clickhouse, redisClient)
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	for _, role := range roles {
 		switch role {
 		case "ingest":
 			lim := ingest.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxRecords: cfg.MaxRecords, MaxFutureSkew: cfg.MaxFutureSkew}
 			h := ingest.NewHandler(writer(schemas.TopicRaw), lim, s.metrics, log)
-			s.mux.Handle("POST /v1/usage", tenant.FromHeader(h))
+			h.LimitEvents(api.limiter.EventLimiter())
+			api.handle("POST /v1/usage", auth.ScopeUsageWrite, ratelimit.Ingest, h)
 		case "dedupe":
-			rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, DialTimeout: 3 * time.Second,
-				ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxRetries: 2})
-			s.closers = append(s.closers, func() { rdb.Close() })
-			claims := dedupe.NewClaimStore(rdb, cfg.DedupeWindow)
+			claims := dedupe.NewClaimStore(redisClient(), cfg.DedupeWindow)
 			s.checks = append(s.checks, check{"redis", claims.Ping})
 			stage := dedupe.NewStage(claims, writer(""), s.metrics)
 			cc := consumer(dedupe.StageName, "kakin-dedupe", []string{schemas.TopicRaw})
@@ -148,9 +169,16 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			if err != nil {
 				return nil, err
 			}
-			admin.Register(s.mux, tenant.FromHeader, conn)
+			api.registerAdmin(conn)
 		}
 	}
+	if api != nil {
+		s.mux.Handle("GET /openapi.json", openapi.OpenAPIHandler())
+		s.mux.Handle("GET /docs", openapi.DocsHandler())
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no route "+r.Method+" "+r.URL.Path)
+	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -2,7 +2,9 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -196,4 +198,14 @@ func GenerateKeyFile(path string) (created bool, err error) {
 		return false, fmt.Errorf("token keys: %w", err)
 	}
 	return true, nil
+}
+
+// Derive returns a secret for another purpose (label), derived from the
+// current signing key, so that every process with the same key file derives
+// the same secret. It changes when the signing key rotates.
+func (k *KeyRing) Derive(label string) []byte {
+	_, secret := k.signing()
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("kakin derive: " + label))
+	return mac.Sum(nil)
 }

@@ -34,6 +34,7 @@ type poster struct {
 	client      *http.Client
 	url         string // full URL of /v1/usage
 	tenant      string
+	token       string
 	maxAttempts int
 	backoff     time.Duration // first wait; doubles up to maxBackoff
 	maxBackoff  time.Duration
@@ -115,7 +116,11 @@ func (p *poster) do(ctx context.Context, body []byte) (int, http.Header, []byte,
 		return 0, nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Kakin-Tenant", p.tenant)
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	} else {
+		req.Header.Set("Kakin-Tenant", p.tenant)
+	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return 0, nil, nil, err

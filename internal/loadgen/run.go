@@ -28,7 +28,8 @@ import (
 // Config is one load run.
 type Config struct {
 	URL            string  // ingest base URL; bodies go to URL + "/v1/usage"
-	Tenant         string  // sent as Kakin-Tenant
+	Tenant         string  // the tenant the events belong to (and the Kakin-Tenant header without Token)
+	Token          string  // access token sent as "Authorization: Bearer"; "" = development header
 	Events         int     // unique events
 	Rate           float64 // target records per second; 0 = as fast as possible
 	Batch          int     // records per request
@@ -154,7 +155,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{RunID: cfg.RunID, URL: cfg.URL, Tenant: cfg.Tenant, Seed: cfg.Seed, UniqueEvents: cfg.Events,
 		Customers: cfg.Customers, Batch: cfg.Batch, Concurrency: cfg.Concurrency, TargetRate: cfg.Rate,
 		PollIntervalMs: ms(cfg.PollInterval)}
-	p := &poster{client: cfg.HTTPClient, url: strings.TrimRight(cfg.URL, "/") + "/v1/usage", tenant: cfg.Tenant,
+	p := &poster{client: cfg.HTTPClient, url: strings.TrimRight(cfg.URL, "/") + "/v1/usage", tenant: cfg.Tenant, token: cfg.Token,
 		maxAttempts: 20, backoff: 200 * time.Millisecond, maxBackoff: 5 * time.Second, sleep: cfg.sleep}
 	r := &runner{cfg: cfg, gen: gen, post: p, log: log, probes: newProbeSet()}
 	log.Info("loadgen starting", "run", cfg.RunID, "url", cfg.URL, "tenant", cfg.Tenant, "events", cfg.Events,

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/admin"
+	"github.com/kakin-dev/kakin/aggregator"
+	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/idempotency"
+	"github.com/kakin-dev/kakin/internal/page"
+	"github.com/kakin-dev/kakin/internal/ratelimit"
+	"github.com/redis/go-redis/v9"
+)
+
+// apiRoutes mounts /v1 routes with the rules every route shares, in this
+// order: minor version → authentication and scope → rate limit → (for admin
+// POSTs) idempotency key → handler.
+type apiRoutes struct {
+	s       *server
+	guard   auth.Guard
+	store   *auth.Store // nil in --dev-insecure mode
+	limiter *ratelimit.Limiter
+	pages   *page.Codec
+	idem    *idempotency.Store
+}
+
+func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, error), redisClient func() *redis.Client) (*apiRoutes, error) {
+	cfg, log := s.cfg, s.log
+	api := &apiRoutes{s: s}
+	if cfg.DevInsecure {
+		// Development only: the Kakin-Tenant header is trusted as it is.
+		if _, err := auth.GenerateKeyFile(cfg.TokenKeysFile); err != nil {
+			return nil, fmt.Errorf("token keys: %w", err)
+		}
+		api.guard = auth.DevInsecure(log)
+	}
+	keys, err := auth.LoadKeyRing(cfg.TokenKeysFile)
+	if err != nil {
+		return nil, fmt.Errorf("token keys (create one with `kakin dev`, or see docs/ARCHITECTURE.md): %w", err)
+	}
+	conn, err := clickhouse()
+	if err != nil {
+		return nil, err
+	}
+	api.store = auth.NewStore(conn)
+	if !cfg.DevInsecure {
+		a, err := auth.New(api.store, keys, auth.Options{TokenTTL: cfg.TokenTTL, RevocationRefresh: cfg.RevocationRefresh,
+			Log: log, Registerer: s.reg})
+		if err != nil {
+			return nil, err
+		}
+		s.loops = append(s.loops, a.Run)
+		s.checks = append(s.checks, check{"auth", a.Ready})
+		s.mux.Handle("POST /oauth/token", a.TokenHandler())
+		api.guard = a
+	}
+	api.limiter = ratelimit.New(redisClient(), ratelimit.Defaults{
+		IngestEventsPerSecond: cfg.IngestEventsPerSec, IngestRequestsPerSecond: cfg.IngestReqsPerSec,
+		AdminRequestsPerMinute: cfg.AdminReqsPerMin, MaxEventsPerRequest: cfg.MaxRecords,
+	}, s.reg).WithLogger(log)
+	api.pages = page.NewCodec(keys.Derive("pagination cursors"), cfg.PageMaxSize)
+	api.idem = idempotency.New(redisClient(), cfg.IdempotencyTTL, log)
+	return api, nil
+}
+
+// handle mounts h on pattern behind the shared rules.
+func (a *apiRoutes) handle(pattern string, scope auth.Scope, class ratelimit.Class, h http.Handler) {
+	a.s.mux.Handle(pattern, httpapi.WithVersion(a.guard.Require(scope)(a.limiter.Requests(class)(h))))
+}
+
+// handleWrite mounts an admin POST: like handle, plus Idempotency-Key.
+func (a *apiRoutes) handleWrite(pattern string, scope auth.Scope, h http.Handler) {
+	a.handle(pattern, scope, ratelimit.Admin, a.idem.Middleware(h))
+}
+
+// registerAdmin mounts the admin role's routes.
+func (a *apiRoutes) registerAdmin(conn driver.Conn) {
+	charges := aggregator.NewCharges(conn)
+	unrated := aggregator.NewUnrated(conn, a.pages)
+	a.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
+	a.handle("GET /v1/usage/unrated", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeSearch))
+	a.handle("GET /v1/usage/unrated/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeCount))
+	clients := admin.NewClients(a.store, a.pages)
+	a.handle("GET /v1/clients", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clients.List))
+	a.handle("GET /v1/clients/count", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clients.Count))
+	a.handle("GET /v1/clients/{clientId}", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clients.Get))
+	a.handleWrite("POST /v1/clients", auth.ScopeAdmin, http.HandlerFunc(clients.Create))
+	a.handleWrite("POST /v1/clients/{clientId}/revoke", auth.ScopeAdmin, http.HandlerFunc(clients.Revoke))
+}
