@@ -3,6 +3,7 @@ package aggregator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -80,20 +81,31 @@ func (r *batchRows) add(m kafka.Message, now time.Time) error {
 	case schemas.TopicRated:
 		var l schemas.RatedLine
 		if err = json.Unmarshal(m.Value, &l); err == nil {
-			r.rated = append(r.rated, l)
-			return nil
+			if err = complete(l.Event.Tenant, l.LineID, l.Event.ID, l.Currency, l.Period); err == nil && l.RatedAt.IsZero() {
+				err = errors.New("rated line without rated_at")
+			}
+			if err == nil {
+				r.rated = append(r.rated, l)
+				return nil
+			}
 		}
 	case schemas.TopicDuplicates:
 		var d schemas.Duplicate
 		if err = json.Unmarshal(m.Value, &d); err == nil {
-			r.duplicates = append(r.duplicates, d)
-			return nil
+			if err = complete(d.Event.Tenant, d.Event.ID); err == nil {
+				r.duplicates = append(r.duplicates, d)
+				return nil
+			}
 		}
 	case schemas.TopicUnrated:
 		var u schemas.Unrated
 		if err = json.Unmarshal(m.Value, &u); err == nil {
-			r.unrated = append(r.unrated, u)
-			return nil
+			// A malformed record parked by an earlier stage has no tenant,
+			// but always an id and a reason.
+			if err = complete(u.Event.ID, u.ReasonCode); err == nil {
+				r.unrated = append(r.unrated, u)
+				return nil
+			}
 		}
 	default:
 		err = fmt.Errorf("unexpected topic %q", m.Topic)
@@ -103,6 +115,17 @@ func (r *batchRows) add(m kafka.Message, now time.Time) error {
 	u.Event.ID = fmt.Sprintf("%s:%d:%d", m.Topic, m.Partition, m.Offset)
 	u.Event.ReceivedAt = m.Time
 	r.unrated = append(r.unrated, u)
+	return nil
+}
+
+// complete reports an error when a required field is empty: a record that
+// decodes but lacks its keys is malformed, not data.
+func complete(fields ...string) error {
+	for _, f := range fields {
+		if f == "" {
+			return errors.New("record lacks a required field (tenant, id, line id, currency or period)")
+		}
+	}
 	return nil
 }
 

@@ -22,10 +22,11 @@ type Producer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// EventLimiter decides whether n more events of the request's caller fit its
-// event rate. When they do not, reject writes the answer (429) and nothing of
-// the request is stored.
-type EventLimiter func(ctx context.Context, n int) (allowed bool, reject func(http.ResponseWriter))
+// EventLimiter decides whether the request, carrying n valid events, fits its
+// caller's rate limits; it may set rate-limit headers on w. When it does not
+// fit, reject writes the answer (429) and nothing of the request is stored. It
+// is asked for every parsed request, also one without valid events (n = 0).
+type EventLimiter func(ctx context.Context, w http.ResponseWriter, n int) (allowed bool, reject func(http.ResponseWriter))
 
 // Handler serves POST /v1/usage.
 type Handler struct {
@@ -121,8 +122,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp.Results[i] = res
 	}
 
-	if len(msgs) > 0 && h.events != nil {
-		if ok, reject := h.events(r.Context(), len(msgs)); !ok {
+	if h.events != nil {
+		if ok, reject := h.events(r.Context(), w, len(msgs)); !ok {
 			h.metrics.Records.WithLabelValues(stage, "rate_limited").Add(float64(len(raws)))
 			reject(w)
 			return

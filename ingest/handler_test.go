@@ -154,7 +154,7 @@ func TestHandlerEventLimitStoresNothing(t *testing.T) {
 	p := &recordingProducer{}
 	h := NewHandler(p, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var asked int
-	h.LimitEvents(func(_ context.Context, n int) (bool, func(http.ResponseWriter)) {
+	h.LimitEvents(func(_ context.Context, _ http.ResponseWriter, n int) (bool, func(http.ResponseWriter)) {
 		asked = n
 		return false, func(w http.ResponseWriter) { w.WriteHeader(http.StatusTooManyRequests) }
 	})

@@ -72,6 +72,13 @@ func (a *apiRoutes) handle(pattern string, scope auth.Scope, class ratelimit.Cla
 	a.s.mux.Handle(pattern, httpapi.WithVersion(a.guard.Require(scope)(a.limiter.Requests(class)(h))))
 }
 
+// handleSelfLimited mounts a handler that checks its rate limits itself (the
+// ingest handler checks its request and event budgets together, once it
+// knows how many events the request carries).
+func (a *apiRoutes) handleSelfLimited(pattern string, scope auth.Scope, h http.Handler) {
+	a.s.mux.Handle(pattern, httpapi.WithVersion(a.guard.Require(scope)(h)))
+}
+
 // handleWrite mounts an admin POST: like handle, plus Idempotency-Key.
 func (a *apiRoutes) handleWrite(pattern string, scope auth.Scope, h http.Handler) {
 	a.handle(pattern, scope, ratelimit.Admin, a.idem.Middleware(h))

@@ -19,7 +19,6 @@ import (
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/httpapi"
-	"github.com/kakin-dev/kakin/internal/ratelimit"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/schemas"
@@ -140,8 +139,8 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		case "ingest":
 			lim := ingest.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxRecords: cfg.MaxRecords, MaxFutureSkew: cfg.MaxFutureSkew}
 			h := ingest.NewHandler(writer(schemas.TopicRaw), lim, s.metrics, log)
-			h.LimitEvents(api.limiter.EventLimiter())
-			api.handle("POST /v1/usage", auth.ScopeUsageWrite, ratelimit.Ingest, h)
+			h.LimitEvents(api.limiter.IngestLimiter())
+			api.handleSelfLimited("POST /v1/usage", auth.ScopeUsageWrite, h)
 		case "dedupe":
 			claims := dedupe.NewClaimStore(redisClient(), cfg.DedupeWindow)
 			s.checks = append(s.checks, check{"redis", claims.Ping})

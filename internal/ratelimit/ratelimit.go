@@ -280,3 +280,34 @@ func (l *Limiter) EventLimiter() func(ctx context.Context, n int) (bool, func(ht
 		return false, d.Reject
 	}
 }
+
+// IngestLimiter is the ingest handler's hook (ingest.EventLimiter) checking
+// both ingest budgets of the caller — one request, and n events — in two
+// concurrent Redis round trips, so the pair costs about one round trip of
+// latency. The ingest route uses it instead of Requests(Ingest): the request
+// is then counted after its body was read, which the body-size limit bounds.
+// The answer carries the request budget's headers; a refusal is the refused
+// budget's 429 (or 413 for a batch above the event burst).
+func (l *Limiter) IngestLimiter() func(ctx context.Context, w http.ResponseWriter, n int) (bool, func(http.ResponseWriter)) {
+	return func(ctx context.Context, w http.ResponseWriter, n int) (bool, func(http.ResponseWriter)) {
+		p, ok := auth.FromContext(ctx)
+		if !ok {
+			return true, nil
+		}
+		events := make(chan Decision, 1)
+		go func() {
+			d, _ := l.check(ctx, IngestEvents, p, n)
+			events <- d
+		}()
+		req, _ := l.check(ctx, Ingest, p, 1)
+		ev := <-events
+		switch {
+		case !req.Allowed:
+			return false, req.Reject
+		case !ev.Allowed:
+			return false, ev.Reject
+		}
+		req.SetHeaders(w)
+		return true, nil
+	}
+}

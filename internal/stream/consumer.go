@@ -86,6 +86,10 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 	log.Info("consumer started", "topics", cfg.Topics)
 	batch := make([]kafka.Message, 0, cfg.MaxBatch)
 	for {
+		if ctx.Err() != nil { // a fetch with a done context may still return a buffered record
+			log.Info("consumer stopped")
+			return nil
+		}
 		batch = batch[:0]
 		first, err := reader.FetchMessage(ctx)
 		if err != nil {
@@ -106,31 +110,35 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 		}
 		cancel()
 
-		// The batch in hand is finished even if ctx ends now: stopping halfway
-		// would only cause a redelivery, but finishing is cheaper.
-		work, done := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err = handleWithRetry(ctx, work, cfg, log, batch, handle)
-		if err == nil {
-			err = reader.CommitMessages(work, batch...)
-			if err != nil {
-				// Not fatal: the batch is redelivered and handled idempotently.
-				log.Warn("commit failed; batch will be redelivered", "err", err)
-				cfg.observeError("commit")
-			}
-		}
-		done()
-		if err != nil && ctx.Err() != nil {
+		// The batch in hand is finished even if ctx ends now (bounded by
+		// attemptTimeout): stopping halfway would only cause a redelivery.
+		if err := handleWithRetry(ctx, cfg, log, batch, handle); err != nil {
 			log.Info("consumer stopped", "uncommitted", len(batch))
 			return nil
 		}
+		cctx, done := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
+		if err := reader.CommitMessages(cctx, batch...); err != nil {
+			// Not fatal: the batch is redelivered and handled idempotently.
+			log.Warn("commit failed; batch will be redelivered", "err", err)
+			cfg.observeError("commit")
+		}
+		done()
 	}
 }
 
-func handleWithRetry(stop, work context.Context, cfg ConsumerConfig, log *slog.Logger, batch []kafka.Message, handle BatchHandler) error {
+// attemptTimeout bounds one attempt at a batch (and one commit).
+const attemptTimeout = 30 * time.Second
+
+// handleWithRetry hands the batch to handle until it succeeds, each attempt
+// with a fresh deadline that stopping does not cancel, and backs off between
+// attempts. It gives up (with an error) only when stop is done.
+func handleWithRetry(stop context.Context, cfg ConsumerConfig, log *slog.Logger, batch []kafka.Message, handle BatchHandler) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
+		work, cancel := context.WithTimeout(context.WithoutCancel(stop), attemptTimeout)
 		err := handle(work, batch)
+		cancel()
 		if err == nil {
 			if cfg.Metrics != nil {
 				cfg.Metrics.BatchSize.WithLabelValues(cfg.Stage).Observe(float64(len(batch)))
@@ -184,7 +192,7 @@ func GroupLag(ctx context.Context, client *kafka.Client, group string, topics []
 	fetchReq := &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{}}
 	for _, t := range meta.Topics {
 		for _, p := range t.Partitions {
-			listReq[t.Name] = append(listReq[t.Name], kafka.LastOffsetOf(p.ID))
+			listReq[t.Name] = append(listReq[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
 			fetchReq.Topics[t.Name] = append(fetchReq.Topics[t.Name], p.ID)
 		}
 	}
@@ -196,7 +204,7 @@ func GroupLag(ctx context.Context, client *kafka.Client, group string, topics []
 	if err != nil {
 		return 0, err
 	}
-	if committed.Error != nil {
+	if committed.Error != nil && !errors.Is(committed.Error, kafka.GroupIdNotFound) {
 		return 0, committed.Error
 	}
 	var lag int64
@@ -206,9 +214,9 @@ func GroupLag(ctx context.Context, client *kafka.Client, group string, topics []
 			done[p.Partition] = p.CommittedOffset
 		}
 		for _, p := range parts {
-			c := done[p.Partition]
-			if c < 0 {
-				c = p.FirstOffset
+			c, ok := done[p.Partition]
+			if !ok || c < 0 { // nothing committed: everything still in the log is lag
+				c = max(p.FirstOffset, 0)
 			}
 			if d := p.LastOffset - c; d > 0 {
 				lag += d

@@ -1,0 +1,333 @@
+package dedupe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"github.com/shopspring/decimal"
+)
+
+// newStage returns a dedupe stage over the shared Redis that writes to the
+// shared broker through a real producer.
+func newStage(t *testing.T) *Stage {
+	t.Helper()
+	w := stream.NewWriter(env.brokers, "")
+	t.Cleanup(func() { w.Close() })
+	return NewStage(NewClaimStore(env.rdb, time.Hour), w, stream.NewMetrics(prometheus.NewRegistry()))
+}
+
+var baseTime = time.Date(2026, 4, 1, 9, 30, 0, 0, time.UTC)
+
+func event(tenant, id, qty string) schemas.UsageEvent {
+	return schemas.UsageEvent{Tenant: tenant, ID: id, Customer: "cust-1", Element: "api_calls",
+		Quantity: decimal.RequireFromString(qty), Time: baseTime, Attributes: map[string]string{"region": "jp"},
+		ReceivedAt: baseTime.Add(1500 * time.Millisecond)}
+}
+
+// raw is a usage.raw record at partition p, offset o. Its JSON is indented,
+// so a stage that re-encoded it would not pass it on byte for byte.
+func raw(t *testing.T, p int, o int64, e schemas.UsageEvent) kafka.Message {
+	t.Helper()
+	v, err := json.MarshalIndent(&e, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafka.Message{Topic: schemas.TopicRaw, Partition: p, Offset: o, Key: e.PartitionKey(), Value: v, Time: e.ReceivedAt}
+}
+
+func rawBytes(p int, o int64, value string) kafka.Message {
+	return kafka.Message{Topic: schemas.TopicRaw, Partition: p, Offset: o, Key: []byte("k"), Value: []byte(value),
+		Time: baseTime}
+}
+
+// dupWant is an expected usage.duplicates record.
+type dupWant struct {
+	self    kafka.Message // the duplicate's own raw record
+	first   kafka.Message // the raw record that claimed the id
+	differs bool
+}
+
+// HandleBatch end to end, Redis and Kafka real: each step hands one batch
+// and checks everything the stage wrote.
+func TestStageHandleBatch(t *testing.T) {
+	needServers(t)
+	stage := newStage(t)
+	tenant := newTenant("stage")
+	other := newTenant("stage-other")
+
+	a := raw(t, 0, 100, event(tenant, "e-a", "1"))
+	b := raw(t, 1, 200, event(tenant, "e-b", "2.5"))
+	bOther := raw(t, 2, 201, event(other, "e-b", "2.5")) // same id, other tenant
+	notJSON := rawBytes(2, 300, `{"tenant": "t", "id": `)
+	noTenant := rawBytes(2, 301, `{"id":"e-x","customer":"c","element":"e","quantity":"1"}`)
+	aAgain := raw(t, 2, 400, event(tenant, "e-a", "1"))  // same payload
+	aLater := event(tenant, "e-a", "1.0")                // same value, other scale,
+	aLater.ReceivedAt = aLater.ReceivedAt.Add(time.Hour) // received later: same payload
+	aSamePayload := raw(t, 1, 401, aLater)
+	aChanged := raw(t, 0, 402, event(tenant, "e-a", "2")) // quantity differs
+	c := raw(t, 0, 500, event(tenant, "e-c", "3"))
+	cDup := raw(t, 1, 501, event(tenant, "e-c", "3"))
+	cDupChanged := raw(t, 2, 502, event(tenant, "e-c", "4"))
+
+	steps := []struct {
+		name       string
+		batch      []kafka.Message
+		accepted   []kafka.Message // raw records expected byte-identical on usage.accepted
+		duplicates []dupWant
+		malformed  []kafka.Message // raw records expected on usage.unrated
+	}{
+		{name: "first seen records are accepted, unreadable ones parked as malformed",
+			batch:     []kafka.Message{a, notJSON, b, bOther, noTenant},
+			accepted:  []kafka.Message{a, b, bOther},
+			malformed: []kafka.Message{notJSON, noTenant}},
+		{name: "the same batch redelivered is accepted again, never flagged as its own duplicate",
+			batch:     []kafka.Message{a, notJSON, b, bOther, noTenant},
+			accepted:  []kafka.Message{a, b, bOther},
+			malformed: []kafka.Message{notJSON, noTenant}},
+		{name: "repeats of an accepted record are duplicates pointing at it",
+			batch: []kafka.Message{aAgain, aSamePayload, aChanged},
+			duplicates: []dupWant{
+				{self: aAgain, first: a, differs: false},
+				{self: aSamePayload, first: a, differs: false},
+				{self: aChanged, first: a, differs: true},
+			}},
+		{name: "repeats redelivered stay duplicates",
+			batch: []kafka.Message{aChanged, aAgain},
+			duplicates: []dupWant{
+				{self: aChanged, first: a, differs: true},
+				{self: aAgain, first: a, differs: false},
+			}},
+		{name: "repeats inside one batch: the first in the batch wins",
+			batch:    []kafka.Message{c, cDup, a, cDupChanged},
+			accepted: []kafka.Message{c, a},
+			duplicates: []dupWant{
+				{self: cDup, first: c, differs: false},
+				{self: cDupChanged, first: c, differs: true},
+			}},
+	}
+	for _, st := range steps {
+		before := endOffsets(t)
+		if err := stage.HandleBatch(context.Background(), st.batch); err != nil {
+			t.Fatalf("%s: HandleBatch: %v", st.name, err)
+		}
+		out := readSince(t, before)
+		checkAccepted(t, st.name, out[schemas.TopicAccepted], st.accepted)
+		checkDuplicates(t, st.name, out[schemas.TopicDuplicates], st.duplicates)
+		checkMalformed(t, st.name, out[schemas.TopicUnrated], st.malformed)
+		if n := len(out[schemas.TopicRated]); n != 0 {
+			t.Errorf("%s: %d records on %s, want none", st.name, n, schemas.TopicRated)
+		}
+	}
+}
+
+// checkAccepted checks that got holds exactly the want records, byte for
+// byte, with their keys and times.
+func checkAccepted(t *testing.T, step string, got, want []kafka.Message) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d records on usage.accepted, want %d: %s", step, len(got), len(want), values(got))
+		return
+	}
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			if bytes.Equal(g.Value, w.Value) {
+				found = true
+				if !bytes.Equal(g.Key, w.Key) {
+					t.Errorf("%s: accepted record key %q, want %q", step, g.Key, w.Key)
+				}
+				if !g.Time.Equal(w.Time) {
+					t.Errorf("%s: accepted record time %v, want the raw record's %v", step, g.Time, w.Time)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: raw record %d/%d not on usage.accepted byte for byte: %s", step, w.Partition, w.Offset, w.Value)
+		}
+	}
+}
+
+func checkDuplicates(t *testing.T, step string, got []kafka.Message, want []dupWant) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d records on usage.duplicates, want %d: %s", step, len(got), len(want), values(got))
+		return
+	}
+	seen := map[string]bool{}
+	for _, g := range got {
+		var d schemas.Duplicate
+		if err := json.Unmarshal(g.Value, &d); err != nil {
+			t.Errorf("%s: duplicate does not decode: %v: %s", step, err, g.Value)
+			continue
+		}
+		var w *dupWant
+		for i := range want {
+			if want[i].self.Partition == d.Self.Partition && want[i].self.Offset == d.Self.Offset {
+				w = &want[i]
+			}
+		}
+		if w == nil {
+			t.Errorf("%s: unexpected duplicate %s", step, g.Value)
+			continue
+		}
+		key := fmt.Sprintf("%d/%d", d.Self.Partition, d.Self.Offset)
+		if seen[key] {
+			t.Errorf("%s: duplicate of %s written twice", step, key)
+		}
+		seen[key] = true
+		var self, first schemas.UsageEvent
+		mustDecode(t, w.self.Value, &self)
+		mustDecode(t, w.first.Value, &first)
+		wantFirst := schemas.Claim{Partition: w.first.Partition, Offset: w.first.Offset,
+			PayloadHash: schemas.PayloadHash(&first), ReceivedAt: first.ReceivedAt}
+		if !sameClaim(d.First, wantFirst) {
+			t.Errorf("%s: duplicate %s: first %+v, want %+v", step, key, d.First, wantFirst)
+		}
+		if d.Self.PayloadHash != schemas.PayloadHash(&self) || !d.Self.ReceivedAt.Equal(self.ReceivedAt) {
+			t.Errorf("%s: duplicate %s: self %+v does not describe its record", step, key, d.Self)
+		}
+		if d.PayloadDiffers != w.differs {
+			t.Errorf("%s: duplicate %s: payload_differs %v, want %v", step, key, d.PayloadDiffers, w.differs)
+		}
+		if d.Event.Tenant != self.Tenant || d.Event.ID != self.ID || !d.Event.Quantity.Equal(self.Quantity) ||
+			!d.Event.ReceivedAt.Equal(self.ReceivedAt) {
+			t.Errorf("%s: duplicate %s carries event %+v, want %+v", step, key, d.Event, self)
+		}
+		if d.DetectedAt.IsZero() {
+			t.Errorf("%s: duplicate %s has no detected_at", step, key)
+		}
+		if !bytes.Equal(g.Key, w.self.Key) {
+			t.Errorf("%s: duplicate %s key %q, want %q", step, key, g.Key, w.self.Key)
+		}
+	}
+}
+
+func checkMalformed(t *testing.T, step string, got, want []kafka.Message) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d records on usage.unrated, want %d: %s", step, len(got), len(want), values(got))
+		return
+	}
+	for _, w := range want {
+		id := fmt.Sprintf("raw:%d:%d", w.Partition, w.Offset)
+		found := false
+		for _, g := range got {
+			var u schemas.Unrated
+			mustDecode(t, g.Value, &u)
+			if u.Event.ID != id {
+				continue
+			}
+			found = true
+			if u.ReasonCode != schemas.ReasonMalformed || u.Stage != StageName || u.Raw != string(w.Value) ||
+				!strings.HasPrefix(u.Reason, "record is not a usage event") || u.At.IsZero() {
+				t.Errorf("%s: unrated %s = %+v; want reason %s, stage %s, raw %q", step, id, u,
+					schemas.ReasonMalformed, StageName, w.Value)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no usage.unrated record %s among %s", step, id, values(got))
+		}
+	}
+}
+
+func mustDecode(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+}
+
+func values(ms []kafka.Message) string {
+	var s []string
+	for _, m := range ms {
+		s = append(s, string(m.Value))
+	}
+	return "[" + strings.Join(s, ", ") + "]"
+}
+
+// With Redis down HandleBatch fails and writes nothing, so the batch is not
+// committed; once Redis is back the same batch goes through.
+func TestStageRedisDown(t *testing.T) {
+	needServers(t)
+	stage := newStage(t)
+	tenant := newTenant("stage-redis-down")
+	batch := []kafka.Message{
+		raw(t, 0, 10, event(tenant, "r1", "1")),
+		raw(t, 1, 11, event(tenant, "r2", "2")),
+		raw(t, 2, 12, event(tenant, "r1", "1")), // duplicate of r1
+		rawBytes(0, 13, "garbage"),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := endOffsets(t)
+	if err := env.redis.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	defer func() {
+		if !restarted {
+			_ = env.redis.Restart(context.Background())
+		}
+	}()
+	if err := stage.HandleBatch(ctx, batch); err == nil {
+		t.Error("HandleBatch with Redis down returned nil, want an error")
+	}
+	if out := readSince(t, before); len(out) != 0 {
+		t.Errorf("HandleBatch with Redis down wrote %d accepted, %d duplicates, %d unrated records; want none",
+			len(out[schemas.TopicAccepted]), len(out[schemas.TopicDuplicates]), len(out[schemas.TopicUnrated]))
+	}
+	if err := env.redis.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	if err := stage.HandleBatch(ctx, batch); err != nil {
+		t.Fatalf("HandleBatch after Redis restarted: %v", err)
+	}
+	out := readSince(t, before)
+	checkAccepted(t, "after restart", out[schemas.TopicAccepted], batch[:2])
+	checkDuplicates(t, "after restart", out[schemas.TopicDuplicates], []dupWant{{self: batch[2], first: batch[0]}})
+	checkMalformed(t, "after restart", out[schemas.TopicUnrated], batch[3:])
+}
+
+// When the claims are made but the outputs cannot be written, HandleBatch
+// fails; the redelivered batch then finds its own claims and is accepted,
+// not flagged as duplicates of itself.
+func TestStageRedeliveryAfterFailedWrite(t *testing.T) {
+	needServers(t)
+	tenant := newTenant("stage-write-fails")
+	batch := []kafka.Message{
+		raw(t, 0, 70, event(tenant, "w1", "1")),
+		raw(t, 1, 71, event(tenant, "w2", "2")),
+	}
+	// A real producer whose broker is gone.
+	dead := stream.NewWriter([]string{"127.0.0.1:1"}, "")
+	dead.MaxAttempts, dead.WriteTimeout = 1, time.Second
+	defer dead.Close()
+	broken := NewStage(NewClaimStore(env.rdb, time.Hour), dead, stream.NewMetrics(prometheus.NewRegistry()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := broken.HandleBatch(ctx, batch); err == nil {
+		t.Fatal("HandleBatch with an unreachable broker returned nil, want an error")
+	}
+	for _, id := range []string{"w1", "w2"} {
+		if n, err := env.rdb.Exists(ctx, claimKey(tenant, id)).Result(); err != nil || n != 1 {
+			t.Fatalf("claim of %s after the failed write: exists=%d, %v; want it made", id, n, err)
+		}
+	}
+	before := endOffsets(t)
+	if err := newStage(t).HandleBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	out := readSince(t, before)
+	checkAccepted(t, "redelivery", out[schemas.TopicAccepted], batch)
+	checkDuplicates(t, "redelivery", out[schemas.TopicDuplicates], nil)
+}
