@@ -126,3 +126,21 @@ func BenchmarkRequestsMiddlewareParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkIngestLimiter measures what the ingest route adds for rate
+// limiting: the request and the event budget, checked concurrently.
+func BenchmarkIngestLimiter(b *testing.B) {
+	e := newEnv(b, Defaults{})
+	check := e.l.IngestLimiter()
+	ctx := auth.WithPrincipal(context.Background(), principal(unlimited))
+	w := httptest.NewRecorder()
+	d := make(dist, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		if ok, _ := check(ctx, w, 500); !ok {
+			b.Fatal("refused")
+		}
+		d = append(d, time.Since(start))
+	}
+	benchReport(b, d)
+}

@@ -84,6 +84,7 @@ type Limiter struct {
 	timeout  time.Duration
 	classes  map[Class]*classMetrics
 	lastWarn atomic.Int64 // unix nanos of the last failing-open log line
+	leases   leases       // units of large budgets held by this process (see lease.go)
 }
 
 // New returns a limiter keeping its state in rdb, with process defaults d
@@ -193,9 +194,47 @@ func (l *Limiter) check(ctx context.Context, class Class, p auth.Principal, n in
 		m.limited.Inc()
 		return d, nil
 	}
+	key := Key(p, class)
+	size := leaseSize(lim)
+	if size == 0 {
+		d, err := l.ask(ctx, m, class, p, key, lim, n, d)
+		return counted(m, d, err)
+	}
+	ls := l.leases.get(key)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	now := time.Now()
+	if ls.take(n, lim, now) {
+		m.allowed.Inc()
+		d.Allowed = true
+		d.Remaining = max(ls.remaining+ls.units, ls.units)
+		d.ResetAfter = max(ls.resetAt.Sub(now), 0)
+		return d, nil
+	}
+	// Refill: this request's units plus a lease, taken from the shared budget
+	// in one round trip; when the budget cannot spare the lease, only the
+	// request's own units are asked for.
+	if want := min(n+size, lim.Burst); want > n {
+		got, err := l.ask(ctx, m, class, p, key, lim, want, d)
+		if err != nil || got.Allowed {
+			if got.Allowed && !got.FailedOpen {
+				ls.units, ls.expires, ls.limit = want-n, now.Add(lim.Period), lim
+				ls.remaining, ls.resetAt = got.Remaining, now.Add(got.ResetAfter)
+				got.Remaining += ls.units
+			}
+			got.n = n
+			return counted(m, got, err)
+		}
+	}
+	d, err := l.ask(ctx, m, class, p, key, lim, n, d)
+	return counted(m, d, err)
+}
+
+// ask takes n units of the budget at key in Redis.
+func (l *Limiter) ask(ctx context.Context, m *classMetrics, class Class, p auth.Principal, key string, lim redis_rate.Limit, n int, d Decision) (Decision, error) {
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, l.timeout)
-	res, err := l.rl.AllowN(cctx, Key(p, class), lim, n)
+	res, err := l.rl.AllowN(cctx, key, lim, n)
 	cancel()
 	m.seconds.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -207,13 +246,22 @@ func (l *Limiter) check(ctx context.Context, class Class, p auth.Principal, n in
 	d.Allowed = res.Allowed > 0
 	d.Remaining = max(res.Remaining, 0)
 	d.ResetAfter = max(res.ResetAfter, 0)
-	if d.Allowed {
-		m.allowed.Inc()
-	} else {
-		m.limited.Inc()
+	if !d.Allowed {
 		d.RetryAfter = max(res.RetryAfter, 0)
 	}
 	return d, nil
+}
+
+// counted records a final decision of check in the metrics.
+func counted(m *classMetrics, d Decision, err error) (Decision, error) {
+	switch {
+	case d.FailedOpen:
+	case d.Allowed:
+		m.allowed.Inc()
+	default:
+		m.limited.Inc()
+	}
+	return d, err
 }
 
 // warn logs a failing-open check, at most once per failLogEvery.
