@@ -152,6 +152,30 @@ func TestAPIPlatform(t *testing.T) {
 		return r.Lines == 1 && u == 1, fmt.Sprintf("lines %d unrated %d", r.Lines, u)
 	})
 
+	t.Run("scope checked on every route", func(t *testing.T) {
+		// A token with only usage:write is refused (403 naming the scope) on
+		// every route that needs another scope.
+		for _, rt := range v.Routes() {
+			if rt.Public || len(rt.Scopes) == 0 || rt.Scopes[0] == string(auth.ScopeUsageWrite) {
+				continue
+			}
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id})
+			var body []byte
+			if rt.HasBody {
+				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
+			}
+			r := a.doInvalid(rt.Method, path, acmeWriter.token, body)
+			if r.status != 403 || r.problemCode() != "insufficient_scope" || !strings.Contains(string(r.body), rt.Scopes[0]) {
+				t.Errorf("%s %s with a usage:write token: %d %s, want 403 naming %s", rt.Method, rt.Path, r.status, r.body, rt.Scopes[0])
+			}
+		}
+		billing := newClient("acme", auth.Limits{}, auth.ScopeBillingRead)
+		billing.token = a.token(billing.id, billing.secret)
+		if r := a.do("POST", "/v1/usage", billing.token, usage, "Content-Type", "application/x-ndjson"); r.status != 403 {
+			t.Errorf("POST /v1/usage with a billing:read token: %d", r.status)
+		}
+	})
+
 	t.Run("cross-tenant walk over every route", func(t *testing.T) {
 		// Tenant other's admin token (all scopes) against acme's resources:
 		// every answer is 403/404, or other's own (empty) data — never acme's.
