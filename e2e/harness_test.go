@@ -183,7 +183,7 @@ type proc struct {
 	done  chan struct{}
 }
 
-// start runs "kakin serve --roles=roles" and waits until it answers /healthz.
+// start runs "kakin serve --roles=roles" and waits until it is ready (/readyz).
 func (e *env) start(name, roles string) *proc {
 	e.t.Helper()
 	port, err := devstack.FreePort()
@@ -212,7 +212,7 @@ func (e *env) start(name, roles string) *proc {
 	e.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(p.url + "/healthz")
+		resp, err := http.Get(p.url + "/readyz") // ready: its dependencies (and, with auth, the revocation list) answer
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
