@@ -21,10 +21,14 @@ type Limits struct {
 	MaxBodyBytes  int64         // larger bodies get 413
 	MaxRecords    int           // more records in one request get 413
 	MaxFutureSkew time.Duration // event times further ahead of now are rejected
+	// MaxAge rejects events older than now − MaxAge: past the dedupe window a
+	// repeat could not be detected any more, so such a record is refused with
+	// a clear reason rather than risk a double charge. Zero: no limit.
+	MaxAge time.Duration
 }
 
 // DefaultLimits are the limits used when none are configured.
-var DefaultLimits = Limits{MaxBodyBytes: 16 << 20, MaxRecords: 10000, MaxFutureSkew: 24 * time.Hour}
+var DefaultLimits = Limits{MaxBodyBytes: 16 << 20, MaxRecords: 10000, MaxFutureSkew: 24 * time.Hour, MaxAge: 35 * 24 * time.Hour}
 
 // errTooMany is returned when a body holds more records than allowed.
 var errTooMany = errors.New("too many records")
@@ -154,6 +158,8 @@ func parseEvent(raw json.RawMessage, tenant string, now time.Time, lim Limits) (
 		bad("time", "must be between the years 2000 and 2099")
 	} else if lim.MaxFutureSkew > 0 && t.After(now.Add(lim.MaxFutureSkew)) {
 		bad("time", fmt.Sprintf("is more than %s in the future", lim.MaxFutureSkew))
+	} else if lim.MaxAge > 0 && t.Before(now.Add(-lim.MaxAge)) {
+		bad("time", fmt.Sprintf("is older than the duplicate-detection window of %s; such usage cannot be accepted safely", lim.MaxAge))
 	} else {
 		e.Time = t.UTC()
 	}

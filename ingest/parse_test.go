@@ -51,6 +51,7 @@ func TestParseEventRejects(t *testing.T) {
 		{"too large", `{"id":"1","customer":"c","element":"e","quantity":"1000000000000000000","time":"2026-11-01T00:00:00Z"}`, "quantity", "10^18"},
 		{"bad time", `{"id":"1","customer":"c","element":"e","quantity":1,"time":"yesterday"}`, "time", "RFC 3339"},
 		{"future time", `{"id":"1","customer":"c","element":"e","quantity":1,"time":"2026-11-25T00:00:00Z"}`, "time", "future"},
+		{"older than the window", `{"id":"1","customer":"c","element":"e","quantity":1,"time":"2026-10-18T11:59:59Z"}`, "time", "window"},
 		{"unknown field", `{"id":"1","customer":"c","element":"e","quantity":1,"time":"2026-11-01T00:00:00Z","qty":2}`, "qty", "unknown field"},
 		{"wrong type", `{"id":1,"customer":"c","element":"e","quantity":1,"time":"2026-11-01T00:00:00Z"}`, "id", "must be a string"},
 		{"control char", `{"id":"a\u0000b","customer":"c","element":"e","quantity":1,"time":"2026-11-01T00:00:00Z"}`, "id", "printable"},

@@ -61,7 +61,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CHUser, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
 	fs.StringVar(&c.PriceList, "price-list", "deploy/demo/pricelist.json", "price list file the rater prices with")
-	fs.DurationVar(&c.DedupeWindow, "dedupe-window", 35*24*time.Hour, "how long an event id is remembered for duplicate detection")
+	fs.DurationVar(&c.DedupeWindow, "dedupe-window", 35*24*time.Hour, "how long an event id is remembered for duplicate detection; ingest refuses events older than this")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", ingest.DefaultLimits.MaxBodyBytes, "largest accepted ingest request body, in bytes (413 above)")
 	fs.IntVar(&c.MaxRecords, "max-records", ingest.DefaultLimits.MaxRecords, "most records in one ingest request (413 above)")
 	fs.DurationVar(&c.MaxFutureSkew, "max-future-skew", ingest.DefaultLimits.MaxFutureSkew, "how far in the future an event time may be")

@@ -137,7 +137,8 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 	for _, role := range roles {
 		switch role {
 		case "ingest":
-			lim := ingest.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxRecords: cfg.MaxRecords, MaxFutureSkew: cfg.MaxFutureSkew}
+			lim := ingest.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxRecords: cfg.MaxRecords,
+				MaxFutureSkew: cfg.MaxFutureSkew, MaxAge: cfg.DedupeWindow}
 			h := ingest.NewHandler(writer(schemas.TopicRaw), lim, s.metrics, log)
 			h.LimitEvents(api.limiter.IngestLimiter())
 			api.handleSelfLimited("POST /v1/usage", auth.ScopeUsageWrite, h)
