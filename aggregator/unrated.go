@@ -121,14 +121,21 @@ func (u *Unrated) Count(ctx context.Context, tenantID string, f UnratedFilter) (
 // parseUnratedFilter reads the search filters from the query string.
 func parseUnratedFilter(r *http.Request) (UnratedFilter, []httpapi.FieldError) {
 	q := r.URL.Query()
-	f := UnratedFilter{Customer: q.Get("customer"), Element: q.Get("element"), Reason: q.Get("reason")}
+	f, errs := parseTimeRange(q.Get("from"), q.Get("to"))
+	f.Customer, f.Element, f.Reason = q.Get("customer"), q.Get("element"), q.Get("reason")
+	return f, errs
+}
+
+// parseTimeRange reads a [from, to) range of RFC 3339 times into a filter.
+func parseTimeRange(from, to string) (UnratedFilter, []httpapi.FieldError) {
+	var f UnratedFilter
 	var errs []httpapi.FieldError
 	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &f.From}, {"to", &f.To}} {
-		if s := q.Get(p.name); s != "" {
-			t, err := time.Parse(time.RFC3339, s)
+		name, value string
+		dst         *time.Time
+	}{{"from", from, &f.From}, {"to", to, &f.To}} {
+		if p.value != "" {
+			t, err := time.Parse(time.RFC3339, p.value)
 			if err != nil {
 				errs = append(errs, httpapi.FieldError{Field: p.name, Reason: "must be an RFC 3339 timestamp"})
 			}

@@ -121,6 +121,18 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("unrated reasons %v", reasons)
 	}
 
+	// Duplicates are searchable over HTTP, with the reference to the first record.
+	if code, body := get(t, p.url+"/v1/usage/duplicates?payload_differs=true", "acme"); code != 200 ||
+		!strings.Contains(body, `"id":"e2"`) || strings.Contains(body, `"id":"e1"`) || !strings.Contains(body, `"first_position"`) {
+		t.Errorf("duplicates with differing payloads: %d %s", code, body)
+	}
+	if code, body := get(t, p.url+"/v1/usage/duplicates/count", "acme"); code != 200 || strings.TrimSpace(body) != `{"count":2}` {
+		t.Errorf("duplicates count: %d %s", code, body)
+	}
+	if code, body := get(t, p.url+"/v1/usage/unrated/count?reason=unknown_element", "acme"); code != 200 || strings.TrimSpace(body) != `{"count":1}` {
+		t.Errorf("unrated count: %d %s", code, body)
+	}
+
 	// The charges query answers per element, exact, in the tenant's period.
 	ch := getCharges(t, p.url, "acme", "c1", "2026-11")
 	if ch.Total != "14" || ch.Currency != "JPY" || len(ch.Lines) != 2 {

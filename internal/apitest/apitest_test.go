@@ -278,6 +278,8 @@ func TestRoutes(t *testing.T) {
 		"GET /v1/charges":                    "billing:read",
 		"GET /v1/clients":                    "admin",
 		"GET /v1/clients/count":              "admin",
+		"GET /v1/usage/duplicates":           "usage:read",
+		"GET /v1/usage/duplicates/count":     "usage:read",
 		"POST /v1/clients":                   "admin",
 		"GET /v1/clients/{clientId}":         "admin",
 		"POST /v1/clients/{clientId}/revoke": "admin",

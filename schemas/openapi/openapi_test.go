@@ -56,6 +56,8 @@ var routes = map[string]string{
 	"POST /v1/usage":                     "usage:write",
 	"GET /v1/usage/unrated":              "usage:read",
 	"GET /v1/usage/unrated/count":        "usage:read",
+	"GET /v1/usage/duplicates":           "usage:read",
+	"GET /v1/usage/duplicates/count":     "usage:read",
 	"GET /v1/charges":                    "billing:read",
 	"GET /v1/clients":                    "admin",
 	"GET /v1/clients/count":              "admin",
@@ -162,6 +164,7 @@ func TestResponsesAndParameters(t *testing.T) {
 		case "POST /v1/clients":
 			want = append(want, 201)
 		case "GET /v1/charges", "GET /v1/usage/unrated", "GET /v1/usage/unrated/count", "GET /v1/clients",
+			"GET /v1/usage/duplicates", "GET /v1/usage/duplicates/count",
 			"GET /v1/clients/count", "GET /v1/clients/{clientId}", "POST /v1/clients/{clientId}/revoke":
 			want = append(want, 200)
 		}
