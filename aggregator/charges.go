@@ -9,7 +9,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/money"
-	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/shopspring/decimal"
 )
 
@@ -99,9 +98,8 @@ func formatAmount(currency string, d decimal.Decimal) string {
 
 // ServeHTTP serves GET /v1/charges?customer=C&period=YYYY-MM.
 func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ten, ok := tenant.From(r.Context())
+	ten, ok := requestTenant(w, r)
 	if !ok {
-		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
 		return
 	}
 	q := r.URL.Query()
@@ -114,7 +112,7 @@ func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, httpapi.FieldError{Field: "period", Reason: "required, as YYYY-MM"})
 	}
 	if len(errs) > 0 {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
+		invalidQuery(w, errs)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)

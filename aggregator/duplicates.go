@@ -3,14 +3,13 @@ package aggregator
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
-	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/shopspring/decimal"
 )
 
@@ -28,9 +27,8 @@ func NewDuplicates(conn driver.Conn, pages *page.Codec) *Duplicates {
 
 // DuplicateFilter narrows a search; empty fields do not filter.
 type DuplicateFilter struct {
-	Customer, Element string
-	From, To          time.Time // when the duplicate was received, [From, To)
-	PayloadDiffers    *bool
+	UsageFilter
+	PayloadDiffers *bool
 }
 
 // Position is a record's place in usage.raw.
@@ -61,29 +59,16 @@ type DuplicatePage struct {
 	NextPage string            `json:"nextPage,omitempty"`
 }
 
-func (f DuplicateFilter) where(tenantID string) (string, []any) {
-	conds, args := []string{"tenant = ?"}, []any{tenantID}
-	add := func(cond string, v any) { conds, args = append(conds, cond), append(args, v) }
-	if f.Customer != "" {
-		add("customer = ?", f.Customer)
-	}
-	if f.Element != "" {
-		add("element = ?", f.Element)
-	}
-	if !f.From.IsZero() {
-		add("received_at >= ?", f.From)
-	}
-	if !f.To.IsZero() {
-		add("received_at < ?", f.To)
-	}
+func (f DuplicateFilter) conditions(tenantID string) *conditions {
+	c := usageConditions(tenantID, f.UsageFilter)
 	if f.PayloadDiffers != nil {
 		v := uint8(0)
 		if *f.PayloadDiffers {
 			v = 1
 		}
-		add("payload_differs = ?", v)
+		c.add("payload_differs = ?", v)
 	}
-	return strings.Join(conds, " AND "), args
+	return c
 }
 
 // duplicateKey is the table's sorting key after the tenant: the keyset cursor.
@@ -96,17 +81,16 @@ type duplicateKey struct {
 // Search returns up to size duplicates after the key after (nil: from the
 // start) in sorting-key order, and whether more follow.
 func (d *Duplicates) Search(ctx context.Context, tenantID string, f DuplicateFilter, after *duplicateKey, size int) ([]DuplicateRecord, bool, error) {
-	where, args := f.where(tenantID)
+	c := f.conditions(tenantID)
 	if after != nil {
-		where += " AND (event_id > ? OR (event_id = ? AND (raw_partition > ? OR (raw_partition = ? AND raw_offset > ?))))"
-		args = append(args, after.ID, after.ID, after.Partition, after.Partition, after.Offset)
+		c.add("(event_id > ? OR (event_id = ? AND (raw_partition > ? OR (raw_partition = ? AND raw_offset > ?))))",
+			after.ID, after.ID, after.Partition, after.Partition, after.Offset)
 	}
-	args = append(args, size+1)
 	rows, err := d.conn.Query(ctx, `
 		SELECT event_id, customer, element, contract, quantity, event_time, received_at,
 		       raw_partition, raw_offset, first_partition, first_offset, first_received_at, payload_differs
-		FROM usage_duplicates FINAL WHERE `+where+`
-		ORDER BY event_id, raw_partition, raw_offset LIMIT ?`, args...)
+		FROM usage_duplicates FINAL WHERE `+c.where()+`
+		ORDER BY event_id, raw_partition, raw_offset LIMIT ?`, append(c.args, size+1)...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -128,25 +112,18 @@ func (d *Duplicates) Search(ctx context.Context, tenantID string, f DuplicateFil
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	more := len(out) > size
-	if more {
-		out = out[:size]
-	}
+	out, more := firstPage(out, size)
 	return out, more, nil
 }
 
 // Count returns how many duplicates match the filter.
 func (d *Duplicates) Count(ctx context.Context, tenantID string, f DuplicateFilter) (uint64, error) {
-	where, args := f.where(tenantID)
-	var n uint64
-	err := d.conn.QueryRow(ctx, "SELECT count() FROM usage_duplicates FINAL WHERE "+where, args...).Scan(&n)
-	return n, err
+	return countRows(ctx, d.conn, "usage_duplicates", f.conditions(tenantID))
 }
 
-func parseDuplicateFilter(r *http.Request) (DuplicateFilter, []httpapi.FieldError) {
-	q := r.URL.Query()
-	rng, errs := parseTimeRange(q.Get("from"), q.Get("to"))
-	f := DuplicateFilter{Customer: q.Get("customer"), Element: q.Get("element"), From: rng.From, To: rng.To}
+func parseDuplicateFilter(q url.Values) (DuplicateFilter, []httpapi.FieldError) {
+	uf, errs := parseUsageFilter(q)
+	f := DuplicateFilter{UsageFilter: uf}
 	switch v := q.Get("payload_differs"); v {
 	case "":
 	case "true", "false":
@@ -160,16 +137,15 @@ func parseDuplicateFilter(r *http.Request) (DuplicateFilter, []httpapi.FieldErro
 
 // ServeSearch serves GET /v1/usage/duplicates.
 func (d *Duplicates) ServeSearch(w http.ResponseWriter, r *http.Request) {
-	ten, ok := tenant.From(r.Context())
+	ten, ok := requestTenant(w, r)
 	if !ok {
-		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
 		return
 	}
-	f, errs := parseDuplicateFilter(r)
 	q := r.URL.Query()
+	f, errs := parseDuplicateFilter(q)
 	req, perrs := d.pages.Parse(q, page.Scope(ten, "usage/duplicates", f.Customer, f.Element, q.Get("from"), q.Get("to"), q.Get("payload_differs")))
 	if errs = append(errs, perrs...); len(errs) > 0 {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
+		invalidQuery(w, errs)
 		return
 	}
 	var after *duplicateKey
@@ -195,20 +171,5 @@ func (d *Duplicates) ServeSearch(w http.ResponseWriter, r *http.Request) {
 
 // ServeCount serves GET /v1/usage/duplicates/count.
 func (d *Duplicates) ServeCount(w http.ResponseWriter, r *http.Request) {
-	ten, ok := tenant.From(r.Context())
-	if !ok {
-		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
-		return
-	}
-	f, errs := parseDuplicateFilter(r)
-	if len(errs) > 0 {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
-		return
-	}
-	n, err := d.Count(r.Context(), ten, f)
-	if err != nil {
-		queryFailed(w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]uint64{"count": n})
+	serveCount(w, r, parseDuplicateFilter, d.Count)
 }

@@ -44,9 +44,9 @@ func TestDuplicatesSearch(t *testing.T) {
 		{"all", DuplicateFilter{}, "acme", 9},
 		{"payload differs", DuplicateFilter{PayloadDiffers: &yes}, "acme", 4},
 		{"payload equal", DuplicateFilter{PayloadDiffers: &no}, "acme", 5},
-		{"customer", DuplicateFilter{Customer: "nobody"}, "acme", 0},
-		{"received range", DuplicateFilter{From: march, To: march.Add(2 * time.Minute)}, "acme", 9},
-		{"before any", DuplicateFilter{To: march}, "acme", 0},
+		{"customer", DuplicateFilter{UsageFilter: UsageFilter{Customer: "nobody"}}, "acme", 0},
+		{"received range", DuplicateFilter{UsageFilter: UsageFilter{From: march, To: march.Add(2 * time.Minute)}}, "acme", 9},
+		{"before any", DuplicateFilter{UsageFilter: UsageFilter{To: march}}, "acme", 0},
 		{"other tenant", DuplicateFilter{}, "beta", 1},
 	} {
 		n, err := d.Count(ctx, tt.tenant, tt.f)
