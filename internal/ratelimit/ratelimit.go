@@ -312,23 +312,6 @@ func (l *Limiter) AllowEvents(ctx context.Context, p auth.Principal, n int) (Dec
 	return l.check(ctx, IngestEvents, p, n)
 }
 
-// EventLimiter adapts AllowEvents to the ingest handler's hook
-// (ingest.EventLimiter): it reads the principal from ctx (none: allowed) and,
-// on refusal, returns the Decision's Reject.
-func (l *Limiter) EventLimiter() func(ctx context.Context, n int) (bool, func(http.ResponseWriter)) {
-	return func(ctx context.Context, n int) (bool, func(http.ResponseWriter)) {
-		p, ok := auth.FromContext(ctx)
-		if !ok {
-			return true, nil
-		}
-		d, _ := l.AllowEvents(ctx, p, n)
-		if d.Allowed {
-			return true, nil
-		}
-		return false, d.Reject
-	}
-}
-
 // IngestLimiter is the ingest handler's hook (ingest.EventLimiter) checking
 // both ingest budgets of the caller — one request, and n events — in two
 // concurrent Redis round trips, so the pair costs about one round trip of

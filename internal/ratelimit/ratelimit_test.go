@@ -350,8 +350,8 @@ func TestAllowEvents(t *testing.T) {
 	}
 
 	// The ingest hook refuses the same way and hands back the 429 writer.
-	hook := e.l.EventLimiter()
-	ok, reject := hook(auth.WithPrincipal(ctx, p), 90)
+	hook := e.l.IngestLimiter()
+	ok, reject := hook(auth.WithPrincipal(ctx, p), httptest.NewRecorder(), 90)
 	if ok || reject == nil {
 		t.Fatalf("hook with an exhausted budget: ok %v", ok)
 	}
@@ -360,7 +360,7 @@ func TestAllowEvents(t *testing.T) {
 	if w.Code != http.StatusTooManyRequests {
 		t.Errorf("hook reject: status %d, want 429", w.Code)
 	}
-	if ok, _ := hook(ctx, 1_000_000); !ok {
+	if ok, _ := hook(ctx, httptest.NewRecorder(), 1_000_000); !ok {
 		t.Error("hook without a principal refused; want allowed (auth runs before)")
 	}
 	if a, l := counter(t, e.reg, IngestEvents, "allowed"), counter(t, e.reg, IngestEvents, "limited"); a != 2 || l != 2 {

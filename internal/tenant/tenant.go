@@ -1,15 +1,9 @@
 // Package tenant carries the authenticated tenant of a request through its
-// context. Handlers read the tenant only from here; how it got there (the
-// development header today, an access token later) is the middleware's job.
+// context. Handlers read the tenant only from here; the authentication
+// middleware (the access token, or the development header) puts it there.
 package tenant
 
-import (
-	"context"
-	"net/http"
-
-	"github.com/kakin-dev/kakin/internal/httpapi"
-	"github.com/kakin-dev/kakin/schemas"
-)
+import "context"
 
 type ctxKey struct{}
 
@@ -24,20 +18,6 @@ func From(ctx context.Context) (string, bool) {
 	return t, ok && t != ""
 }
 
-// Header is the development-only request header naming the tenant.
+// Header is the development-only request header naming the tenant
+// (--dev-insecure mode; see auth.DevInsecure).
 const Header = "Kakin-Tenant"
-
-// FromHeader is a development middleware that trusts the Kakin-Tenant header.
-// It authenticates nothing; production deployments replace it with token
-// authentication. Requests without a well-formed tenant get 401.
-func FromHeader(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t := r.Header.Get(Header)
-		if !schemas.ValidTenant(t) {
-			httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated",
-				"development mode: the Kakin-Tenant header must name a tenant (1-64 of a-z, 0-9, -)")
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(With(r.Context(), t)))
-	})
-}
