@@ -113,8 +113,9 @@ func TestConcurrentSameKeyRunsOnce(t *testing.T) {
 		t.Skip("needs Redis")
 	}
 	var n atomic.Int64
-	release := make(chan struct{})
+	entered, release := make(chan struct{}), make(chan struct{})
 	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
 		<-release
 		counter(&n, 201).ServeHTTP(w, r)
 	})
@@ -122,11 +123,17 @@ func TestConcurrentSameKeyRunsOnce(t *testing.T) {
 	key := fmt.Sprintf("k-%d", time.Now().UnixNano())
 	done := make(chan *httptest.ResponseRecorder)
 	go func() { done <- do(h, "acme", "c1", key, `{}`) }()
-	time.Sleep(50 * time.Millisecond)
-	close(release)
+	<-entered // the first request is executing
 	second := do(h, "acme", "c1", key, `{}`)
+	close(release)
 	first := <-done
-	if n.Load() != 1 || first.Code != 201 || (second.Code != http.StatusConflict && second.Code != 201) {
-		t.Fatalf("executed %d times; first %d, second %d", n.Load(), first.Code, second.Code)
+	if second.Code != http.StatusConflict || second.Header().Get("Retry-After") == "" || !strings.Contains(second.Body.String(), "idempotency_in_progress") {
+		t.Errorf("retry while the first runs: %d %s, want 409 in progress with Retry-After", second.Code, second.Body)
+	}
+	if first.Code != 201 || n.Load() != 1 {
+		t.Fatalf("first %d, executed %d times; want 201 once", first.Code, n.Load())
+	}
+	if third := do(h, "acme", "c1", key, `{}`); third.Code != 201 || third.Body.String() != first.Body.String() {
+		t.Errorf("retry after the first finished: %d %s, want the first answer", third.Code, third.Body)
 	}
 }
