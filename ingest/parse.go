@@ -133,7 +133,7 @@ func parseEvent(raw json.RawMessage, tenant string, now time.Time, lim Limits) (
 	e.Customer = requiredText(w.Customer, "customer", 128, bad)
 	if w.Element == nil || *w.Element == "" {
 		bad("element", "required")
-	} else if !validCode(*w.Element) {
+	} else if !schemas.ValidCode(*w.Element) {
 		bad("element", "must be 1-64 characters of A-Z, a-z, 0-9, '_', '-', '.', ':'")
 	} else {
 		e.Element = *w.Element
@@ -196,15 +196,6 @@ func validText(s string, max int) bool {
 		return false
 	}
 	return strings.IndexFunc(s, unicode.IsControl) < 0
-}
-
-func validCode(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	return strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:", r))
-	}) < 0
 }
 
 // parseQuantity accepts a JSON number or a JSON string holding a decimal.

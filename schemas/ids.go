@@ -65,3 +65,18 @@ func ValidTenant(s string) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
 	}) < 0
 }
+
+// ValidCode reports whether s is a well-formed code (element, service, plan,
+// fee, table ids): 1-64 characters of ASCII letters, digits and "_-.:".
+func ValidCode(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,623 @@
+package catalog
+
+import (
+	"fmt"
+
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/shopspring/decimal"
+)
+
+// Service is the service master (サービスマスタ): what a service contract
+// subscribes to. A service may have a parent; options are services of kind
+// "option" attached to a parent.
+type Service struct {
+	Code     string           `json:"code"`
+	Name     string           `json:"name"`
+	Versions []ServiceVersion `json:"versions"`
+}
+
+// ServiceVersion is one effective-dated version of a service.
+type ServiceVersion struct {
+	Validity
+	Kind   ServiceKind `json:"kind"`             // service or option
+	Parent string      `json:"parent,omitempty"` // parent service code
+	Plans  []string    `json:"plans,omitempty"`  // price plans a contract may choose
+}
+
+// ServiceKind distinguishes a service from an option of a parent service.
+type ServiceKind string
+
+// Service kinds.
+const (
+	KindService ServiceKind = "service"
+	KindOption  ServiceKind = "option"
+)
+
+// Plan is the price plan master (料金プランマスタ), fixed (定額) or metered
+// (従量): the set of fees a service contract is charged.
+type Plan struct {
+	Code     string        `json:"code"`
+	Name     string        `json:"name"`
+	Versions []PlanVersion `json:"versions"`
+}
+
+// PlanVersion is one effective-dated version of a plan.
+type PlanVersion struct {
+	Validity
+	Type     PlanType `json:"type"`     // fixed or metered
+	Currency string   `json:"currency"` // ISO 4217; must match the basic contract's
+	Fees     []string `json:"fees"`     // fee codes charged under this plan
+	// RoundingPoint says where amounts are rounded to the currency's minor
+	// unit: each line ("line") or the running period total of each fee
+	// ("period", the default: a customer's lines always sum to the rounded
+	// period amount).
+	RoundingPoint RoundingPoint `json:"rounding_point,omitempty"`
+}
+
+// PlanType is fixed (定額) or metered (従量).
+type PlanType string
+
+// Plan types.
+const (
+	PlanFixed   PlanType = "fixed"
+	PlanMetered PlanType = "metered"
+)
+
+// RoundingPoint is where amounts are rounded.
+type RoundingPoint string
+
+// Rounding points.
+const (
+	RoundPeriod RoundingPoint = "period"
+	RoundLine   RoundingPoint = "line"
+)
+
+// Fee is the fee master (料金マスタ): one charge item of a plan, e.g. the
+// base amount or the additional metered amount.
+type Fee struct {
+	Code     string       `json:"code"`
+	Name     string       `json:"name"`
+	Versions []FeeVersion `json:"versions"`
+}
+
+// FeeVersion is one effective-dated version of a fee. Kind selects which of
+// the remaining fields apply.
+type FeeVersion struct {
+	Validity
+	Kind FeeKind `json:"kind"` // fixed or metered
+
+	// Fixed fees.
+	Amount     *decimal.Decimal `json:"amount,omitempty"`
+	Recurrence Recurrence       `json:"recurrence,omitempty"` // monthly, yearly, one_time
+	Proration  Proration        `json:"proration,omitempty"`  // none, actual_days, thirty_day
+	Timing     Timing           `json:"timing,omitempty"`     // advance or arrears
+
+	// Metered fees.
+	Element string `json:"element,omitempty"` // calculation element code
+	// Rates chooses the rate table by event attributes: the entry whose
+	// Match has the most keys, all equal to the event's attributes, wins; an
+	// entry with an empty Match is the default.
+	Rates []RateChoice `json:"rates,omitempty"`
+	// SplitBy charges the fee separately per value of these attributes (one
+	// running quantity and one line item per combination).
+	SplitBy []string         `json:"split_by,omitempty"`
+	Minimum *decimal.Decimal `json:"minimum,omitempty"` // per period, once there is usage
+	Maximum *decimal.Decimal `json:"maximum,omitempty"` // per period cap
+}
+
+// FeeKind is fixed or metered.
+type FeeKind string
+
+// Fee kinds.
+const (
+	FeeFixed   FeeKind = "fixed"
+	FeeMetered FeeKind = "metered"
+)
+
+// Recurrence says how often a fixed fee is charged.
+type Recurrence string
+
+// Recurrences.
+const (
+	Monthly Recurrence = "monthly"
+	Yearly  Recurrence = "yearly"
+	OneTime Recurrence = "one_time"
+)
+
+// Proration says how a fixed fee is reduced when a contract covers part of
+// a period.
+type Proration string
+
+// Prorations.
+const (
+	ProrateNone       Proration = "none"
+	ProrateActualDays Proration = "actual_days" // days covered / days in the period
+	ProrateThirtyDay  Proration = "thirty_day"  // days covered (at most 30) / 30
+)
+
+// Timing says whether a fixed fee is charged at the start or end of a period.
+type Timing string
+
+// Timings.
+const (
+	Advance Timing = "advance"
+	Arrears Timing = "arrears"
+)
+
+// RateChoice maps matching event attributes to a rate table.
+type RateChoice struct {
+	Match     map[string]string `json:"match,omitempty"`
+	RateTable string            `json:"rate_table"`
+}
+
+// Element is the calculation-element master (計算要素マスタ): a metered
+// quantity, its unit, how records aggregate over a period and how the
+// quantity is rounded.
+type Element struct {
+	Code     string           `json:"code"`
+	Name     string           `json:"name"`
+	Versions []ElementVersion `json:"versions"`
+}
+
+// ElementVersion is one effective-dated version of an element.
+type ElementVersion struct {
+	Validity
+	Unit            string      `json:"unit"`
+	Aggregation     Aggregation `json:"aggregation"`
+	UniqueAttribute string      `json:"unique_attribute,omitempty"` // for unique_count
+	// Rounding rounds quantities to a multiple of Increment (e.g. seconds up
+	// to whole minutes: increment 60, mode up), per record or per period.
+	Rounding *QuantityRounding `json:"rounding,omitempty"`
+}
+
+// Aggregation is how an element's records combine into a period quantity.
+type Aggregation string
+
+// Aggregations.
+const (
+	AggSum         Aggregation = "sum"
+	AggMax         Aggregation = "max"
+	AggCount       Aggregation = "count"
+	AggUniqueCount Aggregation = "unique_count"
+	AggLatest      Aggregation = "latest" // the quantity of the record with the latest time
+)
+
+// QuantityRounding rounds a quantity to a multiple of Increment.
+type QuantityRounding struct {
+	Increment decimal.Decimal `json:"increment"`
+	Mode      string          `json:"mode"`  // half_up, down or up
+	Scope     string          `json:"scope"` // record or period
+}
+
+// RateTable is the rate-table master (料金表マスタ): the tariff that turns a
+// period quantity into an amount.
+type RateTable struct {
+	Code     string             `json:"code"`
+	Name     string             `json:"name"`
+	Versions []RateTableVersion `json:"versions"`
+}
+
+// RateTableVersion is one effective-dated version of a rate table. Model
+// selects which of the remaining fields apply.
+type RateTableVersion struct {
+	Validity
+	Model      Model            `json:"model"`
+	UnitPrice  *decimal.Decimal `json:"unit_price,omitempty"` // per_unit
+	Tiers      []Tier           `json:"tiers,omitempty"`      // graduated, volume
+	Package    *Package         `json:"package,omitempty"`
+	Overage    *Overage         `json:"overage,omitempty"`
+	Percentage *Percentage      `json:"percentage,omitempty"`
+}
+
+// Model is a pricing model.
+type Model string
+
+// Pricing models.
+const (
+	ModelPerUnit    Model = "per_unit"
+	ModelGraduated  Model = "graduated"  // each tier's units at that tier's price
+	ModelVolume     Model = "volume"     // all units at the price of the tier reached
+	ModelPackage    Model = "package"    // a price per block of units
+	ModelOverage    Model = "overage"    // included quantity, then per unit
+	ModelPercentage Model = "percentage" // a share of each transaction's amount
+)
+
+// Tier is one step of a graduated or volume table. Tiers are ordered; each
+// starts where the previous ended (the first at 0) and ends at UpTo
+// (inclusive); the last tier has no UpTo. From is optional; when given it
+// must equal the previous tier's UpTo (0 for the first), which catches gaps
+// and overlaps in hand-written tables.
+type Tier struct {
+	From      *decimal.Decimal `json:"from,omitempty"`
+	UpTo      *decimal.Decimal `json:"up_to,omitempty"`
+	UnitPrice decimal.Decimal  `json:"unit_price"`
+	FlatFee   decimal.Decimal  `json:"flat_fee"`
+}
+
+// Package prices whole blocks of Size units.
+type Package struct {
+	Size      decimal.Decimal `json:"size"`
+	Price     decimal.Decimal `json:"price"`
+	Rounding  string          `json:"rounding"` // up (a partial block costs a block) or down
+	FreeUnits decimal.Decimal `json:"free_units"`
+}
+
+// Overage charges units above Included at UnitPrice.
+type Overage struct {
+	Included  decimal.Decimal `json:"included"`
+	UnitPrice decimal.Decimal `json:"unit_price"`
+}
+
+// Percentage charges Rate of each transaction's amount (the record's
+// quantity) plus FixedFee per transaction, bounded per transaction by
+// MinPerTransaction and MaxPerTransaction. The first FreeTransactions
+// transactions of a period are free; the first FreeAmount of a period's
+// transaction amount carries no percentage.
+type Percentage struct {
+	Rate              decimal.Decimal  `json:"rate"` // 0.029 for 2.9 %
+	FixedFee          decimal.Decimal  `json:"fixed_fee"`
+	FreeTransactions  int64            `json:"free_transactions"`
+	FreeAmount        decimal.Decimal  `json:"free_amount"`
+	MinPerTransaction *decimal.Decimal `json:"min_per_transaction,omitempty"`
+	MaxPerTransaction *decimal.Decimal `json:"max_per_transaction,omitempty"`
+}
+
+// DiscountTable is the discount-table master (割引表マスタ).
+type DiscountTable struct {
+	Code     string                 `json:"code"`
+	Name     string                 `json:"name"`
+	Versions []DiscountTableVersion `json:"versions"`
+}
+
+// DiscountTableVersion is one effective-dated version of a discount table.
+// The discount is Value percent (kind percentage) or Value currency units
+// (kind fixed) of the tier reached by the discounted quantity or amount.
+type DiscountTableVersion struct {
+	Validity
+	Kind   DiscountKind   `json:"kind"`  // percentage or fixed
+	Basis  DiscountBasis  `json:"basis"` // quantity or amount
+	Tiers  []DiscountTier `json:"tiers"`
+	Credit bool           `json:"credit,omitempty"` // may take the amount below zero
+}
+
+// DiscountKind is a percentage or a fixed amount.
+type DiscountKind string
+
+// Discount kinds.
+const (
+	DiscountPercentage DiscountKind = "percentage"
+	DiscountFixed      DiscountKind = "fixed"
+)
+
+// DiscountBasis is what selects the discount tier.
+type DiscountBasis string
+
+// Discount bases.
+const (
+	BasisQuantity DiscountBasis = "quantity"
+	BasisAmount   DiscountBasis = "amount"
+)
+
+// DiscountTier applies Value from From (inclusive) up to the next tier.
+type DiscountTier struct {
+	From  decimal.Decimal `json:"from"`
+	Value decimal.Decimal `json:"value"`
+}
+
+func checkHeader(code, name string, nVersions int, errs *Errors) {
+	if !schemas.ValidCode(code) {
+		errs.Add("code", "must be 1-64 characters of letters, digits and _-.:")
+	}
+	if len(name) > 256 {
+		errs.Add("name", "must be at most 256 characters")
+	}
+	if nVersions == 0 {
+		errs.Add("versions", "at least one version is required")
+	}
+}
+
+func checkVersions[V any](versions []V, validity func(*V) Validity, each func(string, *V), errs *Errors) {
+	vs := make([]Validity, len(versions))
+	for i := range versions {
+		field := fmt.Sprintf("versions[%d]", i)
+		vs[i] = validity(&versions[i])
+		vs[i].check(field, errs)
+		each(field, &versions[i])
+	}
+	checkNoOverlap("versions", vs, errs)
+}
+
+func nonNegative(field string, d decimal.Decimal, errs *Errors) {
+	if d.IsNegative() {
+		errs.Add(field, "must not be negative")
+	}
+}
+
+func nonNegativePtr(field string, d *decimal.Decimal, errs *Errors) {
+	if d != nil {
+		nonNegative(field, *d, errs)
+	}
+}
+
+// Validate checks the service on its own (references are checked by
+// Catalogue.Validate).
+func (s *Service) Validate() error {
+	var errs Errors
+	checkHeader(s.Code, s.Name, len(s.Versions), &errs)
+	checkVersions(s.Versions, func(v *ServiceVersion) Validity { return v.Validity }, func(f string, v *ServiceVersion) {
+		switch v.Kind {
+		case KindService, "":
+		case KindOption:
+			if v.Parent == "" {
+				errs.Add(f+".parent", "an option needs a parent service")
+			}
+		default:
+			errs.Add(f+".kind", "must be service or option")
+		}
+		if v.Parent == s.Code {
+			errs.Add(f+".parent", "a service cannot be its own parent")
+		}
+	}, &errs)
+	return errs.Err()
+}
+
+// Validate checks the plan on its own.
+func (p *Plan) Validate() error {
+	var errs Errors
+	checkHeader(p.Code, p.Name, len(p.Versions), &errs)
+	checkVersions(p.Versions, func(v *PlanVersion) Validity { return v.Validity }, func(f string, v *PlanVersion) {
+		if v.Type != PlanFixed && v.Type != PlanMetered {
+			errs.Add(f+".type", "must be fixed or metered")
+		}
+		if _, ok := currencyPlaces(v.Currency); !ok {
+			errs.Add(f+".currency", fmt.Sprintf("unknown currency %q", v.Currency))
+		}
+		if len(v.Fees) == 0 {
+			errs.Add(f+".fees", "at least one fee is required")
+		}
+		seen := map[string]bool{}
+		for i, fee := range v.Fees {
+			if seen[fee] {
+				errs.Add(fmt.Sprintf("%s.fees[%d]", f, i), "fee listed twice")
+			}
+			seen[fee] = true
+		}
+		switch v.RoundingPoint {
+		case "", RoundPeriod, RoundLine:
+		default:
+			errs.Add(f+".rounding_point", "must be period or line")
+		}
+	}, &errs)
+	return errs.Err()
+}
+
+// Validate checks the fee on its own.
+func (fe *Fee) Validate() error {
+	var errs Errors
+	checkHeader(fe.Code, fe.Name, len(fe.Versions), &errs)
+	checkVersions(fe.Versions, func(v *FeeVersion) Validity { return v.Validity }, func(f string, v *FeeVersion) {
+		switch v.Kind {
+		case FeeFixed:
+			if v.Amount == nil {
+				errs.Add(f+".amount", "a fixed fee needs an amount")
+			}
+			nonNegativePtr(f+".amount", v.Amount, &errs)
+			switch v.Recurrence {
+			case Monthly, Yearly, OneTime:
+			default:
+				errs.Add(f+".recurrence", "must be monthly, yearly or one_time")
+			}
+			switch v.Proration {
+			case "", ProrateNone, ProrateActualDays, ProrateThirtyDay:
+			default:
+				errs.Add(f+".proration", "must be none, actual_days or thirty_day")
+			}
+			switch v.Timing {
+			case "", Advance, Arrears:
+			default:
+				errs.Add(f+".timing", "must be advance or arrears")
+			}
+			if v.Element != "" || len(v.Rates) > 0 {
+				errs.Add(f+".element", "a fixed fee has no element or rates")
+			}
+		case FeeMetered:
+			if !schemas.ValidCode(v.Element) {
+				errs.Add(f+".element", "a metered fee needs an element code")
+			}
+			if len(v.Rates) == 0 {
+				errs.Add(f+".rates", "a metered fee needs at least one rate table")
+			}
+			seen := map[string]int{}
+			for i, r := range v.Rates {
+				if !schemas.ValidCode(r.RateTable) {
+					errs.Add(fmt.Sprintf("%s.rates[%d].rate_table", f, i), "is required")
+				}
+				key := matchKey(r.Match)
+				if j, dup := seen[key]; dup {
+					errs.Add(fmt.Sprintf("%s.rates[%d].match", f, i), fmt.Sprintf("same match as rates[%d]", j))
+				}
+				seen[key] = i
+			}
+			nonNegativePtr(f+".minimum", v.Minimum, &errs)
+			nonNegativePtr(f+".maximum", v.Maximum, &errs)
+			if v.Minimum != nil && v.Maximum != nil && v.Minimum.GreaterThan(*v.Maximum) {
+				errs.Add(f+".minimum", "must not exceed maximum")
+			}
+			if v.Amount != nil {
+				errs.Add(f+".amount", "a metered fee has no fixed amount")
+			}
+		default:
+			errs.Add(f+".kind", "must be fixed or metered")
+		}
+	}, &errs)
+	return errs.Err()
+}
+
+// matchKey renders a match canonically, for spotting two identical matches.
+func matchKey(m map[string]string) string {
+	return canonicalAttrs(m)
+}
+
+// Validate checks the element on its own.
+func (e *Element) Validate() error {
+	var errs Errors
+	checkHeader(e.Code, e.Name, len(e.Versions), &errs)
+	checkVersions(e.Versions, func(v *ElementVersion) Validity { return v.Validity }, func(f string, v *ElementVersion) {
+		switch v.Aggregation {
+		case AggSum, AggMax, AggCount, AggLatest:
+		case AggUniqueCount:
+			if v.UniqueAttribute == "" {
+				errs.Add(f+".unique_attribute", "unique_count needs the attribute whose distinct values are counted")
+			}
+		default:
+			errs.Add(f+".aggregation", "must be sum, max, count, unique_count or latest")
+		}
+		if r := v.Rounding; r != nil {
+			if !r.Increment.IsPositive() {
+				errs.Add(f+".rounding.increment", "must be positive")
+			}
+			switch r.Mode {
+			case "half_up", "down", "up":
+			default:
+				errs.Add(f+".rounding.mode", "must be half_up, down or up")
+			}
+			switch r.Scope {
+			case "record", "period":
+			default:
+				errs.Add(f+".rounding.scope", "must be record or period")
+			}
+		}
+	}, &errs)
+	return errs.Err()
+}
+
+// Validate checks the rate table on its own.
+func (r *RateTable) Validate() error {
+	var errs Errors
+	checkHeader(r.Code, r.Name, len(r.Versions), &errs)
+	checkVersions(r.Versions, func(v *RateTableVersion) Validity { return v.Validity }, func(f string, v *RateTableVersion) {
+		v.check(f, &errs)
+	}, &errs)
+	return errs.Err()
+}
+
+func (v *RateTableVersion) check(f string, errs *Errors) {
+	switch v.Model {
+	case ModelPerUnit:
+		if v.UnitPrice == nil {
+			errs.Add(f+".unit_price", "per_unit needs a unit_price")
+		}
+		nonNegativePtr(f+".unit_price", v.UnitPrice, errs)
+	case ModelGraduated, ModelVolume:
+		checkTiers(f+".tiers", v.Tiers, errs)
+	case ModelPackage:
+		p := v.Package
+		if p == nil {
+			errs.Add(f+".package", "package needs size and price")
+			return
+		}
+		if !p.Size.IsPositive() {
+			errs.Add(f+".package.size", "must be positive")
+		}
+		nonNegative(f+".package.price", p.Price, errs)
+		nonNegative(f+".package.free_units", p.FreeUnits, errs)
+		if p.Rounding != "up" && p.Rounding != "down" {
+			errs.Add(f+".package.rounding", "must be up or down")
+		}
+	case ModelOverage:
+		o := v.Overage
+		if o == nil {
+			errs.Add(f+".overage", "overage needs included and unit_price")
+			return
+		}
+		nonNegative(f+".overage.included", o.Included, errs)
+		nonNegative(f+".overage.unit_price", o.UnitPrice, errs)
+	case ModelPercentage:
+		p := v.Percentage
+		if p == nil {
+			errs.Add(f+".percentage", "percentage needs a rate")
+			return
+		}
+		nonNegative(f+".percentage.rate", p.Rate, errs)
+		nonNegative(f+".percentage.fixed_fee", p.FixedFee, errs)
+		nonNegative(f+".percentage.free_amount", p.FreeAmount, errs)
+		if p.FreeTransactions < 0 {
+			errs.Add(f+".percentage.free_transactions", "must not be negative")
+		}
+		nonNegativePtr(f+".percentage.min_per_transaction", p.MinPerTransaction, errs)
+		nonNegativePtr(f+".percentage.max_per_transaction", p.MaxPerTransaction, errs)
+		if p.MinPerTransaction != nil && p.MaxPerTransaction != nil && p.MinPerTransaction.GreaterThan(*p.MaxPerTransaction) {
+			errs.Add(f+".percentage.min_per_transaction", "must not exceed max_per_transaction")
+		}
+	default:
+		errs.Add(f+".model", "must be per_unit, graduated, volume, package, overage or percentage")
+	}
+}
+
+// checkTiers requires ascending, gap-free tiers that end with an open tier.
+// Gaps cannot occur by construction (each tier starts where the previous one
+// ends), so the checks are: every bound above the previous one, only the
+// last tier open, prices not negative.
+func checkTiers(field string, tiers []Tier, errs *Errors) {
+	if len(tiers) == 0 {
+		errs.Add(field, "at least one tier is required")
+		return
+	}
+	prev := decimal.Zero
+	for i, t := range tiers {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		last := i == len(tiers)-1
+		switch {
+		case t.UpTo == nil && !last:
+			errs.Add(f+".up_to", "only the last tier may be open-ended")
+		case t.UpTo != nil && last:
+			errs.Add(f+".up_to", "the last tier must be open-ended (no up_to), or quantities above it would have no price")
+		case t.UpTo != nil && !t.UpTo.GreaterThan(prev):
+			errs.Add(f+".up_to", fmt.Sprintf("must be greater than the previous bound %s (tiers overlap)", prev))
+		}
+		if t.From != nil && !t.From.Equal(prev) {
+			what := "gap"
+			if t.From.LessThan(prev) {
+				what = "overlap"
+			}
+			errs.Add(f+".from", fmt.Sprintf("must be %s, where the previous tier ends (%s between tiers)", prev, what))
+		}
+		if t.UpTo != nil {
+			prev = *t.UpTo
+		}
+		nonNegative(f+".unit_price", t.UnitPrice, errs)
+		nonNegative(f+".flat_fee", t.FlatFee, errs)
+	}
+}
+
+// Validate checks the discount table on its own.
+func (d *DiscountTable) Validate() error {
+	var errs Errors
+	checkHeader(d.Code, d.Name, len(d.Versions), &errs)
+	checkVersions(d.Versions, func(v *DiscountTableVersion) Validity { return v.Validity }, func(f string, v *DiscountTableVersion) {
+		if v.Kind != DiscountPercentage && v.Kind != DiscountFixed {
+			errs.Add(f+".kind", "must be percentage or fixed")
+		}
+		if v.Basis != BasisQuantity && v.Basis != BasisAmount {
+			errs.Add(f+".basis", "must be quantity or amount")
+		}
+		if len(v.Tiers) == 0 {
+			errs.Add(f+".tiers", "at least one tier is required")
+		}
+		for i, t := range v.Tiers {
+			tf := fmt.Sprintf("%s.tiers[%d]", f, i)
+			nonNegative(tf+".from", t.From, &errs)
+			nonNegative(tf+".value", t.Value, &errs)
+			if i == 0 && !t.From.IsZero() {
+				errs.Add(tf+".from", "the first tier must start at 0")
+			}
+			if i > 0 && !t.From.GreaterThan(v.Tiers[i-1].From) {
+				errs.Add(tf+".from", "must be greater than the previous tier's from (tiers overlap)")
+			}
+			if v.Kind == DiscountPercentage && t.Value.GreaterThan(decimal.NewFromInt(100)) {
+				errs.Add(tf+".value", "a percentage must be at most 100")
+			}
+		}
+	}, &errs)
+	return errs.Err()
+}
