@@ -77,7 +77,9 @@ func (d Date) IsZero() bool { return d == Date{} }
 func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day) }
 
 // In returns the first instant of d in loc.
-func (d Date) In(loc *time.Location) time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, loc) }
+func (d Date) In(loc *time.Location) time.Time {
+	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, loc)
+}
 
 // Before reports whether d is an earlier day than o.
 func (d Date) Before(o Date) bool { return d.compare(o) < 0 }
