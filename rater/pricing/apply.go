@@ -70,7 +70,7 @@ var (
 	errOverflow = &Unrated{Code: schemas.ReasonOverflow,
 		Reason: "a quantity or amount is outside the exact range (negative, over 9 decimal places, or beyond 128 bits)"}
 	errAggChanged = &Unrated{Code: schemas.ReasonAggregationChanged,
-		Reason: "the element's aggregation changed inside the billing period; re-rate the period"}
+		Reason: "the element's aggregation (or a switch to or from the percentage model) changed inside the billing period; re-rate the period"}
 )
 
 // Apply adds the event's record to the charge's running state and returns
