@@ -65,6 +65,19 @@ const (
 	ReasonMalformed       = "malformed_record"
 )
 
+// Reason codes of the pricing engine (rater/pricing) for records it cannot
+// price against the tenant's catalogue and contracts.
+const (
+	ReasonNoContract         = "no_contract"         // no service contract of the customer on the event's day
+	ReasonAmbiguousContract  = "ambiguous_contract"  // several contracts meter the element; the record names none
+	ReasonNoPlan             = "no_plan"             // the contract has no price plan (or plan version) then
+	ReasonNoRate             = "no_rate"             // no fee/element/rate-table version, or no rates entry matches
+	ReasonAmbiguousRate      = "ambiguous_rate"      // two equally specific rates entries match the attributes
+	ReasonMissingAttribute   = "missing_attribute"   // the element counts distinct values of an attribute the record lacks
+	ReasonAggregationChanged = "aggregation_changed" // the element's aggregation changed inside a running period
+	ReasonOverflow           = "amount_overflow"     // a quantity or amount outside the exact range (Decimal(38,9))
+)
+
 // Unrated is a record the pipeline could not price, kept with its reason so it
 // can be inspected and re-rated. Raw holds the undecodable bytes for
 // ReasonMalformed, when Event could not be read at all.

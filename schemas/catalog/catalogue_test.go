@@ -101,6 +101,34 @@ basic_contracts:
 service_contracts:
   - {id: sc, customer: c, basic_contract: b, service: s, start_date: 2026-01-01, plans: [{plan: p, start_date: 2026-01-01}]}
 `, "service_contracts[0].plans[0].plan"},
+		{"price with ten decimals", `
+rate_tables:
+  - code: rt
+    versions:
+      - valid_from: 2026-01-01T00:00:00Z
+        model: per_unit
+        unit_price: 0.0000000001
+`, "rate_tables[0].versions[0].unit_price"},
+		{"tier bound with ten decimals", `
+rate_tables:
+  - code: rt
+    versions:
+      - valid_from: 2026-01-01T00:00:00Z
+        model: graduated
+        tiers: [{up_to: 1.0000000001, unit_price: 1}, {unit_price: 1}]
+`, "rate_tables[0].versions[0].tiers[0].up_to"},
+		{"split_by repeated", `
+fees:
+  - code: f
+    versions:
+      - {valid_from: 2026-01-01T00:00:00Z, kind: metered, element: e, rates: [{rate_table: rt}], split_by: [region, region]}
+`, "fees[0].versions[0].split_by[1]"},
+		{"split_by too long", `
+fees:
+  - code: f
+    versions:
+      - {valid_from: 2026-01-01T00:00:00Z, kind: metered, element: e, rates: [{rate_table: rt}], split_by: [a, b, c, d, e]}
+`, "fees[0].versions[0].split_by"},
 		{"fee version gap", `
 elements:
   - code: e

@@ -99,11 +99,16 @@ type FeeVersion struct {
 	// entry with an empty Match is the default.
 	Rates []RateChoice `json:"rates,omitempty"`
 	// SplitBy charges the fee separately per value of these attributes (one
-	// running quantity and one line item per combination).
+	// running quantity and one line item per combination); at most
+	// MaxSplitBy attributes.
 	SplitBy []string         `json:"split_by,omitempty"`
 	Minimum *decimal.Decimal `json:"minimum,omitempty"` // per period, once there is usage
 	Maximum *decimal.Decimal `json:"maximum,omitempty"` // per period cap
 }
+
+// MaxSplitBy bounds a fee's split_by attributes (the rater keeps the split
+// values in a fixed-size key).
+const MaxSplitBy = 4
 
 // FeeKind is fixed or metered.
 type FeeKind string
@@ -250,9 +255,13 @@ type Overage struct {
 
 // Percentage charges Rate of each transaction's amount (the record's
 // quantity) plus FixedFee per transaction, bounded per transaction by
-// MinPerTransaction and MaxPerTransaction. The first FreeTransactions
-// transactions of a period are free; the first FreeAmount of a period's
-// transaction amount carries no percentage.
+// MinPerTransaction and MaxPerTransaction. The free allowance follows Lago's
+// percentage model: the first FreeTransactions transactions of a period pay
+// no fixed fee, and the first FreeAmount of a period's transaction amount
+// carries no percentage; when both are set the allowance ends as soon as
+// either is used up ("the first 3 transactions or the first $500 are free").
+// A transaction entirely covered by the allowance is not subject to the
+// per-transaction minimum. Transactions are counted in arrival order.
 type Percentage struct {
 	Rate              decimal.Decimal  `json:"rate"` // 0.029 for 2.9 %
 	FixedFee          decimal.Decimal  `json:"fixed_fee"`
@@ -327,9 +336,24 @@ func checkVersions[V any](versions []V, validity func(*V) Validity, each func(st
 	checkNoOverlap("versions", vs, errs)
 }
 
+// MaxDecimalPlaces bounds the decimals of every amount, price, rate and
+// quantity in the masters: the scale of usage quantities and of the usage
+// store (Decimal(38, 9)), and what the rater's exact fixed-point arithmetic
+// carries. A price of 0.0000000001 would otherwise be silently truncated
+// somewhere downstream.
+const MaxDecimalPlaces = 9
+
 func nonNegative(field string, d decimal.Decimal, errs *Errors) {
 	if d.IsNegative() {
 		errs.Add(field, "must not be negative")
+	}
+	checkPlaces(field, d, errs)
+}
+
+// checkPlaces reports a number with more than MaxDecimalPlaces decimals.
+func checkPlaces(field string, d decimal.Decimal, errs *Errors) {
+	if !d.Equal(d.Truncate(MaxDecimalPlaces)) {
+		errs.Add(field, fmt.Sprintf("must have at most %d decimal places", MaxDecimalPlaces))
 	}
 }
 
@@ -438,6 +462,16 @@ func (fe *Fee) Validate() error {
 				}
 				seen[key] = i
 			}
+			if len(v.SplitBy) > MaxSplitBy {
+				errs.Add(f+".split_by", fmt.Sprintf("at most %d attributes", MaxSplitBy))
+			}
+			splits := map[string]bool{}
+			for i, a := range v.SplitBy {
+				if a == "" || len(a) > 64 || splits[a] {
+					errs.Add(fmt.Sprintf("%s.split_by[%d]", f, i), "must be a distinct attribute name of 1-64 characters")
+				}
+				splits[a] = true
+			}
 			nonNegativePtr(f+".minimum", v.Minimum, &errs)
 			nonNegativePtr(f+".maximum", v.Maximum, &errs)
 			if v.Minimum != nil && v.Maximum != nil && v.Minimum.GreaterThan(*v.Maximum) {
@@ -476,6 +510,7 @@ func (e *Element) Validate() error {
 			if !r.Increment.IsPositive() {
 				errs.Add(f+".rounding.increment", "must be positive")
 			}
+			checkPlaces(f+".rounding.increment", r.Increment, &errs)
 			switch r.Mode {
 			case "half_up", "down", "up":
 			default:
@@ -519,6 +554,7 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 		if !p.Size.IsPositive() {
 			errs.Add(f+".package.size", "must be positive")
 		}
+		checkPlaces(f+".package.size", p.Size, errs)
 		nonNegative(f+".package.price", p.Price, errs)
 		nonNegative(f+".package.free_units", p.FreeUnits, errs)
 		if p.Rounding != "up" && p.Rounding != "down" {
@@ -583,6 +619,7 @@ func checkTiers(field string, tiers []Tier, errs *Errors) {
 			errs.Add(f+".from", fmt.Sprintf("must be %s, where the previous tier ends (%s between tiers)", prev, what))
 		}
 		if t.UpTo != nil {
+			checkPlaces(f+".up_to", *t.UpTo, errs)
 			prev = *t.UpTo
 		}
 		nonNegative(f+".unit_price", t.UnitPrice, errs)

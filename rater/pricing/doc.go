@@ -1,0 +1,86 @@
+// Package pricing prices usage records against a tenant's catalogue and
+// contracts (schemas/catalog), exactly and incrementally. It is pure: no I/O,
+// no clock; the rater stage keeps the running states and emits the lines.
+//
+// # Using it
+//
+// Compile a catalogue once (Compile), then for each event:
+//
+//	charges, err := engine.Resolve(&ev, buf)   // *Unrated with a reason code on failure
+//	for i := range charges {
+//		st := load(charges[i].Key)             // State, e.g. from Redis (UnmarshalBinary)
+//		line, err := charges[i].Apply(&st, &ev) // line = cost(after) − cost(before)
+//		save(charges[i].Key, st)               // AppendBinary
+//	}
+//
+// An invalidated record is taken back out with Charge.Remove (the reversing
+// line), or ErrNeedsRecompute says the period must be re-rated (RatePeriod).
+// Fixed fees come from FixedCharges(contract, period).
+//
+// # Resolution
+//
+// The customer's service contract active on the event's civil day in its
+// basic contract's time zone (the one the record names; otherwise exactly one
+// contract's plan may meter the element, else ambiguous_contract), its price
+// plan term of that day, the plan version valid at the event's instant, and
+// each metered fee of that version on the event's element with the fee,
+// element and rate-table versions valid at the instant. The rates entry whose
+// match has the most keys, all equal to the event's attributes, wins; equal
+// specificity is ambiguous_rate. Reason codes are schemas.Reason*.
+//
+// # Running charges and periods
+//
+// A running charge is keyed by tenant, customer, contract, fee, rate table,
+// split_by values and billing period. Periods are civil days in the basic
+// contract's time zone: closing day 0 is the calendar month; closing day d
+// ends the period at the end of day d, and the period is labelled by the
+// month it ends in ("YYYY-MM").
+//
+// # Models (a quantity q is the period's aggregated quantity)
+//
+//   - per_unit: q × price.
+//   - graduated: each tier's units at its price; a tier's flat fee is charged
+//     once q enters the tier (q > its lower bound). Bounds are inclusive upper
+//     bounds (up_to), so q exactly on a bound stays in the lower tier.
+//   - volume: all of q at the price of the tier q reaches (lower < q ≤
+//     up_to), plus that tier's flat fee; q = 0 costs nothing.
+//   - package: blocks of size after free units, partial blocks up or down, ×
+//     price.
+//   - overage: (q − included)⁺ × price.
+//   - percentage: each record is a transaction priced on arrival: rate ×
+//     amount + fixed fee, bounded per transaction, with the free allowance of
+//     catalog.Percentage (Lago's model); the element's aggregation does not
+//     apply (the running quantity is the sum of amounts).
+//
+// Fee minimum and maximum bound the model's amount per period; the minimum
+// applies once the period has usage (a charge with no record costs nothing,
+// the first record's line carries the minimum). Quantity rules come from the
+// element: aggregation sum, max, count, unique_count (distinct values of an
+// attribute; the state keeps a 128-bit hash and a count per value) or latest
+// (by event time, ties by event id hash); quantity rounding to a multiple of
+// an increment per record (before aggregation) or per period (before
+// pricing).
+//
+// Discounts come from the customer's discount contracts active on the event's
+// day whose scope (customer, contract, plan, fee) covers the charge. They
+// apply to each running charge on its own, in (order, id), each on what the
+// earlier ones left: percentage or fixed amount of the tier chosen by the
+// charge's quantity or by the amount it applies to; never below zero unless
+// the table allows credit. A fixed discount is therefore taken off every
+// charge in its scope (scope it to a fee to take it once).
+//
+// # Money
+//
+// Amounts are exact: decimal.Decimal, or on the fast path 128-bit integers
+// at 10^-18 (quantities and prices at 10^-9); the fast path is used when every
+// number fits and there are no discounts, and is proven equal to the decimal
+// path by TestFastPathEqualsDecimal. Rounding uses internal/money's modes and
+// the basic contract's currency at the plan's rounding point: period (line =
+// round(after) − round(before), so a charge's lines sum to its rounded
+// period total) or line (each line's raw difference rounded).
+//
+// A line is priced with the versions valid at its event's time. When a
+// version changes inside a period the period's charge therefore depends on
+// the order the records are applied in; RatePeriod replays in the order given
+// (the stream's), so re-rating reproduces the stream.
+package pricing

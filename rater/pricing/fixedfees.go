@@ -1,0 +1,279 @@
+package pricing
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/shopspring/decimal"
+)
+
+// FixedLine is a fixed (定額) fee charged to a service contract for a billing
+// period.
+type FixedLine struct {
+	Contract   string
+	Plan       string
+	Fee        string
+	Period     PeriodID
+	Recurrence catalog.Recurrence
+	Timing     catalog.Timing
+	// From and To are the days the charge pays for (inclusive); for a
+	// yearly fee, the covered part of the service year.
+	From, To catalog.Date
+	// BillOn is the day the charge is due: the first covered day (advance,
+	// one-time) or the last day of the period or service year (arrears).
+	BillOn   catalog.Date
+	Days     int             // covered days
+	Factor   decimal.Decimal // pro-ration factor as a fraction, exact to 18 places (1 when not pro-rated)
+	Quantity int64           // the contract's quantity
+	Amount   decimal.Decimal // amount × quantity × pro-ration, discounted, rounded to the currency
+	Discount decimal.Decimal // what discounts changed Amount by (≤ 0)
+	Currency string
+}
+
+// PeriodAt returns the billing period of a service contract that contains
+// the instant t (in the basic contract's time zone and closing day).
+func (e *Engine) PeriodAt(contractID string, t time.Time) (Period, error) {
+	k := e.contracts[contractID]
+	if k == nil {
+		return Period{}, fmt.Errorf("pricing: unknown service contract %q", contractID)
+	}
+	y, m, d := t.In(k.basic.loc).Date()
+	return k.basic.periodOf(y, m, d), nil
+}
+
+// Period returns a service contract's billing period with the given id.
+func (e *Engine) Period(contractID string, id PeriodID) (Period, error) {
+	k := e.contracts[contractID]
+	if k == nil {
+		return Period{}, fmt.Errorf("pricing: unknown service contract %q", contractID)
+	}
+	return k.basic.period(id), nil
+}
+
+// FixedCharges returns the fixed fees a service contract is charged for a
+// billing period. It is a pure function of the compiled contract and
+// catalogue; the caller decides when to emit the lines (BillOn) and, being
+// deterministic, can recompute them after a contract change and replace them.
+//
+//   - monthly: for each run of days in the period covered by the contract, its
+//     basic contract and a price plan whose version (at the start of the day,
+//     in the contract's time zone) includes the fee: amount × quantity ×
+//     factor, the factor being 1 (proration none, or the whole period
+//     covered), covered days / days in the period (actual_days), or
+//     min(covered days, 30) / 30 (thirty_day). A plan or version change
+//     inside the period splits the run (with thirty_day the parts of a
+//     31-day month may then sum to 31/30).
+//   - yearly: per service year (from the contract's start date, then each
+//     anniversary; 29 February becomes 28 February in common years): amount ×
+//     quantity × covered days / days in that year (actual_days) or
+//     min(days, 360) / 360 (thirty_day); charged in the period holding the
+//     first covered day (advance) or the last covered day (arrears).
+//   - one_time: the fees of the plan version in force on a price plan term's
+//     first covered day, charged in full in the period holding that day.
+//
+// Each line is rounded to the currency with the basic contract's mode, after
+// the customer's discount contracts active on the first covered day whose
+// scope matches (basis quantity: the contract quantity).
+func (e *Engine) FixedCharges(contractID string, id PeriodID) ([]FixedLine, error) {
+	k := e.contracts[contractID]
+	if k == nil {
+		return nil, fmt.Errorf("pricing: unknown service contract %q", contractID)
+	}
+	b := k.basic
+	p := b.period(id)
+	ps, pe := dayOf(p.Start), dayOf(p.End)
+	cs, ce := max(k.start, b.start), min(k.end, b.end)
+	var out []FixedLine
+
+	// Monthly: runs of days inside the period.
+	for _, s := range e.fixedRuns(k, max(ps, cs), min(pe, ce), catalog.Monthly) {
+		days := int(s.to - s.from + 1)
+		full := s.from == ps && s.to == pe
+		factor := decimal.NewFromInt(1)
+		var num, den int64 = 1, 1
+		switch s.fv.proration {
+		case catalog.ProrateActualDays:
+			num, den = int64(days), int64(p.Days())
+		case catalog.ProrateThirtyDay:
+			if !full {
+				num, den = int64(min(days, 30)), 30
+			}
+		}
+		if num != den {
+			factor = decimal.NewFromInt(num).DivRound(decimal.NewFromInt(den), 18)
+		}
+		billOn := p.End
+		if s.fv.timing == catalog.Advance {
+			billOn = dateOf(s.from)
+		}
+		line, err := e.fixedLine(k, s, id, num, den, days, factor, billOn)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, line)
+	}
+
+	// Yearly: service years from the contract's start date.
+	start := dateOf(k.start)
+	for n := 0; ; n++ {
+		ys, ye := anniversary(start, n), anniversary(start, n+1)-1
+		if ys > pe || ys > ce {
+			break
+		}
+		if ye < ps-366 {
+			continue
+		}
+		yearDays := int64(ye - ys + 1)
+		for _, s := range e.fixedRuns(k, max(ys, cs), min(ye, ce), catalog.Yearly) {
+			billDay := s.from
+			if s.fv.timing != catalog.Advance {
+				billDay = s.to
+			}
+			if billDay < ps || billDay > pe {
+				continue
+			}
+			days := int(s.to - s.from + 1)
+			full := s.from == ys && s.to == ye
+			var num, den int64 = 1, 1
+			switch s.fv.proration {
+			case catalog.ProrateActualDays:
+				num, den = int64(days), yearDays
+			case catalog.ProrateThirtyDay:
+				if !full {
+					num, den = int64(min(days, 360)), 360
+				}
+			}
+			factor := decimal.NewFromInt(1)
+			if num != den {
+				factor = decimal.NewFromInt(num).DivRound(decimal.NewFromInt(den), 18)
+			}
+			line, err := e.fixedLine(k, s, id, num, den, days, factor, dateOf(billDay))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, line)
+		}
+	}
+
+	// One-time: the first covered day of each price plan term.
+	for _, tm := range k.terms {
+		first := max(tm.start, cs)
+		if first > min(tm.end, ce) || first < ps || first > pe {
+			continue
+		}
+		for _, s := range e.fixedRuns(k, first, first, catalog.OneTime) {
+			line, err := e.fixedLine(k, s, id, 1, 1, 1, decimal.NewFromInt(1), dateOf(first))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}
+
+// fixedRun is a run of consecutive days with the same plan version and fee
+// version of a fixed fee.
+type fixedRun struct {
+	from, to int32
+	plan     *plan
+	pv       *planVersion
+	fee      *fee
+	fv       *feeVersion
+}
+
+// fixedRuns walks the days [from, to] and returns the runs of the contract's
+// fixed fees with the given recurrence.
+func (e *Engine) fixedRuns(k *contract, from, to int32, rec catalog.Recurrence) []fixedRun {
+	var runs []fixedRun
+	open := map[string]int{} // fee code → index of its run ending yesterday
+	for d := from; d <= to; d++ {
+		var p *plan
+		for i := range k.terms {
+			if tm := &k.terms[i]; d >= tm.start && d <= tm.end {
+				p = tm.plan
+				break
+			}
+		}
+		if p == nil {
+			continue
+		}
+		at := dateOf(d).In(k.basic.loc).UnixNano()
+		pv := versionAt(p.versions, at)
+		if pv == nil {
+			continue
+		}
+		for _, f := range pv.fees {
+			fv := versionAt(f.versions, at)
+			if fv == nil || fv.metered || fv.recurrence != rec {
+				continue
+			}
+			if i, ok := open[f.code]; ok {
+				r := &runs[i]
+				if r.to == d-1 && r.pv == pv && r.fv == fv && r.plan == p {
+					r.to = d
+					continue
+				}
+			}
+			open[f.code] = len(runs)
+			runs = append(runs, fixedRun{from: d, to: d, plan: p, pv: pv, fee: f, fv: fv})
+		}
+	}
+	return runs
+}
+
+func (e *Engine) fixedLine(k *contract, s fixedRun, id PeriodID, num, den int64, days int, factor decimal.Decimal, billOn catalog.Date) (FixedLine, error) {
+	b := k.basic
+	// amount × quantity × num / den, rounded exactly (no intermediate
+	// rounding of the factor).
+	raw := s.fv.amount.Mul(decimal.NewFromInt(k.quantity)).Mul(decimal.NewFromInt(num))
+	gross := divRound(raw, den, b.places, b.mode)
+	net := gross
+	cu := e.customers[k.customer]
+	var mask uint64
+	for i, d := range cu.discounts {
+		if s.from >= d.start && s.from <= d.end && d.applies(k.id, s.plan.code, s.fee.code) {
+			mask |= 1 << uint(i)
+		}
+	}
+	if mask != 0 {
+		at := dateOf(s.from).In(b.loc).UnixNano()
+		q := decimal.NewFromInt(k.quantity)
+		net = money.Round(applyDiscounts(cu.discounts, mask, at, gross, func() decimal.Decimal { return q }), b.places, b.mode)
+	}
+	return FixedLine{Contract: k.id, Plan: s.plan.code, Fee: s.fee.code, Period: id, Recurrence: s.fv.recurrence,
+		Timing: s.fv.timing, From: dateOf(s.from), To: dateOf(s.to), BillOn: billOn, Days: days, Factor: factor,
+		Quantity: k.quantity, Amount: net, Discount: net.Sub(gross), Currency: b.currency}, nil
+}
+
+// divRound returns n / d rounded to places with mode, exactly (n ≥ 0, d > 0).
+func divRound(n decimal.Decimal, d int64, places int32, mode money.Mode) decimal.Decimal {
+	dd := decimal.NewFromInt(d)
+	q, r := n.QuoRem(dd, places)
+	if r.Sign() == 0 {
+		return q
+	}
+	ulp := decimal.New(1, -places)
+	switch mode {
+	case money.Down:
+		return q
+	case money.Up:
+		return q.Add(ulp)
+	default:
+		// r < d × ulp; round up when 2r >= d × ulp.
+		if r.Add(r).Cmp(dd.Mul(ulp)) >= 0 {
+			return q.Add(ulp)
+		}
+		return q
+	}
+}
+
+// anniversary returns the day number of start moved by n years, 29 February
+// becoming 28 February in common years.
+func anniversary(start catalog.Date, n int) int32 {
+	y := start.Year + n
+	d := min(start.Day, daysIn(y, start.Month))
+	return dayNumber(y, start.Month, d)
+}

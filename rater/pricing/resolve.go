@@ -1,0 +1,250 @@
+package pricing
+
+import (
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/schemas/catalog"
+)
+
+// Key identifies one running charge: a fee of a customer's service contract,
+// the rate table the event's attributes chose, the values of the fee's
+// split_by attributes and the billing period. Every event with the same key
+// adds to the same State. Key is comparable (usable as a map key) and is
+// built without allocating.
+type Key struct {
+	Tenant   string
+	Customer string
+	Contract string
+	Fee      string
+	Rate     string                     // rate table code
+	Split    [catalog.MaxSplitBy]string // values of the fee's split_by attributes, in order
+	NSplit   uint8                      // how many of Split are used
+	Period   PeriodID                   // billing period
+}
+
+// AppendBinary appends an unambiguous encoding of the key (each field
+// length-prefixed), for use in storage keys.
+func (k *Key) AppendBinary(b []byte) []byte {
+	for _, s := range [...]string{k.Tenant, k.Customer, k.Contract, k.Fee, k.Rate} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = append(b, k.NSplit)
+	for _, s := range k.Split[:k.NSplit] {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(k.Period))
+}
+
+// Item names the charged item for people: the fee code and, for split fees,
+// the split values, e.g. "transfer[ap-northeast-1]".
+func (k *Key) Item() string {
+	if k.NSplit == 0 {
+		return k.Fee
+	}
+	return k.Fee + "[" + strings.Join(k.Split[:k.NSplit], ",") + "]"
+}
+
+// String renders tenant/customer/contract/item/rate/period.
+func (k Key) String() string {
+	return k.Tenant + "/" + k.Customer + "/" + k.Contract + "/" + k.Item() + "/" + k.Rate + "/" + k.Period.String()
+}
+
+// localDay caches the event's civil day in the last time zone asked for.
+type localDay struct {
+	t    time.Time
+	loc  *time.Location
+	y    int
+	m    time.Month
+	d    int
+	day  int32
+	done bool
+}
+
+func (l *localDay) in(loc *time.Location) int32 {
+	if !l.done || loc != l.loc {
+		l.y, l.m, l.d = l.t.In(loc).Date()
+		l.day, l.loc, l.done = dayNumber(l.y, l.m, l.d), loc, true
+	}
+	return l.day
+}
+
+// Resolve finds the charges an event is priced under, appending them to
+// buf[:0] (pass a reused buffer to avoid allocating): the customer's service
+// contract active on the event's civil day in its basic contract's time
+// zone (the one the event names, or the only one whose plan meters the
+// element), the price plan of that day, the plan version valid at the event's
+// time and each of its metered fees on the event's element, with the fee,
+// element and rate-table versions valid at the event's time and the most
+// specific rates entry matching the event's attributes. An event is priced
+// under all of them or none: the error is an *Unrated with the reason.
+func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error) {
+	buf = buf[:0]
+	cu := e.customers[ev.Customer]
+	if cu == nil || len(cu.contracts) == 0 {
+		return buf, unrated(schemas.ReasonUnknownCustomer, "customer %q has no service contract", ev.Customer)
+	}
+	t := ev.Time.UnixNano()
+	ld := localDay{t: ev.Time}
+	var (
+		chosen     *contract
+		chosenPlan *plan
+		chosenPV   *planVersion
+		candidates int
+		named      bool
+		active     bool
+		planned    bool
+	)
+	for _, k := range cu.contracts {
+		if ev.Contract != "" && k.id != ev.Contract {
+			continue
+		}
+		named = true
+		day := ld.in(k.basic.loc)
+		if day < k.start || day > k.end || day < k.basic.start || day > k.basic.end {
+			continue
+		}
+		active = true
+		var p *plan
+		for i := range k.terms {
+			if tm := &k.terms[i]; day >= tm.start && day <= tm.end {
+				p = tm.plan
+				break
+			}
+		}
+		if p == nil {
+			continue
+		}
+		pv := versionAt(p.versions, t)
+		if pv == nil {
+			continue
+		}
+		planned = true
+		if len(pv.byElement[ev.Element]) == 0 {
+			continue
+		}
+		candidates++
+		if candidates == 1 {
+			chosen, chosenPlan, chosenPV = k, p, pv
+		}
+	}
+	switch {
+	case ev.Contract != "" && !named:
+		return buf, unrated(schemas.ReasonNoContract, "contract %q is not a service contract of customer %q", ev.Contract, ev.Customer)
+	case candidates > 1:
+		return buf, unrated(schemas.ReasonAmbiguousContract, "%d service contracts of customer %q meter element %q on that day; the record must name its contract", candidates, ev.Customer, ev.Element)
+	case candidates == 1:
+	case !active:
+		return buf, unrated(schemas.ReasonNoContract, "customer %q has no service contract active on %s", ev.Customer, dateOf(ld.day))
+	case !planned:
+		return buf, unrated(schemas.ReasonNoPlan, "no price plan (or plan version) applies to customer %q at %s", ev.Customer, ev.Time.Format(time.RFC3339))
+	default:
+		return buf, unrated(schemas.ReasonUnknownElement, "no fee of the customer's price plan meters element %q", ev.Element)
+	}
+
+	b := chosen.basic
+	day := ld.in(b.loc)
+	period := b.periodOf(ld.y, ld.m, ld.d)
+	for _, f := range chosenPV.byElement[ev.Element] {
+		fv := versionAt(f.versions, t)
+		if fv == nil {
+			return buf, unrated(schemas.ReasonNoRate, "fee %q has no version at %s", f.code, ev.Time.Format(time.RFC3339))
+		}
+		if !fv.metered || fv.element.code != ev.Element {
+			continue // this fee meters another element at that time
+		}
+		elv := versionAt(fv.element.versions, t)
+		if elv == nil {
+			return buf, unrated(schemas.ReasonNoRate, "element %q has no version at %s", ev.Element, ev.Time.Format(time.RFC3339))
+		}
+		rc, err := chooseRate(fv.rates, ev.Attributes, f.code)
+		if err != nil {
+			return buf, err
+		}
+		rv := versionAt(rc.table.versions, t)
+		if rv == nil {
+			return buf, unrated(schemas.ReasonNoRate, "rate table %q has no version at %s", rc.table.code, ev.Time.Format(time.RFC3339))
+		}
+		agg := aggCodes[elv.agg]
+		if rv.model == catalog.ModelPercentage {
+			agg = aggCodes[catalog.AggSum] // transactions: the running quantity is their sum
+		} else if elv.agg == catalog.AggUniqueCount {
+			if _, ok := ev.Attributes[elv.uniqueAttr]; !ok {
+				return buf, unrated(schemas.ReasonMissingAttribute, "element %q counts distinct values of attribute %q, which the record lacks", ev.Element, elv.uniqueAttr)
+			}
+		}
+		ch := Charge{
+			Key: Key{Tenant: e.tenant, Customer: ev.Customer, Contract: chosen.id, Fee: f.code, Rate: rc.table.code,
+				NSplit: uint8(len(fv.split)), Period: period.ID},
+			Period: period, Currency: b.currency, Plan: chosenPlan.code, RoundLine: chosenPV.roundLine,
+			places: b.places, mode: b.mode, fee: fv, el: elv, agg: agg, rate: rv, discounts: cu.discounts, at: t,
+		}
+		if ch.Key.Tenant == "" {
+			ch.Key.Tenant = ev.Tenant
+		}
+		for i, a := range fv.split {
+			ch.Key.Split[i] = ev.Attributes[a]
+		}
+		for i, d := range cu.discounts {
+			if day >= d.start && day <= d.end && d.applies(chosen.id, chosenPlan.code, f.code) {
+				ch.discMask |= 1 << uint(i)
+			}
+		}
+		ch.fast = !e.noFast && rv.fast && ch.discMask == 0
+		buf = append(buf, ch)
+	}
+	if len(buf) == 0 {
+		return buf, unrated(schemas.ReasonUnknownElement, "no fee of the customer's price plan meters element %q at %s", ev.Element, ev.Time.Format(time.RFC3339))
+	}
+	return buf, nil
+}
+
+func (d *discount) applies(contract, plan, fee string) bool {
+	switch d.level {
+	case "contract":
+		return d.target == contract
+	case "plan":
+		return d.target == plan
+	case "fee":
+		return d.target == fee
+	}
+	return true
+}
+
+// chooseRate picks the rates entry whose match has the most keys, all equal
+// to the event's attributes; an empty match is the default. Two equally
+// specific matches are ambiguous: the record is not priced on a guess.
+func chooseRate(rates []rateChoice, attrs map[string]string, feeCode string) (*rateChoice, error) {
+	var best *rateChoice
+	tie := false
+	for i := range rates {
+		rc := &rates[i]
+		ok := true
+		for _, m := range rc.match {
+			if v, has := attrs[m.key]; !has || v != m.value {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		switch {
+		case best == nil || len(rc.match) > len(best.match):
+			best, tie = rc, false
+		case len(rc.match) == len(best.match):
+			tie = true
+		}
+	}
+	if best == nil {
+		return nil, unrated(schemas.ReasonNoRate, "no rates entry of fee %q matches the record's attributes", feeCode)
+	}
+	if tie {
+		return nil, unrated(schemas.ReasonAmbiguousRate, "two rates entries of fee %q match the record's attributes equally well", feeCode)
+	}
+	return best, nil
+}
