@@ -29,12 +29,12 @@ func TestUsageLifecycle(t *testing.T) {
 
 	usage := strings.Join([]string{
 		`{"id":"l1","customer":"c1","element":"api_calls","quantity":3,"time":"2026-11-02T10:00:00+09:00","attributes":{"region":"jp"}}`, // 1.5 → 2
-		`{"id":"l2","customer":"c1","element":"api_calls","quantity":7,"time":"2026-11-03T10:00:00+09:00"}`,                               // 3.5 → 4
-		`{"id":"l3","customer":"c1","element":"transfer_gb","quantity":"1.25","time":"2026-11-04T10:00:00+09:00"}`,                        // 12.25 → 12
-		`{"id":"l4","customer":"c1","element":"sms","quantity":1,"time":"2026-11-05T10:00:00+09:00"}`,                                     // unrated
+		`{"id":"l2","customer":"c1","element":"api_calls","quantity":7,"time":"2026-11-03T10:00:00+09:00"}`,                              // 3.5 → 4
+		`{"id":"l3","customer":"c1","element":"transfer_gb","quantity":"1.25","time":"2026-11-04T10:00:00+09:00"}`,                       // 12.25 → 12
+		`{"id":"l4","customer":"c1","element":"sms","quantity":1,"time":"2026-11-05T10:00:00+09:00"}`,                                    // unrated
 		`{"id":"l1","customer":"c1","element":"api_calls","quantity":3,"time":"2026-11-02T10:00:00+09:00","attributes":{"region":"jp"}}`, // duplicate
-		`{"id":"l5","customer":"c1","element":"api_calls","quantity":2,"time":"2026-10-15T10:00:00+09:00"}`,                               // October: 1
-		`{"id":"l/6","customer":"c2","element":"api_calls","quantity":1,"time":"2026-11-06T10:00:00+09:00"}`,                              // an id with a slash
+		`{"id":"l5","customer":"c1","element":"api_calls","quantity":2,"time":"2026-10-15T10:00:00+09:00"}`,                              // October: 1
+		`{"id":"l/6","customer":"c2","element":"api_calls","quantity":1,"time":"2026-11-06T10:00:00+09:00"}`,                             // an id with a slash
 	}, "\n")
 	if r := a.do("POST", "/v1/usage", "", []byte(usage), append(acme, "Content-Type", "application/x-ndjson")...); r.status != 202 {
 		t.Fatalf("post usage: %d %s", r.status, r.body)
