@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -105,7 +104,7 @@ type createRequest struct {
 func (c *Clients) Create(w http.ResponseWriter, r *http.Request) {
 	ten, _ := tenant.From(r.Context())
 	var req createRequest
-	if !decodeStrict(w, r, &req) {
+	if !httpapi.DecodeStrict(w, r, &req, false) {
 		return
 	}
 	var errs []httpapi.FieldError
@@ -196,30 +195,6 @@ func dedupeScopes(in []auth.Scope) []auth.Scope {
 		}
 	}
 	return out
-}
-
-// decodeStrict reads a JSON body that must hold exactly one object with no
-// unknown fields, answering 400 naming the field otherwise.
-func decodeStrict(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		field, reason := "", "malformed JSON: "+err.Error()
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			field, reason = te.Field, "wrong type: must be "+te.Type.String()
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field, reason = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field"
-		}
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid", httpapi.FieldError{Field: field, Reason: reason})
-		return false
-	}
-	if dec.More() {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body holds more than one JSON value")
-		return false
-	}
-	return true
 }
 
 // storeFailed maps store errors: not found is 404 (also for another tenant's

@@ -48,14 +48,22 @@ type ChargesResponse struct {
 
 var periodPattern = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
 
-// Query sums the customer's rated lines for the period, per element.
+// Query sums the customer's rated lines for the period, per element. A
+// correction line (invalidate, cancel) sums like any line. events counts the
+// records that count now: the lines of never-corrected records (one each),
+// plus the distinct corrected records whose latest generation is valid — the
+// corrected set is small, so the exact distinct count stays cheap.
 func (c *Charges) Query(ctx context.Context, tenantID, customer, period string) (*ChargesResponse, error) {
 	rows, err := c.conn.Query(ctx, `
-		SELECT element, currency, sum(quantity) AS quantity, sum(amount) AS amount, count() AS events
+		SELECT element, currency, sum(quantity) AS quantity, sum(amount) AS amount,
+		       countIf(event_id NOT IN (SELECT event_id FROM usage_status WHERE tenant = ? AND customer = ?)) +
+		       uniqExactIf(event_id, event_id IN (
+		           SELECT event_id FROM usage_status WHERE tenant = ? AND customer = ?
+		           GROUP BY event_id HAVING max(generation) % 2 = 0)) AS events
 		FROM rated_usage FINAL
 		WHERE tenant = ? AND customer = ? AND period = ?
 		GROUP BY element, currency
-		ORDER BY element, currency`, tenantID, customer, period)
+		ORDER BY element, currency`, tenantID, customer, tenantID, customer, tenantID, customer, period)
 	if err != nil {
 		return nil, err
 	}

@@ -86,13 +86,23 @@ func (d *Duplicates) Search(ctx context.Context, tenantID string, f DuplicateFil
 		c.add("(event_id > ? OR (event_id = ? AND (raw_partition > ? OR (raw_partition = ? AND raw_offset > ?))))",
 			after.ID, after.ID, after.Partition, after.Partition, after.Offset)
 	}
-	rows, err := d.conn.Query(ctx, `
+	out, err := queryDuplicates(ctx, d.conn, c, size+1)
+	if err != nil {
+		return nil, false, err
+	}
+	out, more := firstPage(out, size)
+	return out, more, nil
+}
+
+// queryDuplicates reads up to limit duplicates matching c in sorting-key order.
+func queryDuplicates(ctx context.Context, conn driver.Conn, c *conditions, limit int) ([]DuplicateRecord, error) {
+	rows, err := conn.Query(ctx, `
 		SELECT event_id, customer, element, contract, quantity, event_time, received_at,
 		       raw_partition, raw_offset, first_partition, first_offset, first_received_at, payload_differs
 		FROM usage_duplicates FINAL WHERE `+c.where()+`
-		ORDER BY event_id, raw_partition, raw_offset LIMIT ?`, append(c.args, size+1)...)
+		ORDER BY event_id, raw_partition, raw_offset LIMIT ?`, append(c.args, limit)...)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	defer rows.Close()
 	out := []DuplicateRecord{}
@@ -103,17 +113,13 @@ func (d *Duplicates) Search(ctx context.Context, tenantID string, f DuplicateFil
 		if err := rows.Scan(&r.ID, &r.Customer, &r.Element, &r.Contract, &q, &r.Time, &r.ReceivedAt,
 			&r.Position.Partition, &r.Position.Offset, &r.FirstPosition.Partition, &r.FirstPosition.Offset,
 			&r.FirstReceivedAt, &differs); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		r.Quantity, r.PayloadDiffers = q.String(), differs == 1
 		r.Time, r.ReceivedAt, r.FirstReceivedAt = r.Time.UTC(), r.ReceivedAt.UTC(), r.FirstReceivedAt.UTC()
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	out, more := firstPage(out, size)
-	return out, more, nil
+	return out, rows.Err()
 }
 
 // Count returns how many duplicates match the filter.

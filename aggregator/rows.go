@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -13,6 +14,9 @@ var columns = map[string]string{
 	"rated_usage":      "tenant, period, customer, line_id, event_id, element, item, contract, quantity, unit_price, amount, currency, event_time, received_at, rated_at, version",
 	"usage_duplicates": "tenant, event_id, customer, element, contract, quantity, event_time, received_at, raw_partition, raw_offset, first_partition, first_offset, first_received_at, payload_differs, detected_at",
 	"usage_unrated":    "tenant, event_id, customer, element, contract, quantity, event_time, received_at, reason_code, reason, stage, raw, unrated_at, version",
+	"usage_records": "tenant, event_id, customer, contract, element, quantity, event_time, event_nanos, received_at, received_nanos, " +
+		"attribute_keys, attribute_values, accepted_partition, accepted_offset, stored_at",
+	"usage_status": "tenant, event_id, customer, element, generation, action, status, reason, actor, requested_at, applied_at, priced",
 }
 
 // maxDecimal bounds values stored in Decimal(38, 9): 29 integer digits.
@@ -78,6 +82,53 @@ func appendUnrated(b driver.Batch, us []schemas.Unrated) error {
 		if err := b.Append(u.Event.Tenant, u.Event.ID, u.Event.Customer, u.Event.Element, u.Event.Contract,
 			u.Event.Quantity, chTime(u.Event.Time), chTime(u.Event.ReceivedAt), u.ReasonCode, u.Reason, u.Stage, u.Raw,
 			chTime(u.At), uint64(u.At.UnixNano())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appendRecords(b driver.Batch, recs []acceptedRecord, now time.Time) error {
+	for i := range recs {
+		e := &recs[i].event
+		if err := checkDecimal("quantity", e.Quantity); err != nil {
+			return fmt.Errorf("record %s: %w", e.ID, err)
+		}
+		keys, values := sortedAttributes(e.Attributes)
+		evTime, recvTime := chTime(e.Time), chTime(e.ReceivedAt)
+		if err := b.Append(e.Tenant, e.ID, e.Customer, e.Contract, e.Element, e.Quantity,
+			evTime, uint32(evTime.Nanosecond()), recvTime, uint32(recvTime.Nanosecond()), keys, values,
+			int32(recs[i].partition), recs[i].offset, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortedAttributes returns the attributes as parallel key and value slices
+// in key order, so the stored row does not depend on map order.
+func sortedAttributes(attrs map[string]string) ([]string, []string) {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	values := make([]string, len(keys))
+	for i, k := range keys {
+		values[i] = attrs[k]
+	}
+	return keys, values
+}
+
+func appendStatuses(b driver.Batch, sts []schemas.StatusChange) error {
+	for i := range sts {
+		s := &sts[i]
+		priced := uint8(0)
+		if s.Priced {
+			priced = 1
+		}
+		if err := b.Append(s.Event.Tenant, s.Event.ID, s.Event.Customer, s.Event.Element, s.Generation, s.Action,
+			s.Status, s.Reason, s.Actor, chTime(s.RequestedAt), chTime(s.AppliedAt), priced); err != nil {
 			return err
 		}
 	}

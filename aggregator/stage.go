@@ -17,8 +17,9 @@ import (
 // StageName labels this stage's metrics and logs.
 const StageName = "aggregator"
 
-// Topics the aggregator consumes.
-var Topics = []string{schemas.TopicRated, schemas.TopicDuplicates, schemas.TopicUnrated}
+// Topics the aggregator consumes: the pipeline's outcomes, and
+// usage.accepted for the record store (usage_records).
+var Topics = []string{schemas.TopicRated, schemas.TopicDuplicates, schemas.TopicUnrated, schemas.TopicAccepted, schemas.TopicStatus}
 
 // Stage inserts batches of pipeline outcomes into ClickHouse.
 type Stage struct {
@@ -43,6 +44,16 @@ type batchRows struct {
 	rated      []schemas.RatedLine
 	duplicates []schemas.Duplicate
 	unrated    []schemas.Unrated
+	records    []acceptedRecord
+	statuses   []schemas.StatusChange
+	skipped    int // usage.accepted messages that are not records (corrections, or unreadable: the rater parks those)
+}
+
+// acceptedRecord is a usage record with its position in usage.accepted.
+type acceptedRecord struct {
+	event     schemas.UsageEvent
+	partition int
+	offset    int64
 }
 
 // HandleBatch sorts the batch by topic and inserts each table's rows in one
@@ -64,9 +75,18 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 	if err := s.insert(ctx, "usage_unrated", len(rows.unrated), func(b driver.Batch) error { return appendUnrated(b, rows.unrated) }); err != nil {
 		return err
 	}
+	if err := s.insert(ctx, "usage_records", len(rows.records), func(b driver.Batch) error { return appendRecords(b, rows.records, now) }); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, "usage_status", len(rows.statuses), func(b driver.Batch) error { return appendStatuses(b, rows.statuses) }); err != nil {
+		return err
+	}
 	s.metrics.Records.WithLabelValues(StageName, "rated").Add(float64(len(rows.rated)))
 	s.metrics.Records.WithLabelValues(StageName, "duplicate").Add(float64(len(rows.duplicates)))
 	s.metrics.Records.WithLabelValues(StageName, "unrated").Add(float64(len(rows.unrated)))
+	s.metrics.Records.WithLabelValues(StageName, "record").Add(float64(len(rows.records)))
+	s.metrics.Records.WithLabelValues(StageName, "status").Add(float64(len(rows.statuses)))
+	s.metrics.Records.WithLabelValues(StageName, "skipped").Add(float64(rows.skipped))
 	for _, m := range msgs {
 		s.metrics.EndToEnd.WithLabelValues(StageName).Observe(now.Sub(m.Time).Seconds())
 	}
@@ -104,6 +124,27 @@ func (r *batchRows) add(m kafka.Message, now time.Time) error {
 			// but always an id and a reason.
 			if err = complete(u.Event.ID, u.ReasonCode); err == nil {
 				r.unrated = append(r.unrated, u)
+				return nil
+			}
+		}
+	case schemas.TopicAccepted:
+		// The rater prices these and parks what it cannot read; here only
+		// the record itself is kept. Corrections are not records.
+		var ev schemas.UsageEvent
+		if schemas.IsCorrection(&m) || json.Unmarshal(m.Value, &ev) != nil || complete(ev.Tenant, ev.ID) != nil {
+			r.skipped++
+			return nil
+		}
+		r.records = append(r.records, acceptedRecord{event: ev, partition: m.Partition, offset: m.Offset})
+		return nil
+	case schemas.TopicStatus:
+		var st schemas.StatusChange
+		if err = json.Unmarshal(m.Value, &st); err == nil {
+			if err = complete(st.Event.Tenant, st.Event.ID, st.Action, st.Status); err == nil && st.Generation == 0 {
+				err = errors.New("status change with generation 0")
+			}
+			if err == nil {
+				r.statuses = append(r.statuses, st)
 				return nil
 			}
 		}

@@ -159,7 +159,7 @@ func TestAPIPlatform(t *testing.T) {
 			if rt.Public || len(rt.Scopes) == 0 || rt.Scopes[0] == string(auth.ScopeUsageWrite) {
 				continue
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id})
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "usageId": "a1"})
 			var body []byte
 			if rt.HasBody {
 				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
@@ -184,7 +184,7 @@ func TestAPIPlatform(t *testing.T) {
 			if rt.Public {
 				continue
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id})
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "usageId": "a1"})
 			var body []byte
 			headers := []string{}
 			switch rt.OperationID {
@@ -192,6 +192,8 @@ func TestAPIPlatform(t *testing.T) {
 				continue // writes to the caller's own tenant; covered by the isolation of every read below
 			case "createClient":
 				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
+			case "invalidateUsageBulk", "cancelUsageInvalidationBulk":
+				body = []byte(`{"customer":"c1"}`) // matches acme's a1, but only the caller's tenant is searched
 			}
 			switch {
 			case strings.HasPrefix(rt.Path, "/v1/charges"):
@@ -208,8 +210,11 @@ func TestAPIPlatform(t *testing.T) {
 			if r.status >= 500 {
 				t.Errorf("%s %s: %d %s", rt.Method, path, r.status, r.body)
 			}
-			if strings.Contains(rt.Path, "{clientId}") && r.status != 404 {
-				t.Errorf("%s %s with acme's client id as tenant other: %d, want 404", rt.Method, path, r.status)
+			if (strings.Contains(rt.Path, "{clientId}") || strings.Contains(rt.Path, "{usageId}")) && r.status != 404 {
+				t.Errorf("%s %s with acme's id as tenant other: %d, want 404", rt.Method, path, r.status)
+			}
+			if strings.HasSuffix(rt.OperationID, "Bulk") && (r.status != 202 || !bytes.Contains(r.body, []byte(`"matched":0`))) {
+				t.Errorf("%s %s as tenant other: %d %s, want 202 matching none of acme's records", rt.Method, path, r.status, r.body)
 			}
 		}
 		// And acme still sees its own data.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
@@ -356,7 +357,7 @@ func (e *env) lags(ctx context.Context) string {
 	}{
 		{"kakin-dedupe", []string{schemas.TopicRaw}},
 		{"kakin-rater", []string{schemas.TopicAccepted}},
-		{"kakin-aggregator", []string{schemas.TopicRated, schemas.TopicDuplicates, schemas.TopicUnrated}},
+		{"kakin-aggregator", aggregator.Topics},
 	} {
 		lag, err := stream.GroupLag(ctx, client, g.group, g.topics)
 		if err != nil {

@@ -21,6 +21,24 @@ func LineID(tenant, eventID, item string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// CorrectionLineID derives the id of the line that corrects item of an event
+// for one status change (action and generation). A redelivered or re-published
+// correction of the same generation gets the same id, so it replaces itself
+// instead of counting twice; the prefix keeps it apart from every LineID.
+func CorrectionLineID(tenant, eventID, item, action string, generation uint64) string {
+	h := xxh3.New()
+	writeField(h, "correction")
+	writeField(h, tenant)
+	writeField(h, eventID)
+	writeField(h, item)
+	writeField(h, action)
+	var g [8]byte
+	binary.BigEndian.PutUint64(g[:], generation)
+	h.Write(g[:])
+	sum := h.Sum128().Bytes()
+	return hex.EncodeToString(sum[:])
+}
+
 // PayloadHash fingerprints the fields of an event that describe the usage, so
 // a duplicate can say whether it repeats the first record or contradicts it.
 // Ingest metadata (ReceivedAt) is not part of it.

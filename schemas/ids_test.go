@@ -63,3 +63,56 @@ func TestValidTenant(t *testing.T) {
 		}
 	}
 }
+
+func TestCorrectionLineID(t *testing.T) {
+	a := CorrectionLineID("acme", "e1", "api_calls", ActionInvalidate, 1)
+	if a != CorrectionLineID("acme", "e1", "api_calls", ActionInvalidate, 1) {
+		t.Fatal("CorrectionLineID is not deterministic")
+	}
+	if len(a) != 32 {
+		t.Fatalf("length %d, want 32 hex chars", len(a))
+	}
+	others := []string{
+		LineID("acme", "e1", "api_calls"),
+		CorrectionLineID("acme", "e1", "api_calls", ActionInvalidate, 3),
+		CorrectionLineID("acme", "e1", "api_calls", ActionCancel, 1),
+		CorrectionLineID("acme", "e1", "storage", ActionInvalidate, 1),
+		CorrectionLineID("acme", "e2", "api_calls", ActionInvalidate, 1),
+		CorrectionLineID("beta", "e1", "api_calls", ActionInvalidate, 1),
+	}
+	for i, o := range others {
+		if o == a {
+			t.Errorf("case %d collides with %s", i, a)
+		}
+	}
+}
+
+func TestGenerationParity(t *testing.T) {
+	for g, want := range map[uint64][2]string{
+		1: {ActionInvalidate, StatusInvalid}, 2: {ActionCancel, StatusValid},
+		3: {ActionInvalidate, StatusInvalid}, 10: {ActionCancel, StatusValid},
+	} {
+		if a, s := ActionForGeneration(g), StatusForGeneration(g); a != want[0] || s != want[1] {
+			t.Errorf("generation %d: %s/%s, want %v", g, a, s, want)
+		}
+	}
+	if StatusForGeneration(0) != StatusValid {
+		t.Error("generation 0 is not valid")
+	}
+	ev := UsageEvent{Tenant: "t", ID: "e", Customer: "c"}
+	for _, tt := range []struct {
+		c  Correction
+		ok bool
+	}{
+		{Correction{Action: ActionInvalidate, Generation: 1, Event: ev}, true},
+		{Correction{Action: ActionCancel, Generation: 2, Event: ev}, true},
+		{Correction{Action: ActionCancel, Generation: 1, Event: ev}, false},
+		{Correction{Action: ActionInvalidate, Generation: 0, Event: ev}, false},
+		{Correction{Action: "delete", Generation: 1, Event: ev}, false},
+		{Correction{Action: ActionInvalidate, Generation: 1}, false},
+	} {
+		if err := tt.c.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%+v: Validate() = %v", tt.c, err)
+		}
+	}
+}

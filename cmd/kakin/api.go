@@ -13,6 +13,8 @@ import (
 	"github.com/kakin-dev/kakin/internal/idempotency"
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/ratelimit"
+	"github.com/kakin-dev/kakin/lifecycle"
+	"github.com/kakin-dev/kakin/schemas"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -84,8 +86,9 @@ func (a *apiRoutes) handleWrite(pattern string, scope auth.Scope, h http.Handler
 	a.handle(pattern, scope, ratelimit.Admin, a.idem.Middleware(h))
 }
 
-// registerAdmin mounts the admin role's routes.
-func (a *apiRoutes) registerAdmin(conn driver.Conn) {
+// registerAdmin mounts the admin role's routes; corrections of usage records
+// are published with producer.
+func (a *apiRoutes) registerAdmin(conn driver.Conn, producer lifecycle.Producer) {
 	charges := aggregator.NewCharges(conn)
 	unrated := aggregator.NewUnrated(conn, a.pages)
 	a.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
@@ -94,6 +97,15 @@ func (a *apiRoutes) registerAdmin(conn driver.Conn) {
 	duplicates := aggregator.NewDuplicates(conn, a.pages)
 	a.handle("GET /v1/usage/duplicates", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(duplicates.ServeSearch))
 	a.handle("GET /v1/usage/duplicates/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(duplicates.ServeCount))
+	records := aggregator.NewRecords(conn, a.pages)
+	a.handle("GET /v1/usage", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(records.ServeSearch))
+	a.handle("GET /v1/usage/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(records.ServeCount))
+	a.handle("GET /v1/usage/{usageId}", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(records.ServeGet))
+	corrections := lifecycle.NewService(records, lifecycle.NewPeriods(conn), producer, a.s.reg)
+	for _, action := range []string{schemas.ActionInvalidate, schemas.ActionCancel} {
+		a.handleWrite("POST /v1/usage/{usageId}/"+action, auth.ScopeUsageWrite, corrections.ServeOne(action))
+		a.handleWrite("POST /v1/usage/"+action, auth.ScopeUsageWrite, corrections.ServeBulk(action))
+	}
 	clients := admin.NewClients(a.store, a.pages)
 	a.handle("GET /v1/clients", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clients.List))
 	a.handle("GET /v1/clients/count", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clients.Count))

@@ -32,6 +32,7 @@ Usage:
   kakin loadgen [flags]   post realistic usage at a target rate and verify the totals in ClickHouse
   kakin tenants create ID [--name N] | list | set-limits ID [...]
   kakin clients create --tenant T --name N --scopes usage:write,... | list --tenant T | revoke --tenant T ID
+  kakin periods close|reopen --tenant T --period YYYY-MM | list --tenant T
   kakin config            print every flag and environment variable as a Markdown table
   kakin version           print the version
 
@@ -61,6 +62,8 @@ func main() {
 		err = runTenants(ctx, args)
 	case "clients":
 		err = runClients(ctx, args)
+	case "periods":
+		err = runPeriods(ctx, args)
 	case "config":
 		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
 		new(config).register(fs)

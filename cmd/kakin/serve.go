@@ -169,7 +169,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			if err != nil {
 				return nil, err
 			}
-			api.registerAdmin(conn)
+			api.registerAdmin(conn, writer(""))
 		}
 	}
 	if api != nil {

@@ -271,23 +271,30 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 	want := map[string]string{ // route -> scope ("" public)
-		"POST /oauth/token":                  "",
-		"POST /v1/usage":                     "usage:write",
-		"GET /v1/usage/unrated":              "usage:read",
-		"GET /v1/usage/unrated/count":        "usage:read",
-		"GET /v1/charges":                    "billing:read",
-		"GET /v1/clients":                    "admin",
-		"GET /v1/clients/count":              "admin",
-		"GET /v1/usage/duplicates":           "usage:read",
-		"GET /v1/usage/duplicates/count":     "usage:read",
-		"POST /v1/clients":                   "admin",
-		"GET /v1/clients/{clientId}":         "admin",
-		"POST /v1/clients/{clientId}/revoke": "admin",
-		"GET /openapi.json":                  "",
-		"GET /docs":                          "",
-		"GET /metrics":                       "",
-		"GET /healthz":                       "",
-		"GET /readyz":                        "",
+		"POST /oauth/token":                   "",
+		"POST /v1/usage":                      "usage:write",
+		"GET /v1/usage":                       "usage:read",
+		"GET /v1/usage/count":                 "usage:read",
+		"GET /v1/usage/{usageId}":             "usage:read",
+		"POST /v1/usage/{usageId}/invalidate": "usage:write",
+		"POST /v1/usage/{usageId}/cancel":     "usage:write",
+		"POST /v1/usage/invalidate":           "usage:write",
+		"POST /v1/usage/cancel":               "usage:write",
+		"GET /v1/usage/unrated":               "usage:read",
+		"GET /v1/usage/unrated/count":         "usage:read",
+		"GET /v1/charges":                     "billing:read",
+		"GET /v1/clients":                     "admin",
+		"GET /v1/clients/count":               "admin",
+		"GET /v1/usage/duplicates":            "usage:read",
+		"GET /v1/usage/duplicates/count":      "usage:read",
+		"POST /v1/clients":                    "admin",
+		"GET /v1/clients/{clientId}":          "admin",
+		"POST /v1/clients/{clientId}/revoke":  "admin",
+		"GET /openapi.json":                   "",
+		"GET /docs":                           "",
+		"GET /metrics":                        "",
+		"GET /healthz":                        "",
+		"GET /readyz":                         "",
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d routes, want %d", len(got), len(want))
@@ -306,6 +313,10 @@ func TestRoutes(t *testing.T) {
 	rev := got["POST /v1/clients/{clientId}/revoke"]
 	if p := rev.Expand(map[string]string{"clientId": "kc_1"}); p != "/v1/clients/kc_1/revoke" || !slices.Equal(rev.PathParams, []string{"clientId"}) {
 		t.Errorf("Expand = %q, params %v", p, rev.PathParams)
+	}
+	inv := got["POST /v1/usage/{usageId}/invalidate"]
+	if p := inv.Expand(map[string]string{"usageId": "e-1"}); p != "/v1/usage/e-1/invalidate" || !slices.Equal(inv.PathParams, []string{"usageId"}) {
+		t.Errorf("Expand = %q, params %v", p, inv.PathParams)
 	}
 	if !got["POST /v1/usage"].HasBody || got["GET /v1/charges"].HasBody {
 		t.Error("HasBody wrong")

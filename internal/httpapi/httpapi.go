@@ -7,9 +7,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -128,3 +131,32 @@ func (s *statusRecorder) WriteHeader(code int) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// DecodeStrict decodes a JSON request body of at most 1 MiB into v, refusing
+// unknown fields, wrong types and trailing values with a 400 invalid_body
+// problem naming the field. With optional, an empty body is fine and leaves v
+// as it is. It reports whether v may be used.
+func DecodeStrict(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if optional && errors.Is(err, io.EOF) {
+			return true
+		}
+		field, reason := "", "malformed JSON: "+err.Error()
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			field, reason = te.Field, "wrong type: must be "+te.Type.String()
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field, reason = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field"
+		}
+		WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid", FieldError{Field: field, Reason: reason})
+		return false
+	}
+	if dec.More() {
+		WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body holds more than one JSON value")
+		return false
+	}
+	return true
+}

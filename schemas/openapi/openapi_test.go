@@ -19,6 +19,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/idempotency"
 	"github.com/kakin-dev/kakin/internal/page"
+	"github.com/kakin-dev/kakin/lifecycle"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/openapi"
 )
@@ -52,23 +53,30 @@ func operations(doc *openapi3.T) []operation {
 
 // routes is every route of the server with the scope it needs ("" = none).
 var routes = map[string]string{
-	"POST /oauth/token":                  "",
-	"POST /v1/usage":                     "usage:write",
-	"GET /v1/usage/unrated":              "usage:read",
-	"GET /v1/usage/unrated/count":        "usage:read",
-	"GET /v1/usage/duplicates":           "usage:read",
-	"GET /v1/usage/duplicates/count":     "usage:read",
-	"GET /v1/charges":                    "billing:read",
-	"GET /v1/clients":                    "admin",
-	"GET /v1/clients/count":              "admin",
-	"POST /v1/clients":                   "admin",
-	"GET /v1/clients/{clientId}":         "admin",
-	"POST /v1/clients/{clientId}/revoke": "admin",
-	"GET /openapi.json":                  "",
-	"GET /docs":                          "",
-	"GET /metrics":                       "",
-	"GET /healthz":                       "",
-	"GET /readyz":                        "",
+	"POST /oauth/token":                   "",
+	"POST /v1/usage":                      "usage:write",
+	"GET /v1/usage":                       "usage:read",
+	"GET /v1/usage/count":                 "usage:read",
+	"GET /v1/usage/{usageId}":             "usage:read",
+	"POST /v1/usage/{usageId}/invalidate": "usage:write",
+	"POST /v1/usage/{usageId}/cancel":     "usage:write",
+	"POST /v1/usage/invalidate":           "usage:write",
+	"POST /v1/usage/cancel":               "usage:write",
+	"GET /v1/usage/unrated":               "usage:read",
+	"GET /v1/usage/unrated/count":         "usage:read",
+	"GET /v1/usage/duplicates":            "usage:read",
+	"GET /v1/usage/duplicates/count":      "usage:read",
+	"GET /v1/charges":                     "billing:read",
+	"GET /v1/clients":                     "admin",
+	"GET /v1/clients/count":               "admin",
+	"POST /v1/clients":                    "admin",
+	"GET /v1/clients/{clientId}":          "admin",
+	"POST /v1/clients/{clientId}/revoke":  "admin",
+	"GET /openapi.json":                   "",
+	"GET /docs":                           "",
+	"GET /metrics":                        "",
+	"GET /healthz":                        "",
+	"GET /readyz":                         "",
 }
 
 func TestOpenAPILoadsAndValidates(t *testing.T) {
@@ -148,10 +156,10 @@ func TestResponsesAndParameters(t *testing.T) {
 		if o.method == "POST" && v1 {
 			want = append(want, 413)
 		}
-		if strings.Contains(o.path, "{clientId}") {
+		if strings.Contains(o.path, "{clientId}") || strings.Contains(o.path, "{usageId}") {
 			want = append(want, 404)
 		}
-		adminPost := o.method == "POST" && strings.HasPrefix(o.path, "/v1/clients")
+		adminPost := o.method == "POST" && strings.HasPrefix(o.path, "/v1/") && o.path != "/v1/usage"
 		if adminPost {
 			want = append(want, 409, 422)
 			if !hasParam(o.op, "header", idempotency.Header) {
@@ -163,6 +171,10 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 202, 422)
 		case "POST /v1/clients":
 			want = append(want, 201)
+		case "POST /v1/usage/{usageId}/invalidate", "POST /v1/usage/{usageId}/cancel", "POST /v1/usage/invalidate", "POST /v1/usage/cancel":
+			want = append(want, 202)
+		case "GET /v1/usage", "GET /v1/usage/count", "GET /v1/usage/{usageId}":
+			want = append(want, 200)
 		case "GET /v1/charges", "GET /v1/usage/unrated", "GET /v1/usage/unrated/count", "GET /v1/clients",
 			"GET /v1/usage/duplicates", "GET /v1/usage/duplicates/count",
 			"GET /v1/clients/count", "GET /v1/clients/{clientId}", "POST /v1/clients/{clientId}/revoke":
@@ -198,8 +210,12 @@ func TestResponsesAndParameters(t *testing.T) {
 				for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
 					requireHeader(t, where, r, h, false)
 				}
-			case v1 && status == 503, v1 && status == 409:
+			case v1 && status == 503:
 				requireHeader(t, where, r, "Retry-After", true)
+			case v1 && status == 409:
+				// Only the idempotency conflict always asks for a retry; a
+				// state conflict (a closed period, say) may not.
+				requireHeader(t, where, r, "Retry-After", ref.Ref == "#/components/responses/IdempotencyConflict")
 			case v1 && status == 401:
 				requireHeader(t, where, r, "WWW-Authenticate", true)
 			}
@@ -242,7 +258,7 @@ func requireHeader(t *testing.T, where string, r *openapi3.Response, name string
 // Request bodies the server decodes strictly must say so.
 func TestRequestBodiesAreStrict(t *testing.T) {
 	doc := loadDoc(t)
-	for _, name := range []string{"UsageRecord", "ClientCreateRequest", "LimitsInput", "TokenRequest"} {
+	for _, name := range []string{"UsageRecord", "ClientCreateRequest", "LimitsInput", "TokenRequest", "CorrectionRequest", "BulkCorrectionRequest"} {
 		s := doc.Components.Schemas[name].Value
 		if s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has {
 			t.Errorf("%s: additionalProperties is not false", name)
@@ -303,6 +319,29 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 			Quantity: "1", Time: at, ReceivedAt: at, ReasonCode: schemas.ReasonUnknownElement, Reason: "no price", Stage: "rater"}},
 			NextPage: "abc.def"}},
 		{"UnratedPage", aggregator.UnratedPage{Records: []aggregator.UnratedRecord{}}},
+		{"UsageRecordPage", aggregator.UsageRecordPage{Records: []aggregator.UsageRecord{
+			{ID: "e-1", Customer: "c", Element: "x", Contract: "k", Quantity: "1.5", Time: at, ReceivedAt: at,
+				Attributes: map[string]string{"region": "jp"}, Status: aggregator.StatusInvalid, Generation: 1},
+			{ID: "e-1", Customer: "c", Element: "x", Quantity: "1.5", Time: at, ReceivedAt: at, Status: aggregator.StatusDuplicate}},
+			NextPage: "abc.def"}},
+		{"UsageRecordPage", aggregator.UsageRecordPage{Records: []aggregator.UsageRecord{}}},
+		{"UsageRecordDetail", aggregator.RecordDetail{
+			UsageRecord: aggregator.UsageRecord{ID: "e-1", Customer: "c", Element: "x", Quantity: "1", Time: at, ReceivedAt: at,
+				Status: aggregator.StatusRated, Generation: 2},
+			History: []aggregator.StatusEntry{{Generation: 1, Action: "invalidate", Status: "invalid", Reason: "r", Actor: "client:kc_x",
+				RequestedAt: at, AppliedAt: at, Priced: true}},
+			Lines: []aggregator.RecordLine{{LineID: "l", Kind: aggregator.LineUsage, Item: "x", Quantity: "1", UnitPrice: "0.5",
+				Amount: "1", Currency: "JPY", Period: "2026-11", RatedAt: at},
+				{LineID: "m", Kind: aggregator.LineInvalidate, Generation: 1, Item: "x", Quantity: "-1", UnitPrice: "0.5",
+					Amount: "-1", Currency: "JPY", Period: "2026-11", RatedAt: at}},
+			Duplicates: []aggregator.DuplicateRecord{}}},
+		{"UsageRecordDetail", aggregator.RecordDetail{
+			UsageRecord: aggregator.UsageRecord{ID: "e-2", Customer: "c", Element: "x", Quantity: "1", Time: at, ReceivedAt: at,
+				Status: aggregator.StatusUnrated},
+			History: []aggregator.StatusEntry{}, Lines: []aggregator.RecordLine{}, Duplicates: []aggregator.DuplicateRecord{},
+			Unrated: &aggregator.UnratedReason{ReasonCode: "unknown_element", Reason: "no price", Stage: "rater"}}},
+		{"CorrectionAccepted", lifecycle.CorrectionAccepted{ID: "e-1", Action: "invalidate", Generation: 1, Status: "invalid", RequestedAt: at}},
+		{"BulkCorrectionAccepted", lifecycle.BulkCorrectionAccepted{Action: "cancel", Matched: 3, Changed: 2, Unchanged: 1, RequestedAt: at}},
 		{"Limits", auth.Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}},
 		{"Limits", auth.Limits{}},
 		{"LimitsInput", auth.Limits{IngestRequestsPerSecond: 10}},
@@ -337,6 +376,9 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"RevokedClient", `{"client_id":"kc_x","name":"n","scopes":["admin"],"limits":{},"revoked":false,"created_at":"2026-11-23T01:00:00Z"}`},
 		{"ClientCreated", `{"client_id":"kc_x","name":"n","scopes":["admin"],"limits":{},"revoked":false,"created_at":"2026-11-23T01:00:00Z"}`},
 		{"TokenResponse", `{"access_token":"a","token_type":"Bearer","expires_in":"3600","scope":""}`},
+		{"StoredUsageRecord", `{"id":"e","customer":"c","element":"x","quantity":"1","time":"2026-11-23T01:00:00Z","received_at":"2026-11-23T01:00:00Z","status":"valid","generation":0}`},
+		{"BulkCorrectionRequest", `{"customer":"c","status":"rated"}`},
+		{"CorrectionRequest", `{"reason":"x","force":true}`},
 	}
 	for _, tt := range bad {
 		if err := validateJSON(t, doc, tt.schema, []byte(tt.json)); err == nil {

@@ -1,0 +1,516 @@
+package aggregator
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/page"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/shopspring/decimal"
+)
+
+// Record statuses as searches show them. Every record Kakin received (and did
+// not reject at ingest) has exactly one:
+//
+//   - invalid:   invalidated, and not cancelled since (latest generation odd);
+//   - rated:     valid, and priced (it has a line in rated_usage);
+//   - unrated:   valid, and parked because it could not be priced;
+//   - pending:   valid, accepted, and not yet priced or parked (in flight);
+//   - duplicate: a repeat of an earlier record's id; never counted.
+//
+// invalid wins over rated and unrated; rated wins over unrated (a record that
+// was re-rated after being parked).
+const (
+	StatusRated     = "rated"
+	StatusUnrated   = "unrated"
+	StatusPending   = "pending"
+	StatusInvalid   = "invalid"
+	StatusDuplicate = "duplicate"
+)
+
+var recordStatuses = []string{StatusRated, StatusUnrated, StatusPending, StatusInvalid, StatusDuplicate}
+
+// Records searches and reads the usage records Kakin accepted (usage_records,
+// one per id) together with the duplicates of them (usage_duplicates), each
+// with its status.
+type Records struct {
+	conn  driver.Conn
+	pages *page.Codec
+}
+
+// NewRecords returns the usage record search.
+func NewRecords(conn driver.Conn, pages *page.Codec) *Records {
+	return &Records{conn: conn, pages: pages}
+}
+
+// RecordFilter narrows a record search; empty fields do not filter.
+type RecordFilter struct {
+	UsageFilter                  // customer, element, received time [From, To)
+	ID, Contract       string    // exact
+	EventFrom, EventTo time.Time // when the usage happened, [EventFrom, EventTo)
+	Status             string    // one of the Status constants
+}
+
+// Empty reports whether f filters nothing.
+func (f RecordFilter) Empty() bool {
+	return f.Customer == "" && f.Element == "" && f.From.IsZero() && f.To.IsZero() && f.ID == "" &&
+		f.Contract == "" && f.EventFrom.IsZero() && f.EventTo.IsZero() && f.Status == ""
+}
+
+// UsageRecord is one record in a search answer.
+type UsageRecord struct {
+	ID         string            `json:"id"`
+	Customer   string            `json:"customer"`
+	Element    string            `json:"element"`
+	Contract   string            `json:"contract,omitempty"`
+	Quantity   string            `json:"quantity"`
+	Time       time.Time         `json:"time"`
+	ReceivedAt time.Time         `json:"received_at"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Status     string            `json:"status"`
+	// Generation counts the record's status changes (0: never invalidated).
+	Generation uint64 `json:"generation"`
+}
+
+// UsageRecordPage is the body of GET /v1/usage.
+type UsageRecordPage struct {
+	Records  []UsageRecord `json:"records"`
+	NextPage string        `json:"nextPage,omitempty"`
+}
+
+// baseConditions are the filters both usage_records and usage_duplicates
+// answer (they share the column names).
+func (f RecordFilter) baseConditions(tenantID string) *conditions {
+	c := usageConditions(tenantID, f.UsageFilter)
+	if f.ID != "" {
+		c.add("event_id = ?", f.ID)
+	}
+	if f.Contract != "" {
+		c.add("contract = ?", f.Contract)
+	}
+	if !f.EventFrom.IsZero() {
+		c.add("event_time >= ?", f.EventFrom)
+	}
+	if !f.EventTo.IsZero() {
+		c.add("event_time < ?", f.EventTo)
+	}
+	return c
+}
+
+// recordConditions filters usage_records, status included. Statuses are sets
+// of event ids from the other tables, scoped to the tenant (and customer and
+// event time when the filter names them, which keeps the sets small).
+func (f RecordFilter) recordConditions(tenantID string) *conditions {
+	c := f.baseConditions(tenantID)
+	scope := func(table string, timed bool) (string, []any) {
+		sql, args := "SELECT event_id FROM "+table+" WHERE tenant = ?", []any{tenantID}
+		if f.Customer != "" {
+			sql, args = sql+" AND customer = ?", append(args, f.Customer)
+		}
+		if f.ID != "" {
+			sql, args = sql+" AND event_id = ?", append(args, f.ID)
+		}
+		if timed && !f.EventFrom.IsZero() {
+			sql, args = sql+" AND event_time >= ?", append(args, f.EventFrom)
+		}
+		if timed && !f.EventTo.IsZero() {
+			sql, args = sql+" AND event_time < ?", append(args, f.EventTo)
+		}
+		return sql, args
+	}
+	in := func(not bool, table string, timed bool, suffix string) {
+		sql, args := scope(table, timed)
+		op := "IN"
+		if not {
+			op = "NOT IN"
+		}
+		c.add("event_id "+op+" ("+sql+suffix+")", args...)
+	}
+	const invalidSuffix = " GROUP BY event_id HAVING max(generation) % 2 = 1"
+	switch f.Status {
+	case StatusInvalid:
+		in(false, "usage_status", false, invalidSuffix)
+	case StatusRated:
+		in(true, "usage_status", false, invalidSuffix)
+		in(false, "rated_usage", true, "")
+	case StatusUnrated:
+		in(true, "usage_status", false, invalidSuffix)
+		in(true, "rated_usage", true, "")
+		in(false, "usage_unrated", true, "")
+	case StatusPending:
+		in(true, "usage_status", false, invalidSuffix)
+		in(true, "rated_usage", true, "")
+		in(true, "usage_unrated", true, "")
+	}
+	return c
+}
+
+// recordKey is the keyset cursor: records sort by id, then the first record
+// (kind 0) before its duplicates (kind 1), which sort by their position.
+type recordKey struct {
+	ID        string
+	Kind      uint8
+	Partition int32
+	Offset    int64
+}
+
+// after renders "(event_id, kind, p, o) > k" for a branch whose kind is the
+// constant kind (18.16 has no tuple comparison).
+func (k *recordKey) after(c *conditions, kind uint8, pcol, ocol string) {
+	switch {
+	case kind > k.Kind:
+		c.add("event_id >= ?", k.ID)
+	case kind < k.Kind:
+		c.add("event_id > ?", k.ID)
+	default:
+		c.add("(event_id > ? OR (event_id = ? AND ("+pcol+" > ? OR ("+pcol+" = ? AND "+ocol+" > ?))))",
+			k.ID, k.ID, k.Partition, k.Partition, k.Offset)
+	}
+}
+
+// recordColumns are read from usage_records in this order (see scanEvent).
+const recordColumns = `event_id, customer, element, contract, quantity, event_time, event_nanos, received_at, received_nanos,
+	attribute_keys, attribute_values, accepted_partition, accepted_offset`
+
+// Search returns up to size records (and duplicates) after the key after
+// (nil: from the start) in id order, and the key to continue after when more
+// follow (nil on the last page).
+func (r *Records) Search(ctx context.Context, tenantID string, f RecordFilter, after *recordKey, size int) ([]UsageRecord, *recordKey, error) {
+	var branches []string
+	var args []any
+	if f.Status != StatusDuplicate {
+		c := f.recordConditions(tenantID)
+		if after != nil {
+			after.after(c, 0, "accepted_partition", "accepted_offset")
+		}
+		branches = append(branches, `SELECT toUInt8(0) AS kind, `+recordColumns+`
+			FROM usage_records FINAL WHERE `+c.where()+` ORDER BY event_id, accepted_partition, accepted_offset LIMIT ?`)
+		args = append(append(args, c.args...), size+1)
+	}
+	if f.Status == "" || f.Status == StatusDuplicate {
+		c := f.baseConditions(tenantID)
+		if after != nil {
+			after.after(c, 1, "raw_partition", "raw_offset")
+		}
+		branches = append(branches, `SELECT toUInt8(1) AS kind, event_id, customer, element, contract, quantity,
+			event_time, toUInt32(0) AS event_nanos, received_at, toUInt32(0) AS received_nanos,
+			emptyArrayString() AS attribute_keys, emptyArrayString() AS attribute_values,
+			raw_partition AS accepted_partition, raw_offset AS accepted_offset
+			FROM usage_duplicates FINAL WHERE `+c.where()+` ORDER BY event_id, raw_partition, raw_offset LIMIT ?`)
+		args = append(append(args, c.args...), size+1)
+	}
+	query := "SELECT * FROM (" + branches[0] + ")"
+	if len(branches) == 2 {
+		query += " UNION ALL SELECT * FROM (" + branches[1] + ")"
+	}
+	rows, err := r.conn.Query(ctx, "SELECT * FROM ("+query+") ORDER BY event_id, kind, accepted_partition, accepted_offset LIMIT ?",
+		append(args, size+1)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	type hit struct {
+		ev  schemas.UsageEvent
+		key recordKey
+	}
+	var found []hit
+	for rows.Next() {
+		var h hit
+		var pos Position
+		if err := scanEvent(rows, &h.key.Kind, &h.ev, &pos); err != nil {
+			return nil, nil, err
+		}
+		h.key.ID, h.key.Partition, h.key.Offset = h.ev.ID, pos.Partition, pos.Offset
+		found = append(found, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	found, more := firstPage(found, size)
+	var ids []string
+	for _, h := range found {
+		if h.key.Kind == 0 {
+			ids = append(ids, h.ev.ID)
+		}
+	}
+	states, err := r.States(ctx, tenantID, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]UsageRecord, 0, len(found))
+	for _, h := range found {
+		rec := recordView(&h.ev)
+		if h.key.Kind == 1 {
+			rec.Status = StatusDuplicate
+		} else {
+			st := states[h.ev.ID]
+			rec.Status, rec.Generation = st.Status(), st.Generation
+		}
+		out = append(out, rec)
+	}
+	var next *recordKey
+	if more {
+		next = &found[len(found)-1].key
+	}
+	return out, next, nil
+}
+
+// Count returns how many records (and duplicates) match the filter.
+func (r *Records) Count(ctx context.Context, tenantID string, f RecordFilter) (uint64, error) {
+	var n uint64
+	if f.Status != StatusDuplicate {
+		c, err := countRows(ctx, r.conn, "usage_records", f.recordConditions(tenantID))
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	if f.Status == "" || f.Status == StatusDuplicate {
+		c, err := countRows(ctx, r.conn, "usage_duplicates", f.baseConditions(tenantID))
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	return n, nil
+}
+
+// scanEvent reads a row of recordColumns (after a kind column when kind is
+// not nil) into a usage event and its log position.
+func scanEvent(rows driver.Rows, kind *uint8, ev *schemas.UsageEvent, pos *Position) error {
+	var q decimal.Decimal
+	var evNanos, recvNanos uint32
+	var keys, values []string
+	dest := []any{&ev.ID, &ev.Customer, &ev.Element, &ev.Contract, &q, &ev.Time, &evNanos, &ev.ReceivedAt, &recvNanos,
+		&keys, &values, &pos.Partition, &pos.Offset}
+	if kind != nil {
+		dest = append([]any{kind}, dest...)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	ev.Quantity = q
+	ev.Time = time.Unix(ev.Time.Unix(), int64(evNanos)).UTC()
+	ev.ReceivedAt = time.Unix(ev.ReceivedAt.Unix(), int64(recvNanos)).UTC()
+	if len(keys) > 0 && len(keys) == len(values) {
+		ev.Attributes = make(map[string]string, len(keys))
+		for i, k := range keys {
+			ev.Attributes[k] = values[i]
+		}
+	}
+	return nil
+}
+
+func recordView(ev *schemas.UsageEvent) UsageRecord {
+	return UsageRecord{ID: ev.ID, Customer: ev.Customer, Element: ev.Element, Contract: ev.Contract,
+		Quantity: ev.Quantity.String(), Time: ev.Time, ReceivedAt: ev.ReceivedAt, Attributes: ev.Attributes}
+}
+
+// RecordState is what decides a stored record's status.
+type RecordState struct {
+	Generation uint64   // latest status generation; odd means invalid
+	Rated      bool     // it has lines in rated_usage
+	Unrated    bool     // it was parked in usage_unrated
+	Periods    []string // billing periods of its lines
+}
+
+// Status names the state as searches show it.
+func (s RecordState) Status() string {
+	switch {
+	case s.Generation%2 == 1:
+		return StatusInvalid
+	case s.Rated:
+		return StatusRated
+	case s.Unrated:
+		return StatusUnrated
+	default:
+		return StatusPending
+	}
+}
+
+// stateChunk bounds the ids in one IN list (the query text stays far below
+// ClickHouse's max_query_size).
+const stateChunk = 1000
+
+// States returns the state of each of the tenant's records in ids (records
+// with no row anywhere are absent: pending, generation 0).
+func (r *Records) States(ctx context.Context, tenantID string, ids []string) (map[string]RecordState, error) {
+	out := make(map[string]RecordState, len(ids))
+	for start := 0; start < len(ids); start += stateChunk {
+		chunk := ids[start:min(start+stateChunk, len(ids))]
+		if err := r.states(ctx, tenantID, chunk, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (r *Records) states(ctx context.Context, tenantID string, ids []string, out map[string]RecordState) error {
+	set := make([]any, len(ids))
+	for i, id := range ids {
+		set[i] = id
+	}
+	in := clickhouse.GroupSet{Value: set}
+	type source struct {
+		query string
+		apply func(rows driver.Rows) error
+	}
+	for _, src := range []source{
+		{"SELECT event_id, max(generation) FROM usage_status WHERE tenant = ? AND event_id IN ? GROUP BY event_id",
+			func(rows driver.Rows) error {
+				var id string
+				var g uint64
+				if err := rows.Scan(&id, &g); err != nil {
+					return err
+				}
+				st := out[id]
+				st.Generation = g
+				out[id] = st
+				return nil
+			}},
+		{"SELECT event_id, groupUniqArray(period) FROM rated_usage WHERE tenant = ? AND event_id IN ? GROUP BY event_id",
+			func(rows driver.Rows) error {
+				var id string
+				var periods []string
+				if err := rows.Scan(&id, &periods); err != nil {
+					return err
+				}
+				st := out[id]
+				st.Rated, st.Periods = true, periods
+				out[id] = st
+				return nil
+			}},
+		{"SELECT DISTINCT event_id FROM usage_unrated WHERE tenant = ? AND event_id IN ?",
+			func(rows driver.Rows) error {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				st := out[id]
+				st.Unrated = true
+				out[id] = st
+				return nil
+			}},
+	} {
+		rows, err := r.conn.Query(ctx, src.query, tenantID, in)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := src.apply(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Events returns up to limit of the tenant's stored records matching f, as
+// the events they were accepted as, in id order. f.Status is ignored.
+func (r *Records) Events(ctx context.Context, tenantID string, f RecordFilter, limit int) ([]schemas.UsageEvent, error) {
+	f.Status = ""
+	c := f.recordConditions(tenantID)
+	rows, err := r.conn.Query(ctx, "SELECT "+recordColumns+" FROM usage_records FINAL WHERE "+c.where()+
+		" ORDER BY event_id LIMIT ?", append(c.args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []schemas.UsageEvent
+	for rows.Next() {
+		ev := schemas.UsageEvent{Tenant: tenantID}
+		var pos Position
+		if err := scanEvent(rows, nil, &ev, &pos); err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// CountEvents returns how many stored records match f (duplicates excluded).
+func (r *Records) CountEvents(ctx context.Context, tenantID string, f RecordFilter) (uint64, error) {
+	f.Status = ""
+	return countRows(ctx, r.conn, "usage_records", f.recordConditions(tenantID))
+}
+
+// ParseRecordFilter reads a record search's filters from the query string:
+// customer, element, from, to (received), id, contract, event_from, event_to
+// and status.
+func ParseRecordFilter(q url.Values) (RecordFilter, []httpapi.FieldError) {
+	uf, errs := parseUsageFilter(q)
+	f := RecordFilter{UsageFilter: uf, ID: q.Get("id"), Contract: q.Get("contract"), Status: q.Get("status")}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"event_from", &f.EventFrom}, {"event_to", &f.EventTo}} {
+		if s := q.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				errs = append(errs, httpapi.FieldError{Field: p.name, Reason: "must be an RFC 3339 timestamp"})
+			}
+			*p.dst = t
+		}
+	}
+	if !f.EventFrom.IsZero() && !f.EventTo.IsZero() && !f.EventTo.After(f.EventFrom) {
+		errs = append(errs, httpapi.FieldError{Field: "event_to", Reason: "must be after event_from"})
+	}
+	if f.Status != "" && !slices.Contains(recordStatuses, f.Status) {
+		errs = append(errs, httpapi.FieldError{Field: "status", Reason: "must be one of rated, unrated, pending, invalid, duplicate"})
+	}
+	return f, errs
+}
+
+// ServeSearch serves GET /v1/usage.
+func (r *Records) ServeSearch(w http.ResponseWriter, req *http.Request) {
+	ten, ok := requestTenant(w, req)
+	if !ok {
+		return
+	}
+	q := req.URL.Query()
+	f, errs := ParseRecordFilter(q)
+	preq, perrs := r.pages.Parse(q, page.Scope(ten, "usage", f.Customer, f.Element, q.Get("from"), q.Get("to"),
+		f.ID, f.Contract, q.Get("event_from"), q.Get("event_to"), f.Status))
+	if errs = append(errs, perrs...); len(errs) > 0 {
+		invalidQuery(w, errs)
+		return
+	}
+	var after *recordKey
+	if len(preq.After) == 4 {
+		k, err1 := strconv.ParseUint(preq.After[1], 10, 8)
+		p, err2 := strconv.ParseInt(preq.After[2], 10, 32)
+		o, err3 := strconv.ParseInt(preq.After[3], 10, 64)
+		if err1 == nil && err2 == nil && err3 == nil {
+			after = &recordKey{ID: preq.After[0], Kind: uint8(k), Partition: int32(p), Offset: o}
+		}
+	}
+	recs, next, err := r.Search(req.Context(), ten, f, after, preq.Size)
+	if err != nil {
+		queryFailed(w, req, err)
+		return
+	}
+	resp := UsageRecordPage{Records: recs}
+	if next != nil {
+		resp.NextPage = r.pages.Next(preq, true, next.ID, strconv.Itoa(int(next.Kind)),
+			strconv.Itoa(int(next.Partition)), strconv.FormatInt(next.Offset, 10))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+// ServeCount serves GET /v1/usage/count.
+func (r *Records) ServeCount(w http.ResponseWriter, req *http.Request) {
+	serveCount(w, req, ParseRecordFilter, r.Count)
+}
