@@ -1,0 +1,264 @@
+package rater
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kakin-dev/kakin/rater/pricing"
+	"github.com/kakin-dev/kakin/rater/runstate"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/segmentio/kafka-go"
+)
+
+// States persists the running state of every charge (rater/runstate).
+type States interface {
+	Load(ctx context.Context, keys []runstate.Key) ([]runstate.Entry, error)
+	Save(ctx context.Context, keys []runstate.Key, entries []runstate.Entry) error
+}
+
+// ReasonNeedsRerate parks a correction the running state cannot reverse on
+// its own (the record is the only one at a max or latest, or a percentage
+// table has a free allowance): the period must be re-rated.
+const ReasonNeedsRerate = "correction_needs_rerate"
+
+// batchStates is the running state of every charge a batch touches, loaded
+// in one round trip before the batch is priced and saved in one transaction
+// after its lines are written.
+type batchStates struct {
+	index   map[pricing.Key]int
+	keys    []pricing.Key
+	entries []runstate.Entry
+	states  []pricing.State
+	decoded []bool
+	dirty   []bool
+}
+
+func (b *batchStates) add(k pricing.Key) {
+	if b.index == nil {
+		b.index = map[pricing.Key]int{}
+	}
+	if _, ok := b.index[k]; !ok {
+		b.index[k] = len(b.keys)
+		b.keys = append(b.keys, k)
+	}
+}
+
+func storeKey(k *pricing.Key) runstate.Key {
+	return runstate.Key{Tenant: k.Tenant, State: string(k.AppendBinary(nil))}
+}
+
+func (b *batchStates) load(ctx context.Context, st States) error {
+	keys := make([]runstate.Key, len(b.keys))
+	for i := range b.keys {
+		keys[i] = storeKey(&b.keys[i])
+	}
+	entries, err := st.Load(ctx, keys)
+	if err != nil {
+		return err
+	}
+	b.entries = entries
+	b.states = make([]pricing.State, len(keys))
+	b.decoded = make([]bool, len(keys))
+	b.dirty = make([]bool, len(keys))
+	return nil
+}
+
+// state returns the decoded state of key i.
+func (b *batchStates) state(i int) (*pricing.State, error) {
+	if !b.decoded[i] {
+		if d := b.entries[i].Data; len(d) > 0 {
+			if err := b.states[i].UnmarshalBinary(d); err != nil {
+				return nil, fmt.Errorf("running state of %s: %w", b.keys[i], err)
+			}
+		}
+		b.decoded[i] = true
+	}
+	return &b.states[i], nil
+}
+
+func (b *batchStates) save(ctx context.Context, st States) error {
+	var keys []runstate.Key
+	var entries []runstate.Entry
+	for i, d := range b.dirty {
+		if !d {
+			continue
+		}
+		data, err := b.states[i].AppendBinary(nil)
+		if err != nil {
+			return fmt.Errorf("running state of %s: %w", b.keys[i], err)
+		}
+		e := b.entries[i]
+		e.Data = data
+		keys = append(keys, storeKey(&b.keys[i]))
+		entries = append(entries, e)
+	}
+	return st.Save(ctx, keys, entries)
+}
+
+// engineItem is one usage.accepted message of a tenant priced by its
+// compiled catalogue: an event, or a correction of one.
+type engineItem struct {
+	msg     kafka.Message
+	ev      *schemas.UsageEvent
+	corr    *schemas.Correction
+	charges []pricing.Charge
+	err     error // from Resolve: an *pricing.Unrated
+}
+
+// applyCharges adds (or, for an invalidation, removes) the item's record to
+// every charge it is priced under, all or none, and returns the lines. A
+// charge whose state already holds this record's position is skipped: the
+// record was applied before a crash, and its lines were written before its
+// state was saved.
+func (s *Stage) applyCharges(b *batchStates, it *engineItem) ([]pricing.Line, []bool, error) {
+	p, o := it.msg.Partition, it.msg.Offset
+	lines := make([]pricing.Line, len(it.charges))
+	done := make([]bool, len(it.charges))
+	type undo struct {
+		idx   int
+		data  []byte
+		entry struct {
+			p int
+			o int64
+		}
+		dirty bool
+	}
+	var undos []undo
+	remove := it.corr != nil && it.corr.Action == schemas.ActionInvalidate
+	for i := range it.charges {
+		c := &it.charges[i]
+		idx := b.index[c.Key]
+		if b.entries[idx].Applied(p, o) {
+			continue
+		}
+		st, err := b.state(idx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(it.charges) > 1 {
+			data, err := st.AppendBinary(nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			u := undo{idx: idx, data: data, dirty: b.dirty[idx]}
+			u.entry.p, u.entry.o = b.entries[idx].Partition, b.entries[idx].Offset
+			undos = append(undos, u)
+		}
+		var line pricing.Line
+		if remove {
+			line, err = c.Remove(st, it.ev)
+		} else {
+			line, err = c.Apply(st, it.ev)
+		}
+		if err != nil {
+			for _, u := range undos {
+				b.states[u.idx] = pricing.State{}
+				if len(u.data) > 0 {
+					if uerr := b.states[u.idx].UnmarshalBinary(u.data); uerr != nil {
+						return nil, nil, uerr
+					}
+				}
+				b.entries[u.idx].Partition, b.entries[u.idx].Offset, b.dirty[u.idx] = u.entry.p, u.entry.o, u.dirty
+			}
+			return nil, nil, err
+		}
+		b.entries[idx].Partition, b.entries[idx].Offset, b.dirty[idx] = p, o, true
+		lines[i], done[i] = line, true
+	}
+	return lines, done, nil
+}
+
+// priceWithEngine turns one item into its output messages.
+func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) ([]kafka.Message, string, error) {
+	ev := it.ev
+	unratedMsg := func(code, reason string) ([]kafka.Message, error) {
+		value, err := json.Marshal(&schemas.Unrated{Event: *ev, ReasonCode: code, Reason: reason, Stage: StageName, At: now})
+		if err != nil {
+			return nil, fmt.Errorf("rater: encode: %w", err)
+		}
+		return []kafka.Message{{Topic: schemas.TopicUnrated, Key: it.msg.Key, Value: value, Time: it.msg.Time}}, nil
+	}
+	var lines []pricing.Line
+	var done []bool
+	err := it.err
+	if err == nil {
+		lines, done, err = s.applyCharges(b, it)
+	}
+	if err == nil && !anyDone(done) {
+		// Every charge already holds this record: it was priced before a
+		// crash and its outputs were written then.
+		return nil, "replayed", nil
+	}
+	var un *pricing.Unrated
+	switch {
+	case err == nil:
+	case errors.As(err, &un) && it.corr == nil:
+		out, err := unratedMsg(un.Code, un.Reason)
+		return out, "unrated", err
+	case errors.As(err, &un):
+		// A correction of a record that never had a price: the status
+		// changes, no line does.
+		out, err := s.statusChange(it, nil, now)
+		return out, "correction_unpriced", err
+	case errors.Is(err, pricing.ErrNeedsRecompute):
+		out, err := unratedMsg(ReasonNeedsRerate, fmt.Sprintf("the %s of record %s cannot be reversed incrementally: re-rate the period", it.corr.Action, ev.ID))
+		return out, "correction_parked", err
+	default:
+		return nil, "", fmt.Errorf("rater: price %s/%s: %w", ev.Tenant, ev.ID, err)
+	}
+	rated := make([]schemas.RatedLine, 0, len(lines))
+	for i := range lines {
+		if !done[i] {
+			continue
+		}
+		c := &it.charges[i]
+		item := c.Key.Contract + "/" + c.Key.Item()
+		l := schemas.RatedLine{
+			LineID:   schemas.LineID(ev.Tenant, ev.ID, item),
+			Event:    *ev,
+			Item:     item,
+			Amount:   lines[i].Decimal(),
+			Currency: c.Currency,
+			Period:   c.Period.ID.String(),
+			RatedAt:  now,
+		}
+		l.Event.Contract = c.Key.Contract
+		if it.corr != nil {
+			l.LineID = schemas.CorrectionLineID(ev.Tenant, ev.ID, item, it.corr.Action, it.corr.Generation)
+			if it.corr.Action == schemas.ActionInvalidate {
+				l.Event.Quantity = l.Event.Quantity.Neg()
+			}
+		}
+		rated = append(rated, l)
+	}
+	if it.corr != nil {
+		out, err := s.statusChange(it, rated, now)
+		return out, "correction", err
+	}
+	out := make([]kafka.Message, 0, len(rated))
+	for i := range rated {
+		value, err := json.Marshal(&rated[i])
+		if err != nil {
+			return nil, "", fmt.Errorf("rater: encode: %w", err)
+		}
+		out = append(out, kafka.Message{Topic: schemas.TopicRated, Key: it.msg.Key, Value: value, Time: it.msg.Time})
+	}
+	return out, "rated", nil
+}
+
+func anyDone(done []bool) bool {
+	for _, d := range done {
+		if d {
+			return true
+		}
+	}
+	return false
+}
+
+// statusChange renders a correction's lines followed by its status change.
+func (s *Stage) statusChange(it *engineItem, lines []schemas.RatedLine, now time.Time) ([]kafka.Message, error) {
+	return correctionMessages(it.msg, it.corr, lines, now)
+}
