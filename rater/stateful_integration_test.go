@@ -36,7 +36,11 @@ func (s *staticCatalogues) Tenants() []string {
 	}
 	return ts
 }
-func (s *staticCatalogues) Version(t string) uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.vers[t] }
+func (s *staticCatalogues) Version(t string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vers[t]
+}
 func (s *staticCatalogues) Catalogue(t string) *catalog.Catalogue {
 	s.mu.Lock()
 	defer s.mu.Unlock()
