@@ -60,7 +60,7 @@ var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // newDB migrates a fresh database for the test and returns a connection to
 // it; the database is dropped when the test ends.
-func newDB(t *testing.T) driver.Conn {
+func newDB(t testing.TB) driver.Conn {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs clickhouse-server; skipped in -short mode")
@@ -110,7 +110,7 @@ func line(tenant, customer, period, eventID, element, qty, amount, currency stri
 	}
 }
 
-func jsonValue(t *testing.T, v any) []byte {
+func jsonValue(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -119,15 +119,15 @@ func jsonValue(t *testing.T, v any) []byte {
 	return b
 }
 
-func ratedMsg(t *testing.T, p int, o int64, l schemas.RatedLine) kafka.Message {
+func ratedMsg(t testing.TB, p int, o int64, l schemas.RatedLine) kafka.Message {
 	return kafka.Message{Topic: schemas.TopicRated, Partition: p, Offset: o, Value: jsonValue(t, &l), Time: l.Event.ReceivedAt}
 }
 
-func dupMsg(t *testing.T, p int, o int64, d schemas.Duplicate) kafka.Message {
+func dupMsg(t testing.TB, p int, o int64, d schemas.Duplicate) kafka.Message {
 	return kafka.Message{Topic: schemas.TopicDuplicates, Partition: p, Offset: o, Value: jsonValue(t, &d), Time: d.Event.ReceivedAt}
 }
 
-func unratedMsg(t *testing.T, p int, o int64, u schemas.Unrated) kafka.Message {
+func unratedMsg(t testing.TB, p int, o int64, u schemas.Unrated) kafka.Message {
 	return kafka.Message{Topic: schemas.TopicUnrated, Partition: p, Offset: o, Value: jsonValue(t, &u), Time: u.Event.ReceivedAt}
 }
 

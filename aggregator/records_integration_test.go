@@ -24,11 +24,11 @@ func record(tenant, id, customer, element, contract string, minutes int) schemas
 		ReceivedAt: march.Add(time.Hour + time.Duration(minutes)*time.Minute + 5), Attributes: map[string]string{"region": "jp", "a": "1"}}
 }
 
-func acceptedMsg(t *testing.T, p int, o int64, ev schemas.UsageEvent) kafka.Message {
+func acceptedMsg(t testing.TB, p int, o int64, ev schemas.UsageEvent) kafka.Message {
 	return kafka.Message{Topic: schemas.TopicAccepted, Partition: p, Offset: o, Value: jsonValue(t, &ev), Time: ev.ReceivedAt}
 }
 
-func statusMsg(t *testing.T, p int, o int64, ev schemas.UsageEvent, gen uint64) kafka.Message {
+func statusMsg(t testing.TB, p int, o int64, ev schemas.UsageEvent, gen uint64) kafka.Message {
 	st := schemas.StatusChange{Event: ev, Generation: gen, Action: schemas.ActionForGeneration(gen),
 		Status: schemas.StatusForGeneration(gen), Actor: "t", RequestedAt: ratedTime, AppliedAt: ratedTime, Priced: true}
 	return kafka.Message{Topic: schemas.TopicStatus, Partition: p, Offset: o, Value: jsonValue(t, &st), Time: ratedTime}
