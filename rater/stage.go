@@ -96,12 +96,15 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 						states.add(it.charges[j].Key)
 					}
 				}
+				if d.corr != nil {
+					states.addGeneration(d.ev.Tenant, d.ev.ID)
+				}
 				d.item = it
 			}
 		}
 		ds[i] = d
 	}
-	if len(states.keys) > 0 {
+	if !states.empty() {
 		if err := states.load(ctx, s.states); err != nil {
 			s.metrics.Errors.WithLabelValues(StageName, "state_load").Inc()
 			return fmt.Errorf("rater: %w", err)
@@ -141,7 +144,7 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 			return fmt.Errorf("rater: write outputs: %w", err)
 		}
 	}
-	if len(states.keys) > 0 {
+	if !states.empty() {
 		if err := states.save(ctx, s.states); err != nil {
 			s.metrics.Errors.WithLabelValues(StageName, "state_save").Inc()
 			return fmt.Errorf("rater: %w", err)

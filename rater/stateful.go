@@ -34,7 +34,34 @@ type batchStates struct {
 	states  []pricing.State
 	decoded []bool
 	dirty   []bool
+
+	// The last correction generation applied to each corrected record, so
+	// that two correction messages with the same generation (two admins at
+	// once) or a stale one move the running state once. Stored as entries
+	// whose Offset is the generation.
+	genIndex   map[string]int
+	genKeys    []runstate.Key
+	genEntries []runstate.Entry
+	genDirty   []bool
 }
+
+// addGeneration asks for the last generation applied to a record.
+func (b *batchStates) addGeneration(tenant, eventID string) {
+	if b.genIndex == nil {
+		b.genIndex = map[string]int{}
+	}
+	k := tenant + "\x00" + eventID
+	if _, ok := b.genIndex[k]; !ok {
+		b.genIndex[k] = len(b.genKeys)
+		b.genKeys = append(b.genKeys, runstate.Key{Tenant: tenant, State: "generation\x00" + eventID})
+	}
+}
+
+func (b *batchStates) generation(tenant, eventID string) *runstate.Entry {
+	return &b.genEntries[b.genIndex[tenant+"\x00"+eventID]]
+}
+
+func (b *batchStates) empty() bool { return len(b.keys) == 0 && len(b.genKeys) == 0 }
 
 func (b *batchStates) add(k pricing.Key) {
 	if b.index == nil {
@@ -51,15 +78,16 @@ func storeKey(k *pricing.Key) runstate.Key {
 }
 
 func (b *batchStates) load(ctx context.Context, st States) error {
-	keys := make([]runstate.Key, len(b.keys))
+	keys := make([]runstate.Key, len(b.keys), len(b.keys)+len(b.genKeys))
 	for i := range b.keys {
 		keys[i] = storeKey(&b.keys[i])
 	}
-	entries, err := st.Load(ctx, keys)
+	entries, err := st.Load(ctx, append(keys, b.genKeys...))
 	if err != nil {
 		return err
 	}
-	b.entries = entries
+	b.entries, b.genEntries = entries[:len(b.keys)], entries[len(b.keys):]
+	b.genDirty = make([]bool, len(b.genKeys))
 	b.states = make([]pricing.State, len(keys))
 	b.decoded = make([]bool, len(keys))
 	b.dirty = make([]bool, len(keys))
@@ -94,6 +122,12 @@ func (b *batchStates) save(ctx context.Context, st States) error {
 		e.Data = data
 		keys = append(keys, storeKey(&b.keys[i]))
 		entries = append(entries, e)
+	}
+	for i, d := range b.genDirty {
+		if d {
+			keys = append(keys, b.genKeys[i])
+			entries = append(entries, b.genEntries[i])
+		}
 	}
 	return st.Save(ctx, keys, entries)
 }
@@ -180,6 +214,17 @@ func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) (
 			return nil, fmt.Errorf("rater: encode: %w", err)
 		}
 		return []kafka.Message{{Topic: schemas.TopicUnrated, Key: it.msg.Key, Value: value, Time: it.msg.Time}}, nil
+	}
+	if it.corr != nil {
+		// A correction moves the running state once per generation: a
+		// second message with the same generation, or an older one, was
+		// already applied (or superseded) and wrote its outputs then.
+		g := b.generation(ev.Tenant, ev.ID)
+		if g.Offset >= int64(it.corr.Generation) {
+			return nil, "correction_superseded", nil
+		}
+		g.Offset = int64(it.corr.Generation)
+		b.genDirty[b.genIndex[ev.Tenant+"\x00"+ev.ID]] = true
 	}
 	var lines []pricing.Line
 	var done []bool

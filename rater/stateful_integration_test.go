@@ -213,11 +213,22 @@ func TestStatefulRating(t *testing.T) {
 	if last := out.msgs[len(out.msgs)-1]; last.Topic != schemas.TopicStatus {
 		t.Fatalf("last message on %s, want the status change", last.Topic)
 	}
+	// A second admin published the same generation: it must not move the
+	// running state again.
+	twin := cm
+	twin.Offset = 14
+	out.msgs = nil
+	if err := s.HandleBatch(ctx, []kafka.Message{twin}); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.msgs) != 0 {
+		t.Fatalf("a second correction of the same generation wrote %d messages, want none", len(out.msgs))
+	}
 	// Cancelling the invalidation puts the record back: cost(150) − cost(90).
 	cancel := corr
 	cancel.Action, cancel.Generation = schemas.ActionCancel, 2
 	v, _ = json.Marshal(&cancel)
-	cm.Value, cm.Offset = v, 14
+	cm.Value, cm.Offset = v, 15
 	out.msgs = nil
 	if err := s.HandleBatch(ctx, []kafka.Message{cm}); err != nil {
 		t.Fatal(err)
@@ -225,12 +236,22 @@ func TestStatefulRating(t *testing.T) {
 	if lines := ratedLines(t, out.msgs); len(lines) != 1 || !lines[0].Amount.Equal(decimal.NewFromInt(35)) {
 		t.Fatalf("cancellation lines = %v, want one of 35", amounts(lines))
 	}
+	// A stale generation-1 invalidation arriving after the cancel changes
+	// nothing.
+	twin.Offset = 16
+	out.msgs = nil
+	if err := s.HandleBatch(ctx, []kafka.Message{twin}); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.msgs) != 0 {
+		t.Fatalf("a stale correction wrote %d messages, want none", len(out.msgs))
+	}
 
 	// A customer without a contract is unrated with the engine's reason.
 	stranger := ev("e9", 1)
 	stranger.Customer = "nobody"
 	out.msgs = nil
-	if err := s.HandleBatch(ctx, []kafka.Message{usageMsg(t, 15, stranger)}); err != nil {
+	if err := s.HandleBatch(ctx, []kafka.Message{usageMsg(t, 17, stranger)}); err != nil {
 		t.Fatal(err)
 	}
 	if len(out.msgs) != 1 || out.msgs[0].Topic != schemas.TopicUnrated || !strings.Contains(string(out.msgs[0].Value), schemas.ReasonUnknownCustomer) {
