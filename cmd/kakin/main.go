@@ -32,6 +32,8 @@ Usage:
   kakin loadgen [flags]   post realistic usage at a target rate and verify the totals in ClickHouse
   kakin tenants create ID [--name N] | list | set-limits ID [...]
   kakin clients create --tenant T --name N --scopes usage:write,... | list --tenant T | revoke --tenant T ID
+  kakin rate --catalog FILE --usage FILE [--period YYYY-MM] [--format table|json]
+                          price usage offline with the rater's engine (what-if)
   kakin config            print every flag and environment variable as a Markdown table
   kakin version           print the version
 
@@ -61,6 +63,8 @@ func main() {
 		err = runTenants(ctx, args)
 	case "clients":
 		err = runClients(ctx, args)
+	case "rate":
+		err = runRate(args, os.Stdout)
 	case "config":
 		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
 		new(config).register(fs)
