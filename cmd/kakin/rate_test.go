@@ -9,7 +9,6 @@ import (
 	"testing"
 )
 
-
 // The example files of deploy/demo (the README shows them).
 func writeRateFiles(t *testing.T) (string, string) {
 	t.Helper()
