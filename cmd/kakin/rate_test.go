@@ -10,13 +10,13 @@ import (
 )
 
 // The example files of deploy/demo (the README shows them).
-func writeRateFiles(t *testing.T) (string, string) {
+func rateExampleFiles(t *testing.T) (string, string) {
 	t.Helper()
 	return "../../deploy/demo/rate-example.yaml", "../../deploy/demo/rate-example.ndjson"
 }
 
 func TestRateCommandJSON(t *testing.T) {
-	cat, usage := writeRateFiles(t)
+	cat, usage := rateExampleFiles(t)
 	var out bytes.Buffer
 	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json"}, &out); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestRateCommandJSON(t *testing.T) {
 }
 
 func TestRateCommandPeriodAndTable(t *testing.T) {
-	cat, usage := writeRateFiles(t)
+	cat, usage := rateExampleFiles(t)
 	var out bytes.Buffer
 	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--period", "2026-04"}, &out); err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestRateCommandPeriodAndTable(t *testing.T) {
 }
 
 func TestRateCommandRefusesBadInput(t *testing.T) {
-	cat, usage := writeRateFiles(t)
+	cat, usage := rateExampleFiles(t)
 	dir := t.TempDir()
 	csv := filepath.Join(dir, "usage.csv")
 	os.WriteFile(csv, []byte("id,customer\n"), 0o600)
