@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 
-.PHONY: all build deps run test test-short bench bench-core vet fmt clean
+.PHONY: all build deps run test test-short bench bench-core bench-rater vet fmt clean
 
 all: build
 
@@ -44,6 +44,11 @@ bench: deps build
 # CPU benchmarks of the pure stages (no I/O).
 bench-core:
 	$(GO) test -run '^$$' -bench . -benchmem ./ingest/ ./rater/ ./dedupe/ ./schemas/
+
+# Pricing engine benchmarks (rater/pricing, no I/O): events/s per core with
+# running state, allocations per event, state persistence, compiling 1M contracts.
+bench-rater:
+	$(GO) test -run '^$$' -bench . -benchmem ./rater/pricing/
 
 fmt:
 	gofmt -w .

@@ -33,6 +33,8 @@ Usage:
   kakin tenants create ID [--name N] | list | set-limits ID [...]
   kakin clients create --tenant T --name N --scopes usage:write,... | list --tenant T | revoke --tenant T ID
   kakin periods close|reopen --tenant T --period YYYY-MM | list --tenant T
+  kakin rate --catalog FILE --usage FILE [--period YYYY-MM] [--format table|json]
+                          price usage offline with the rater's engine (what-if)
   kakin config            print every flag and environment variable as a Markdown table
   kakin version           print the version
 
@@ -64,6 +66,8 @@ func main() {
 		err = runClients(ctx, args)
 	case "periods":
 		err = runPeriods(ctx, args)
+	case "rate":
+		err = runRate(args, os.Stdout)
 	case "config":
 		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
 		new(config).register(fs)

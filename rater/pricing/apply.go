@@ -252,3 +252,15 @@ func (c *Charge) Total(s *State) (int64, error) {
 	}
 	return m, nil
 }
+
+// Model is the pricing model of the rate-table version the charge uses.
+func (c *Charge) Model() catalog.Model { return c.rate.model }
+
+// UnitPrice is the price per unit of a per_unit charge (false for other
+// models, whose price per unit depends on the period's quantity).
+func (c *Charge) UnitPrice() (decimal.Decimal, bool) {
+	if c.rate.model != catalog.ModelPerUnit {
+		return decimal.Decimal{}, false
+	}
+	return c.rate.unit.d, true
+}

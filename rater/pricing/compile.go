@@ -1,8 +1,10 @@
 package pricing
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -20,6 +22,7 @@ type Engine struct {
 	// noFast forces the decimal path (the reference the fast path is tested
 	// against).
 	noFast bool
+	slab   []customer // customers are allocated in blocks while compiling
 }
 
 type customer struct {
@@ -121,6 +124,7 @@ type element struct {
 type elementVersion struct {
 	span
 	agg        catalog.Aggregation
+	aggCode    uint8
 	uniqueAttr string
 	round      *quantityRounding
 }
@@ -212,7 +216,8 @@ const MaxDiscountsPerCustomer = 64
 // catalogue should have passed Validate; Compile still refuses unknown
 // references rather than guess.
 func Compile(c *catalog.Catalogue) (*Engine, error) {
-	e := &Engine{tenant: c.Tenant, customers: map[string]*customer{}, contracts: make(map[string]*contract, len(c.ServiceContracts))}
+	e := &Engine{tenant: c.Tenant, customers: make(map[string]*customer, len(c.BasicContracts)),
+		contracts: make(map[string]*contract, len(c.ServiceContracts))}
 
 	elements := make(map[string]*element, len(c.Elements))
 	for i := range c.Elements {
@@ -278,6 +283,7 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 
 	locations := map[string]*time.Location{}
 	basics := make(map[string]*basic, len(c.BasicContracts))
+	basicSlab := make([]basic, len(c.BasicContracts)) // one allocation for all
 	for i := range c.BasicContracts {
 		b := &c.BasicContracts[i]
 		loc, ok := locations[b.TimeZone]
@@ -300,10 +306,18 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 			return nil, fmt.Errorf("basic contract %s: closing day %d", b.ID, b.ClosingDay)
 		}
 		start, end := dayRange(b.DateRange)
-		basics[b.ID] = &basic{id: b.ID, loc: loc, closingDay: b.ClosingDay, currency: cur.Code, places: cur.Places,
+		basicSlab[i] = basic{id: b.ID, loc: loc, closingDay: b.ClosingDay, currency: cur.Code, places: cur.Places,
 			mode: mode, start: start, end: end}
+		basics[b.ID] = &basicSlab[i]
 	}
 
+	contractSlab := make([]contract, len(c.ServiceContracts))
+	nTerms := 0
+	for i := range c.ServiceContracts {
+		nTerms += len(c.ServiceContracts[i].Plans)
+	}
+	termSlab := make([]term, 0, nTerms)
+	ptrSlab := make([]*contract, len(c.ServiceContracts))
 	for i := range c.ServiceContracts {
 		s := &c.ServiceContracts[i]
 		b := basics[s.Basic]
@@ -311,26 +325,37 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 			return nil, fmt.Errorf("service contract %s: unknown basic contract %q", s.ID, s.Basic)
 		}
 		start, end := dayRange(s.DateRange)
-		k := &contract{id: s.ID, customer: s.Customer, basic: b, start: start, end: end, quantity: int64(s.Quantity)}
+		k := &contractSlab[i]
+		*k = contract{id: s.ID, customer: s.Customer, basic: b, start: start, end: end, quantity: int64(s.Quantity)}
 		if k.quantity == 0 {
 			k.quantity = 1
 		}
-		k.terms = make([]term, 0, len(s.Plans))
+		first := len(termSlab)
 		for _, t := range s.Plans {
 			p := plans[t.Plan]
 			if p == nil {
 				return nil, fmt.Errorf("service contract %s: unknown plan %q", s.ID, t.Plan)
 			}
 			ts, te := dayRange(t.DateRange)
-			k.terms = append(k.terms, term{start: ts, end: te, plan: p})
+			termSlab = append(termSlab, term{start: ts, end: te, plan: p})
 		}
-		sort.Slice(k.terms, func(a, b int) bool { return k.terms[a].start < k.terms[b].start })
+		k.terms = termSlab[first:len(termSlab):len(termSlab)]
+		if len(k.terms) > 1 {
+			slices.SortFunc(k.terms, func(a, b term) int { return cmp.Compare(a.start, b.start) })
+		}
 		if _, dup := e.contracts[s.ID]; dup {
 			return nil, fmt.Errorf("service contract %s defined twice", s.ID)
 		}
 		e.contracts[s.ID] = k
-		e.customer(s.Customer).contracts = append(e.customer(s.Customer).contracts, k)
+		cu := e.customer(s.Customer)
+		if cu.contracts == nil {
+			ptrSlab[i] = k // a customer's first contract: no allocation
+			cu.contracts = ptrSlab[i : i+1 : i+1]
+		} else {
+			cu.contracts = append(cu.contracts, k)
+		}
 	}
+	e.slab = nil
 
 	for i := range c.DiscountContracts {
 		d := &c.DiscountContracts[i]
@@ -365,7 +390,11 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 func (e *Engine) customer(id string) *customer {
 	cu := e.customers[id]
 	if cu == nil {
-		cu = &customer{id: id}
+		if len(e.slab) == 0 {
+			e.slab = make([]customer, 4096)
+		}
+		cu, e.slab = &e.slab[0], e.slab[1:]
+		cu.id = id
 		e.customers[id] = cu
 	}
 	return cu
@@ -394,7 +423,7 @@ func versionAt[V interface{ contains(int64) bool }](vs []V, t int64) V {
 func compileElement(el *catalog.Element) (*element, error) {
 	out := &element{code: el.Code}
 	for _, v := range el.Versions {
-		ev := &elementVersion{span: spanOf(v.Validity), agg: v.Aggregation, uniqueAttr: v.UniqueAttribute}
+		ev := &elementVersion{span: spanOf(v.Validity), agg: v.Aggregation, aggCode: aggCodes[v.Aggregation], uniqueAttr: v.UniqueAttribute}
 		if r := v.Rounding; r != nil {
 			mode, err := money.ParseMode(r.Mode)
 			if err != nil {

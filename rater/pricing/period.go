@@ -80,12 +80,24 @@ func (b *basic) period(id PeriodID) Period {
 	if pm < 1 {
 		py, pm = y-1, 12
 	}
-	p.Start = catalog.Date{Year: py, Month: pm, Day: b.closingDay}.AddDays(1)
+	p.Start = catalog.Date{Year: py, Month: pm, Day: b.closingDay + 1}
+	if p.Start.Day > daysIn(py, pm) { // closing day 28 after a common February
+		p.Start = catalog.Date{Year: y, Month: m, Day: 1}
+	}
 	return p
 }
 
 func daysIn(y int, m time.Month) int {
-	return time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	switch m {
+	case time.February:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }
 
 // dayNumber is the number of days from 1970-01-01 to the civil date

@@ -152,50 +152,49 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 	for _, f := range chosenPV.byElement[ev.Element] {
 		fv := versionAt(f.versions, t)
 		if fv == nil {
-			return buf, unrated(schemas.ReasonNoRate, "fee %q has no version at %s", f.code, ev.Time.Format(time.RFC3339))
+			return buf[:0], unrated(schemas.ReasonNoRate, "fee %q has no version at %s", f.code, ev.Time.Format(time.RFC3339))
 		}
 		if !fv.metered || fv.element.code != ev.Element {
 			continue // this fee meters another element at that time
 		}
 		elv := versionAt(fv.element.versions, t)
 		if elv == nil {
-			return buf, unrated(schemas.ReasonNoRate, "element %q has no version at %s", ev.Element, ev.Time.Format(time.RFC3339))
+			return buf[:0], unrated(schemas.ReasonNoRate, "element %q has no version at %s", ev.Element, ev.Time.Format(time.RFC3339))
 		}
 		rc, err := chooseRate(fv.rates, ev.Attributes, f.code)
 		if err != nil {
-			return buf, err
+			return buf[:0], err
 		}
 		rv := versionAt(rc.table.versions, t)
 		if rv == nil {
-			return buf, unrated(schemas.ReasonNoRate, "rate table %q has no version at %s", rc.table.code, ev.Time.Format(time.RFC3339))
+			return buf[:0], unrated(schemas.ReasonNoRate, "rate table %q has no version at %s", rc.table.code, ev.Time.Format(time.RFC3339))
 		}
-		agg := aggCodes[elv.agg]
+		agg := elv.aggCode
 		if rv.model == catalog.ModelPercentage {
 			agg = aggCodes[catalog.AggSum] // transactions: the running quantity is their sum
 		} else if elv.agg == catalog.AggUniqueCount {
 			if _, ok := ev.Attributes[elv.uniqueAttr]; !ok {
-				return buf, unrated(schemas.ReasonMissingAttribute, "element %q counts distinct values of attribute %q, which the record lacks", ev.Element, elv.uniqueAttr)
+				return buf[:0], unrated(schemas.ReasonMissingAttribute, "element %q counts distinct values of attribute %q, which the record lacks", ev.Element, elv.uniqueAttr)
 			}
 		}
-		ch := Charge{
-			Key: Key{Tenant: e.tenant, Customer: ev.Customer, Contract: chosen.id, Fee: f.code, Rate: rc.table.code,
-				NSplit: uint8(len(fv.split)), Period: period.ID},
-			Period: period, Currency: b.currency, Plan: chosenPlan.code, RoundLine: chosenPV.roundLine,
-			places: b.places, mode: b.mode, fee: fv, el: elv, agg: agg, rate: rv, discounts: cu.discounts, at: t,
-		}
+		buf = append(buf, Charge{})
+		ch := &buf[len(buf)-1]
+		ch.Key = Key{Tenant: e.tenant, Customer: ev.Customer, Contract: chosen.id, Fee: f.code, Rate: rc.table.code,
+			NSplit: uint8(len(fv.split)), Period: period.ID}
 		if ch.Key.Tenant == "" {
 			ch.Key.Tenant = ev.Tenant
 		}
 		for i, a := range fv.split {
 			ch.Key.Split[i] = ev.Attributes[a]
 		}
+		ch.Period, ch.Currency, ch.Plan, ch.RoundLine = period, b.currency, chosenPlan.code, chosenPV.roundLine
+		ch.places, ch.mode, ch.fee, ch.el, ch.agg, ch.rate, ch.discounts, ch.at = b.places, b.mode, fv, elv, agg, rv, cu.discounts, t
 		for i, d := range cu.discounts {
 			if day >= d.start && day <= d.end && d.applies(chosen.id, chosenPlan.code, f.code) {
 				ch.discMask |= 1 << uint(i)
 			}
 		}
 		ch.fast = !e.noFast && rv.fast && ch.discMask == 0
-		buf = append(buf, ch)
 	}
 	if len(buf) == 0 {
 		return buf, unrated(schemas.ReasonUnknownElement, "no fee of the customer's price plan meters element %q at %s", ev.Element, ev.Time.Format(time.RFC3339))

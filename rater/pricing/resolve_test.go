@@ -247,3 +247,35 @@ func TestResolveAllocatesNothing(t *testing.T) {
 		t.Errorf("Resolve+Apply allocates %.1f times per event, want 0", allocs)
 	}
 }
+
+func TestDaysIn(t *testing.T) {
+	for y := 1999; y <= 2101; y++ {
+		for m := time.January; m <= time.December; m++ {
+			if got, want := daysIn(y, m), time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day(); got != want {
+				t.Fatalf("daysIn(%d, %s) = %d, want %d", y, m, got, want)
+			}
+		}
+	}
+}
+
+// Every day from 2025 to 2029 lies in exactly the period periodOf gives, for
+// every closing day, and consecutive periods tile the calendar.
+func TestPeriodsTile(t *testing.T) {
+	for closing := 0; closing <= 28; closing++ {
+		b := &basic{closingDay: closing, loc: time.UTC}
+		prev := b.periodOf(2025, 1, 1)
+		for d := dayNumber(2025, 1, 1); d < dayNumber(2030, 1, 1); d++ {
+			date := dateOf(d)
+			p := b.periodOf(date.Year, date.Month, date.Day)
+			if d < dayOf(p.Start) || d > dayOf(p.End) {
+				t.Fatalf("closing %d: %s outside its period %s [%s, %s]", closing, date, p.ID, p.Start, p.End)
+			}
+			if p.ID != prev.ID {
+				if p.ID != prev.ID+1 || dayOf(p.Start) != dayOf(prev.End)+1 || p.ID.Month() != p.End.Month {
+					t.Fatalf("closing %d: period %s [%s, %s] does not follow %s [%s, %s]", closing, p.ID, p.Start, p.End, prev.ID, prev.Start, prev.End)
+				}
+				prev = p
+			}
+		}
+	}
+}

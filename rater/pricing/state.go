@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/shopspring/decimal"
 )
 
 // State is the running state of one charge (Key): what the period's records
@@ -45,6 +46,10 @@ type uniqueValue struct {
 
 // Records is the number of records the state aggregates.
 func (s *State) Records() uint64 { return s.records }
+
+// Quantity is the aggregated quantity (for percentage charges: the sum of the
+// transaction amounts), before per-period quantity rounding.
+func (s *State) Quantity() decimal.Decimal { return decimalOf(s.qty, qtyScale) }
 
 // Empty reports whether no record has been applied.
 func (s *State) Empty() bool { return s.records == 0 }

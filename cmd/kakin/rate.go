@@ -1,0 +1,397 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kakin-dev/kakin/ingest"
+	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/rater/pricing"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/shopspring/decimal"
+)
+
+const rateUsage = `Usage:
+  kakin rate --catalog catalogue.yaml --usage usage.ndjson [--period YYYY-MM] [--format table|json] [--tenant T]
+
+Prices usage offline with the rater's pricing engine: the catalogue file (masters
+and contracts, YAML or JSON) is decoded and validated, every usage record is read
+and validated as POST /v1/usage would (one JSON object per line; a repeated id is
+a duplicate and priced once) and priced in file order. Prints each charge (fee,
+split and rate table per contract and period) with its records, quantity and
+amount, the fixed fees of the periods seen, and totals per customer and period.
+Records that cannot be priced are listed with their reason. --period keeps only
+that billing period. Nothing is written anywhere.
+`
+
+// runRate implements `kakin rate`.
+func runRate(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("kakin rate", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), rateUsage); fs.PrintDefaults() }
+	catalogPath := fs.String("catalog", "", "catalogue file with contracts (YAML or JSON)")
+	usagePath := fs.String("usage", "", "usage records, NDJSON (one record per line)")
+	periodFlag := fs.String("period", "", "only this billing period, YYYY-MM (the month it ends in)")
+	format := fs.String("format", "table", "output: table or json")
+	tenant := fs.String("tenant", "", "tenant of the records (default: the catalogue's tenant)")
+	if err := fs.Parse(args); err != nil {
+		return ignoreHelp(err)
+	}
+	if fs.NArg() != 0 || *catalogPath == "" || *usagePath == "" {
+		return errors.New("usage: kakin rate --catalog FILE --usage FILE [--period YYYY-MM] [--format table|json]")
+	}
+	if *format != "table" && *format != "json" {
+		return fmt.Errorf("--format %q: want table or json", *format)
+	}
+	var only pricing.PeriodID
+	if *periodFlag != "" {
+		p, err := pricing.ParsePeriod(*periodFlag)
+		if err != nil {
+			return err
+		}
+		only = p
+	}
+
+	cat, err := readCatalogue(*catalogPath)
+	if err != nil {
+		return err
+	}
+	engine, err := pricing.Compile(cat)
+	if err != nil {
+		return fmt.Errorf("catalogue %s: %w", *catalogPath, err)
+	}
+	ten := *tenant
+	if ten == "" {
+		ten = cat.Tenant
+	}
+	if ten == "" {
+		ten = "what-if"
+	}
+	in, err := readUsage(*usagePath, ten)
+	if err != nil {
+		return err
+	}
+
+	batch := engine.RatePeriod(in.events)
+	rep := buildRateReport(engine, cat, in, batch, only)
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.writeTable(stdout)
+}
+
+func readCatalogue(path string) (*catalog.Catalogue, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cat, err := catalog.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := cat.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(cat.ServiceContracts) == 0 {
+		return nil, fmt.Errorf("%s: no service contracts: what-if rating needs the customers' contracts in the catalogue file", path)
+	}
+	return cat, nil
+}
+
+// usageInput is the records read from a usage file.
+type usageInput struct {
+	events     []schemas.UsageEvent
+	lineOf     []int // file line of each event
+	rejected   []rejectedRecord
+	duplicates []duplicateRecord
+}
+
+type rejectedRecord struct {
+	Line   int                  `json:"line"`
+	Errors []httpapi.FieldError `json:"errors"`
+}
+
+type duplicateRecord struct {
+	Line      int    `json:"line"`
+	ID        string `json:"id"`
+	FirstLine int    `json:"first_line"`
+}
+
+// readUsage reads NDJSON usage records with the ingest parser. CSV is left to
+// the CSV usage reader of ingest (imports), not duplicated here.
+func readUsage(path, tenant string) (*usageInput, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		return nil, errors.New("CSV: not yet supported by kakin rate (use NDJSON: one JSON usage record per line)")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	in := &usageInput{}
+	firstLine := map[string]int{}
+	now := time.Now()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		// No time windows: what-if rating prices past usage.
+		ev, errs := ingest.ParseRecord(line, tenant, now, ingest.Limits{})
+		if len(errs) > 0 {
+			in.rejected = append(in.rejected, rejectedRecord{Line: n, Errors: errs})
+			continue
+		}
+		if first, dup := firstLine[ev.ID]; dup {
+			in.duplicates = append(in.duplicates, duplicateRecord{Line: n, ID: ev.ID, FirstLine: first})
+			continue
+		}
+		firstLine[ev.ID] = n
+		in.events = append(in.events, ev)
+		in.lineOf = append(in.lineOf, n)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return in, nil
+}
+
+// rateReport is what `kakin rate` prints.
+type rateReport struct {
+	Charges    []chargeRow       `json:"charges"`
+	Fixed      []fixedRow        `json:"fixed"`
+	Totals     []totalRow        `json:"totals"`
+	Unrated    []unratedRow      `json:"unrated"`
+	Rejected   []rejectedRecord  `json:"rejected"`
+	Duplicates []duplicateRecord `json:"duplicates"`
+}
+
+type chargeRow struct {
+	Customer  string `json:"customer"`
+	Period    string `json:"period"`
+	Contract  string `json:"contract"`
+	Item      string `json:"item"`
+	Fee       string `json:"fee"`
+	RateTable string `json:"rate_table"`
+	Records   uint64 `json:"records"`
+	Quantity  string `json:"quantity"`
+	Amount    string `json:"amount"`
+	Discount  string `json:"discount"`
+	Currency  string `json:"currency"`
+}
+
+type fixedRow struct {
+	Customer string `json:"customer"`
+	Period   string `json:"period"`
+	Contract string `json:"contract"`
+	Fee      string `json:"fee"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	BillOn   string `json:"bill_on"`
+	Quantity int64  `json:"quantity"`
+	Amount   string `json:"amount"`
+	Discount string `json:"discount"`
+	Currency string `json:"currency"`
+}
+
+type totalRow struct {
+	Customer string `json:"customer"`
+	Period   string `json:"period"`
+	Currency string `json:"currency"`
+	Metered  string `json:"metered"`
+	Fixed    string `json:"fixed"`
+	Total    string `json:"total"`
+}
+
+type unratedRow struct {
+	Line       int    `json:"line"`
+	ID         string `json:"id"`
+	Customer   string `json:"customer"`
+	Element    string `json:"element"`
+	ReasonCode string `json:"reason_code"`
+	Reason     string `json:"reason"`
+}
+
+type totalKey struct{ customer, period, currency string }
+
+type totalSum struct{ metered, fixed decimal.Decimal }
+
+func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, b *pricing.Batch, only pricing.PeriodID) *rateReport {
+	rep := &rateReport{Rejected: in.rejected, Duplicates: in.duplicates}
+	type acc struct {
+		key      pricing.Key
+		amount   int64
+		discount int64
+		places   int32
+		currency string
+	}
+	charges := map[pricing.Key]*acc{}
+	var order []pricing.Key
+	for _, l := range b.Lines {
+		if only != 0 && l.Key.Period != only {
+			continue
+		}
+		a := charges[l.Key]
+		if a == nil {
+			a = &acc{key: l.Key, places: l.Line.Places, currency: l.Currency}
+			charges[l.Key] = a
+			order = append(order, l.Key)
+		}
+		a.amount += l.Line.Amount
+		a.discount += l.Line.Discount
+	}
+	totals := map[totalKey]*totalSum{}
+	total := func(k totalKey) *totalSum {
+		t := totals[k]
+		if t == nil {
+			t = &totalSum{}
+			totals[k] = t
+		}
+		return t
+	}
+	for _, k := range order {
+		a := charges[k]
+		st := b.States[k]
+		cur := money.Currency{Code: a.currency, Places: a.places}
+		amount := decimal.New(a.amount, -a.places)
+		rep.Charges = append(rep.Charges, chargeRow{Customer: k.Customer, Period: k.Period.String(), Contract: k.Contract,
+			Item: k.Item(), Fee: k.Fee, RateTable: k.Rate, Records: st.Records(), Quantity: st.Quantity().String(),
+			Amount: cur.Format(amount), Discount: cur.Format(decimal.New(a.discount, -a.places)), Currency: a.currency})
+		t := total(totalKey{k.Customer, k.Period.String(), a.currency})
+		t.metered = t.metered.Add(amount)
+	}
+
+	// Fixed fees of the periods that appear (or the one asked for).
+	periods := map[pricing.PeriodID]bool{}
+	if only != 0 {
+		periods[only] = true
+	} else {
+		for _, l := range b.Lines {
+			periods[l.Key.Period] = true
+		}
+	}
+	ids := make([]pricing.PeriodID, 0, len(periods))
+	for p := range periods {
+		ids = append(ids, p)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, sc := range cat.ServiceContracts {
+		for _, p := range ids {
+			lines, err := e.FixedCharges(sc.ID, p)
+			if err != nil {
+				continue
+			}
+			for _, l := range lines {
+				cur, _ := money.LookupCurrency(l.Currency)
+				rep.Fixed = append(rep.Fixed, fixedRow{Customer: sc.Customer, Period: p.String(), Contract: l.Contract, Fee: l.Fee,
+					From: l.From.String(), To: l.To.String(), BillOn: l.BillOn.String(), Quantity: l.Quantity,
+					Amount: cur.Format(l.Amount), Discount: cur.Format(l.Discount), Currency: l.Currency})
+				t := total(totalKey{sc.Customer, p.String(), l.Currency})
+				t.fixed = t.fixed.Add(l.Amount)
+			}
+		}
+	}
+
+	keys := make([]totalKey, 0, len(totals))
+	for k := range totals {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.customer != b.customer {
+			return a.customer < b.customer
+		}
+		if a.period != b.period {
+			return a.period < b.period
+		}
+		return a.currency < b.currency
+	})
+	for _, k := range keys {
+		t := totals[k]
+		cur, _ := money.LookupCurrency(k.currency)
+		rep.Totals = append(rep.Totals, totalRow{Customer: k.customer, Period: k.period, Currency: k.currency,
+			Metered: cur.Format(t.metered), Fixed: cur.Format(t.fixed), Total: cur.Format(t.metered.Add(t.fixed))})
+	}
+	sort.SliceStable(rep.Charges, func(i, j int) bool {
+		a, b := rep.Charges[i], rep.Charges[j]
+		if a.Customer != b.Customer {
+			return a.Customer < b.Customer
+		}
+		return a.Period < b.Period
+	})
+
+	for _, u := range b.Unrated {
+		ev := &in.events[u.Event]
+		if only != 0 && !unratedInPeriod(e, ev, only) {
+			continue
+		}
+		rep.Unrated = append(rep.Unrated, unratedRow{Line: in.lineOf[u.Event], ID: ev.ID, Customer: ev.Customer,
+			Element: ev.Element, ReasonCode: u.Reason.Code, Reason: u.Reason.Reason})
+	}
+	return rep
+}
+
+// unratedInPeriod keeps an unrated record under --period when its time falls
+// in that period for one of its customer's contracts (or, without a contract,
+// in the calendar month).
+func unratedInPeriod(e *pricing.Engine, ev *schemas.UsageEvent, only pricing.PeriodID) bool {
+	if ev.Contract != "" {
+		if p, err := e.PeriodAt(ev.Contract, ev.Time); err == nil {
+			return p.ID == only
+		}
+	}
+	return pricing.PeriodOfMonth(ev.Time.Year(), ev.Time.Month()) == only
+}
+
+func (r *rateReport) writeTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CUSTOMER\tPERIOD\tCONTRACT\tITEM\tRATE TABLE\tRECORDS\tQUANTITY\tDISCOUNT\tAMOUNT\tCURRENCY\t")
+	for _, c := range r.Charges {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", c.Customer, c.Period, c.Contract, c.Item, c.RateTable,
+			c.Records, c.Quantity, c.Discount, c.Amount, c.Currency)
+	}
+	for _, f := range r.Fixed {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", f.Customer, f.Period, f.Contract, f.Fee, "fixed "+f.From+".."+f.To,
+			"-", fmt.Sprint(f.Quantity), f.Discount, f.Amount, f.Currency)
+	}
+	fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t")
+	fmt.Fprintln(tw, "CUSTOMER\tPERIOD\t\t\t\t\tMETERED\tFIXED\tTOTAL\tCURRENCY\t")
+	for _, t := range r.Totals {
+		fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t%s\t%s\t%s\t%s\t\n", t.Customer, t.Period, t.Metered, t.Fixed, t.Total, t.Currency)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, u := range r.Unrated {
+		fmt.Fprintf(w, "unrated: line %d (id %s, customer %s, element %s): %s: %s\n", u.Line, u.ID, u.Customer, u.Element, u.ReasonCode, u.Reason)
+	}
+	for _, rj := range r.Rejected {
+		var parts []string
+		for _, e := range rj.Errors {
+			parts = append(parts, strings.TrimPrefix(e.Field+": "+e.Reason, ": "))
+		}
+		fmt.Fprintf(w, "rejected: line %d: %s\n", rj.Line, strings.Join(parts, "; "))
+	}
+	for _, d := range r.Duplicates {
+		fmt.Fprintf(w, "duplicate: line %d repeats id %q of line %d (priced once)\n", d.Line, d.ID, d.FirstLine)
+	}
+	return nil
+}

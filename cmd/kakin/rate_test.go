@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The example files of deploy/demo (the README shows them).
+func rateExampleFiles(t *testing.T) (string, string) {
+	t.Helper()
+	return "../../deploy/demo/rate-example.yaml", "../../deploy/demo/rate-example.ndjson"
+}
+
+func TestRateCommandJSON(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	var out bytes.Buffer
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep rateReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	totals := map[string]totalRow{}
+	for _, tr := range rep.Totals {
+		totals[tr.Customer+"/"+tr.Period] = tr
+	}
+	// c1, March: 120 calls = 100 × 1 + 20 × 0.5 + flat 10 = 120 (the repeated e2
+	// is priced once); base fee 3100 × 21/31 days = 2100.
+	// c1, April (00:30 in Tokyo): 5 calls = 5; base 3100.
+	// c2 (New York, USD, rounding up): 31 March 23:00 local → March: 100 × 1 +
+	// 0.001 × 0.5 + 10 = 110.0005 → 110.01.
+	want := map[string][3]string{
+		"c1/2026-03": {"120", "2100", "2220"},
+		"c1/2026-04": {"5", "3100", "3105"},
+		"c2/2026-03": {"110.01", "0.00", "110.01"},
+	}
+	if len(totals) != len(want) {
+		t.Fatalf("totals %+v", rep.Totals)
+	}
+	for k, w := range want {
+		got := totals[k]
+		if got.Metered != w[0] || got.Fixed != w[1] || got.Total != w[2] {
+			t.Errorf("%s: metered %s fixed %s total %s, want %v", k, got.Metered, got.Fixed, got.Total, w)
+		}
+	}
+	if len(rep.Unrated) != 1 || rep.Unrated[0].ID != "e4" || rep.Unrated[0].ReasonCode != "unknown_customer" || rep.Unrated[0].Line != 6 {
+		t.Errorf("unrated %+v", rep.Unrated)
+	}
+	if len(rep.Rejected) != 1 || rep.Rejected[0].Line != 7 || rep.Rejected[0].Errors[0].Field != "quantity" {
+		t.Errorf("rejected %+v", rep.Rejected)
+	}
+	if len(rep.Duplicates) != 1 || rep.Duplicates[0].Line != 3 || rep.Duplicates[0].FirstLine != 2 {
+		t.Errorf("duplicates %+v", rep.Duplicates)
+	}
+	var march *chargeRow
+	for i, c := range rep.Charges {
+		if c.Customer == "c1" && c.Period == "2026-03" {
+			march = &rep.Charges[i]
+		}
+	}
+	if march == nil || march.Records != 2 || march.Quantity != "120" || march.Amount != "120" || march.RateTable != "api-grad" {
+		t.Errorf("March charge %+v", march)
+	}
+}
+
+func TestRateCommandPeriodAndTable(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	var out bytes.Buffer
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--period", "2026-04"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if !strings.Contains(text, "3105") || strings.Contains(text, "2220") || strings.Contains(text, "2026-03") {
+		t.Errorf("--period 2026-04 output:\n%s", text)
+	}
+	if !strings.Contains(text, "rejected: line 7: quantity") || !strings.Contains(text, "duplicate: line 3") {
+		t.Errorf("table lacks the rejected and duplicate records:\n%s", text)
+	}
+}
+
+func TestRateCommandRefusesBadInput(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "usage.csv")
+	os.WriteFile(csv, []byte("id,customer\n"), 0o600)
+	if err := runRate([]string{"--catalog", cat, "--usage", csv}, new(bytes.Buffer)); err == nil || !strings.Contains(err.Error(), "CSV: not yet supported") {
+		t.Errorf("CSV: err = %v", err)
+	}
+	text, err := os.ReadFile(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(string(text), "up_to: 100", "up_to: -100", 1)), 0o600)
+	if err := runRate([]string{"--catalog", bad, "--usage", usage}, new(bytes.Buffer)); err == nil || !strings.Contains(err.Error(), "tiers[0].up_to") {
+		t.Errorf("invalid catalogue: err = %v", err)
+	}
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--period", "March"}, new(bytes.Buffer)); err == nil {
+		t.Error("bad --period accepted")
+	}
+	if err := runRate([]string{"--catalog", cat}, new(bytes.Buffer)); err == nil {
+		t.Error("missing --usage accepted")
+	}
+}
