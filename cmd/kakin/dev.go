@@ -86,6 +86,9 @@ func runDev(ctx context.Context, args []string) error {
 	if err := migrate(ctx, cfg, log); err != nil {
 		return err
 	}
+	if cfg.ImportDir == "" {
+		cfg.ImportDir = filepath.Join(dir, "imports")
+	}
 	if !flagSet(fs, "token-keys-file") {
 		cfg.TokenKeysFile = filepath.Join(dir, "token-keys")
 	}
