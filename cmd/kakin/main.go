@@ -32,6 +32,8 @@ Usage:
   kakin loadgen [flags]   post realistic usage at a target rate and verify the totals in ClickHouse
   kakin tenants create ID [--name N] | list | set-limits ID [...]
   kakin clients create --tenant T --name N --scopes usage:write,... | list --tenant T | revoke --tenant T ID
+  kakin usage send -f FILE [--mode atomic|partial] [--url U] [--client-id I --client-secret S]
+                          upload a CSV or NDJSON usage file as an import job and print the job's result
   kakin config            print every flag and environment variable as a Markdown table
   kakin version           print the version
 
@@ -61,6 +63,8 @@ func main() {
 		err = runTenants(ctx, args)
 	case "clients":
 		err = runClients(ctx, args)
+	case "usage":
+		err = runUsage(ctx, args)
 	case "config":
 		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
 		new(config).register(fs)

@@ -168,8 +168,12 @@ func (s *Store) Unfinished(ctx context.Context, kinds []string) ([]Job, error) {
 	if len(kinds) == 0 {
 		return nil, nil
 	}
-	rows, err := s.conn.Query(ctx, "SELECT "+jobColumns+" FROM jobs FINAL WHERE status IN ('pending', 'processing') AND kind IN (?)"+
-		" ORDER BY created_at, job_id", kinds)
+	marks, args := make([]string, len(kinds)), make([]any, len(kinds))
+	for i, k := range kinds {
+		marks[i], args[i] = "?", k
+	}
+	rows, err := s.conn.Query(ctx, "SELECT "+jobColumns+" FROM jobs FINAL WHERE status IN ('pending', 'processing') AND kind IN ("+
+		strings.Join(marks, ", ")+") ORDER BY created_at, job_id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: unfinished: %w", err)
 	}
