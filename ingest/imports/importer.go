@@ -275,8 +275,9 @@ func (w *work) pass(ctx context.Context, phase string) (out jobs.Outcome, done b
 			errs = errs[:0]
 		}
 		w.cp.Offset, w.cp.Line = lr.offset, lr.line
-		lastSave = time.Now()
-		return w.run.Save(ctx, w.counts, w.checkpointJSON())
+		err := w.run.Save(ctx, w.counts, w.checkpointJSON())
+		lastSave = time.Now() // the next checkpoint is CheckpointEvery after this one ended
+		return err
 	}
 
 	for {
