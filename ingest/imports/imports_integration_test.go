@@ -217,14 +217,14 @@ func TestPartialImportPublishesValidRecordsAndReportsTheRest(t *testing.T) {
 	now, old := recent(), time.Now().Add(-40*24*time.Hour).UTC().Format(time.RFC3339)
 	csv := strings.Join([]string{
 		"id,customer,element,quantity,time,contract,attr.region", // line 1
-		"e-1,c1,api_calls,10," + now + ",k-1,jp",                   // 2 good
-		"e-2,c1,api_calls,-1," + now + ",,",                        // 3 negative quantity
-		"",                                                         // 4 blank: skipped
-		`"e-3","c2","api_calls","2.5",` + now + `,,"us, east"`,     // 5 good, quoted
-		"e-4,c2,api_calls,1," + old + ",,",                         // 6 older than the window
-		"e-5,c3",                                                   // 7 wrong field count
-		"e-6,c3,transfer_gb,0.000000001," + now + ",,",             // 8 good
-		"e-7,c3,bad element,1," + now + ",,",                       // 9 bad element and
+		"e-1,c1,api_calls,10," + now + ",k-1,jp",                 // 2 good
+		"e-2,c1,api_calls,-1," + now + ",,",                      // 3 negative quantity
+		"",                                                       // 4 blank: skipped
+		`"e-3","c2","api_calls","2.5",` + now + `,,"us, east"`, // 5 good, quoted
+		"e-4,c2,api_calls,1," + old + ",,",                     // 6 older than the window
+		"e-5,c3",                                               // 7 wrong field count
+		"e-6,c3,transfer_gb,0.000000001," + now + ",,",         // 8 good
+		"e-7,c3,bad element,1," + now + ",,",                   // 9 bad element and
 	}, "\n") + "\n"
 	a := f.accepted(f.upload(ten, "partial", "text/csv", []byte(csv), true))
 	if a.Size != int64(len(csv)) || a.Job.Total != 7 || a.Job.Status != jobs.StatusPending {
