@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 
-.PHONY: all build deps run test test-short bench bench-core vet fmt clean
+.PHONY: all build deps run test test-short bench bench-core bench-import vet fmt clean
 
 all: build
 
@@ -44,6 +44,11 @@ bench: deps build
 # CPU benchmarks of the pure stages (no I/O).
 bench-core:
 	$(GO) test -run '^$$' -bench . -benchmem ./ingest/ ./rater/ ./dedupe/ ./schemas/
+
+# The 100 MiB import through a real ingest process: records/s and the
+# process's peak RSS (KAKIN_E2E_IMPORT_MB=N for another size).
+bench-import: deps
+	$(GO) test -count=1 -v -run '^TestImportMemory$$' ./e2e/ | grep -E 'BENCH-IMPORT|^(--- |ok|FAIL)'
 
 fmt:
 	gofmt -w .

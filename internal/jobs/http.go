@@ -97,12 +97,12 @@ func (a *API) load(w http.ResponseWriter, r *http.Request) (Job, bool) {
 	}
 	id := r.PathValue("jobId")
 	if !ValidID(id) {
-		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no job "+strconv.Quote(id))
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such job in this tenant")
 		return Job{}, false
 	}
 	j, err := a.store.Get(r.Context(), ten, id)
 	if errors.Is(err, ErrNotFound) {
-		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no job "+strconv.Quote(id))
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such job in this tenant")
 		return Job{}, false
 	}
 	if err != nil {
