@@ -48,7 +48,7 @@ bench-core:
 # The 100 MiB import through a real ingest process: records/s and the
 # process's peak RSS (KAKIN_E2E_IMPORT_MB=N for another size).
 bench-import: deps
-	$(GO) test -count=1 -v -run '^TestImportMemory$$' ./e2e/ | grep -E 'BENCH-IMPORT|^(--- |ok|FAIL)'
+	$(GO) test -count=1 -v -run '^TestImportMemory$$' ./e2e/
 
 fmt:
 	gofmt -w .
