@@ -410,6 +410,29 @@ func TestJobsAreTenantScoped(t *testing.T) {
 	if r := f.get(owner, "/v1/jobs?kind=usage_import&status=completed"); r.status != 200 || !bytes.Contains(r.body, []byte(a.Job.ID)) {
 		t.Errorf("the owner's list: %d %s", r.status, r.body)
 	}
+	// The owner's jobs page by page (nextPage), newest first.
+	var ids []string
+	for range 2 {
+		ids = append(ids, f.accepted(f.upload(owner, "partial", "application/x-ndjson", []byte(ndjsonRecord("y", "c", "1")), false)).Job.ID)
+	}
+	var listed []string
+	for path := "/v1/jobs?pageSize=2"; path != ""; {
+		r := f.get(owner, path)
+		var pg jobs.Page
+		if r.status != 200 || json.Unmarshal(r.body, &pg) != nil || len(pg.Jobs) > 2 {
+			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+		}
+		for _, j := range pg.Jobs {
+			listed = append(listed, j.ID)
+		}
+		path = ""
+		if pg.NextPage != "" {
+			path = "/v1/jobs?pageSize=2&nextPage=" + pg.NextPage
+		}
+	}
+	if want := append(ids, a.Job.ID); !sameSet(listed, want) {
+		t.Errorf("pages listed %v, want each of %v once", listed, want)
+	}
 	// Cancelling a finished job changes nothing.
 	req, _ = http.NewRequest(http.MethodPost, f.srv.URL+"/v1/jobs/"+a.Job.ID+"/cancel", nil)
 	if r := f.do(req, owner); r.status != 200 || !bytes.Contains(r.body, []byte(`"status":"completed"`)) {
@@ -515,4 +538,11 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
 }

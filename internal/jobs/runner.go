@@ -147,6 +147,13 @@ func (r *Runner) scan(ctx context.Context, wg *sync.WaitGroup) error {
 		return err
 	}
 	r.metrics.unfinished.Set(float64(len(list)))
+	r.mu.Lock()
+	for k, until := range r.backoff {
+		if time.Now().After(until) {
+			delete(r.backoff, k)
+		}
+	}
+	r.mu.Unlock()
 	for _, j := range list {
 		r.mu.Lock()
 		busy := len(r.active) >= r.o.Workers
