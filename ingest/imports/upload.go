@@ -154,12 +154,10 @@ func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	records := spooled.counter.count()
 	if params.Format == FormatCSV && records > 0 {
-		cols, errs := readSpooledHeader(spooled.path)
-		if len(errs) > 0 {
+		if errs := checkSpooledHeader(spooled.path); len(errs) > 0 {
 			u.refuse(w, http.StatusBadRequest, "invalid_header", "the CSV header row is invalid", errs...)
 			return
 		}
-		_ = cols
 		records-- // the header
 	}
 	if records == 0 {
@@ -331,19 +329,20 @@ func (u *Uploads) spool(src io.Reader, ten, id, format string) (*spoolFile, erro
 	return s, nil
 }
 
-// readSpooledHeader parses the header row of a spooled CSV file.
-func readSpooledHeader(path string) (csvColumns, []httpapi.FieldError) {
+// checkSpooledHeader checks the header row of a spooled CSV file.
+func checkSpooledHeader(path string) []httpapi.FieldError {
 	f, err := os.Open(path)
 	if err != nil {
-		return csvColumns{}, []httpapi.FieldError{{Field: "header", Reason: "unreadable: " + err.Error()}}
+		return []httpapi.FieldError{{Field: "header", Reason: "unreadable: " + err.Error()}}
 	}
 	defer f.Close()
 	line, err := newLineReader(f, 0, 0).next()
 	if errors.Is(err, errLineTooLong) {
-		return csvColumns{}, []httpapi.FieldError{{Field: "header", Reason: err.Error()}}
+		return []httpapi.FieldError{{Field: "header", Reason: err.Error()}}
 	}
 	if err != nil {
-		return csvColumns{}, []httpapi.FieldError{{Field: "header", Reason: "missing"}}
+		return []httpapi.FieldError{{Field: "header", Reason: "missing"}}
 	}
-	return parseHeader(line)
+	_, errs := parseHeader(line)
+	return errs
 }
