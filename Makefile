@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 
-.PHONY: all build deps run test test-short bench bench-core bench-rater vet fmt clean
+.PHONY: all build deps run test test-short bench bench-core bench-rater bench-import vet fmt clean
 
 all: build
 
@@ -49,6 +49,10 @@ bench-core:
 # running state, allocations per event, state persistence, compiling 1M contracts.
 bench-rater:
 	$(GO) test -run '^$$' -bench . -benchmem ./rater/pricing/
+# The 100 MiB import through a real ingest process: records/s and the
+# process's peak RSS (KAKIN_E2E_IMPORT_MB=N for another size).
+bench-import: deps
+	$(GO) test -count=1 -v -run '^TestImportMemory$$' ./e2e/
 
 fmt:
 	gofmt -w .

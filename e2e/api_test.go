@@ -152,6 +152,29 @@ func TestAPIPlatform(t *testing.T) {
 		return r.Lines == 1 && u == 1, fmt.Sprintf("lines %d unrated %d", r.Lines, u)
 	})
 
+	// acme's import job: a file whose only record is invalid (it changes no
+	// totals), so that the job and its error report exist.
+	imp := a.doInvalid("POST", "/v1/usage/imports", acmeWriter.token,
+		[]byte("id,customer,element,quantity,time\nimp-secret,c1,api_calls,-1,2026-11-02T00:00:00Z\n"), "Content-Type", "text/csv")
+	var accepted struct {
+		Job struct {
+			ID string `json:"id"`
+		} `json:"job"`
+	}
+	if imp.status != 202 {
+		t.Fatalf("import: %d %s", imp.status, imp.body)
+	}
+	imp.json(t, &accepted)
+	acmeJob := accepted.Job.ID
+	waitFor(t, 30*time.Second, "acme's import job to end", func() (bool, string) {
+		r := a.do("GET", "/v1/jobs/"+acmeJob, acmeAdmin.token, nil)
+		return r.status == 200 && strings.Contains(string(r.body), `"status":"failed"`), string(r.body)
+	})
+	if r := a.do("GET", "/v1/jobs/"+acmeJob+"/errors", acmeAdmin.token, nil); r.status != 200 || !strings.Contains(string(r.body), "imp-secret") {
+		t.Fatalf("acme's error report: %d %s", r.status, r.body)
+	}
+	pathVals := map[string]string{"clientId": acmeAdmin.id, "jobId": acmeJob, "usageId": "a1"}
+
 	t.Run("scope checked on every route", func(t *testing.T) {
 		// A token with only usage:write is refused (403 naming the scope) on
 		// every route that needs another scope.
@@ -159,7 +182,7 @@ func TestAPIPlatform(t *testing.T) {
 			if rt.Public || len(rt.Scopes) == 0 || rt.Scopes[0] == string(auth.ScopeUsageWrite) {
 				continue
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "usageId": "a1"})
+			path := rt.Expand(pathVals)
 			var body []byte
 			if rt.HasBody {
 				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
@@ -179,16 +202,16 @@ func TestAPIPlatform(t *testing.T) {
 	t.Run("cross-tenant walk over every route", func(t *testing.T) {
 		// Tenant other's admin token (all scopes) against acme's resources:
 		// every answer is 403/404, or other's own (empty) data — never acme's.
-		secrets := []string{acmeAdmin.id, acmeWriter.id, `"a1"`, `"a2"`, `"c9"`, `"total":"2"`} // what only acme's data holds
+		secrets := []string{acmeAdmin.id, acmeWriter.id, `"a1"`, `"a2"`, `"c9"`, `"total":"2"`, acmeJob, "imp-secret"} // what only acme's data holds
 		for _, rt := range v.Routes() {
 			if rt.Public {
 				continue
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "usageId": "a1"})
+			path := rt.Expand(pathVals)
 			var body []byte
 			headers := []string{}
 			switch rt.OperationID {
-			case "postUsage":
+			case "ingestUsage", "importUsage":
 				continue // writes to the caller's own tenant; covered by the isolation of every read below
 			case "createClient":
 				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
@@ -210,7 +233,7 @@ func TestAPIPlatform(t *testing.T) {
 			if r.status >= 500 {
 				t.Errorf("%s %s: %d %s", rt.Method, path, r.status, r.body)
 			}
-			if (strings.Contains(rt.Path, "{clientId}") || strings.Contains(rt.Path, "{usageId}")) && r.status != 404 {
+			if (strings.Contains(rt.Path, "{clientId}") || strings.Contains(rt.Path, "{usageId}") || strings.Contains(rt.Path, "{jobId}")) && r.status != 404 {
 				t.Errorf("%s %s with acme's id as tenant other: %d, want 404", rt.Method, path, r.status)
 			}
 			if strings.HasSuffix(rt.OperationID, "Bulk") && (r.status != 202 || !bytes.Contains(r.body, []byte(`"matched":0`))) {

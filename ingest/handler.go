@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -109,14 +108,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res.Status, res.Errors = "rejected", errs
 			resp.Rejected++
 		} else {
-			value, err := json.Marshal(&ev)
+			msg, err := Message(&ev)
 			if err != nil { // cannot happen for a validated event; never drop it silently
 				res.Status, res.Errors = "rejected", []httpapi.FieldError{{Reason: "could not encode: " + err.Error()}}
 				resp.Rejected++
 			} else {
 				res.Status = "accepted"
 				resp.Accepted++
-				msgs = append(msgs, kafka.Message{Key: ev.PartitionKey(), Value: value, Time: now})
+				msgs = append(msgs, msg)
 			}
 		}
 		resp.Results[i] = res

@@ -125,6 +125,12 @@ func parseEvent(raw json.RawMessage, tenant string, now time.Time, lim Limits) (
 	if dec.More() {
 		return schemas.UsageEvent{}, []httpapi.FieldError{{Field: "", Reason: "record has data after the JSON object"}}
 	}
+	return validateEvent(&w, tenant, now, lim)
+}
+
+// validateEvent checks a decoded record. It returns every problem found,
+// each naming its field, or a complete event.
+func validateEvent(w *wireEvent, tenant string, now time.Time, lim Limits) (schemas.UsageEvent, []httpapi.FieldError) {
 	var errs []httpapi.FieldError
 	bad := func(field, reason string) { errs = append(errs, httpapi.FieldError{Field: field, Reason: reason}) }
 

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -47,6 +48,11 @@ type config struct {
 	IdempotencyTTL     time.Duration
 	TLSCert            string
 	TLSKey             string
+
+	ImportDir      string
+	MaxImportBytes int64
+	JobLease       time.Duration
+	JobWorkers     int
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -81,6 +87,10 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key's answer is remembered")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file; with --tls-key, HTTPS is served")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file")
+	fs.StringVar(&c.ImportDir, "import-dir", "", "directory usage imports are spooled to until their job ends (empty: kakin-imports in the system temp dir; kakin dev: <data-dir>/imports); every process of the ingest role must see the same one")
+	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 512<<20, "largest accepted usage import file, in bytes (413 above)")
+	fs.DurationVar(&c.JobLease, "job-lease", 15*time.Second, "lease of a running job, renewed every third of it; a job of a crashed process is resumed elsewhere after about this long")
+	fs.IntVar(&c.JobWorkers, "job-workers", 2, "jobs (usage imports) one process runs at once")
 }
 
 // envName is the environment variable for a flag.
@@ -106,6 +116,14 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	return fs.Parse(args)
+}
+
+// importDir is the directory imports are spooled to.
+func (c *config) importDir() string {
+	if c.ImportDir != "" {
+		return c.ImportDir
+	}
+	return filepath.Join(os.TempDir(), "kakin-imports")
 }
 
 func (c *config) brokers() []string {

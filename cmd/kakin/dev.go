@@ -86,6 +86,9 @@ func runDev(ctx context.Context, args []string) error {
 	if err := migrate(ctx, cfg, log); err != nil {
 		return err
 	}
+	if cfg.ImportDir == "" {
+		cfg.ImportDir = filepath.Join(dir, "imports")
+	}
 	if !flagSet(fs, "token-keys-file") {
 		cfg.TokenKeysFile = filepath.Join(dir, "token-keys")
 	}
@@ -178,7 +181,7 @@ func printBanner(httpAddr string, cfg config, chHTTP string, demo demoClient) {
 	fmt.Printf(`
 Kakin is running (all roles, demo tenant "demo", customers cust-001..003, JPY).
 
-  HTTP API     %[1]s   (/v1/usage, /v1/charges, /openapi.json, /docs, /metrics, /healthz, /readyz)
+  HTTP API     %[1]s   (/v1/usage, /v1/usage/imports, /v1/jobs, /v1/charges, /openapi.json, /docs, /metrics, /healthz, /readyz)
   ClickHouse   native %[2]s, http://%[3]s  (database %[4]s)
   Redis        %[5]s
   Kafka        %[6]s
@@ -189,6 +192,9 @@ Get an access token for the demo client:
 
 Post usage:
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' %[1]s/v1/usage --data-binary $'{"id":"e-1","customer":"cust-001","element":"api_calls","quantity":1200,"time":"%[7]s"}\n{"id":"e-2","customer":"cust-001","element":"transfer_gb","quantity":"2.5","time":"%[7]s"}'
+
+Import a file of usage records (CSV with a header id,customer,element,quantity,time, or NDJSON):
+  kakin usage send -f usage.csv --url %[1]s --client-id '%[9]s' --client-secret '%[10]s'
 
 Read the charges a few seconds later:
   curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/charges?customer=cust-001&period=%[8]s'

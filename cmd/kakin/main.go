@@ -35,6 +35,8 @@ Usage:
   kakin periods close|reopen --tenant T --period YYYY-MM | list --tenant T
   kakin rate --catalog FILE --usage FILE [--period YYYY-MM] [--format table|json]
                           price usage offline with the rater's engine (what-if)
+  kakin usage send -f FILE [--mode atomic|partial] [--url U] [--client-id I --client-secret S]
+                          upload a CSV or NDJSON usage file as an import job and print the job's result
   kakin config            print every flag and environment variable as a Markdown table
   kakin version           print the version
 
@@ -68,6 +70,8 @@ func main() {
 		err = runPeriods(ctx, args)
 	case "rate":
 		err = runRate(args, os.Stdout)
+	case "usage":
+		err = runUsage(ctx, args)
 	case "config":
 		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
 		new(config).register(fs)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/ingest"
+	"github.com/kakin-dev/kakin/ingest/imports"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/money"
 	"github.com/kakin-dev/kakin/rater/pricing"
@@ -132,30 +131,34 @@ type duplicateRecord struct {
 	FirstLine int    `json:"first_line"`
 }
 
-// readUsage reads NDJSON usage records with the ingest parser. CSV is left to
-// the CSV usage reader of ingest (imports), not duplicated here.
+// readUsage reads a CSV (by its .csv extension) or NDJSON usage file with
+// the import reader, so every record is validated as POST /v1/usage does.
 func readUsage(path, tenant string) (*usageInput, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".csv":
-		return nil, errors.New("CSV: not yet supported by kakin rate (use NDJSON: one JSON usage record per line)")
+	format := imports.FormatNDJSON
+	if strings.EqualFold(filepath.Ext(path), ".csv") {
+		format = imports.FormatCSV
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	// No time windows: what-if rating prices past usage.
+	rd, err := imports.NewReader(f, format, tenant, time.Now(), ingest.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	in := &usageInput{}
 	firstLine := map[string]int{}
-	now := time.Now()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
+	for {
+		line, ev, errs, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		// No time windows: what-if rating prices past usage.
-		ev, errs := ingest.ParseRecord(line, tenant, now, ingest.Limits{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		n := int(line)
 		if len(errs) > 0 {
 			in.rejected = append(in.rejected, rejectedRecord{Line: n, Errors: errs})
 			continue
@@ -167,9 +170,6 @@ func readUsage(path, tenant string) (*usageInput, error) {
 		firstLine[ev.ID] = n
 		in.events = append(in.events, ev)
 		in.lineOf = append(in.lineOf, n)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return in, nil
 }

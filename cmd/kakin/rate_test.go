@@ -88,8 +88,8 @@ func TestRateCommandRefusesBadInput(t *testing.T) {
 	dir := t.TempDir()
 	csv := filepath.Join(dir, "usage.csv")
 	os.WriteFile(csv, []byte("id,customer\n"), 0o600)
-	if err := runRate([]string{"--catalog", cat, "--usage", csv}, new(bytes.Buffer)); err == nil || !strings.Contains(err.Error(), "CSV: not yet supported") {
-		t.Errorf("CSV: err = %v", err)
+	if err := runRate([]string{"--catalog", cat, "--usage", csv}, new(bytes.Buffer)); err == nil || !strings.Contains(err.Error(), "required column element is missing") {
+		t.Errorf("CSV without the element column: err = %v", err)
 	}
 	text, err := os.ReadFile(cat)
 	if err != nil {
@@ -105,5 +105,65 @@ func TestRateCommandRefusesBadInput(t *testing.T) {
 	}
 	if err := runRate([]string{"--catalog", cat}, new(bytes.Buffer)); err == nil {
 		t.Error("missing --usage accepted")
+	}
+}
+
+// A CSV usage file is read by the import reader and prices exactly like the
+// same records as NDJSON.
+func TestRateCommandCSV(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	lines, err := os.ReadFile(usage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv := "id,customer,element,quantity,time,contract\n"
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		csv += strings.Join([]string{str(r["id"]), str(r["customer"]), str(r["element"]), str(r["quantity"]), str(r["time"]), str(r["contract"])}, ",") + "\n"
+	}
+	path := filepath.Join(t.TempDir(), "usage.csv")
+	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(usage string) rateReport {
+		var out bytes.Buffer
+		if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		var rep rateReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	fromCSV, fromNDJSON := run(path), run(usage)
+	if len(fromCSV.Totals) == 0 {
+		t.Fatal("no totals from CSV")
+	}
+	a, _ := json.Marshal(fromCSV.Totals)
+	b, _ := json.Marshal(fromNDJSON.Totals)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("CSV totals %s\nNDJSON totals %s", a, b)
+	}
+	if len(fromCSV.Duplicates) != 1 || fromCSV.Duplicates[0].Line != 4 {
+		t.Errorf("CSV duplicates %+v (line numbers count the header)", fromCSV.Duplicates)
+	}
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
 	}
 }

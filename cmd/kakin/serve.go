@@ -139,9 +139,13 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		case "ingest":
 			lim := ingest.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxRecords: cfg.MaxRecords,
 				MaxFutureSkew: cfg.MaxFutureSkew, MaxAge: cfg.DedupeWindow}
-			h := ingest.NewHandler(writer(schemas.TopicRaw), lim, s.metrics, log)
+			raw := writer(schemas.TopicRaw)
+			h := ingest.NewHandler(raw, lim, s.metrics, log)
 			h.LimitEvents(api.limiter.IngestLimiter())
 			api.handleSelfLimited("POST /v1/usage", auth.ScopeUsageWrite, h)
+			if err := s.registerImports(clickhouse, redisClient, api, raw, lim); err != nil {
+				return nil, err
+			}
 		case "dedupe":
 			claims := dedupe.NewClaimStore(redisClient(), cfg.DedupeWindow)
 			s.checks = append(s.checks, check{"redis", claims.Ping})
@@ -173,6 +177,11 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		}
 	}
 	if api != nil {
+		conn, err := clickhouse()
+		if err != nil {
+			return nil, err
+		}
+		api.registerJobs(conn)
 		s.mux.Handle("GET /openapi.json", openapi.OpenAPIHandler())
 		s.mux.Handle("GET /docs", openapi.DocsHandler())
 	}

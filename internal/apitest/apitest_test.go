@@ -295,6 +295,12 @@ func TestRoutes(t *testing.T) {
 		"GET /metrics":                        "",
 		"GET /healthz":                        "",
 		"GET /readyz":                         "",
+		"POST /v1/usage/imports":              "usage:write",
+		"GET /v1/jobs":                        "usage:read",
+		"GET /v1/jobs/count":                  "usage:read",
+		"GET /v1/jobs/{jobId}":                "usage:read",
+		"GET /v1/jobs/{jobId}/errors":         "usage:read",
+		"POST /v1/jobs/{jobId}/cancel":        "usage:write",
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d routes, want %d", len(got), len(want))

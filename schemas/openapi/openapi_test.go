@@ -15,9 +15,11 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/ingest"
+	"github.com/kakin-dev/kakin/ingest/imports"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/idempotency"
+	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/lifecycle"
 	"github.com/kakin-dev/kakin/schemas"
@@ -77,6 +79,12 @@ var routes = map[string]string{
 	"GET /metrics":                        "",
 	"GET /healthz":                        "",
 	"GET /readyz":                         "",
+	"POST /v1/usage/imports":              "usage:write",
+	"GET /v1/jobs":                        "usage:read",
+	"GET /v1/jobs/count":                  "usage:read",
+	"GET /v1/jobs/{jobId}":                "usage:read",
+	"GET /v1/jobs/{jobId}/errors":         "usage:read",
+	"POST /v1/jobs/{jobId}/cancel":        "usage:write",
 }
 
 func TestOpenAPILoadsAndValidates(t *testing.T) {
@@ -156,10 +164,10 @@ func TestResponsesAndParameters(t *testing.T) {
 		if o.method == "POST" && v1 {
 			want = append(want, 413)
 		}
-		if strings.Contains(o.path, "{clientId}") || strings.Contains(o.path, "{usageId}") {
+		if strings.Contains(o.path, "{clientId}") || strings.Contains(o.path, "{usageId}") || strings.Contains(o.path, "{jobId}") {
 			want = append(want, 404)
 		}
-		adminPost := o.method == "POST" && strings.HasPrefix(o.path, "/v1/") && o.path != "/v1/usage"
+		adminPost := o.method == "POST" && strings.HasPrefix(o.path, "/v1/") && o.path != "/v1/usage" && o.path != "/v1/usage/imports"
 		if adminPost {
 			want = append(want, 409, 422)
 			if !hasParam(o.op, "header", idempotency.Header) {
@@ -173,7 +181,15 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 201)
 		case "POST /v1/usage/{usageId}/invalidate", "POST /v1/usage/{usageId}/cancel", "POST /v1/usage/invalidate", "POST /v1/usage/cancel":
 			want = append(want, 202)
-		case "GET /v1/usage", "GET /v1/usage/count", "GET /v1/usage/{usageId}":
+		case "POST /v1/usage/imports":
+			want = append(want, 202, 415)
+		case "POST /v1/jobs/{jobId}/cancel":
+			want = append(want, 200, 202, 409, 422)
+			if !hasParam(o.op, "header", idempotency.Header) {
+				t.Errorf("%s: no %s header parameter", o, idempotency.Header)
+			}
+		case "GET /v1/jobs", "GET /v1/jobs/count", "GET /v1/jobs/{jobId}", "GET /v1/jobs/{jobId}/errors",
+			"GET /v1/usage", "GET /v1/usage/count", "GET /v1/usage/{usageId}":
 			want = append(want, 200)
 		case "GET /v1/charges", "GET /v1/usage/unrated", "GET /v1/usage/unrated/count", "GET /v1/clients",
 			"GET /v1/usage/duplicates", "GET /v1/usage/duplicates/count",
@@ -348,6 +364,15 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"Count", map[string]uint64{"count": 3}},
 		{"Readiness", map[string]string{"kafka": "ok", "redis": "dial tcp: refused"}},
 		{"Health", map[string]string{"status": "ok"}},
+		{"Job", jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind, Status: jobs.StatusProcessing,
+			Params: json.RawMessage(`{"mode":"partial","format":"csv","size":10,"received_at":"2026-11-23T01:00:00Z"}`),
+			Counts: jobs.Counts{Total: 3, Processed: 1, Accepted: 1}, CreatedBy: "kc_1", CreatedAt: at, UpdatedAt: at}, false)},
+		{"Job", jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind, Status: jobs.StatusFailed, Error: "3 of 5 records are invalid",
+			CreatedAt: at, UpdatedAt: at, FinishedAt: at, Attempts: 1}, true)},
+		{"JobPage", jobs.Page{Jobs: []jobs.View{}}},
+		{"JobError", jobs.LineError{Line: 3, RecordID: "e-2", Field: "quantity", Reason: "must not be negative"}},
+		{"ImportAccepted", imports.Accepted{Size: 10, CheckImportStatus: "/v1/jobs/x",
+			Job: jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind, Status: jobs.StatusPending, CreatedAt: at, UpdatedAt: at}, false)}},
 	}
 	for _, tt := range ok {
 		if err := validate(t, doc, tt.schema, tt.value); err != nil {
