@@ -129,9 +129,10 @@ func (r *batchRows) add(m kafka.Message, now time.Time) error {
 		}
 	case schemas.TopicAccepted:
 		// The rater prices these and parks what it cannot read; here only
-		// the record itself is kept. Corrections are not records.
+		// the record itself is kept. Corrections and re-rate requests are
+		// not records.
 		var ev schemas.UsageEvent
-		if schemas.IsCorrection(&m) || json.Unmarshal(m.Value, &ev) != nil || complete(ev.Tenant, ev.ID) != nil {
+		if schemas.MessageKind(&m) != "" || json.Unmarshal(m.Value, &ev) != nil || complete(ev.Tenant, ev.ID) != nil {
 			r.skipped++
 			return nil
 		}

@@ -29,6 +29,9 @@ type Stage struct {
 	corrections CorrectionPricer
 	engines     *Engines
 	states      States
+	history     History
+	stored      StoredUpTo
+	rerateWait  time.Duration
 	producer    Producer
 	metrics     *stream.Metrics
 	now         func() time.Time
@@ -80,6 +83,28 @@ func decode(m *kafka.Message) decoded {
 // usage.status, all in the same acknowledged write. Running states change
 // only after that write (see rater/runstate).
 func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
+	// A re-rate request sees the running state after every record before
+	// it: the batch is handled in segments around each request.
+	start := 0
+	for i := range msgs {
+		if schemas.MessageKind(&msgs[i]) != schemas.KindRerate {
+			continue
+		}
+		if err := s.handleSegment(ctx, msgs[start:i]); err != nil {
+			return err
+		}
+		if err := s.rerate(ctx, msgs[i]); err != nil {
+			return err
+		}
+		start = i + 1
+	}
+	return s.handleSegment(ctx, msgs[start:])
+}
+
+func (s *Stage) handleSegment(ctx context.Context, msgs []kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
 	now := s.now().UTC()
 	ds := make([]decoded, len(msgs))
 	var states batchStates

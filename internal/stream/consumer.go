@@ -225,3 +225,40 @@ func GroupLag(ctx context.Context, client *kafka.Client, group string, topics []
 	}
 	return lag, nil
 }
+
+// GroupPosition reports how far a consumer group has committed on one
+// topic: the rater's re-rate waits until the aggregator has stored every
+// record before a position.
+type GroupPosition struct {
+	Client *kafka.Client
+	Group  string
+	Topic  string
+}
+
+// WaitCommitted blocks until the group's committed offset on partition is at
+// least offset (every record before offset handled), polling every poll,
+// until ctx ends.
+func (g *GroupPosition) WaitCommitted(ctx context.Context, partition int, offset int64, poll time.Duration) error {
+	for {
+		res, err := g.Client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: g.Group,
+			Topics: map[string][]int{g.Topic: {partition}}})
+		if err == nil && res.Error != nil && !errors.Is(res.Error, kafka.GroupIdNotFound) {
+			err = res.Error
+		}
+		if err == nil {
+			for _, p := range res.Topics[g.Topic] {
+				if p.Partition == partition && p.Error == nil && p.CommittedOffset >= offset {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("wait for %s to commit %s/%d@%d: %w (last error: %v)", g.Group, g.Topic, partition, offset, ctx.Err(), err)
+			}
+			return fmt.Errorf("wait for %s to commit %s/%d@%d: %w", g.Group, g.Topic, partition, offset, ctx.Err())
+		case <-time.After(poll):
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package rater
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kakin-dev/kakin/rater/pricing"
+	"github.com/kakin-dev/kakin/rater/runstate"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/segmentio/kafka-go"
+	"github.com/shopspring/decimal"
+)
+
+// History is what a re-rate replays: the records stored by the aggregator.
+type History interface {
+	// History returns the customer's valid records of [from, to) accepted
+	// before (partition, before), in the order they were priced.
+	History(ctx context.Context, tenant, customer string, from, to time.Time, partition int, before int64) ([]schemas.UsageEvent, error)
+	// PeriodLines returns the customer's current lines of a period.
+	PeriodLines(ctx context.Context, tenant, customer, period string) ([]schemas.RatedLine, error)
+}
+
+// StoredUpTo waits until the aggregator has stored every usage.accepted
+// record before a position.
+type StoredUpTo interface {
+	WaitCommitted(ctx context.Context, partition int, offset int64, poll time.Duration) error
+}
+
+// WithRerate lets the stage answer re-rate requests, reading stored records
+// from history once stored says the aggregator has caught up.
+func (s *Stage) WithRerate(history History, stored StoredUpTo, wait time.Duration) *Stage {
+	s.history, s.stored, s.rerateWait = history, stored, wait
+	return s
+}
+
+// rerate prices one customer's period again from its stored records with the
+// catalogue as it is now (each record against the versions valid at its own
+// time), replacing the period's lines and running states:
+//
+//   - every recomputed line is written under the id the stream gave it, so
+//     it replaces the old amount (a newer version in rated_usage);
+//   - every old line of the period that the recomputation does not produce
+//     (correction lines, lines of records now unrated or invalid) is written
+//     again with amount and quantity zero;
+//   - the period's running states are saved at the request's position, so
+//     records after it are priced on top of the recomputation and a
+//     redelivered request is skipped like any applied record.
+func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
+	var r schemas.Rerate
+	if err := json.Unmarshal(m.Value, &r); err != nil || r.Tenant == "" || r.Customer == "" {
+		s.metrics.Records.WithLabelValues(StageName, "rerate_malformed").Inc()
+		out, err := unratedMessage(m, malformed(m, fmt.Sprintf("re-rate request is not valid: %v", err), "rerate", s.now().UTC()))
+		if err != nil {
+			return err
+		}
+		return s.producer.WriteMessages(ctx, out...)
+	}
+	var eng *pricing.Engine
+	if s.engines != nil {
+		eng = s.engines.Engine(r.Tenant)
+	}
+	pid, perr := pricing.ParsePeriod(r.Period)
+	if eng == nil || s.history == nil || perr != nil {
+		// Price-list tenants have no running state and no versions to
+		// re-rate against.
+		s.metrics.Records.WithLabelValues(StageName, "rerate_unsupported").Inc()
+		return nil
+	}
+	wait, cancel := context.WithTimeout(ctx, s.rerateWait)
+	err := s.stored.WaitCommitted(wait, m.Partition, m.Offset, 100*time.Millisecond)
+	cancel()
+	if err != nil {
+		s.metrics.Errors.WithLabelValues(StageName, "rerate_wait").Inc()
+		return fmt.Errorf("rater: re-rate %s/%s %s: %w", r.Tenant, r.Customer, r.Period, err)
+	}
+	// Any basic contract's period labelled P lies within the months P−1 and
+	// P (closing days 1-28 start it in P−1), in any time zone.
+	y, mo := pid.Year(), pid.Month()
+	from := time.Date(y, mo-1, 1, 0, 0, 0, 0, time.UTC).Add(-26 * time.Hour)
+	to := time.Date(y, mo+1, 1, 0, 0, 0, 0, time.UTC).Add(26 * time.Hour)
+	events, err := s.history.History(ctx, r.Tenant, r.Customer, from, to, m.Partition, m.Offset)
+	if err != nil {
+		s.metrics.Errors.WithLabelValues(StageName, "rerate_read").Inc()
+		return fmt.Errorf("rater: re-rate: %w", err)
+	}
+	old, err := s.history.PeriodLines(ctx, r.Tenant, r.Customer, r.Period)
+	if err != nil {
+		s.metrics.Errors.WithLabelValues(StageName, "rerate_read").Inc()
+		return fmt.Errorf("rater: re-rate: %w", err)
+	}
+	now := s.now().UTC()
+	batch := eng.RatePeriod(events)
+	var keys []runstate.Key
+	var entries []runstate.Entry
+	for k, st := range batch.States {
+		if k.Period != pid {
+			continue
+		}
+		data, err := st.AppendBinary(nil)
+		if err != nil {
+			return fmt.Errorf("rater: re-rate state of %s: %w", k, err)
+		}
+		keys = append(keys, storeKey(&k))
+		entries = append(entries, runstate.Entry{Partition: m.Partition, Offset: m.Offset, Data: data})
+	}
+	// A redelivered request whose states were saved (and maybe moved on by
+	// later records) was done: states only reach this position through it.
+	current, err := s.states.Load(ctx, keys)
+	if err != nil {
+		s.metrics.Errors.WithLabelValues(StageName, "state_load").Inc()
+		return fmt.Errorf("rater: re-rate: %w", err)
+	}
+	for _, e := range current {
+		if e.Applied(m.Partition, m.Offset) {
+			s.metrics.Records.WithLabelValues(StageName, "replayed").Inc()
+			return nil
+		}
+	}
+	var out []kafka.Message
+	written := map[string]bool{}
+	for _, bl := range batch.Lines {
+		if bl.Key.Period != pid {
+			continue
+		}
+		ev := events[bl.Event]
+		item := bl.Key.Contract + "/" + bl.Key.Item()
+		l := schemas.RatedLine{LineID: schemas.LineID(ev.Tenant, ev.ID, item), Event: ev, Item: item,
+			Amount: bl.Line.Decimal(), Currency: bl.Currency, Period: r.Period, RatedAt: now}
+		l.Event.Contract = bl.Key.Contract
+		written[l.LineID] = true
+		msg, err := ratedMessage(m, &l)
+		if err != nil {
+			return err
+		}
+		out = append(out, msg)
+	}
+	for i := range old {
+		l := old[i]
+		if written[l.LineID] {
+			continue
+		}
+		l.Amount, l.Event.Quantity, l.RatedAt = decimal.Zero, decimal.Zero, now
+		msg, err := ratedMessage(m, &l)
+		if err != nil {
+			return err
+		}
+		out = append(out, msg)
+	}
+	if len(out) > 0 {
+		if err := s.producer.WriteMessages(ctx, out...); err != nil {
+			s.metrics.Errors.WithLabelValues(StageName, "kafka_write").Inc()
+			return fmt.Errorf("rater: write re-rated lines: %w", err)
+		}
+	}
+	if err := s.states.Save(ctx, keys, entries); err != nil {
+		s.metrics.Errors.WithLabelValues(StageName, "state_save").Inc()
+		return fmt.Errorf("rater: re-rate: %w", err)
+	}
+	s.metrics.Records.WithLabelValues(StageName, "rerated_lines").Add(float64(len(out)))
+	return nil
+}
+
+func ratedMessage(m kafka.Message, l *schemas.RatedLine) (kafka.Message, error) {
+	value, err := json.Marshal(l)
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("rater: encode: %w", err)
+	}
+	return kafka.Message{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time}, nil
+}
