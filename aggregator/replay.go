@@ -83,3 +83,24 @@ func (r *Records) PeriodLines(ctx context.Context, tenantID, customer, period st
 	}
 	return out, rows.Err()
 }
+
+// Customers returns, sorted, the tenant's customers with stored records
+// whose usage happened in [from, to).
+func (r *Records) Customers(ctx context.Context, tenantID string, from, to time.Time) ([]string, error) {
+	rows, err := r.conn.Query(ctx, `SELECT DISTINCT customer FROM usage_records
+		WHERE tenant = ? AND event_time >= ? AND event_time < ? ORDER BY customer`,
+		tenantID, chTime(from.Add(-time.Second)), chTime(to.Add(time.Second)))
+	if err != nil {
+		return nil, fmt.Errorf("read customers of %s: %w", tenantID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("read customers of %s: %w", tenantID, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -6,11 +6,13 @@ import (
 	"os"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/ingest/imports"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/ratelimit"
+	"github.com/kakin-dev/kakin/rater/rerates"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -27,15 +29,22 @@ func (s *server) registerImports(clickhouse func() (driver.Conn, error), redisCl
 		return fmt.Errorf("--import-dir: %w", err)
 	}
 	store := jobs.NewStore(conn)
-	runner := jobs.NewRunner(jobs.Options{Store: store, Redis: redisClient(), LeaseTTL: s.cfg.JobLease,
-		Workers: s.cfg.JobWorkers, Log: s.log, Registerer: s.reg})
+	runner := s.jobRunner(store, redisClient())
 	cfg := imports.Config{Dir: dir, MaxBytes: s.cfg.MaxImportBytes, Producer: raw, Limits: lim,
 		Limiter: api.limiter, Log: s.log, Metrics: imports.NewMetrics(s.reg)}
 	runner.Register(imports.Kind, imports.NewImporter(cfg))
-	s.loops = append(s.loops, runner.Run)
 	api.handle("POST /v1/usage/imports", auth.ScopeUsageWrite, ratelimit.Ingest, imports.NewUploads(cfg, store, runner.Wake))
 	s.log.Info("usage imports enabled", "import_dir", dir, "max_import_bytes", s.cfg.MaxImportBytes, "job_workers", s.cfg.JobWorkers)
 	return nil
+}
+
+// registerRerate mounts POST /v1/rerate and runs re-rate jobs in the admin
+// role: they publish one request per customer to usage.accepted.
+func (s *server) registerRerate(conn driver.Conn, redisClient func() *redis.Client, api *apiRoutes, producer rerates.Producer) {
+	store := jobs.NewStore(conn)
+	runner := s.jobRunner(store, redisClient())
+	runner.Register(rerates.Kind, rerates.NewHandler(aggregator.NewRecords(conn, api.pages), producer))
+	api.handleWrite("POST /v1/rerate", auth.ScopeUsageWrite, rerates.NewRequests(store, runner.Wake))
 }
 
 // registerJobs mounts the job routes (ingest and admin roles: an uploader

@@ -19,6 +19,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/schemas"
@@ -71,6 +72,18 @@ type server struct {
 	closers []func()
 	ready   chan struct{} // closed once the HTTP listener is bound
 	addr    string
+	runner  *jobs.Runner // the process's job runner, shared by every job kind
+}
+
+// jobRunner returns the process's job runner, creating it (and its loop) on
+// first use; each role registers the job kinds it runs.
+func (s *server) jobRunner(store *jobs.Store, rdb *redis.Client) *jobs.Runner {
+	if s.runner == nil {
+		s.runner = jobs.NewRunner(jobs.Options{Store: store, Redis: rdb, LeaseTTL: s.cfg.JobLease,
+			Workers: s.cfg.JobWorkers, Log: s.log, Registerer: s.reg})
+		s.loops = append(s.loops, s.runner.Run)
+	}
+	return s.runner
 }
 
 func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, error) {
@@ -174,6 +187,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 				return nil, err
 			}
 			api.registerAdmin(conn, writer(""))
+			s.registerRerate(conn, redisClient, api, writer(""))
 		}
 	}
 	if api != nil {

@@ -271,6 +271,7 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 	want := map[string]string{ // route -> scope ("" public)
+		"POST /v1/rerate":                     "usage:write",
 		"POST /oauth/token":                   "",
 		"POST /v1/usage":                      "usage:write",
 		"GET /v1/usage":                       "usage:read",

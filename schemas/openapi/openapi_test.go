@@ -55,6 +55,7 @@ func operations(doc *openapi3.T) []operation {
 
 // routes is every route of the server with the scope it needs ("" = none).
 var routes = map[string]string{
+	"POST /v1/rerate":                     "usage:write",
 	"POST /oauth/token":                   "",
 	"POST /v1/usage":                      "usage:write",
 	"GET /v1/usage":                       "usage:read",
@@ -180,6 +181,8 @@ func TestResponsesAndParameters(t *testing.T) {
 		case "POST /v1/clients":
 			want = append(want, 201)
 		case "POST /v1/usage/{usageId}/invalidate", "POST /v1/usage/{usageId}/cancel", "POST /v1/usage/invalidate", "POST /v1/usage/cancel":
+			want = append(want, 202)
+		case "POST /v1/rerate":
 			want = append(want, 202)
 		case "POST /v1/usage/imports":
 			want = append(want, 202, 415)
