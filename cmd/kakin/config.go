@@ -28,6 +28,7 @@ type config struct {
 	CHPassword     string
 	PriceList      string
 	DedupeWindow   time.Duration
+	RaterStateTTL  time.Duration
 	MaxBodyBytes   int64
 	MaxRecords     int
 	MaxFutureSkew  time.Duration
@@ -67,6 +68,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CHUser, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
 	fs.StringVar(&c.PriceList, "price-list", "deploy/demo/pricelist.json", "price list file the rater prices with")
+	fs.DurationVar(&c.RaterStateTTL, "rater-state-ttl", 100*24*time.Hour, "how long the rater keeps a charge's running period state after its last change; must outlast the dedupe window plus a billing period")
 	fs.DurationVar(&c.DedupeWindow, "dedupe-window", 35*24*time.Hour, "how long an event id is remembered for duplicate detection; ingest refuses events older than this")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", ingest.DefaultLimits.MaxBodyBytes, "largest accepted ingest request body, in bytes (413 above)")
 	fs.IntVar(&c.MaxRecords, "max-records", ingest.DefaultLimits.MaxRecords, "most records in one ingest request (413 above)")
