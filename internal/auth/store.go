@@ -36,10 +36,10 @@ type Tenant struct {
 	// duplicate detection, and how old an event ingest accepts. Zero: the
 	// process default (--dedupe-window).
 	DedupeWindow time.Duration `json:"dedupeWindow,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-	UpdatedBy string    `json:"updatedBy"`
-	Version   uint64    `json:"version"`
+	CreatedAt    time.Time     `json:"createdAt"`
+	UpdatedAt    time.Time     `json:"updatedAt"`
+	UpdatedBy    string        `json:"updatedBy"`
+	Version      uint64        `json:"version"`
 }
 
 // Client is the latest version of an API client. Its secret hash is kept

@@ -17,7 +17,9 @@ type fakeStore struct {
 	err error
 }
 
-func (f *fakeStore) DedupeWindows(context.Context) (map[string]time.Duration, error) { return f.m, f.err }
+func (f *fakeStore) DedupeWindows(context.Context) (map[string]time.Duration, error) {
+	return f.m, f.err
+}
 
 func TestWindows(t *testing.T) {
 	store := &fakeStore{err: errors.New("clickhouse down")}
