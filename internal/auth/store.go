@@ -35,11 +35,21 @@ type Tenant struct {
 	// DedupeWindow is how long the tenant's event ids are remembered for
 	// duplicate detection, and how old an event ingest accepts. Zero: the
 	// process default (--dedupe-window).
-	DedupeWindow time.Duration `json:"dedupeWindow,omitempty"`
+	DedupeWindow time.Duration `json:"-"` // in JSON: dedupeWindowSeconds
 	CreatedAt    time.Time     `json:"createdAt"`
 	UpdatedAt    time.Time     `json:"updatedAt"`
 	UpdatedBy    string        `json:"updatedBy"`
 	Version      uint64        `json:"version"`
+}
+
+// MarshalJSON renders the dedupe window in seconds (dedupeWindowSeconds,
+// omitted when it is the default).
+func (t Tenant) MarshalJSON() ([]byte, error) {
+	type plain Tenant
+	return json.Marshal(struct {
+		plain
+		DedupeWindowSeconds int64 `json:"dedupeWindowSeconds,omitempty"`
+	}{plain(t), int64(t.DedupeWindow / time.Second)})
 }
 
 // Client is the latest version of an API client. Its secret hash is kept
