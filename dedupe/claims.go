@@ -12,16 +12,21 @@ import (
 	"github.com/zeebo/xxh3"
 )
 
-// The compact claim layout (see docs/ARCHITECTURE.md, "Redis keys").
+// The compact claim layout (docs/ARCHITECTURE.md, "Redis keys").
 //
 // An event id is fingerprinted with xxh3-128. Its first BucketBits bits pick
-// one of the tenant's bucket hashes, "dd:{tenant}:" + 3 bytes; the next 8
-// bytes are the field inside the bucket; the value is the 16-byte packed
-// claim. A tenant with up to ~10 million remembered ids has ~76 fields per
-// bucket, so every bucket stays in Redis's compact listpack encoding
-// (hash-max-listpack-entries: 128 by default, 512 in the dev stack).
+// one of the tenant's 2^19 bucket hashes, "dd:{tenant}:" + 3 bytes; the next
+// 8 bytes are the field inside the bucket; the value is the 16-byte packed
+// claim. Redis keeps a small hash as a listpack (a flat array, no per-entry
+// pointers): about 31 bytes per claim plus the bucket key's own ~80–110
+// bytes shared by its claims. At 10 million remembered ids of a tenant a
+// bucket holds ~19 claims (measured: ~35 bytes per id, docs/BENCHMARKS.md).
+// A listpack is searched linearly, so buckets are kept that small for speed;
+// Redis's default hash-max-listpack-entries (128) keeps them compact up to
+// ~45 million ids per tenant and window (raise it to 512 for more).
 const (
 	// BucketBits is how many bits of the fingerprint choose the bucket.
+	// Changing it makes every claim unreachable (as if Redis lost its data).
 	BucketBits = 19
 	fieldLen   = 8
 	claimLen   = 16
