@@ -71,13 +71,12 @@ var script = redis.NewScript(claimScript)
 // ClaimStore remembers which record claimed each (tenant, id), compactly.
 type ClaimStore struct {
 	rdb redis.UniversalClient
-	now func() time.Time
 }
 
 // NewClaimStore returns a store over a single Redis (a batch's claims are one
 // script call over many keys, which Redis Cluster would refuse).
 func NewClaimStore(rdb redis.UniversalClient) *ClaimStore {
-	return &ClaimStore{rdb: rdb, now: time.Now}
+	return &ClaimStore{rdb: rdb}
 }
 
 // location is where a (tenant, id) claim lives: its bucket key and field.

@@ -147,10 +147,17 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 			s.metrics.Errors.WithLabelValues(StageName, "windows").Inc()
 			return errWindowsNotLoaded
 		}
+		received := events[i].ReceivedAt
+		if received.IsZero() { // ingest always sets it; the Kafka timestamp is the same ingest time
+			received = m.Time
+		}
+		own := schemas.Claim{Partition: m.Partition, Offset: m.Offset, PayloadHash: Fingerprint(&events[i]), ReceivedAt: received}
+		if _, err := encodeClaim(own); err != nil { // e.g. a receive time before 1970: it cannot be claimed
+			out[i] = malformed(m, now, err)
+			continue
+		}
 		reqs = append(reqs, ClaimRequest{Tenant: events[i].Tenant, ID: events[i].ID,
-			Retention: window + s.opts.FutureSkew,
-			Claim: schemas.Claim{Partition: m.Partition, Offset: m.Offset,
-				PayloadHash: Fingerprint(&events[i]), ReceivedAt: events[i].ReceivedAt}})
+			Retention: window + s.opts.FutureSkew, Claim: own})
 		reqIdx = append(reqIdx, i)
 	}
 	held, err := s.claim(ctx, reqs)

@@ -439,3 +439,33 @@ func TestStageWindowsNotLoaded(t *testing.T) {
 		t.Errorf("errors{kind=windows} = %v, want 1", n)
 	}
 }
+
+// A record whose claim cannot be packed (a receive time before 1970) is
+// parked as malformed instead of blocking the stage; a record without a
+// receive time is claimed with its Kafka timestamp (the same ingest time).
+func TestStageUnclaimableRecord(t *testing.T) {
+	needServers(t)
+	stage := newStage(t)
+	tenant := newTenant("stage-unclaimable")
+	bad := event(tenant, "u1", "1")
+	bad.ReceivedAt = time.Unix(-10, 0).UTC()
+	noTime := event(tenant, "u2", "1")
+	noTime.ReceivedAt = time.Time{}
+	badMsg, noTimeMsg := raw(t, 0, 1, bad), raw(t, 1, 2, noTime)
+	noTimeMsg.Time = baseTime
+	before := endOffsets(t)
+	if err := stage.HandleBatch(context.Background(), []kafka.Message{badMsg, noTimeMsg}); err != nil {
+		t.Fatal(err)
+	}
+	out := readSince(t, before)
+	checkMalformed(t, "unclaimable", out[schemas.TopicUnrated], []kafka.Message{badMsg})
+	checkAccepted(t, "no receive time", out[schemas.TopicAccepted], []kafka.Message{noTimeMsg})
+	got, err := stage.claims.Claim(context.Background(), []ClaimRequest{{Tenant: tenant, ID: "u2", Retention: time.Hour,
+		Claim: schemas.Claim{Partition: 2, Offset: 3, ReceivedAt: baseTime}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Offset != 2 || !got[0].ReceivedAt.Equal(baseTime) {
+		t.Errorf("claim of the record without receive time: %+v, want offset 2 received %v", got[0], baseTime)
+	}
+}

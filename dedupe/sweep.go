@@ -107,28 +107,44 @@ func NewSweeper(rdb redis.UniversalClient, windows Windows, skew, interval time.
 }
 
 // Run sweeps every interval, when this process wins the interval's lock,
-// until ctx ends. It returns nil; failures are logged and counted.
+// until ctx ends. It starts once the tenant windows are loaded; a failed
+// sweep releases the lock and is tried again a minute later. It returns nil;
+// failures are logged and counted.
 func (s *Sweeper) Run(ctx context.Context) error {
 	for {
-		won, err := s.rdb.SetNX(ctx, sweepLockKey, s.owner, s.interval).Result()
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
+		wait := s.interval
+		if _, loaded := s.windows.Window(""); !loaded {
+			wait = time.Second
+		} else if err := s.sweepIfLocked(ctx); err != nil && ctx.Err() == nil {
 			s.failures.Inc()
-			s.log.Warn("dedupe sweep: lock not taken; retrying at the next interval", "err", err)
-		case won:
-			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.failures.Inc()
-				s.log.Error("dedupe sweep failed; retrying at the next interval", "err", err)
-			}
+			s.log.Error("dedupe sweep failed; trying again in a minute", "err", err)
+			wait = min(wait, time.Minute)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(s.interval):
+		case <-time.After(wait):
 		}
 	}
+}
+
+// releaseLock deletes the sweep lock if this process holds it.
+var releaseLock = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+
+// sweepIfLocked sweeps if this process takes the interval's lock.
+func (s *Sweeper) sweepIfLocked(ctx context.Context) error {
+	won, err := s.rdb.SetNX(ctx, sweepLockKey, s.owner, s.interval).Result()
+	if err != nil {
+		return fmt.Errorf("dedupe sweep: lock: %w", err)
+	}
+	if !won {
+		return nil
+	}
+	if _, err := s.Sweep(ctx); err != nil {
+		_ = releaseLock.Run(context.WithoutCancel(ctx), s.rdb, []string{sweepLockKey}, s.owner).Err()
+		return err
+	}
+	return nil
 }
 
 // SweepStats is what one sweep did.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,4 +162,39 @@ func TestSweepersShareTheWork(t *testing.T) {
 	if err := env.rdb.Del(context.Background(), sweepLockKey).Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// switchWindows are not loaded until loaded is set.
+type switchWindows struct{ loaded atomic.Bool }
+
+func (w *switchWindows) Window(string) (time.Duration, bool) { return DefaultWindow, w.loaded.Load() }
+
+// Run takes no lock and sweeps nothing until the tenant windows are loaded,
+// then sweeps.
+func TestSweeperWaitsForWindows(t *testing.T) {
+	needServers(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := env.rdb.Del(ctx, sweepLockKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer env.rdb.Del(context.Background(), sweepLockKey)
+	w := &switchWindows{}
+	sw := NewSweeper(env.rdb, w, 0, time.Hour, quiet, nil)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sw.Run(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	if n, _ := env.rdb.Exists(ctx, sweepLockKey).Result(); n != 0 || testutil.ToFloat64(sw.lastSuccess) != 0 {
+		t.Fatal("swept (or took the lock) before the windows were loaded")
+	}
+	w.loaded.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(sw.lastSuccess) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no sweep within seconds of the windows being loaded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }
