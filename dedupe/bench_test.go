@@ -81,9 +81,17 @@ func BenchmarkClaim10M(b *testing.B) {
 	}
 	ctx := context.Background()
 	store := NewClaimStore(env.rdb)
+	if os.Getenv("KAKIN_BENCH_DEDUPE_AOF") == "no" { // to see what the AOF costs
+		if err := env.rdb.ConfigSet(ctx, "appendonly", "no").Err(); err != nil {
+			b.Fatal(err)
+		}
+		defer env.rdb.ConfigSet(ctx, "appendonly", "yes")
+	}
+	aof := redisInfo(b, "persistence", "aof_enabled") == 1
 	for b.Loop() {
+		var cpu0 float64
 		tenant := benchTenant()
-		before := usedMemory(b)
+		before := int64(redisInfo(b, "memory", "used_memory"))
 		received := time.Now()
 		batches := (ids + benchBatch - 1) / benchBatch
 		last := batches - max(1, batches/10) // the last tenth is the measured steady state
@@ -97,6 +105,10 @@ func BenchmarkClaim10M(b *testing.B) {
 					reqs[i].ID = benchID(n*benchBatch + i)
 				}
 			} else if n == last {
+				if err := env.rdb.ConfigResetStat(ctx).Err(); err != nil {
+					b.Fatal(err)
+				}
+				cpu0 = redisInfo(b, "cpu", "used_cpu_user_main_thread") + redisInfo(b, "cpu", "used_cpu_sys_main_thread")
 				lastStart = time.Now()
 			}
 			if rest := ids - n*benchBatch; rest < len(reqs) {
@@ -111,7 +123,9 @@ func BenchmarkClaim10M(b *testing.B) {
 		}
 		elapsed := time.Since(start)
 		lastElapsed := time.Since(lastStart)
-		after := usedMemory(b)
+		redisCPU := redisInfo(b, "cpu", "used_cpu_user_main_thread") + redisInfo(b, "cpu", "used_cpu_sys_main_thread") - cpu0
+		hsetnx, evalsha := commandUsec(b, "hsetnx"), commandUsec(b, "evalsha")
+		after := int64(redisInfo(b, "memory", "used_memory"))
 		distinct := ids - lastChecks/20 // the repeats of the last tenth add nothing
 		keys, listpack := sampleEncodings(b, tenant, 2000)
 		// One sweep over every bucket (nothing is old enough to delete):
@@ -123,6 +137,7 @@ func BenchmarkClaim10M(b *testing.B) {
 		}
 		sweepTook := time.Since(sweepStart)
 		b.ReportMetric(sweepTook.Seconds(), "sweep-s")
+		b.ReportMetric(redisCPU/float64(lastChecks)*1e6, "redis-cpu-µs/check")
 		b.ReportMetric(float64(after-before)/float64(distinct), "bytes/id")
 		b.ReportMetric(float64(lastChecks)/lastElapsed.Seconds(), "checks/s")
 		b.ReportMetric(float64(ids)/elapsed.Seconds(), "fill-checks/s")
@@ -130,31 +145,52 @@ func BenchmarkClaim10M(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 		b.Logf("tenant %s: %d checks, %d distinct ids: used_memory %d → %d (%.1f MiB, %.1f bytes/id); "+
 			"%.0f checks/s over the last %d (5 %% repeats), %.0f checks/s over the fill; %d of %d sampled buckets listpack; "+
-			"a sweep of %d buckets (%d claims kept) took %v",
+			"a sweep of %d buckets (%d claims kept) took %v. Over the last tenth Redis's main thread used %.2f µs of CPU "+
+			"per check (script calls %.2f µs per record, of which HSETNX %.2f µs); AOF on: %v",
 			tenant, ids, distinct, before, after, float64(after-before)/(1<<20), float64(after-before)/float64(distinct),
 			float64(lastChecks)/lastElapsed.Seconds(), lastChecks, float64(ids)/elapsed.Seconds(), listpack, keys,
-			st.Buckets, st.Kept, sweepTook.Round(time.Millisecond))
+			st.Buckets, st.Kept, sweepTook.Round(time.Millisecond), redisCPU/float64(lastChecks)*1e6,
+			evalsha/float64(claimChunk), hsetnx, aof)
 	}
 }
 
 func benchID(i int) string { return "evt-" + strconv.Itoa(i) + "-0123456789abcdef" }
 
-// usedMemory is INFO memory's used_memory.
-func usedMemory(b *testing.B) int64 {
-	info, err := env.rdb.Info(context.Background(), "memory").Result()
+// redisInfo is a numeric field of an INFO section.
+func redisInfo(b *testing.B, section, field string) float64 {
+	info, err := env.rdb.Info(context.Background(), section).Result()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				b.Fatal(err)
 			}
-			return n
+			return f
 		}
 	}
-	b.Fatal("INFO memory has no used_memory")
+	b.Fatalf("INFO %s has no %s", section, field)
+	return 0
+}
+
+// commandUsec is INFO commandstats' usec_per_call of cmd (0 if not called).
+func commandUsec(b *testing.B, cmd string) float64 {
+	info, err := env.rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":"); ok {
+			for _, kv := range strings.Split(rest, ",") {
+				if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
+					f, _ := strconv.ParseFloat(v, 64)
+					return f
+				}
+			}
+		}
+	}
 	return 0
 }
 
