@@ -29,8 +29,9 @@ func TestDedupeWindowAndRedisLoss(t *testing.T) {
 	ctx := context.Background()
 
 	now := time.Now().UTC()
+	// Ids of this test only: the Redis is shared with the other tests.
 	ev := func(id string, qty int, at time.Time) string {
-		return fmt.Sprintf(`{"id":%q,"customer":"c1","element":"api_calls","quantity":%d,"time":%q}`, id, qty, at.Format(time.RFC3339))
+		return fmt.Sprintf(`{"id":"loss-%s","customer":"c1","element":"api_calls","quantity":%d,"time":%q}`, id, qty, at.Format(time.RFC3339))
 	}
 	body := strings.Join([]string{
 		ev("w-in", 2, now.Add(-47*time.Hour)),  // 1 JPY
@@ -46,7 +47,7 @@ func TestDedupeWindowAndRedisLoss(t *testing.T) {
 	reasons := map[string]string{}
 	for _, r := range resp.Results {
 		for _, fe := range r.Errors {
-			reasons[r.ID] += fe.Field + ": " + fe.Reason
+			reasons[strings.TrimPrefix(r.ID, "loss-")] += fe.Field + ": " + fe.Reason
 		}
 	}
 	if r := reasons["w-out"]; !strings.Contains(r, "time: is older than the tenant's duplicate-detection window of 2 days") {
