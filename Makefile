@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 
-.PHONY: all build deps run test test-short bench bench-core bench-rater bench-import vet fmt clean
+.PHONY: all build deps run test test-short bench bench-core bench-rater bench-import bench-dedupe vet fmt clean
 
 all: build
 
@@ -53,6 +53,14 @@ bench-rater:
 # process's peak RSS (KAKIN_E2E_IMPORT_MB=N for another size).
 bench-import: deps
 	$(GO) test -count=1 -v -run '^TestImportMemory$$' ./e2e/
+# Dedupe claims in Redis: checks/s of the claim path, and Redis memory per
+# remembered id at 10 million ids (INFO memory), against a private
+# redis-server started by the test. A few minutes; override the id count with
+# KAKIN_BENCH_DEDUPE_IDS. Figures go to docs/BENCHMARKS.md.
+DEDUPE_IDS ?= 10000000
+bench-dedupe: deps
+	$(GO) test -run '^$$' -bench 'BenchmarkClaim$$' -benchtime 300x ./dedupe/
+	KAKIN_BENCH_DEDUPE_IDS=$${KAKIN_BENCH_DEDUPE_IDS:-$(DEDUPE_IDS)} $(GO) test -run '^$$' -bench 'BenchmarkClaim10M$$' -benchtime 1x -timeout 30m -v ./dedupe/
 
 fmt:
 	gofmt -w .

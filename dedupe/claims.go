@@ -2,9 +2,9 @@ package dedupe
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
-	"strconv"
-	"strings"
+	"math"
 	"time"
 
 	"github.com/kakin-dev/kakin/schemas"
@@ -12,90 +12,225 @@ import (
 	"github.com/zeebo/xxh3"
 )
 
-// ClaimStore remembers which record claimed each (tenant, id).
+// The compact claim layout (docs/ARCHITECTURE.md, "Redis keys").
+//
+// An event id is fingerprinted with xxh3-128. Its first BucketBits bits pick
+// one of the tenant's 2^19 bucket hashes, "dd:{tenant}:" + 3 bytes; the next
+// 8 bytes are the field inside the bucket; the value is the 16-byte packed
+// claim. Redis keeps a small hash as a listpack (a flat array, no per-entry
+// pointers): about 31 bytes per claim plus the bucket key's own ~80–110
+// bytes shared by its claims. At 10 million remembered ids of a tenant a
+// bucket holds ~19 claims (measured: ~35 bytes per id, docs/BENCHMARKS.md).
+// A listpack is searched linearly, so buckets are kept that small for speed;
+// Redis's default hash-max-listpack-entries (128) keeps them compact up to
+// ~45 million ids per tenant and window (raise it to 512 for more).
+const (
+	// BucketBits is how many bits of the fingerprint choose the bucket.
+	// Changing it makes every claim unreachable (as if Redis lost its data).
+	BucketBits = 19
+	fieldLen   = 8
+	claimLen   = 16
+	recLen     = fieldLen + claimLen + 4 // one request in the script's argument
+	keyPrefix  = "dd:"
+	// claimChunk is how many claims one script call makes. A batch is sent
+	// as several calls in one pipeline, so Redis serves other clients between
+	// them instead of being blocked by a whole batch.
+	claimChunk = 1000
+)
+
+// claimScript claims each request's field in its bucket, in order. KEYS[i]
+// is request i's bucket; ARGV[1] packs, per request, 28 bytes: the 8-byte
+// field, the 16-byte claim and the retention in seconds (u32). A claim on
+// record that is older than the retention, measured from the requesting
+// record's own receive time, no longer counts and is replaced.
+//
+// The answer is one string holding, for each request that did not claim its
+// id, its index (u32, from 1) and the 16-byte claim on record; every other
+// request claimed its id now. One call costs Redis one HSETNX per request
+// (and an HGET for each repeat): the common case of a new id does nothing
+// else, and the reply is empty. Expiry is the sweeper's job (sweep.go).
+const claimScript = `
+local recs, sub, unpack4, out = ARGV[1], string.sub, struct.unpack, {}
+for i = 1, #KEYS do
+  local o = (i - 1) * 28
+  local f, c = sub(recs, o + 1, o + 8), sub(recs, o + 9, o + 24)
+  if redis.call('HSETNX', KEYS[i], f, c) == 0 then
+    local old = redis.call('HGET', KEYS[i], f)
+    if #old == 16 and unpack4('>I4', old, 13) + unpack4('>I4', recs, o + 25) >= unpack4('>I4', c, 13) then
+      out[#out + 1] = struct.pack('>I4', i) .. old
+    else
+      redis.call('HSET', KEYS[i], f, c)
+    end
+  end
+end
+return table.concat(out)
+`
+
+var script = redis.NewScript(claimScript)
+
+// ClaimStore remembers which record claimed each (tenant, id), compactly.
 type ClaimStore struct {
-	rdb    redis.UniversalClient
-	window time.Duration
+	rdb redis.UniversalClient
 }
 
-// NewClaimStore returns a store whose claims expire after window.
-func NewClaimStore(rdb redis.UniversalClient, window time.Duration) *ClaimStore {
-	return &ClaimStore{rdb: rdb, window: window}
+// NewClaimStore returns a store over a single Redis (a batch's claims are one
+// script call over many keys, which Redis Cluster would refuse).
+func NewClaimStore(rdb redis.UniversalClient) *ClaimStore {
+	return &ClaimStore{rdb: rdb}
 }
 
-// claimKey is "dd:{tenant}:" followed by the 128-bit hash of the event id:
-// tenant-scoped, fixed length whatever the id, and binary-safe.
-func claimKey(tenant, id string) string {
+// location is where a (tenant, id) claim lives: its bucket key and field.
+type location struct{ key, field string }
+
+// locate fingerprints id with xxh3-128 and returns its bucket and field.
+func locate(tenant, id string) location {
 	sum := xxh3.HashString128(id).Bytes()
-	return "dd:" + tenant + ":" + string(sum[:])
+	bucket := [3]byte{sum[0], sum[1], sum[2] & (0xff << (24 - BucketBits) & 0xff)} // the first BucketBits bits
+	return location{key: keyPrefix + tenant + ":" + string(bucket[:]), field: string(sum[3 : 3+fieldLen])}
 }
 
-// encodeClaim renders a claim as "partition:offset:payloadhash:receivedms".
-func encodeClaim(c schemas.Claim) string {
-	var b strings.Builder
-	b.Grow(48)
-	b.WriteString(strconv.Itoa(c.Partition))
-	b.WriteByte(':')
-	b.WriteString(strconv.FormatInt(c.Offset, 10))
-	b.WriteByte(':')
-	b.WriteString(strconv.FormatUint(c.PayloadHash, 16))
-	b.WriteByte(':')
-	b.WriteString(strconv.FormatInt(c.ReceivedAt.UnixMilli(), 10))
-	return b.String()
+// Fingerprint is the 32-bit payload fingerprint a claim keeps: the top half
+// of schemas.PayloadHash. Compare payloads only by fingerprints computed the
+// same way.
+func Fingerprint(e *schemas.UsageEvent) uint64 { return schemas.PayloadHash(e) >> 32 }
+
+// encodeClaim packs a claim into 16 bytes: partition u16, offset u48,
+// payload fingerprint u32, receive time in unix seconds u32, big-endian.
+func encodeClaim(c schemas.Claim) ([claimLen]byte, error) {
+	var b [claimLen]byte
+	secs := c.ReceivedAt.Unix()
+	switch {
+	case c.Partition < 0 || c.Partition > 0xffff:
+		return b, fmt.Errorf("claim: partition %d does not fit 16 bits", c.Partition)
+	case c.Offset < 0 || c.Offset >= 1<<48:
+		return b, fmt.Errorf("claim: offset %d does not fit 48 bits", c.Offset)
+	case c.PayloadHash > 0xffffffff:
+		return b, fmt.Errorf("claim: payload fingerprint %x is wider than 32 bits", c.PayloadHash)
+	case secs < 0 || secs > 0xffffffff:
+		return b, fmt.Errorf("claim: receive time %v out of range", c.ReceivedAt)
+	}
+	binary.BigEndian.PutUint64(b[0:8], uint64(c.Partition)<<48|uint64(c.Offset))
+	binary.BigEndian.PutUint32(b[8:12], uint32(c.PayloadHash))
+	binary.BigEndian.PutUint32(b[12:16], uint32(secs))
+	return b, nil
 }
 
 func decodeClaim(s string) (schemas.Claim, error) {
-	parts := strings.Split(s, ":")
-	if len(parts) != 4 {
-		return schemas.Claim{}, fmt.Errorf("malformed claim %q", s)
+	if len(s) != claimLen {
+		return schemas.Claim{}, fmt.Errorf("malformed claim of %d bytes", len(s))
 	}
-	p, err1 := strconv.Atoi(parts[0])
-	o, err2 := strconv.ParseInt(parts[1], 10, 64)
-	h, err3 := strconv.ParseUint(parts[2], 16, 64)
-	ms, err4 := strconv.ParseInt(parts[3], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
-		return schemas.Claim{}, fmt.Errorf("malformed claim %q", s)
-	}
-	return schemas.Claim{Partition: p, Offset: o, PayloadHash: h, ReceivedAt: time.UnixMilli(ms).UTC()}, nil
+	b := []byte(s)
+	po := binary.BigEndian.Uint64(b[0:8])
+	return schemas.Claim{
+		Partition:   int(po >> 48),
+		Offset:      int64(po & (1<<48 - 1)),
+		PayloadHash: uint64(binary.BigEndian.Uint32(b[8:12])),
+		ReceivedAt:  time.Unix(int64(binary.BigEndian.Uint32(b[12:16])), 0).UTC(),
+	}, nil
 }
 
-// ClaimRequest asks to claim (Tenant, ID) for the record described by Claim.
+// ClaimRequest asks to claim (Tenant, ID) for the record described by Claim,
+// remembered for Retention after the record's receive time. Claim.PayloadHash
+// must be a Fingerprint; Claim.ReceivedAt is kept to the second.
 type ClaimRequest struct {
 	Tenant, ID string
 	Claim      schemas.Claim
+	Retention  time.Duration
 }
 
 // Claim tries every request in one pipelined round trip, in order. For each it
-// returns the claim now on record: the request's own claim when it won (or
-// had already won before a redelivery), or the earlier record's claim.
+// returns the claim now on record, as stored (receive time to the second):
+// the request's own claim when it won (or had already won before a
+// redelivery), or the earlier record's claim. A claim older than the
+// request's retention, counted back from the request's receive time, is
+// replaced rather than returned.
 func (s *ClaimStore) Claim(ctx context.Context, reqs []ClaimRequest) ([]schemas.Claim, error) {
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StatusCmd, len(reqs))
-	for i, r := range reqs {
-		cmds[i] = pipe.SetArgs(ctx, claimKey(r.Tenant, r.ID), encodeClaim(r.Claim),
-			redis.SetArgs{Mode: "NX", Get: true, TTL: s.window})
-	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, fmt.Errorf("redis claim pipeline: %w", err)
-	}
 	out := make([]schemas.Claim, len(reqs))
-	for i, cmd := range cmds {
-		prev, err := cmd.Result()
-		switch {
-		case err == redis.Nil:
-			out[i] = reqs[i].Claim // claimed now
-		case err != nil:
-			return nil, fmt.Errorf("redis claim: %w", err)
-		default:
-			c, err := decodeClaim(prev)
-			if err != nil {
-				return nil, err
+	if len(reqs) == 0 {
+		return out, nil
+	}
+	type chunk struct {
+		from int
+		keys []string
+		recs []byte
+	}
+	var chunks []chunk
+	for from := 0; from < len(reqs); from += claimChunk {
+		part := reqs[from:min(from+claimChunk, len(reqs))]
+		c := chunk{from: from, keys: make([]string, len(part)), recs: make([]byte, 0, recLen*len(part))}
+		for i, r := range part {
+			secs := int64(r.Retention / time.Second)
+			if secs < 1 || secs > math.MaxUint32 {
+				return nil, fmt.Errorf("claim %s/%s: retention %v out of range", r.Tenant, r.ID, r.Retention)
 			}
-			out[i] = c
+			packed, err := encodeClaim(r.Claim)
+			if err != nil {
+				return nil, fmt.Errorf("claim %s/%s: %w", r.Tenant, r.ID, err)
+			}
+			loc := locate(r.Tenant, r.ID)
+			c.keys[i] = loc.key
+			c.recs = append(c.recs, loc.field...)
+			c.recs = append(c.recs, packed[:]...)
+			c.recs = binary.BigEndian.AppendUint32(c.recs, uint32(secs))
+			out[from+i] = storedForm(packed) // the stored form of this request's own claim
+		}
+		chunks = append(chunks, c)
+	}
+	run := func() ([]*redis.Cmd, error) {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(chunks))
+		for i, c := range chunks {
+			cmds[i] = script.EvalSha(ctx, pipe, c.keys, c.recs)
+		}
+		_, err := pipe.Exec(ctx)
+		return cmds, err
+	}
+	cmds, err := run()
+	if err != nil && isNoScript(err) {
+		// Redis restarted or its script cache was flushed: load the script
+		// and run again. Calls that did run already hold their claims, which
+		// a repeat recognises as their own.
+		if lerr := script.Load(ctx, s.rdb).Err(); lerr != nil {
+			return nil, fmt.Errorf("redis claim: load script: %w", lerr)
+		}
+		cmds, err = run()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis claim: %w", err)
+	}
+	for ci, cmd := range cmds {
+		lost, err := cmd.Text()
+		if err != nil {
+			return nil, fmt.Errorf("redis claim: %w", err)
+		}
+		if len(lost)%(4+claimLen) != 0 {
+			return nil, fmt.Errorf("redis claim: malformed answer of %d bytes", len(lost))
+		}
+		n := len(chunks[ci].keys)
+		for ; len(lost) > 0; lost = lost[4+claimLen:] {
+			i := int(binary.BigEndian.Uint32([]byte(lost[:4])))
+			if i < 1 || i > n {
+				return nil, fmt.Errorf("redis claim: answer names request %d of %d", i, n)
+			}
+			c, err := decodeClaim(lost[4 : 4+claimLen])
+			if err != nil {
+				return nil, fmt.Errorf("redis claim: %w", err)
+			}
+			out[chunks[ci].from+i-1] = c
 		}
 	}
 	return out, nil
 }
+
+func storedForm(packed [claimLen]byte) schemas.Claim {
+	c, err := decodeClaim(string(packed[:]))
+	if err != nil {
+		panic(err) // a packed claim is always claimLen bytes
+	}
+	return c
+}
+
+func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }
 
 // Ping checks that Redis answers.
 func (s *ClaimStore) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }

@@ -2,18 +2,37 @@ package dedupe
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kakin-dev/kakin/schemas"
 )
 
-func claim(p int, o int64, hash uint64, receivedMS int64) schemas.Claim {
-	return schemas.Claim{Partition: p, Offset: o, PayloadHash: hash, ReceivedAt: time.UnixMilli(receivedMS).UTC()}
+// claim is a claim received at second s after testStart (times near now, so
+// that a sweep by another test never deletes them).
+func claim(p int, o int64, fingerprint uint64, s int64) schemas.Claim {
+	return schemas.Claim{Partition: p, Offset: o, PayloadHash: fingerprint, ReceivedAt: time.Unix(testStart+s, 0).UTC()}
 }
+
+var testStart = time.Now().Unix()
 
 func sameClaim(a, b schemas.Claim) bool {
 	return a.Partition == b.Partition && a.Offset == b.Offset && a.PayloadHash == b.PayloadHash && a.ReceivedAt.Equal(b.ReceivedAt)
+}
+
+func req(tenant, id string, c schemas.Claim) ClaimRequest {
+	return ClaimRequest{Tenant: tenant, ID: id, Claim: c, Retention: time.Hour}
+}
+
+// bucketsOf returns the distinct bucket keys of tenant's ids.
+func bucketsOf(tenant string, ids ...string) map[string]bool {
+	out := map[string]bool{}
+	for _, id := range ids {
+		out[locate(tenant, id).key] = true
+	}
+	return out
 }
 
 // ClaimStore.Claim against a real Redis: each step is one pipelined call and
@@ -21,47 +40,47 @@ func sameClaim(a, b schemas.Claim) bool {
 func TestClaimStoreClaim(t *testing.T) {
 	needServers(t)
 	ctx := context.Background()
-	store := NewClaimStore(env.rdb, time.Hour)
+	store := NewClaimStore(env.rdb)
 	ta, tb := newTenant("claims-a"), newTenant("claims-b")
 
-	// Hashes above MaxInt64 and received times with milliseconds check that
-	// the encoding round-trips every field.
-	first := claim(0, 10, 0xfedcba9876543210, 1767225600123)
-	later := claim(1, 20, 0x0123456789abcdef, 1767225661456)
+	// The largest values each packed field holds check that the encoding
+	// round-trips every bit.
+	first := claim(0xffff, 1<<48-1, 0xfedcba98, 0)
+	later := claim(1, 20, 0x01234567, 1)
 	steps := []struct {
 		name string
 		reqs []ClaimRequest
 		want []schemas.Claim
 	}{
 		{"first claim wins",
-			[]ClaimRequest{{ta, "e1", first}},
+			[]ClaimRequest{req(ta, "e1", first)},
 			[]schemas.Claim{first}},
 		{"a later record from another partition gets the first claim back",
-			[]ClaimRequest{{ta, "e1", later}},
+			[]ClaimRequest{req(ta, "e1", later)},
 			[]schemas.Claim{first}},
 		{"another offset of the same partition gets the first claim back",
-			[]ClaimRequest{{ta, "e1", claim(0, 11, 7, 1767225700000)}},
+			[]ClaimRequest{req(ta, "e1", claim(0xffff, 11, 7, 2))},
 			[]schemas.Claim{first}},
 		{"the claiming record redelivered gets its own claim back",
-			[]ClaimRequest{{ta, "e1", first}},
+			[]ClaimRequest{req(ta, "e1", first)},
 			[]schemas.Claim{first}},
-		{"a redelivery whose received time or hash changed still gets the stored claim",
-			[]ClaimRequest{{ta, "e1", claim(0, 10, 1, 1)}},
+		{"a redelivery whose received time or fingerprint changed still gets the stored claim",
+			[]ClaimRequest{req(ta, "e1", claim(0xffff, 1<<48-1, 1, 3))},
 			[]schemas.Claim{first}},
 		{"the same id under another tenant is independent",
-			[]ClaimRequest{{tb, "e1", later}},
+			[]ClaimRequest{req(tb, "e1", later)},
 			[]schemas.Claim{later}},
 		{"other ids are independent",
-			[]ClaimRequest{{ta, "e2", later}, {ta, "E1", claim(2, 5, 5, 5)}},
+			[]ClaimRequest{req(ta, "e2", later), req(ta, "E1", claim(2, 5, 5, 5))},
 			[]schemas.Claim{later, claim(2, 5, 5, 5)}},
 		{"duplicates inside one call resolve in order",
 			[]ClaimRequest{
-				{ta, "p1", claim(0, 100, 1, 1000)},
-				{ta, "p1", claim(1, 101, 2, 2000)},
-				{ta, "p2", claim(2, 102, 3, 3000)},
-				{ta, "p1", claim(2, 103, 1, 4000)},
-				{ta, "p2", claim(2, 102, 3, 3000)}, // redelivered within the call
-				{tb, "p1", claim(1, 104, 9, 5000)},
+				req(ta, "p1", claim(0, 100, 1, 1000)),
+				req(ta, "p1", claim(1, 101, 2, 2000)),
+				req(ta, "p2", claim(2, 102, 3, 3000)),
+				req(ta, "p1", claim(2, 103, 1, 3500)),
+				req(ta, "p2", claim(2, 102, 3, 3000)), // redelivered within the call
+				req(tb, "p1", claim(1, 104, 9, 3600)),
 			},
 			[]schemas.Claim{
 				claim(0, 100, 1, 1000),
@@ -69,7 +88,7 @@ func TestClaimStoreClaim(t *testing.T) {
 				claim(2, 102, 3, 3000),
 				claim(0, 100, 1, 1000),
 				claim(2, 102, 3, 3000),
-				claim(1, 104, 9, 5000),
+				claim(1, 104, 9, 3600),
 			}},
 		{"an empty call claims nothing", nil, []schemas.Claim{}},
 	}
@@ -88,82 +107,194 @@ func TestClaimStoreClaim(t *testing.T) {
 		}
 	}
 
-	// Claims are kept for the window: the TTL of the claim key.
-	for _, k := range []struct{ tenant, id string }{{ta, "e1"}, {tb, "e1"}, {ta, "p1"}} {
-		ttl, err := env.rdb.PTTL(ctx, claimKey(k.tenant, k.id)).Result()
+	// Buckets carry no TTL: only the sweeper forgets claims (sweep.go).
+	for key := range bucketsOf(ta, "e1", "e2", "E1", "p1", "p2") {
+		ttl, err := env.rdb.TTL(ctx, key).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ttl <= time.Hour-time.Minute || ttl > time.Hour {
-			t.Errorf("claim %s/%s: TTL %v, want the window (1h)", k.tenant, k.id, ttl)
+		if ttl != -1 {
+			t.Errorf("bucket %q: TTL %v, want none", key, ttl)
 		}
 	}
-	// One key per (tenant, id), nothing else.
-	n := 0
+	// Nothing but the buckets of the tenant's ids, each a compact listpack
+	// holding 8-byte fields and 16-byte claims.
+	want := bucketsOf(ta, "e1", "e2", "E1", "p1", "p2")
+	fields := 0
 	iter := env.rdb.Scan(ctx, 0, "dd:"+ta+":*", 100).Iterator()
 	for iter.Next(ctx) {
-		n++
+		key := iter.Val()
+		if !want[key] {
+			t.Errorf("unexpected key %q", key)
+		}
+		if enc, _ := env.rdb.ObjectEncoding(ctx, key).Result(); enc != "listpack" {
+			t.Errorf("bucket %q encoded as %q, want listpack", key, enc)
+		}
+		all, err := env.rdb.HGetAll(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f, v := range all {
+			if len(f) != fieldLen || len(v) != claimLen {
+				t.Errorf("bucket %q: field of %d bytes, claim of %d; want %d and %d", key, len(f), len(v), fieldLen, claimLen)
+			}
+			fields++
+		}
 	}
 	if err := iter.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if want := 5; n != want { // e1, e2, E1, p1, p2
-		t.Errorf("%d claim keys for tenant %s, want %d", n, ta, want)
+	if fields != 5 { // e1, e2, E1, p1, p2
+		t.Errorf("%d claims stored for tenant %s, want 5", fields, ta)
 	}
 }
 
-// The received time is kept with millisecond precision: a claim reads back
-// as the record's time truncated to the millisecond, in UTC.
+// The received time is kept to the second: a claim reads back as the
+// record's time truncated to the second, in UTC.
 func TestClaimStoreReceivedTimePrecision(t *testing.T) {
 	needServers(t)
 	ctx := context.Background()
-	store := NewClaimStore(env.rdb, time.Hour)
+	store := NewClaimStore(env.rdb)
 	tenant := newTenant("claims-time")
 	tokyo := time.FixedZone("JST", 9*3600)
 	received := time.Date(2026, 3, 31, 23, 59, 59, 987654321, tokyo)
 	own := schemas.Claim{Partition: 2, Offset: 7, PayloadHash: 42, ReceivedAt: received}
-	if _, err := store.Claim(ctx, []ClaimRequest{{tenant, "x", own}}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := store.Claim(ctx, []ClaimRequest{{tenant, "x", schemas.Claim{Partition: 0, Offset: 1}}})
+	got, err := store.Claim(ctx, []ClaimRequest{req(tenant, "x", own)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := received.Truncate(time.Millisecond); !got[0].ReceivedAt.Equal(want) {
-		t.Errorf("received time %v, want %v", got[0].ReceivedAt, want)
+	want := received.Truncate(time.Second)
+	if !got[0].ReceivedAt.Equal(want) {
+		t.Errorf("own claim returned with received time %v, want the stored %v", got[0].ReceivedAt, want)
 	}
-	if got[0].ReceivedAt.Location() != time.UTC {
-		t.Errorf("received time in %v, want UTC", got[0].ReceivedAt.Location())
+	got, err = store.Claim(ctx, []ClaimRequest{req(tenant, "x", schemas.Claim{Partition: 0, Offset: 1, ReceivedAt: received})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got[0].ReceivedAt.Equal(want) || got[0].ReceivedAt.Location() != time.UTC {
+		t.Errorf("received time %v, want %v in UTC", got[0].ReceivedAt, want)
 	}
 }
 
-// A claim expires after the window; the id can then be claimed afresh.
-func TestClaimStoreWindowExpiry(t *testing.T) {
+// A claim counts for its retention, measured from the receive time of the
+// record that asks: one second inside, it is found; one second outside, the
+// id is claimed afresh by the asking record (not a duplicate).
+func TestClaimStoreRetention(t *testing.T) {
 	needServers(t)
 	ctx := context.Background()
-	const window = 300 * time.Millisecond
-	store := NewClaimStore(env.rdb, window)
-	tenant := newTenant("claims-expiry")
-	a, b := claim(0, 1, 1, 1000), claim(1, 2, 2, 2000)
-	if got, err := store.Claim(ctx, []ClaimRequest{{tenant, "x", a}}); err != nil || !sameClaim(got[0], a) {
-		t.Fatalf("first claim = %+v, %v", got, err)
+	store := NewClaimStore(env.rdb)
+	tenant := newTenant("claims-retention")
+	const ret = 3 * time.Hour
+	t0 := time.Now().Truncate(time.Second)
+	at := func(p int, o int64, d time.Duration) ClaimRequest {
+		return ClaimRequest{Tenant: tenant, ID: "x", Retention: ret,
+			Claim: schemas.Claim{Partition: p, Offset: o, PayloadHash: 1, ReceivedAt: t0.Add(d)}}
 	}
-	ttl, err := env.rdb.PTTL(ctx, claimKey(tenant, "x")).Result()
+	first, edge, outside, after := at(0, 1, 0), at(1, 2, ret), at(2, 3, ret+time.Second), at(0, 4, ret+time.Hour)
+	steps := []struct {
+		name string
+		req  ClaimRequest
+		want schemas.Claim
+	}{
+		{"first", first, first.Claim},
+		{"exactly the retention later: still a duplicate", edge, first.Claim},
+		{"a second past the retention: claimed afresh", outside, outside.Claim},
+		{"later repeats find the new claim", after, outside.Claim},
+		{"the first record redelivered now finds the new claim", first, outside.Claim},
+	}
+	for _, st := range steps {
+		got, err := store.Claim(ctx, []ClaimRequest{st.req})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameClaim(got[0], st.want) {
+			t.Errorf("%s: got %+v, want %+v", st.name, got[0], st.want)
+		}
+	}
+}
+
+// After SCRIPT FLUSH (as after a Redis restart) the store loads its script
+// again by itself.
+func TestClaimStoreScriptFlushed(t *testing.T) {
+	needServers(t)
+	ctx := context.Background()
+	store := NewClaimStore(env.rdb)
+	tenant := newTenant("claims-noscript")
+	a := claim(0, 1, 1, 1000)
+	if _, err := store.Claim(ctx, []ClaimRequest{req(tenant, "x", a)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Claim(ctx, []ClaimRequest{req(tenant, "x", claim(1, 2, 2, 2000)), req(tenant, "y", a)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ttl <= 0 || ttl > window {
-		t.Errorf("TTL %v, want (0, %v]", ttl, window)
+	if !sameClaim(got[0], a) || !sameClaim(got[1], a) {
+		t.Errorf("after SCRIPT FLUSH: %+v, want the first claim for x and its own for y", got)
 	}
-	if got, err := store.Claim(ctx, []ClaimRequest{{tenant, "x", b}}); err != nil || !sameClaim(got[0], a) {
-		t.Fatalf("claim within the window = %+v, %v; want the first claim", got, err)
+}
+
+// A batch larger than one script call (claimChunk) is still one round trip
+// whose calls see each other's claims in order.
+func TestClaimStoreLargeBatch(t *testing.T) {
+	needServers(t)
+	ctx := context.Background()
+	store := NewClaimStore(env.rdb)
+	tenant := newTenant("claims-large")
+	n := 2*claimChunk + 10
+	reqs := make([]ClaimRequest, n)
+	for i := range reqs {
+		id := fmt.Sprint(i)
+		if i >= claimChunk+5 { // repeats of the first chunk's ids, from the later chunks
+			id = fmt.Sprint(i - claimChunk - 5)
+		}
+		reqs[i] = req(tenant, id, claim(0, int64(i), 1, 1000))
 	}
-	// The losing claim did not extend the window.
-	if ttl2, _ := env.rdb.PTTL(ctx, claimKey(tenant, "x")).Result(); ttl2 > ttl {
-		t.Errorf("TTL grew from %v to %v on a losing claim", ttl, ttl2)
+	got, err := store.Claim(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(window + 100*time.Millisecond)
-	if got, err := store.Claim(ctx, []ClaimRequest{{tenant, "x", b}}); err != nil || !sameClaim(got[0], b) {
-		t.Fatalf("claim after the window = %+v, %v; want its own claim", got, err)
+	for i := range reqs {
+		wantOffset := int64(i)
+		if i >= claimChunk+5 {
+			wantOffset = int64(i - claimChunk - 5)
+		}
+		if got[i].Offset != wantOffset {
+			t.Fatalf("request %d: claim of offset %d, want %d", i, got[i].Offset, wantOffset)
+		}
+	}
+}
+
+// Claims that the packed layout cannot hold are refused, not truncated.
+func TestEncodeClaimRange(t *testing.T) {
+	ok := time.Unix(1, 0)
+	for _, c := range []schemas.Claim{
+		{Partition: -1, ReceivedAt: ok},
+		{Partition: 1 << 16, ReceivedAt: ok},
+		{Offset: -1, ReceivedAt: ok},
+		{Offset: 1 << 48, ReceivedAt: ok},
+		{PayloadHash: 1 << 32, ReceivedAt: ok},
+		{ReceivedAt: time.Unix(-1, 0)},
+		{ReceivedAt: time.Unix(1<<32, 0)},
+	} {
+		if _, err := encodeClaim(c); err == nil {
+			t.Errorf("encodeClaim(%+v) accepted", c)
+		}
+	}
+	c := schemas.Claim{Partition: 0xffff, Offset: 1<<48 - 1, PayloadHash: 0xffffffff, ReceivedAt: time.Unix(0xffffffff, 0).UTC()}
+	packed, err := encodeClaim(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := decodeClaim(string(packed[:])); err != nil || !sameClaim(back, c) {
+		t.Errorf("round trip %+v → %+v, %v", c, back, err)
+	}
+	if _, err := decodeClaim(strings.Repeat("x", claimLen-1)); err == nil {
+		t.Error("decodeClaim accepted a short value")
+	}
+	if _, err := NewClaimStore(nil).Claim(context.Background(), []ClaimRequest{{Tenant: "t", ID: "x", Claim: claim(0, 0, 0, 1)}}); err == nil {
+		t.Error("a claim without retention was accepted")
 	}
 }

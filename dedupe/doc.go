@@ -1,8 +1,13 @@
 // Package dedupe is the stage between usage.raw and usage.accepted. It claims
-// each record's (tenant, id) in Redis within a window; the first record to
-// claim an id passes on to usage.accepted, every later one goes to
-// usage.duplicates with a reference to the claim it lost to. A claim names the
-// record that made it (its partition and offset in usage.raw), so a record
-// redelivered after a crash recognises its own claim and is not flagged as its
-// own duplicate.
+// each record's (tenant, id) in Redis; the first record to claim an id passes
+// on to usage.accepted, every later one goes to usage.duplicates with a
+// reference to the claim it lost to. A claim names the record that made it
+// (its partition and offset in usage.raw), so a record redelivered after a
+// crash recognises its own claim and is not flagged as its own duplicate.
+//
+// Claims are packed 16-byte values in small per-tenant bucket hashes that
+// Redis keeps in its compact listpack encoding (claims.go); a batch is one
+// pipelined round trip of Lua script calls. A claim counts for its tenant's
+// window plus the ingest future skew; the Sweeper deletes claims past that
+// (sweep.go). See docs/ARCHITECTURE.md, "Dedupe: claims in Redis".
 package dedupe

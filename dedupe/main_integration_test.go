@@ -101,13 +101,18 @@ func kclient() *kafka.Client {
 // offsets are the end offsets of topics, by topic and partition.
 type offsets map[string]map[int]int64
 
+// outputTopics are the topics a dedupe stage may write to (and one it must not).
+var outputTopics = []string{schemas.TopicAccepted, schemas.TopicDuplicates, schemas.TopicUnrated, schemas.TopicRated}
+
 // endOffsets returns the end offset of every partition of the output topics.
-func endOffsets(t *testing.T) offsets {
+func endOffsets(t *testing.T) offsets { return endOffsetsOf(t, outputTopics...) }
+
+// endOffsetsOf returns the end offset of every partition of topics.
+func endOffsetsOf(t *testing.T, topics ...string) offsets {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	topics := []string{schemas.TopicAccepted, schemas.TopicDuplicates, schemas.TopicUnrated, schemas.TopicRated}
 	for _, topic := range topics {
 		for p := range partitions {
 			req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
@@ -139,7 +144,14 @@ func endOffsets(t *testing.T) offsets {
 // after the end offsets since, partition by partition in offset order.
 func readSince(t *testing.T, since offsets) map[string][]kafka.Message {
 	t.Helper()
-	now := endOffsets(t)
+	return readTopicsSince(t, since, outputTopics...)
+}
+
+// readTopicsSince is readSince for any topics (a topic missing from since
+// is read from its start).
+func readTopicsSince(t *testing.T, since offsets, topics ...string) map[string][]kafka.Message {
+	t.Helper()
+	now := endOffsetsOf(t, topics...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out := map[string][]kafka.Message{}

@@ -3,11 +3,14 @@ package dedupe
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -16,21 +19,114 @@ type Producer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
+// Windows gives each tenant's duplicate-detection window. loaded is false
+// until the tenant settings were read at least once; the stage then claims
+// nothing (a claim remembered for too short a time could miss a duplicate).
+type Windows interface {
+	Window(tenant string) (window time.Duration, loaded bool)
+}
+
+// FixedWindow is the same window for every tenant, always loaded.
+type FixedWindow time.Duration
+
+// Window returns w.
+func (w FixedWindow) Window(string) (time.Duration, bool) { return time.Duration(w), true }
+
+// DefaultClaimTimeout bounds one batch's Redis round trip.
+const DefaultClaimTimeout = 10 * time.Second
+
+// Options configure a Stage. Zero values take the defaults.
+type Options struct {
+	// Windows are the tenants' windows (FixedWindow(35 days) when nil).
+	Windows Windows
+	// FutureSkew is how far in the future ingest accepts event times. A
+	// claim is kept for window + FutureSkew after its record was received:
+	// an exact repeat that ingest still accepts (event time within the
+	// window) is then always found.
+	FutureSkew time.Duration
+	// ClaimTimeout bounds one batch's Redis round trip (DefaultClaimTimeout).
+	ClaimTimeout time.Duration
+	// Registerer takes the stage's own metrics; nil: not registered.
+	Registerer prometheus.Registerer
+}
+
+// DefaultWindow is the duplicate-detection window of a tenant that has no
+// window of its own: a billing month plus late arrivals.
+const DefaultWindow = 35 * 24 * time.Hour
+
 // Stage sorts raw records into first-seen and duplicates.
 type Stage struct {
 	claims   *ClaimStore
 	producer Producer
 	metrics  *stream.Metrics
+	opts     Options
 	now      func() time.Time
+	health   *redisHealth
 }
 
 // NewStage returns the dedupe stage.
-func NewStage(claims *ClaimStore, p Producer, m *stream.Metrics) *Stage {
-	return &Stage{claims: claims, producer: p, metrics: m, now: time.Now}
+func NewStage(claims *ClaimStore, p Producer, m *stream.Metrics, opts Options) *Stage {
+	if opts.Windows == nil {
+		opts.Windows = FixedWindow(DefaultWindow)
+	}
+	if opts.ClaimTimeout <= 0 {
+		opts.ClaimTimeout = DefaultClaimTimeout
+	}
+	return &Stage{claims: claims, producer: p, metrics: m, opts: opts, now: time.Now,
+		health: newRedisHealth(opts.Registerer)}
 }
 
 // StageName labels this stage's metrics and logs.
 const StageName = "dedupe"
+
+// errWindowsNotLoaded fails a batch while the tenant windows are unknown.
+var errWindowsNotLoaded = errors.New("dedupe: tenant windows not loaded yet")
+
+// redisHealth exports whether the claim path works. While Redis does not
+// answer the stage consumes nothing: the batch fails, the consumer hands it
+// again after a backoff, and these gauges say since when.
+type redisHealth struct {
+	mu           sync.Mutex
+	up           prometheus.Gauge
+	blockedSince prometheus.Gauge
+	claimSeconds prometheus.Histogram
+	since        time.Time
+}
+
+func newRedisHealth(reg prometheus.Registerer) *redisHealth {
+	h := &redisHealth{
+		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kakin_dedupe_redis_up",
+			Help: "1 when the last claim round trip to Redis succeeded (or none was tried yet), 0 while it fails."}),
+		blockedSince: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kakin_dedupe_blocked_since_seconds",
+			Help: "Unix time of the first failed claim of the current Redis outage (dedupe consumes nothing until Redis answers); 0 when not blocked."}),
+		claimSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kakin_dedupe_claim_seconds",
+			Help: "Time of one batch's claim round trip to Redis.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+	}
+	h.up.Set(1)
+	if reg != nil {
+		reg.MustRegister(h.up, h.blockedSince, h.claimSeconds)
+	}
+	return h
+}
+
+func (h *redisHealth) failed(at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.up.Set(0)
+	if h.since.IsZero() {
+		h.since = at
+		h.blockedSince.Set(float64(at.Unix()))
+	}
+}
+
+func (h *redisHealth) ok(took time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.up.Set(1)
+	h.since = time.Time{}
+	h.blockedSince.Set(0)
+	h.claimSeconds.Observe(took.Seconds())
+}
 
 // HandleBatch claims every record of the batch in one Redis round trip, then
 // writes each record to exactly one output topic. It returns nil only when all
@@ -46,15 +142,26 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 			out[i] = malformed(m, now, err)
 			continue
 		}
-		reqs = append(reqs, ClaimRequest{Tenant: events[i].Tenant, ID: events[i].ID, Claim: schemas.Claim{
-			Partition: m.Partition, Offset: m.Offset,
-			PayloadHash: schemas.PayloadHash(&events[i]), ReceivedAt: events[i].ReceivedAt,
-		}})
+		window, loaded := s.opts.Windows.Window(events[i].Tenant)
+		if !loaded {
+			s.metrics.Errors.WithLabelValues(StageName, "windows").Inc()
+			return errWindowsNotLoaded
+		}
+		received := events[i].ReceivedAt
+		if received.IsZero() { // ingest always sets it; the Kafka timestamp is the same ingest time
+			received = m.Time
+		}
+		own := schemas.Claim{Partition: m.Partition, Offset: m.Offset, PayloadHash: Fingerprint(&events[i]), ReceivedAt: received}
+		if _, err := encodeClaim(own); err != nil { // e.g. a receive time before 1970: it cannot be claimed
+			out[i] = malformed(m, now, err)
+			continue
+		}
+		reqs = append(reqs, ClaimRequest{Tenant: events[i].Tenant, ID: events[i].ID,
+			Retention: window + s.opts.FutureSkew, Claim: own})
 		reqIdx = append(reqIdx, i)
 	}
-	held, err := s.claims.Claim(ctx, reqs)
+	held, err := s.claim(ctx, reqs)
 	if err != nil {
-		s.metrics.Errors.WithLabelValues(StageName, "redis").Inc()
 		return err
 	}
 	var accepted, duplicates int
@@ -67,6 +174,8 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 			accepted++
 			continue
 		}
+		// Self and First carry fingerprints computed the same way; First's
+		// receive time is the claim's, to the second.
 		dup := schemas.Duplicate{Event: events[i], Self: own, First: first,
 			PayloadDiffers: first.PayloadHash != own.PayloadHash, DetectedAt: now}
 		value, err := json.Marshal(&dup)
@@ -89,6 +198,27 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 		s.metrics.EndToEnd.WithLabelValues(StageName).Observe(now.Sub(m.Time).Seconds())
 	}
 	return nil
+}
+
+// claim makes the batch's claims in one round trip, bounded by the claim
+// timeout, and keeps the Redis health metrics.
+func (s *Stage) claim(ctx context.Context, reqs []ClaimRequest) ([]schemas.Claim, error) {
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.opts.ClaimTimeout)
+	defer cancel()
+	start := time.Now()
+	held, err := s.claims.Claim(cctx, reqs)
+	if err != nil {
+		if ctx.Err() == nil { // not a shutdown
+			s.metrics.Errors.WithLabelValues(StageName, "redis").Inc()
+			s.health.failed(s.now())
+		}
+		return nil, fmt.Errorf("dedupe: %w", err)
+	}
+	s.health.ok(time.Since(start))
+	return held, nil
 }
 
 // malformed parks a record that cannot be read in usage.unrated, with its raw

@@ -12,6 +12,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
 )
@@ -22,10 +23,12 @@ func newStage(t *testing.T) *Stage {
 	t.Helper()
 	w := stream.NewWriter(env.brokers, "")
 	t.Cleanup(func() { w.Close() })
-	return NewStage(NewClaimStore(env.rdb, time.Hour), w, stream.NewMetrics(prometheus.NewRegistry()))
+	return NewStage(NewClaimStore(env.rdb), w, stream.NewMetrics(prometheus.NewRegistry()), Options{Windows: FixedWindow(time.Hour)})
 }
 
-var baseTime = time.Date(2026, 4, 1, 9, 30, 0, 0, time.UTC)
+// baseTime is near now: claims far older than their retention would be
+// purged by the next write to their bucket.
+var baseTime = time.Now().UTC().Truncate(time.Minute)
 
 func event(tenant, id, qty string) schemas.UsageEvent {
 	return schemas.UsageEvent{Tenant: tenant, ID: id, Customer: "cust-1", Element: "api_calls",
@@ -188,11 +191,11 @@ func checkDuplicates(t *testing.T, step string, got []kafka.Message, want []dupW
 		mustDecode(t, w.self.Value, &self)
 		mustDecode(t, w.first.Value, &first)
 		wantFirst := schemas.Claim{Partition: w.first.Partition, Offset: w.first.Offset,
-			PayloadHash: schemas.PayloadHash(&first), ReceivedAt: first.ReceivedAt}
+			PayloadHash: Fingerprint(&first), ReceivedAt: first.ReceivedAt.Truncate(time.Second)}
 		if !sameClaim(d.First, wantFirst) {
 			t.Errorf("%s: duplicate %s: first %+v, want %+v", step, key, d.First, wantFirst)
 		}
-		if d.Self.PayloadHash != schemas.PayloadHash(&self) || !d.Self.ReceivedAt.Equal(self.ReceivedAt) {
+		if d.Self.PayloadHash != Fingerprint(&self) || !d.Self.ReceivedAt.Equal(self.ReceivedAt) {
 			t.Errorf("%s: duplicate %s: self %+v does not describe its record", step, key, d.Self)
 		}
 		if d.PayloadDiffers != w.differs {
@@ -255,10 +258,12 @@ func values(ms []kafka.Message) string {
 }
 
 // With Redis down HandleBatch fails and writes nothing, so the batch is not
-// committed; once Redis is back the same batch goes through.
+// committed, and the metrics say the stage is blocked and since when; once
+// Redis is back the same batch goes through and the metrics clear.
 func TestStageRedisDown(t *testing.T) {
 	needServers(t)
 	stage := newStage(t)
+	stage.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
 	tenant := newTenant("stage-redis-down")
 	batch := []kafka.Message{
 		raw(t, 0, 10, event(tenant, "r1", "1")),
@@ -278,8 +283,19 @@ func TestStageRedisDown(t *testing.T) {
 			_ = env.redis.Restart(context.Background())
 		}
 	}()
-	if err := stage.HandleBatch(ctx, batch); err == nil {
-		t.Error("HandleBatch with Redis down returned nil, want an error")
+	for attempt := 1; attempt <= 2; attempt++ {
+		if err := stage.HandleBatch(ctx, batch); err == nil {
+			t.Error("HandleBatch with Redis down returned nil, want an error")
+		}
+		if i := stage.now().Unix(); attempt == 1 {
+			stage.now = func() time.Time { return time.Unix(i+60, 0) } // the outage goes on
+		}
+		up, since := testutil.ToFloat64(stage.health.up), testutil.ToFloat64(stage.health.blockedSince)
+		failed := testutil.ToFloat64(stage.metrics.Errors.WithLabelValues(StageName, "redis"))
+		if up != 0 || since != 1_800_000_000 || failed != float64(attempt) {
+			t.Errorf("attempt %d with Redis down: redis_up %v, blocked_since %v, redis errors %v; want 0, the first failure (1800000000), %d",
+				attempt, up, since, failed, attempt)
+		}
 	}
 	if out := readSince(t, before); len(out) != 0 {
 		t.Errorf("HandleBatch with Redis down wrote %d accepted, %d duplicates, %d unrated records; want none",
@@ -291,6 +307,9 @@ func TestStageRedisDown(t *testing.T) {
 	restarted = true
 	if err := stage.HandleBatch(ctx, batch); err != nil {
 		t.Fatalf("HandleBatch after Redis restarted: %v", err)
+	}
+	if up, since := testutil.ToFloat64(stage.health.up), testutil.ToFloat64(stage.health.blockedSince); up != 1 || since != 0 {
+		t.Errorf("after Redis came back: redis_up %v, blocked_since %v; want 1 and 0", up, since)
 	}
 	out := readSince(t, before)
 	checkAccepted(t, "after restart", out[schemas.TopicAccepted], batch[:2])
@@ -312,15 +331,16 @@ func TestStageRedeliveryAfterFailedWrite(t *testing.T) {
 	dead := stream.NewWriter([]string{"127.0.0.1:1"}, "")
 	dead.MaxAttempts, dead.WriteTimeout = 1, time.Second
 	defer dead.Close()
-	broken := NewStage(NewClaimStore(env.rdb, time.Hour), dead, stream.NewMetrics(prometheus.NewRegistry()))
+	broken := NewStage(NewClaimStore(env.rdb), dead, stream.NewMetrics(prometheus.NewRegistry()), Options{Windows: FixedWindow(time.Hour)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := broken.HandleBatch(ctx, batch); err == nil {
 		t.Fatal("HandleBatch with an unreachable broker returned nil, want an error")
 	}
 	for _, id := range []string{"w1", "w2"} {
-		if n, err := env.rdb.Exists(ctx, claimKey(tenant, id)).Result(); err != nil || n != 1 {
-			t.Fatalf("claim of %s after the failed write: exists=%d, %v; want it made", id, n, err)
+		loc := locate(tenant, id)
+		if ok, err := env.rdb.HExists(ctx, loc.key, loc.field).Result(); err != nil || !ok {
+			t.Fatalf("claim of %s after the failed write: exists=%v, %v; want it made", id, ok, err)
 		}
 	}
 	before := endOffsets(t)
@@ -330,4 +350,122 @@ func TestStageRedeliveryAfterFailedWrite(t *testing.T) {
 	out := readSince(t, before)
 	checkAccepted(t, "redelivery", out[schemas.TopicAccepted], batch)
 	checkDuplicates(t, "redelivery", out[schemas.TopicDuplicates], nil)
+}
+
+// windowsMap is a fixed set of tenant windows; nil means not loaded yet.
+type windowsMap map[string]time.Duration
+
+func (w windowsMap) Window(tenant string) (time.Duration, bool) {
+	if w == nil {
+		return 0, false
+	}
+	d, ok := w[tenant]
+	if !ok {
+		d = DefaultWindow
+	}
+	return d, true
+}
+
+// A claim lasts the tenant's window plus the future skew, counted from the
+// first record's receive time: a repeat received one second inside is a
+// duplicate; one received a second later finds the claim expired and is
+// accepted as a first record. Another tenant's window is its own.
+func TestStageTenantWindow(t *testing.T) {
+	needServers(t)
+	tenant, other := newTenant("stage-window"), newTenant("stage-window-other")
+	const window, skew = 2 * time.Hour, 30 * time.Minute
+	w := stream.NewWriter(env.brokers, "")
+	defer w.Close()
+	stage := NewStage(NewClaimStore(env.rdb), w, stream.NewMetrics(prometheus.NewRegistry()),
+		Options{Windows: windowsMap{tenant: window, other: 10 * window}, FutureSkew: skew})
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	at := func(tn string, p int, o int64, d time.Duration) kafka.Message {
+		e := event(tn, "x", "1")
+		e.ReceivedAt = t0.Add(d)
+		return raw(t, p, o, e)
+	}
+	ctx := context.Background()
+	first, inside, expired, after := at(tenant, 0, 1, 0), at(tenant, 1, 2, window+skew), at(tenant, 2, 3, window+skew+time.Second),
+		at(tenant, 0, 4, window+skew+2*time.Second)
+	otherFirst, otherInside := at(other, 0, 5, 0), at(other, 1, 6, window+skew+time.Second)
+	steps := []struct {
+		name       string
+		batch      []kafka.Message
+		accepted   []kafka.Message
+		duplicates []dupWant
+	}{
+		{"first records", []kafka.Message{first, otherFirst}, []kafka.Message{first, otherFirst}, nil},
+		{"a repeat at the end of the window is a duplicate", []kafka.Message{inside}, nil,
+			[]dupWant{{self: inside, first: first}}},
+		{"a repeat a second later is not: the claim expired", []kafka.Message{expired}, []kafka.Message{expired}, nil},
+		{"later repeats are duplicates of the new claim", []kafka.Message{after}, nil,
+			[]dupWant{{self: after, first: expired}}},
+		{"the other tenant's longer window still holds", []kafka.Message{otherInside}, nil,
+			[]dupWant{{self: otherInside, first: otherFirst}}},
+	}
+	for _, st := range steps {
+		before := endOffsets(t)
+		if err := stage.HandleBatch(ctx, st.batch); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		out := readSince(t, before)
+		checkAccepted(t, st.name, out[schemas.TopicAccepted], st.accepted)
+		checkDuplicates(t, st.name, out[schemas.TopicDuplicates], st.duplicates)
+	}
+}
+
+// Until the tenant windows are loaded the stage claims and writes nothing:
+// the batch fails and is retried.
+func TestStageWindowsNotLoaded(t *testing.T) {
+	needServers(t)
+	tenant := newTenant("stage-no-windows")
+	w := stream.NewWriter(env.brokers, "")
+	defer w.Close()
+	m := stream.NewMetrics(prometheus.NewRegistry())
+	stage := NewStage(NewClaimStore(env.rdb), w, m, Options{Windows: windowsMap(nil)})
+	before := endOffsets(t)
+	batch := []kafka.Message{raw(t, 0, 1, event(tenant, "n1", "1"))}
+	if err := stage.HandleBatch(context.Background(), batch); err == nil {
+		t.Fatal("HandleBatch without tenant windows returned nil")
+	}
+	if out := readSince(t, before); len(out) != 0 {
+		t.Errorf("wrote %d topics of records without windows", len(out))
+	}
+	loc := locate(tenant, "n1")
+	if n, _ := env.rdb.Exists(context.Background(), loc.key).Result(); n != 0 {
+		t.Error("claimed without windows")
+	}
+	if n := testutil.ToFloat64(m.Errors.WithLabelValues(StageName, "windows")); n != 1 {
+		t.Errorf("errors{kind=windows} = %v, want 1", n)
+	}
+}
+
+// A record whose claim cannot be packed (a receive time before 1970) is
+// parked as malformed instead of blocking the stage; a record without a
+// receive time is claimed with its Kafka timestamp (the same ingest time).
+func TestStageUnclaimableRecord(t *testing.T) {
+	needServers(t)
+	stage := newStage(t)
+	tenant := newTenant("stage-unclaimable")
+	bad := event(tenant, "u1", "1")
+	bad.ReceivedAt = time.Unix(-10, 0).UTC()
+	noTime := event(tenant, "u2", "1")
+	noTime.ReceivedAt = time.Time{}
+	badMsg, noTimeMsg := raw(t, 0, 1, bad), raw(t, 1, 2, noTime)
+	noTimeMsg.Time = baseTime
+	before := endOffsets(t)
+	if err := stage.HandleBatch(context.Background(), []kafka.Message{badMsg, noTimeMsg}); err != nil {
+		t.Fatal(err)
+	}
+	out := readSince(t, before)
+	checkMalformed(t, "unclaimable", out[schemas.TopicUnrated], []kafka.Message{badMsg})
+	checkAccepted(t, "no receive time", out[schemas.TopicAccepted], []kafka.Message{noTimeMsg})
+	got, err := stage.claims.Claim(context.Background(), []ClaimRequest{{Tenant: tenant, ID: "u2", Retention: time.Hour,
+		Claim: schemas.Claim{Partition: 2, Offset: 3, ReceivedAt: baseTime}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Offset != 2 || !got[0].ReceivedAt.Equal(baseTime) {
+		t.Errorf("claim of the record without receive time: %+v, want offset 2 received %v", got[0], baseTime)
+	}
 }

@@ -27,6 +27,12 @@ type Producer interface {
 // is asked for every parsed request, also one without valid events (n = 0).
 type EventLimiter func(ctx context.Context, w http.ResponseWriter, n int) (allowed bool, reject func(http.ResponseWriter))
 
+// Windows gives each tenant's duplicate-detection window; loaded is false
+// until the tenant settings were read at least once.
+type Windows interface {
+	Window(tenant string) (window time.Duration, loaded bool)
+}
+
 // Handler serves POST /v1/usage.
 type Handler struct {
 	producer Producer
@@ -35,10 +41,16 @@ type Handler struct {
 	log      *slog.Logger
 	now      func() time.Time
 	events   EventLimiter
+	windows  Windows
 }
 
 // LimitEvents makes the handler ask l before storing a request's valid events.
 func (h *Handler) LimitEvents(l EventLimiter) { h.events = l }
+
+// UseWindows makes each tenant's window its records' MaxAge (instead of
+// Limits.MaxAge). Until the windows are loaded, requests get 503: a record
+// older than an unknown window could repeat undetected.
+func (h *Handler) UseWindows(w Windows) { h.windows = w }
 
 // NewHandler returns the usage intake handler. The producer must write to
 // usage.raw (or name no topic and leave it to the messages).
@@ -69,6 +81,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
 		return
+	}
+	lim := h.limits
+	if h.windows != nil {
+		window, loaded := h.windows.Window(ten)
+		if !loaded {
+			httpapi.RetryAfter(w, 2*time.Second)
+			httpapi.WriteProblem(w, http.StatusServiceUnavailable, "tenant_settings_unavailable",
+				"the tenant settings (duplicate-detection window) are not loaded yet; retry the request unchanged")
+			return
+		}
+		lim.MaxAge = window
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.limits.MaxBodyBytes))
 	if err != nil {
@@ -102,7 +125,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := Response{Results: make([]Result, len(raws))}
 	msgs := make([]kafka.Message, 0, len(raws))
 	for i, raw := range raws {
-		ev, errs := parseEvent(raw, ten, now, h.limits)
+		ev, errs := parseEvent(raw, ten, now, lim)
 		res := Result{Index: i, ID: ev.ID}
 		if len(errs) > 0 {
 			res.Status, res.Errors = "rejected", errs

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/stream"
@@ -164,5 +165,95 @@ func TestHandlerEventLimitStoresNothing(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusTooManyRequests || asked != 2 || len(p.msgs) != 0 {
 		t.Fatalf("status %d, limiter asked for %d events, %d stored; want 429, 2, 0", rec.Code, asked, len(p.msgs))
+	}
+}
+
+// windowsOf is a fixed set of tenant windows; nil means not loaded yet.
+type windowsOf map[string]time.Duration
+
+func (w windowsOf) Window(tenant string) (time.Duration, bool) {
+	if w == nil {
+		return 0, false
+	}
+	return w[tenant], true
+}
+
+// Each tenant's records are checked against its own window: one second
+// inside is accepted, one second outside is rejected with the reason, and
+// the future skew is checked as well.
+func TestHandlerTenantWindow(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	windows := windowsOf{"acme": 10 * 24 * time.Hour, "big": 60 * 24 * time.Hour}
+	at := func(id string, ts time.Time) string {
+		return `{"id":"` + id + `","customer":"c1","element":"api_calls","quantity":1,"time":"` + ts.Format(time.RFC3339Nano) + `"}`
+	}
+	body := strings.Join([]string{
+		at("inside", now.Add(-10*24*time.Hour+time.Second)),
+		at("edge", now.Add(-10*24*time.Hour)),
+		at("outside", now.Add(-10*24*time.Hour-time.Second)),
+		at("skew-edge", now.Add(DefaultLimits.MaxFutureSkew)),
+		at("future", now.Add(DefaultLimits.MaxFutureSkew+time.Second)),
+	}, "\n")
+	tests := []struct {
+		tenant string
+		want   []string // status per record
+	}{
+		{"acme", []string{"accepted", "accepted", "rejected", "accepted", "rejected"}},
+		{"big", []string{"accepted", "accepted", "accepted", "accepted", "rejected"}},
+	}
+	for _, tt := range tests {
+		p := &recordingProducer{}
+		h := NewHandler(p, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		h.now = func() time.Time { return now }
+		h.UseWindows(windows)
+		req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		req = req.WithContext(tenant.With(req.Context(), tt.tenant))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var resp Response
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || rec.Code != http.StatusAccepted {
+			t.Fatalf("%s: status %d: %s", tt.tenant, rec.Code, rec.Body)
+		}
+		accepted := 0
+		for i, r := range resp.Results {
+			if r.Status != tt.want[i] {
+				t.Errorf("%s: record %s: %s, want %s (%+v)", tt.tenant, r.ID, r.Status, tt.want[i], r.Errors)
+				continue
+			}
+			if r.Status == "accepted" {
+				accepted++
+				continue
+			}
+			reason := ""
+			if len(r.Errors) == 1 && r.Errors[0].Field == "time" {
+				reason = r.Errors[0].Reason
+			}
+			switch {
+			case r.ID == "outside" && !strings.Contains(reason, "older than the tenant's duplicate-detection window of 10 days"):
+				t.Errorf("%s: outside the window: reason %q", tt.tenant, reason)
+			case r.ID == "future" && !strings.Contains(reason, "more than 1 day in the future"):
+				t.Errorf("%s: future: reason %q", tt.tenant, reason)
+			}
+		}
+		if len(p.msgs) != accepted {
+			t.Errorf("%s: %d records stored, want the %d accepted", tt.tenant, len(p.msgs), accepted)
+		}
+	}
+}
+
+// Until the tenant windows are loaded, nothing is stored and the caller is
+// told to retry.
+func TestHandlerWindowsNotLoaded(t *testing.T) {
+	p := &recordingProducer{}
+	h := NewHandler(p, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.UseWindows(windowsOf(nil))
+	req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader(goodEvent))
+	req = req.WithContext(tenant.With(req.Context(), "acme"))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
+		!strings.Contains(rec.Body.String(), "tenant_settings_unavailable") || len(p.msgs) != 0 {
+		t.Fatalf("status %d, retry-after %q, %d stored: %s", rec.Code, rec.Header().Get("Retry-After"), len(p.msgs), rec.Body)
 	}
 }

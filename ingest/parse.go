@@ -163,9 +163,9 @@ func validateEvent(w *wireEvent, tenant string, now time.Time, lim Limits) (sche
 	} else if t.Year() < 2000 || t.Year() > 2099 {
 		bad("time", "must be between the years 2000 and 2099")
 	} else if lim.MaxFutureSkew > 0 && t.After(now.Add(lim.MaxFutureSkew)) {
-		bad("time", fmt.Sprintf("is more than %s in the future", lim.MaxFutureSkew))
+		bad("time", fmt.Sprintf("is more than %s in the future (the allowed clock skew)", span(lim.MaxFutureSkew)))
 	} else if lim.MaxAge > 0 && t.Before(now.Add(-lim.MaxAge)) {
-		bad("time", fmt.Sprintf("is older than the duplicate-detection window of %s; such usage cannot be accepted safely", lim.MaxAge))
+		bad("time", fmt.Sprintf("is older than the tenant's duplicate-detection window of %s; such usage cannot be accepted safely", span(lim.MaxAge)))
 	} else {
 		e.Time = t.UTC()
 	}
@@ -183,6 +183,18 @@ func validateEvent(w *wireEvent, tenant string, now time.Time, lim Limits) (sche
 		e.Attributes = w.Attributes
 	}
 	return e, errs
+}
+
+// span renders a duration for a person: "35 days", "36h0m0s".
+func span(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
 }
 
 func requiredText(s *string, field string, max int, bad func(field, reason string)) string {

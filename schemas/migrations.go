@@ -13,7 +13,9 @@ import (
 var clickhouseFS embed.FS
 
 // Migration is one versioned ClickHouse schema change. Every statement in it is
-// idempotent (CREATE … IF NOT EXISTS), so applying it twice is harmless.
+// idempotent (CREATE … IF NOT EXISTS; or ALTER TABLE … ADD COLUMN, which
+// ClickHouse 18.16 cannot write with IF NOT EXISTS: the runner treats "column
+// already exists" as applied, see AddsColumn), so applying it twice is harmless.
 type Migration struct {
 	Version    int
 	Name       string
@@ -50,6 +52,15 @@ func ClickHouseMigrations() ([]Migration, error) {
 		}
 	}
 	return out, nil
+}
+
+// AddsColumn reports whether stmt is an ALTER TABLE that only adds one
+// column: a statement the migration runner may treat as applied when the
+// column exists already.
+func AddsColumn(stmt string) bool {
+	f := strings.Fields(strings.ToUpper(stmt))
+	return len(f) >= 6 && f[0] == "ALTER" && f[1] == "TABLE" && f[3] == "ADD" && f[4] == "COLUMN" &&
+		!strings.Contains(stmt, ",")
 }
 
 // splitStatements splits a SQL file on semicolons that end a line, dropping

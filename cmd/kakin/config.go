@@ -42,6 +42,7 @@ type config struct {
 	TokenKeysFile      string
 	TokenTTL           time.Duration
 	RevocationRefresh  time.Duration
+	TenantRefresh      time.Duration
 	IngestEventsPerSec int
 	IngestReqsPerSec   int
 	AdminReqsPerMin    int
@@ -69,7 +70,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
 	fs.StringVar(&c.PriceList, "price-list", "deploy/demo/pricelist.json", "price list file the rater prices with")
 	fs.DurationVar(&c.RaterStateTTL, "rater-state-ttl", 100*24*time.Hour, "how long the rater keeps a charge's running period state after its last change; must outlast the dedupe window plus a billing period")
-	fs.DurationVar(&c.DedupeWindow, "dedupe-window", 35*24*time.Hour, "how long an event id is remembered for duplicate detection; ingest refuses events older than this")
+	fs.DurationVar(&c.DedupeWindow, "dedupe-window", 35*24*time.Hour, "default duplicate-detection window of a tenant without its own (kakin tenants set-dedupe-window): how long its event ids are remembered; ingest refuses events older than this")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", ingest.DefaultLimits.MaxBodyBytes, "largest accepted ingest request body, in bytes (413 above)")
 	fs.IntVar(&c.MaxRecords, "max-records", ingest.DefaultLimits.MaxRecords, "most records in one ingest request (413 above)")
 	fs.DurationVar(&c.MaxFutureSkew, "max-future-skew", ingest.DefaultLimits.MaxFutureSkew, "how far in the future an event time may be")
@@ -82,6 +83,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TokenKeysFile, "token-keys-file", ".run/token-keys", "access-token signing keys, one `kid base64url-secret` per line; the first signs, all verify")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of issued access tokens")
 	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", 15*time.Second, "how often revoked clients are reloaded (a revoked client's tokens stop within this)")
+	fs.DurationVar(&c.TenantRefresh, "tenant-refresh", 30*time.Second, "how often tenant settings (dedupe windows) are reloaded from ClickHouse; a changed window applies within this")
 	fs.IntVar(&c.IngestEventsPerSec, "rate-ingest-events", 100000, "default events per second per client on POST /v1/usage")
 	fs.IntVar(&c.IngestReqsPerSec, "rate-ingest-requests", 500, "default ingest requests per second per client")
 	fs.IntVar(&c.AdminReqsPerMin, "rate-admin-requests", 1200, "default admin API requests per minute per client")

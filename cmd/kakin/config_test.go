@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseRoles(t *testing.T) {
@@ -64,4 +65,22 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 			t.Errorf("README.md does not document --%s / %s (regenerate with `kakin config`)", f.Name, envName(f.Name))
 		}
 	})
+}
+
+func TestParseWindow(t *testing.T) {
+	for in, want := range map[string]time.Duration{"40d": 40 * 24 * time.Hour, "0": 0, "0d": 0, "960h": 960 * time.Hour, "36h30m": 36*time.Hour + 30*time.Minute} {
+		if got, err := parseWindow(in); err != nil || got != want {
+			t.Errorf("parseWindow(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "d", "-3d", "1.5d", "forty"} {
+		if _, err := parseWindow(bad); err == nil {
+			t.Errorf("parseWindow(%q) accepted", bad)
+		}
+	}
+	for d, want := range map[time.Duration]string{0: "default", 40 * 24 * time.Hour: "40d", 36 * time.Hour: "36h0m0s"} {
+		if got := windowText(d); got != want {
+			t.Errorf("windowText(%v) = %q, want %q", d, got, want)
+		}
+	}
 }

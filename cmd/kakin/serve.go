@@ -21,6 +21,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/tenantwindow"
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/openapi"
@@ -137,6 +138,23 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		return rdb
 	}
 
+	// Every tenant's dedupe window, for ingest (how old an event may be) and
+	// dedupe (how long its ids are remembered); loaded once per process.
+	var windows *tenantwindow.Windows
+	tenantWindows := func() (*tenantwindow.Windows, error) {
+		if windows != nil {
+			return windows, nil
+		}
+		conn, err := clickhouse()
+		if err != nil {
+			return nil, err
+		}
+		windows = tenantwindow.New(auth.NewStore(conn), cfg.DedupeWindow, cfg.TenantRefresh, log, reg)
+		s.loops = append(s.loops, windows.Run)
+		s.checks = append(s.checks, check{"tenant_windows", windows.Ready})
+		return windows, nil
+	}
+
 	// The HTTP API of the ingest and admin roles: authentication, rate limits,
 	// pagination cursors and minor versions, the same for every route.
 	var api *apiRoutes
@@ -155,16 +173,28 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			raw := writer(schemas.TopicRaw)
 			h := ingest.NewHandler(raw, lim, s.metrics, log)
 			h.LimitEvents(api.limiter.IngestLimiter())
+			w, err := tenantWindows()
+			if err != nil {
+				return nil, err
+			}
+			h.UseWindows(w)
 			api.handleSelfLimited("POST /v1/usage", auth.ScopeUsageWrite, h)
 			if err := s.registerImports(clickhouse, redisClient, api, raw, lim); err != nil {
 				return nil, err
 			}
 		case "dedupe":
-			claims := dedupe.NewClaimStore(redisClient(), cfg.DedupeWindow)
+			w, err := tenantWindows()
+			if err != nil {
+				return nil, err
+			}
+			claims := dedupe.NewClaimStore(redisClient())
 			s.checks = append(s.checks, check{"redis", claims.Ping})
-			stage := dedupe.NewStage(claims, writer(""), s.metrics)
+			stage := dedupe.NewStage(claims, writer(""), s.metrics,
+				dedupe.Options{Windows: w, FutureSkew: cfg.MaxFutureSkew, Registerer: reg})
+			sweeper := dedupe.NewSweeper(redisClient(), w, cfg.MaxFutureSkew, 0, log, reg)
 			cc := consumer(dedupe.StageName, "kakin-dedupe", []string{schemas.TopicRaw})
-			s.loops = append(s.loops, func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
+			s.loops = append(s.loops, func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) },
+				sweeper.Run)
 		case "rater":
 			pl, err := rater.LoadPriceList(cfg.PriceList)
 			if err != nil {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/kakin-dev/kakin/internal/auth"
@@ -19,8 +21,13 @@ const tenantsUsage = `Usage:
   kakin tenants create ID [--name NAME]
   kakin tenants list
   kakin tenants set-limits ID [--ingest-events-per-second N] [--ingest-requests-per-second N] [--admin-requests-per-minute N]
+  kakin tenants set-dedupe-window ID WINDOW
 
 Tenant ids are 1-64 of a-z, 0-9 and '-'. Limits of 0 use the process defaults.
+WINDOW is how long the tenant's event ids are remembered for duplicate detection
+and how old an event ingest still accepts: days ("40d") or a Go duration
+("960h"), from 1 day to 400 days; 0 returns to the default (--dedupe-window).
+Running processes apply it within --tenant-refresh.
 The ClickHouse flags (--clickhouse-addr …) select the store; run "kakin migrate" first.
 `
 
@@ -77,11 +84,11 @@ func runTenants(ctx context.Context, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TENANT\tNAME\tEVENTS/S\tREQUESTS/S\tADMIN/MIN\tCREATED\tUPDATED BY")
+		fmt.Fprintln(tw, "TENANT\tNAME\tEVENTS/S\tREQUESTS/S\tADMIN/MIN\tDEDUPE WINDOW\tCREATED\tUPDATED BY")
 		for _, t := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, limitText(t.Limits.IngestEventsPerSecond),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, limitText(t.Limits.IngestEventsPerSecond),
 				limitText(t.Limits.IngestRequestsPerSecond), limitText(t.Limits.AdminRequestsPerMinute),
-				t.CreatedAt.Format("2006-01-02 15:04:05Z"), t.UpdatedBy)
+				windowText(t.DedupeWindow), t.CreatedAt.Format("2006-01-02 15:04:05Z"), t.UpdatedBy)
 		}
 		return tw.Flush()
 	case "set-limits":
@@ -105,6 +112,29 @@ func runTenants(ctx context.Context, args []string) error {
 		fmt.Printf("tenant %s limits: events/s %s, requests/s %s, admin/min %s\n", t.ID, limitText(t.Limits.IngestEventsPerSecond),
 			limitText(t.Limits.IngestRequestsPerSecond), limitText(t.Limits.AdminRequestsPerMinute))
 		return nil
+	case "set-dedupe-window":
+		pos, err := parseFlagsAndArgs(fs, args)
+		if err != nil {
+			return ignoreHelp(err)
+		}
+		if len(pos) != 2 {
+			return errors.New("usage: kakin tenants set-dedupe-window ID WINDOW (e.g. 40d; 0 for the default)")
+		}
+		window, err := parseWindow(pos[1])
+		if err != nil {
+			return err
+		}
+		store, closeStore, err := openAuthStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		t, err := store.SetTenantDedupeWindow(ctx, pos[0], window, cliActor())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("tenant %s dedupe window: %s (processes apply it within %s)\n", t.ID, windowText(t.DedupeWindow), cfg.TenantRefresh)
+		return nil
 	default:
 		fmt.Fprint(os.Stderr, tenantsUsage)
 		return fmt.Errorf("unknown subcommand %q", sub)
@@ -125,6 +155,37 @@ func limitText(n int) string {
 		return "default"
 	}
 	return fmt.Sprint(n)
+}
+
+// parseWindow parses "40d" (days) or a Go duration; "0" is the default.
+func parseWindow(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("window %q: want whole days such as 40d, or a duration such as 960h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("window %q: want whole days such as 40d, or a duration such as 960h", s)
+	}
+	return d, nil
+}
+
+// windowText renders a tenant's window: "default", "40d" or a duration.
+func windowText(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == 0:
+		return "default"
+	case d%day == 0:
+		return fmt.Sprintf("%dd", d/day)
+	}
+	return d.String()
 }
 
 // parseFlagsAndArgs applies the environment and the command line like

@@ -81,7 +81,7 @@ func New(store *Store, keys *KeyRing, opts Options) (*Authenticator, error) {
 		dummy:   dummy,
 	}
 	a.m = newMetrics(opts.Registerer, a.revoked)
-	a.revoked.onFail = a.m.revocationFailures.Inc
+	a.revoked.OnFail = a.m.revocationFailures.Inc
 	return a, nil
 }
 

@@ -383,7 +383,7 @@ func TestRevocationsStale(t *testing.T) {
 	}
 	now := time.Now()
 	src.ids, src.err = nil, errors.New("clickhouse down")
-	r.now = func() time.Time { return now.Add(time.Minute) }
+	r.SetClock(func() time.Time { return now.Add(time.Minute) })
 	if err := r.Refresh(context.Background()); err == nil {
 		t.Fatal("refresh did not fail")
 	}

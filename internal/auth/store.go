@@ -29,13 +29,27 @@ var (
 
 // Tenant is the latest version of a tenant.
 type Tenant struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Limits    Limits    `json:"limits"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-	UpdatedBy string    `json:"updatedBy"`
-	Version   uint64    `json:"version"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Limits Limits `json:"limits"`
+	// DedupeWindow is how long the tenant's event ids are remembered for
+	// duplicate detection, and how old an event ingest accepts. Zero: the
+	// process default (--dedupe-window).
+	DedupeWindow time.Duration `json:"-"` // in JSON: dedupeWindowSeconds
+	CreatedAt    time.Time     `json:"createdAt"`
+	UpdatedAt    time.Time     `json:"updatedAt"`
+	UpdatedBy    string        `json:"updatedBy"`
+	Version      uint64        `json:"version"`
+}
+
+// MarshalJSON renders the dedupe window in seconds (dedupeWindowSeconds,
+// omitted when it is the default).
+func (t Tenant) MarshalJSON() ([]byte, error) {
+	type plain Tenant
+	return json.Marshal(struct {
+		plain
+		DedupeWindowSeconds int64 `json:"dedupeWindowSeconds,omitempty"`
+	}{plain(t), int64(t.DedupeWindow / time.Second)})
 }
 
 // Client is the latest version of an API client. Its secret hash is kept
@@ -83,7 +97,7 @@ func NewStore(conn driver.Conn) *Store {
 
 const (
 	tenantCols = "tenant, name, ingest_events_per_second, ingest_requests_per_second, admin_requests_per_minute, " +
-		"created_at, updated_at, updated_by, deleted, version"
+		"dedupe_window_seconds, created_at, updated_at, updated_by, deleted, version"
 	clientCols = "tenant, client_id, name, secret_hash, scopes, ingest_events_per_second, ingest_requests_per_second, " +
 		"admin_requests_per_minute, revoked, revoked_at, created_at, updated_at, updated_by, version"
 	auditCols = "tenant, entity, entity_id, version, at, actor, change"
@@ -237,6 +251,62 @@ func (s *Store) SetTenantLimits(ctx context.Context, id string, l Limits, actor 
 	return t, nil
 }
 
+// MinDedupeWindow and MaxDedupeWindow bound a tenant's dedupe window.
+const (
+	MinDedupeWindow = 24 * time.Hour
+	MaxDedupeWindow = 400 * 24 * time.Hour
+)
+
+// SetTenantDedupeWindow sets tenant id's duplicate-detection window, in
+// whole seconds between MinDedupeWindow and MaxDedupeWindow; 0 returns the
+// tenant to the process default. Processes apply it within their tenant
+// settings refresh.
+func (s *Store) SetTenantDedupeWindow(ctx context.Context, id string, window time.Duration, actor string) (Tenant, error) {
+	if window != 0 && (window < MinDedupeWindow || window > MaxDedupeWindow || window%time.Second != 0) {
+		return Tenant{}, fmt.Errorf("set dedupe window: %w: %s must be 0 (default) or whole seconds from %s to %s",
+			ErrInvalid, window, MinDedupeWindow, MaxDedupeWindow)
+	}
+	if err := checkActor(actor); err != nil {
+		return Tenant{}, fmt.Errorf("set dedupe window: %w", err)
+	}
+	cur, found, err := s.getTenant(ctx, id)
+	if err != nil {
+		return Tenant{}, wrap("set dedupe window", err)
+	}
+	if !found || cur.deleted {
+		return Tenant{}, fmt.Errorf("set dedupe window: tenant %s: %w", id, ErrNotFound)
+	}
+	t := cur.Tenant
+	t.DedupeWindow, t.UpdatedAt, t.UpdatedBy, t.Version = window, s.now(), actor, s.nextVersion(cur.Version)
+	if err := s.writeTenant(ctx, t, "set_dedupe_window"); err != nil {
+		return Tenant{}, wrap("set dedupe window", err)
+	}
+	return t, nil
+}
+
+// DedupeWindows returns the dedupe window of every tenant that has one of
+// its own (the others use the process default).
+func (s *Store) DedupeWindows(ctx context.Context) (map[string]time.Duration, error) {
+	// Filter in an outer query: a filter on a non-key column next to FINAL
+	// could see an old version (see ListTenants).
+	rows, err := s.conn.Query(ctx, "SELECT tenant, dedupe_window_seconds FROM (SELECT tenant, dedupe_window_seconds, deleted"+
+		" FROM tenants FINAL) WHERE deleted = 0 AND dedupe_window_seconds > 0")
+	if err != nil {
+		return nil, wrap("dedupe windows", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Duration{}
+	for rows.Next() {
+		var id string
+		var secs uint32
+		if err := rows.Scan(&id, &secs); err != nil {
+			return nil, wrap("dedupe windows", err)
+		}
+		out[id] = time.Duration(secs) * time.Second
+	}
+	return out, wrap("dedupe windows", rows.Err())
+}
+
 func (s *Store) getTenant(ctx context.Context, id string) (tenantRow, bool, error) {
 	rows, err := s.conn.Query(ctx, "SELECT "+tenantCols+" FROM tenants FINAL WHERE tenant = ?", id)
 	if err != nil {
@@ -252,10 +322,11 @@ func (s *Store) getTenant(ctx context.Context, id string) (tenantRow, bool, erro
 
 func scanTenant(rows driver.Rows) (tenantRow, error) {
 	var t tenantRow
-	var ev, rq, adm uint32
+	var ev, rq, adm, window uint32
 	var deleted uint8
-	err := rows.Scan(&t.ID, &t.Name, &ev, &rq, &adm, &t.CreatedAt, &t.UpdatedAt, &t.UpdatedBy, &deleted, &t.Version)
+	err := rows.Scan(&t.ID, &t.Name, &ev, &rq, &adm, &window, &t.CreatedAt, &t.UpdatedAt, &t.UpdatedBy, &deleted, &t.Version)
 	t.Limits = Limits{IngestEventsPerSecond: int(ev), IngestRequestsPerSecond: int(rq), AdminRequestsPerMinute: int(adm)}
+	t.DedupeWindow = time.Duration(window) * time.Second
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	t.deleted = deleted != 0
 	return t, err
@@ -274,7 +345,8 @@ func (s *Store) writeTenant(ctx context.Context, t Tenant, op string) error {
 		return err
 	}
 	if err := b.Append(t.ID, t.Name, uint32(t.Limits.IngestEventsPerSecond), uint32(t.Limits.IngestRequestsPerSecond),
-		uint32(t.Limits.AdminRequestsPerMinute), t.CreatedAt, t.UpdatedAt, t.UpdatedBy, uint8(0), t.Version); err != nil {
+		uint32(t.Limits.AdminRequestsPerMinute), uint32(t.DedupeWindow/time.Second), t.CreatedAt, t.UpdatedAt, t.UpdatedBy,
+		uint8(0), t.Version); err != nil {
 		_ = b.Abort()
 		return err
 	}

@@ -4,8 +4,10 @@ package chdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -94,7 +96,7 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 			continue
 		}
 		for _, stmt := range m.Statements {
-			if err := conn.Exec(ctx, stmt); err != nil {
+			if err := conn.Exec(ctx, stmt); err != nil && !columnAlreadyAdded(stmt, err) {
 				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}
 		}
@@ -111,6 +113,16 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("applied clickhouse migration", "version", m.Version, "name", m.Name)
 	}
 	return nil
+}
+
+// columnAlreadyAdded reports whether err says that the column an ADD COLUMN
+// statement adds exists already. ClickHouse 18.16 has no ADD COLUMN IF NOT
+// EXISTS, so this is what makes such a statement idempotent (a migration run
+// twice, or by two processes at once).
+func columnAlreadyAdded(stmt string, err error) bool {
+	var ex *clickhouse.Exception
+	return schemas.AddsColumn(stmt) && errors.As(err, &ex) && ex.Code == 44 && // ILLEGAL_COLUMN
+		strings.Contains(ex.Message, "already exists")
 }
 
 func quoteIdent(s string) string {

@@ -1,0 +1,226 @@
+package dedupe
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// PurgeGrace is how long past its retention a claim may stay before the
+// sweeper deletes it: a partition that lags behind the others by less than
+// this still finds every claim it needs.
+const PurgeGrace = 24 * time.Hour
+
+// DefaultSweepInterval is how often the claims are swept.
+const DefaultSweepInterval = time.Hour
+
+// sweepLockKey makes one process of all those sharing the Redis sweep per
+// interval. It is outside the dd: namespace the sweep scans.
+const sweepLockKey = "kakin:dedupe:sweep-lock"
+
+// sweepChunk is how many buckets one purge script call handles (about
+// 76 × 200 claims at 10 million ids: a few milliseconds of Redis time).
+const sweepChunk = 200
+
+// purgeScript deletes, in each bucket KEYS[i], the claims received before
+// the cutoff ARGV[1] packs for it (u32 unix seconds, 4 bytes per key), and
+// anything that is not a claim. It returns {deleted, kept}. A bucket left
+// empty disappears (Redis deletes empty hashes).
+const purgeScript = `
+local cutoffs, unpack4, deleted, kept = ARGV[1], struct.unpack, 0, 0
+for i = 1, #KEYS do
+  local cutoff = unpack4('>I4', cutoffs, (i - 1) * 4 + 1)
+  local all = redis.call('HGETALL', KEYS[i])
+  local dels = {}
+  for j = 2, #all, 2 do
+    local c = all[j]
+    if #c ~= 16 or unpack4('>I4', c, 13) < cutoff then dels[#dels + 1] = all[j - 1] else kept = kept + 1 end
+  end
+  for j = 1, #dels, 500 do
+    redis.call('HDEL', KEYS[i], unpack(dels, j, math.min(j + 499, #dels)))
+  end
+  deleted = deleted + #dels
+end
+return {deleted, kept}
+`
+
+var purge = redis.NewScript(purgeScript)
+
+// Sweeper deletes claims once they are older than their tenant's retention
+// (window + future skew) plus PurgeGrace. Claims carry no Redis TTL: the
+// sweep is the only thing that forgets them, so a sweeper that stops costs
+// memory, never a missed duplicate. Every dedupe process runs one; a lock in
+// Redis lets one of them sweep per interval.
+type Sweeper struct {
+	rdb      redis.UniversalClient
+	windows  Windows
+	skew     time.Duration
+	interval time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+	owner    string
+
+	lastSuccess prometheus.Gauge
+	lastSeconds prometheus.Gauge
+	kept        prometheus.Gauge
+	deleted     prometheus.Counter
+	failures    prometheus.Counter
+}
+
+// NewSweeper returns a sweeper over the claims in rdb. windows and skew must
+// be the stage's (Options.Windows, Options.FutureSkew); interval 0 means
+// DefaultSweepInterval; reg may be nil.
+func NewSweeper(rdb redis.UniversalClient, windows Windows, skew, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) *Sweeper {
+	if windows == nil {
+		windows = FixedWindow(DefaultWindow)
+	}
+	if interval <= 0 {
+		interval = DefaultSweepInterval
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Sweeper{rdb: rdb, windows: windows, skew: skew, interval: interval, log: log, now: time.Now,
+		owner: fmt.Sprintf("%d", time.Now().UnixNano()),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kakin_dedupe_sweep_last_success_timestamp_seconds",
+			Help: "Unix time of the last completed sweep of expired claims by this process (0: none yet)."}),
+		lastSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kakin_dedupe_sweep_duration_seconds",
+			Help: "How long the last completed sweep took."}),
+		kept: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kakin_dedupe_claims_remembered",
+			Help: "Claims left in Redis after the last sweep by this process: the ids inside their windows."}),
+		deleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "kakin_dedupe_claims_swept_total",
+			Help: "Claims deleted by sweeps because they outlived their retention."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "kakin_dedupe_sweep_failures_total",
+			Help: "Sweeps that failed (retried at the next interval)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.lastSuccess, s.lastSeconds, s.kept, s.deleted, s.failures)
+	}
+	return s
+}
+
+// Run sweeps every interval, when this process wins the interval's lock,
+// until ctx ends. It starts once the tenant windows are loaded; a failed
+// sweep releases the lock and is tried again a minute later. It returns nil;
+// failures are logged and counted.
+func (s *Sweeper) Run(ctx context.Context) error {
+	for {
+		wait := s.interval
+		if _, loaded := s.windows.Window(""); !loaded {
+			wait = time.Second
+		} else if err := s.sweepIfLocked(ctx); err != nil && ctx.Err() == nil {
+			s.failures.Inc()
+			s.log.Error("dedupe sweep failed; trying again in a minute", "err", err)
+			wait = min(wait, time.Minute)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// releaseLock deletes the sweep lock if this process holds it.
+var releaseLock = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+
+// sweepIfLocked sweeps if this process takes the interval's lock.
+func (s *Sweeper) sweepIfLocked(ctx context.Context) error {
+	won, err := s.rdb.SetNX(ctx, sweepLockKey, s.owner, s.interval).Result()
+	if err != nil {
+		return fmt.Errorf("dedupe sweep: lock: %w", err)
+	}
+	if !won {
+		return nil
+	}
+	if _, err := s.Sweep(ctx); err != nil {
+		_ = releaseLock.Run(context.WithoutCancel(ctx), s.rdb, []string{sweepLockKey}, s.owner).Err()
+		return err
+	}
+	return nil
+}
+
+// SweepStats is what one sweep did.
+type SweepStats struct {
+	Buckets, Deleted, Kept int64
+}
+
+// errWindowsNotLoadedSweep stops a sweep while the tenant windows are
+// unknown: a window guessed too short would delete live claims.
+var errWindowsNotLoadedSweep = errors.New("dedupe sweep: tenant windows not loaded yet")
+
+// Sweep makes one pass over every bucket now.
+func (s *Sweeper) Sweep(ctx context.Context) (SweepStats, error) {
+	start := time.Now()
+	now := s.now()
+	var st SweepStats
+	var keys []string
+	var cutoffs []byte
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		res, err := purge.Run(ctx, s.rdb, keys, cutoffs).Int64Slice()
+		if err != nil {
+			return fmt.Errorf("dedupe sweep: purge: %w", err)
+		}
+		if len(res) != 2 {
+			return fmt.Errorf("dedupe sweep: purge answered %v", res)
+		}
+		st.Buckets += int64(len(keys))
+		st.Deleted += res[0]
+		st.Kept += res[1]
+		s.deleted.Add(float64(res[0]))
+		keys, cutoffs = keys[:0], cutoffs[:0]
+		return nil
+	}
+	iter := s.rdb.Scan(ctx, 0, keyPrefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		tenant, ok := bucketTenant(key)
+		if !ok {
+			continue
+		}
+		window, loaded := s.windows.Window(tenant)
+		if !loaded {
+			return st, errWindowsNotLoadedSweep
+		}
+		cutoff := now.Add(-window - s.skew - PurgeGrace).Unix()
+		cutoff = max(0, min(cutoff, math.MaxUint32))
+		keys = append(keys, key)
+		cutoffs = binary.BigEndian.AppendUint32(cutoffs, uint32(cutoff))
+		if len(keys) == sweepChunk {
+			if err := flush(); err != nil {
+				return st, err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return st, fmt.Errorf("dedupe sweep: scan: %w", err)
+	}
+	if err := flush(); err != nil {
+		return st, err
+	}
+	took := time.Since(start)
+	s.lastSuccess.Set(float64(s.now().Unix()))
+	s.lastSeconds.Set(took.Seconds())
+	s.kept.Set(float64(st.Kept))
+	s.log.Info("dedupe sweep done", "buckets", st.Buckets, "deleted", st.Deleted, "kept", st.Kept, "took", took.Round(time.Millisecond))
+	return st, nil
+}
+
+// bucketTenant returns the tenant of a bucket key "dd:{tenant}:" + 3 bytes.
+func bucketTenant(key string) (string, bool) {
+	const suffix = 1 + 3 // ":" and the bucket
+	if len(key) < len(keyPrefix)+1+suffix || key[:len(keyPrefix)] != keyPrefix || key[len(key)-suffix] != ':' {
+		return "", false
+	}
+	return key[len(keyPrefix) : len(key)-suffix], true
+}
