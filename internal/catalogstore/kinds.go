@@ -135,9 +135,9 @@ type spec struct {
 	validate func(any) error
 	facets   []facet
 	preds    []pred
-	customer func(any) string              // the owning customer (customers, contracts)
+	customer func(any) string                  // the owning customer (customers, contracts)
 	dates    func(any) (start, end *time.Time) // contract terms, for the typed columns
-	symSlot  []int                          // facet index -> sym slot (low) or hash slot (high)
+	symSlot  []int                             // facet index -> sym slot (low) or hash slot (high)
 }
 
 const (
