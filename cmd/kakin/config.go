@@ -47,6 +47,9 @@ type config struct {
 	IdempotencyTTL     time.Duration
 	TLSCert            string
 	TLSKey             string
+
+	MasterKeyFile       string
+	CatalogPollInterval time.Duration
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -81,6 +84,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key's answer is remembered")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file; with --tls-key, HTTPS is served")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", ".run/master-key", "master keys that wrap each tenant's data key for customers' personal fields, one `kid base64url-secret` (32 bytes) per line; the first wraps, all unwrap")
+	fs.DurationVar(&c.CatalogPollInterval, "catalog-poll-interval", 250*time.Millisecond, "how often each process polls ClickHouse for catalogue changes (a change reaches every process within about this)")
 }
 
 // envName is the environment variable for a flag.

@@ -32,6 +32,8 @@ Usage:
   kakin loadgen [flags]   post realistic usage at a target rate and verify the totals in ClickHouse
   kakin tenants create ID [--name N] | list | set-limits ID [...]
   kakin clients create --tenant T --name N --scopes usage:write,... | list --tenant T | revoke --tenant T ID
+  kakin catalog export --tenant T [-o FILE] | apply --tenant T -f FILE [--yes]
+  kakin keys rewrap       wrap every tenant's data key with the first master key (after a rotation)
   kakin config            print every flag and environment variable as a Markdown table
   kakin version           print the version
 
@@ -61,6 +63,10 @@ func main() {
 		err = runTenants(ctx, args)
 	case "clients":
 		err = runClients(ctx, args)
+	case "catalog":
+		err = runCatalog(ctx, args)
+	case "keys":
+		err = runKeys(ctx, args)
 	case "config":
 		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
 		new(config).register(fs)

@@ -55,8 +55,10 @@ type Replica struct {
 	subsMu sync.Mutex
 	subs   map[chan struct{}]struct{}
 
-	pollMu  sync.Mutex     // one Poll at a time
-	lagging map[string]int // tenant -> polls in a row whose head stayed ahead of the log
+	pollMu   sync.Mutex // one Poll at a time
+	healthMu sync.Mutex
+	lastPoll time.Time      // last successful poll (or load)
+	lagging  map[string]int // tenant -> polls in a row whose head stayed ahead of the log
 }
 
 // tenantState is one tenant's entities.
@@ -265,6 +267,9 @@ func (r *Replica) Load(ctx context.Context) error {
 	r.metrics.loadSeconds.Set(time.Since(start).Seconds())
 	r.metrics.applied.Add(float64(n))
 	r.log.Info("catalog replica loaded", "entities", n, "tenants", len(loaded), "duration", time.Since(start).Round(time.Millisecond))
+	r.healthMu.Lock()
+	r.lastPoll = time.Now()
+	r.healthMu.Unlock()
 	r.readyOnce.Do(func() { close(r.ready) })
 	r.notify()
 	return nil
@@ -315,7 +320,12 @@ func (r *Replica) Poll(ctx context.Context) error {
 		}
 	}
 	r.metrics.pollSeconds.Observe(time.Since(start).Seconds())
-	r.metrics.lastPoll.SetToCurrentTime()
+	if len(errs) == 0 {
+		r.metrics.lastPoll.SetToCurrentTime()
+		r.healthMu.Lock()
+		r.lastPoll = time.Now()
+		r.healthMu.Unlock()
+	}
 	return errors.Join(errs...)
 }
 
@@ -716,4 +726,21 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		panic(err)
 	}
 	return c
+}
+
+// Healthy is nil once the replica is loaded and its last poll is recent; a
+// readiness check.
+func (r *Replica) Healthy(ctx context.Context) error {
+	select {
+	case <-r.ready:
+	default:
+		return errors.New("catalogue replica is loading")
+	}
+	r.healthMu.Lock()
+	last := r.lastPoll
+	r.healthMu.Unlock()
+	if limit := max(20*r.opts.PollInterval, 10*time.Second); !last.IsZero() && time.Since(last) > limit {
+		return fmt.Errorf("catalogue replica has not polled successfully for %s", time.Since(last).Round(time.Second))
+	}
+	return nil
 }

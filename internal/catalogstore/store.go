@@ -686,3 +686,39 @@ func newStoreMetrics(reg prometheus.Registerer) *storeMetrics {
 			Help: "Time spent waiting for a tenant's catalogue write lock.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)})),
 	}
 }
+
+// ErrUnknownFilter is a search filter the kind does not have.
+var ErrUnknownFilter = errors.New("unknown filter")
+
+// Filter adds the search filter name=value of kind k to q: an exact value of
+// a field, a personal field of a customer (through its blind index), or a
+// predicate (active_on, valid_at).
+func (s *Store) Filter(ctx context.Context, tenant string, k Kind, name, value string, q *Query) error {
+	sp := &specs[k]
+	for _, f := range sp.facets {
+		if f.name != name {
+			continue
+		}
+		if k == KindCustomer && contains(blindFields[:], name) {
+			t, err := s.BlindTerm(ctx, tenant, name, value)
+			if err != nil {
+				return err
+			}
+			q.Terms = append(q.Terms, t)
+			return nil
+		}
+		q.Terms = append(q.Terms, Term{Facet: name, Value: value})
+		return nil
+	}
+	for _, p := range sp.preds {
+		if p.name == name {
+			fn, err := p.parse(value)
+			if err != nil {
+				return err
+			}
+			q.Where = append(q.Where, fn)
+			return nil
+		}
+	}
+	return ErrUnknownFilter
+}
