@@ -40,7 +40,7 @@ func (a *API) kindRoutes(res *resource) []Route {
 			OperationID: "create" + one, Summary: "Register a " + res.short(),
 			Description: "Registers a " + res.title + ". Its `" + res.kind.IDField() + "` must not be in use (a deleted one may be registered again; its history continues). " +
 				"The answer carries the new revision as `ETag`.",
-			body: one, ok: 201, okSchema: one + "Entity", okNote: "the registered " + res.short() + " at revision 1 (or the next revision after a delete)",
+			body: one + "Input", ok: 201, okSchema: one + "Entity", okNote: "the registered " + res.short() + " at revision 1 (or the next revision after a delete)",
 			statuses: []int{409, 413, 422}, etag: true},
 		{Method: "GET", Path: base, Scope: res.read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.search(w, r, res) }),
 			OperationID: "search" + many, Summary: "Search " + res.short() + "s",
@@ -54,19 +54,19 @@ func (a *API) kindRoutes(res *resource) []Route {
 			OperationID: "get" + one, Summary: "Get a " + res.short(),
 			Description: "The current revision, or with `as_of` the revision that was current at that instant (a deleted one is then returned with `deleted: true`). `ETag` is the revision.",
 			pathParams:  []param{idParam}, query: []param{{name: "as_of", format: "date-time", doc: "read the revision current at this instant (RFC 3339)"}},
-			ok:          200, okSchema: one + "Entity", okNote: "the " + res.short(), statuses: []int{404}, etag: true},
+			ok: 200, okSchema: one + "Entity", okNote: "the " + res.short(), statuses: []int{404}, etag: true},
 		{Method: "PUT", Path: item, Scope: res.write, Write: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.update(w, r, res) }),
 			OperationID: "update" + one, Summary: "Update a " + res.short(),
 			Description: "Replaces the document with a new revision. The revision it modifies is required, as `If-Match` (the `ETag` of a read) or as the body's `revision`: " +
 				"if the " + res.short() + " changed since, the answer is 409 and nothing is written. A document equal to the current one writes nothing.",
-			pathParams: []param{idParam}, body: one, ok: 200, okSchema: one + "Entity", okNote: "the " + res.short() + " at its new revision",
+			pathParams: []param{idParam}, body: one + "Input", ok: 200, okSchema: one + "Entity", okNote: "the " + res.short() + " at its new revision",
 			statuses: []int{404, 409, 413, 422, 428}, etag: true, ifMatch: 2},
 		{Method: "DELETE", Path: item, Scope: res.write, Write: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.remove(w, r, res) }),
 			OperationID: "delete" + one, Summary: "Delete a " + res.short(),
 			Description: "Writes a tombstone revision: the " + res.short() + " is gone from searches and reads, its history stays. `If-Match` (or `?revision=`) is required. " +
 				"Refused with 409 `still_referenced`, naming them, while other entities reference it.",
 			pathParams: []param{idParam}, query: []param{{name: "revision", doc: "the revision being deleted, when If-Match is not sent"}},
-			ok:         200, okSchema: one + "Entity", okNote: "the tombstone revision (`deleted: true`)", statuses: []int{404, 409, 413, 422, 428}, ifMatch: 2},
+			ok: 200, okSchema: one + "Entity", okNote: "the tombstone revision (`deleted: true`)", statuses: []int{404, 409, 413, 422, 428}, ifMatch: 2},
 		{Method: "GET", Path: item + "/revisions", Scope: res.read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.history(w, r, res) }),
 			OperationID: "list" + one + "Revisions", Summary: "List a " + res.short() + "'s revisions",
 			Description: "Every revision, oldest first, with who changed it and when; tombstones included.",
@@ -83,8 +83,8 @@ func (a *API) kindRoutes(res *resource) []Route {
 			Route{Method: "POST", Path: item + "/versions/{n}/end", Scope: res.write, Write: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.endVersion(w, r, res) }),
 				OperationID: "end" + one + "Version", Summary: "End a " + res.short() + " version's application",
 				Description: "Ends the application of version `n` (適用終了) at `valid_to`, keeping the version and the history: it no longer applies from then on.",
-				pathParams: []param{idParam, {name: "n", required: true, format: "int", doc: "the version's position in `versions`, from 0"}},
-				body:       "EndVersionRequest", ok: 200, okSchema: one + "Entity", okNote: "the " + res.short() + " with the version ended",
+				pathParams:  []param{idParam, {name: "n", required: true, format: "int", doc: "the version's position in `versions`, from 0"}},
+				body:        "EndVersionRequest", ok: 200, okSchema: one + "Entity", okNote: "the " + res.short() + " with the version ended",
 				statuses: []int{404, 409, 413, 422}, etag: true, ifMatch: 1})
 	}
 	if res.kind == catalogstore.KindServiceContract || res.kind == catalogstore.KindDiscountContract {
