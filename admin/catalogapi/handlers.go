@@ -658,7 +658,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, res *resource, err er
 	)
 	switch {
 	case errors.Is(err, catalogstore.ErrNotFound):
-		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such "+res.short()+" ("+err.Error()+")")
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such "+res.short()+" in this tenant")
 	case errors.Is(err, catalogstore.ErrExists):
 		httpapi.WriteProblem(w, http.StatusConflict, "already_exists", err.Error(),
 			httpapi.FieldError{Field: res.kind.IDField(), Reason: "already in use"})
