@@ -159,7 +159,7 @@ func TestAPIPlatform(t *testing.T) {
 			if rt.Public || len(rt.Scopes) == 0 || rt.Scopes[0] == string(auth.ScopeUsageWrite) {
 				continue
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id})
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "id": "x", "code": "x", "customerId": "x", "n": "0"})
 			var body []byte
 			if rt.HasBody {
 				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
@@ -179,12 +179,28 @@ func TestAPIPlatform(t *testing.T) {
 	t.Run("cross-tenant walk over every route", func(t *testing.T) {
 		// Tenant other's admin token (all scopes) against acme's resources:
 		// every answer is 403/404, or other's own (empty) data — never acme's.
-		secrets := []string{acmeAdmin.id, acmeWriter.id, `"a1"`, `"a2"`, `"c9"`, `"total":"2"`} // what only acme's data holds
+		// acme's catalogue: a customer with personal fields, a group, a plan.
+		for _, c := range []struct{ path, body string }{
+			{"/v1/customers", `{"id":"acme-c1","personal":{"name":"Acme Secret Name","email":"secret@acme.example"}}`},
+			{"/v1/groups", `{"id":"acme-g1","name":"acme-only-group","members":["acme-c1"]}`},
+			{"/v1/elements", `{"code":"acme-el","name":"acme-only-element","versions":[{"valid_from":"2026-01-01T00:00:00Z","unit":"h","aggregation":"sum"}]}`},
+		} {
+			if r := a.do("POST", c.path, acmeAdmin.token, []byte(c.body)); r.status != 201 {
+				t.Fatalf("POST %s as acme: %d %s", c.path, r.status, r.body)
+			}
+		}
+		secrets := []string{acmeAdmin.id, acmeWriter.id, `"a1"`, `"a2"`, `"c9"`, `"total":"2"`, // what only acme's data holds
+			"Acme Secret Name", "secret@acme.example", "acme-only-group", "acme-only-element"}
+		ids := map[string]string{"customers": "acme-c1", "groups": "acme-g1", "elements": "acme-el"}
 		for _, rt := range v.Routes() {
 			if rt.Public {
 				continue
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id})
+			id := ids[strings.Split(rt.Path, "/")[2]]
+			if id == "" {
+				id = "acme-c1"
+			}
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "id": id, "code": id, "customerId": "acme-c1", "n": "0"})
 			var body []byte
 			headers := []string{}
 			switch rt.OperationID {
@@ -210,6 +226,9 @@ func TestAPIPlatform(t *testing.T) {
 			}
 			if strings.Contains(rt.Path, "{clientId}") && r.status != 404 {
 				t.Errorf("%s %s with acme's client id as tenant other: %d, want 404", rt.Method, path, r.status)
+			}
+			if (strings.Contains(rt.Path, "{id}") || strings.Contains(rt.Path, "{code}")) && r.status < 400 {
+				t.Errorf("%s %s with acme's id as tenant other: %d, want it not to exist", rt.Method, path, r.status)
 			}
 		}
 		// And acme still sees its own data.

@@ -138,6 +138,9 @@ func openCatalog(ctx context.Context, cfg config, tenantID string) (*catalogstor
 
 // applyCatalogue prints what applying c changes and, with yes, applies it.
 func applyCatalogue(ctx context.Context, cs *catalogstore.Store, tenantID, actor string, c *catalog.Catalogue, yes bool, out io.Writer) ([]catalogstore.Change, error) {
+	if c.Tenant != "" && c.Tenant != tenantID {
+		return nil, fmt.Errorf("the catalogue file is for tenant %q, not %q", c.Tenant, tenantID)
+	}
 	if _, err := cs.Replica().Sync(ctx, tenantID); err != nil {
 		return nil, err
 	}
@@ -214,12 +217,12 @@ func lineDiff(a, b []string) []string {
 		case i < n && j < m && a[i] == b[j]:
 			all = append(all, line{' ', a[i]})
 			i, j = i+1, j+1
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			all = append(all, line{'+', b[j]})
-			j++
-		default:
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
 			all = append(all, line{'-', a[i]})
 			i++
+		default:
+			all = append(all, line{'+', b[j]})
+			j++
 		}
 	}
 	var out []string

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,8 +148,10 @@ func (r *Replica) Load(ctx context.Context) error {
 	q := `SELECT ` + selectColumns(!r.opts.WithoutPII) + ` FROM catalog_current FINAL`
 	var args []any
 	if len(r.opts.Tenants) > 0 {
-		q += ` WHERE tenant IN (?)`
-		args = append(args, r.opts.Tenants)
+		q += ` WHERE tenant IN (?` + strings.Repeat(`, ?`, len(r.opts.Tenants)-1) + `)`
+		for _, t := range r.opts.Tenants {
+			args = append(args, t)
+		}
 	}
 	rows, err := r.conn.Query(ctx, q, args...)
 	if err != nil {
