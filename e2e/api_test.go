@@ -173,7 +173,6 @@ func TestAPIPlatform(t *testing.T) {
 	if r := a.do("GET", "/v1/jobs/"+acmeJob+"/errors", acmeAdmin.token, nil); r.status != 200 || !strings.Contains(string(r.body), "imp-secret") {
 		t.Fatalf("acme's error report: %d %s", r.status, r.body)
 	}
-	pathVals := map[string]string{"clientId": acmeAdmin.id, "jobId": acmeJob, "usageId": "a1"}
 
 	t.Run("scope checked on every route", func(t *testing.T) {
 		// A token with only usage:write is refused (403 naming the scope) on
@@ -182,7 +181,7 @@ func TestAPIPlatform(t *testing.T) {
 			if rt.Public || len(rt.Scopes) == 0 || rt.Scopes[0] == string(auth.ScopeUsageWrite) {
 				continue
 			}
-			path := rt.Expand(pathVals)
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "jobId": acmeJob, "usageId": "a1", "id": "x", "code": "x", "customerId": "x", "n": "0"})
 			var body []byte
 			if rt.HasBody {
 				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
@@ -202,12 +201,28 @@ func TestAPIPlatform(t *testing.T) {
 	t.Run("cross-tenant walk over every route", func(t *testing.T) {
 		// Tenant other's admin token (all scopes) against acme's resources:
 		// every answer is 403/404, or other's own (empty) data — never acme's.
-		secrets := []string{acmeAdmin.id, acmeWriter.id, `"a1"`, `"a2"`, `"c9"`, `"total":"2"`, acmeJob, "imp-secret"} // what only acme's data holds
+		// acme's catalogue: a customer with personal fields, a group, a plan.
+		for _, c := range []struct{ path, body string }{
+			{"/v1/customers", `{"id":"acme-c1","personal":{"name":"Acme Secret Name","email":"secret@acme.example"}}`},
+			{"/v1/groups", `{"id":"acme-g1","name":"acme-only-group","members":["acme-c1"]}`},
+			{"/v1/elements", `{"code":"acme-el","name":"acme-only-element","versions":[{"valid_from":"2026-01-01T00:00:00Z","unit":"h","aggregation":"sum"}]}`},
+		} {
+			if r := a.do("POST", c.path, acmeAdmin.token, []byte(c.body)); r.status != 201 {
+				t.Fatalf("POST %s as acme: %d %s", c.path, r.status, r.body)
+			}
+		}
+		secrets := []string{acmeAdmin.id, acmeWriter.id, `"a1"`, `"a2"`, `"c9"`, `"total":"2"`, // what only acme's data holds
+			"Acme Secret Name", "secret@acme.example", "acme-only-group", "acme-only-element", acmeJob, "imp-secret"}
+		ids := map[string]string{"customers": "acme-c1", "groups": "acme-g1", "elements": "acme-el"}
 		for _, rt := range v.Routes() {
 			if rt.Public {
 				continue
 			}
-			path := rt.Expand(pathVals)
+			id := ids[strings.Split(rt.Path, "/")[2]]
+			if id == "" {
+				id = "acme-c1"
+			}
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "id": id, "code": id, "customerId": "acme-c1", "n": "0", "jobId": acmeJob, "usageId": "a1"})
 			var body []byte
 			headers := []string{}
 			switch rt.OperationID {
@@ -238,6 +253,9 @@ func TestAPIPlatform(t *testing.T) {
 			}
 			if strings.HasSuffix(rt.OperationID, "Bulk") && (r.status != 202 || !bytes.Contains(r.body, []byte(`"matched":0`))) {
 				t.Errorf("%s %s as tenant other: %d %s, want 202 matching none of acme's records", rt.Method, path, r.status, r.body)
+			}
+			if (strings.Contains(rt.Path, "{id}") || strings.Contains(rt.Path, "{code}")) && r.status < 400 {
+				t.Errorf("%s %s with acme's id as tenant other: %d, want it not to exist", rt.Method, path, r.status)
 			}
 		}
 		// And acme still sees its own data.

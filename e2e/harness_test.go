@@ -28,6 +28,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/segmentio/kafka-go"
@@ -115,6 +116,9 @@ func newEnv(t *testing.T, priceList string) *env {
 	if _, err := auth.GenerateKeyFile(filepath.Join(dir, "token-keys")); err != nil { // one key ring for all processes
 		t.Fatal(err)
 	}
+	if _, err := vault.GenerateMasterKeyFile(filepath.Join(dir, "master-key")); err != nil { // customers' personal fields
+		t.Fatal(err)
+	}
 	if e.pl, err = rater.LoadPriceList(e.prices); err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +163,8 @@ func (e *env) environ() []string {
 		"KAKIN_BATCH_SIZE=500",
 		"KAKIN_LOG_LEVEL="+logLevel(),
 		"KAKIN_TOKEN_KEYS_FILE="+filepath.Join(e.dir, "token-keys"),
+		"KAKIN_MASTER_KEY_FILE="+filepath.Join(e.dir, "master-key"),
+		"KAKIN_CATALOG_POLL_INTERVAL=200ms",
 		// The tests use fixed event dates; a ten-year window keeps them inside
 		// the window (ingest refuses events older than it) whenever they run.
 		"KAKIN_DEDUPE_WINDOW=87600h",

@@ -7,8 +7,10 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/admin"
+	"github.com/kakin-dev/kakin/admin/catalogapi"
 	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/idempotency"
 	"github.com/kakin-dev/kakin/internal/page"
@@ -81,14 +83,15 @@ func (a *apiRoutes) handleSelfLimited(pattern string, scope auth.Scope, h http.H
 	a.s.mux.Handle(pattern, httpapi.WithVersion(a.guard.Require(scope)(h)))
 }
 
-// handleWrite mounts an admin POST: like handle, plus Idempotency-Key.
+// handleWrite mounts an admin POST, PUT or DELETE: like handle, plus
+// Idempotency-Key.
 func (a *apiRoutes) handleWrite(pattern string, scope auth.Scope, h http.Handler) {
 	a.handle(pattern, scope, ratelimit.Admin, a.idem.Middleware(h))
 }
 
 // registerAdmin mounts the admin role's routes; corrections of usage records
-// are published with producer.
-func (a *apiRoutes) registerAdmin(conn driver.Conn, producer lifecycle.Producer) {
+// are published with producer, the catalogue is kept in catalogStore.
+func (a *apiRoutes) registerAdmin(conn driver.Conn, producer lifecycle.Producer, catalogStore *catalogstore.Store) {
 	charges := aggregator.NewCharges(conn)
 	unrated := aggregator.NewUnrated(conn, a.pages)
 	a.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
@@ -112,4 +115,13 @@ func (a *apiRoutes) registerAdmin(conn driver.Conn, producer lifecycle.Producer)
 	a.handle("GET /v1/clients/{clientId}", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clients.Get))
 	a.handleWrite("POST /v1/clients", auth.ScopeAdmin, http.HandlerFunc(clients.Create))
 	a.handleWrite("POST /v1/clients/{clientId}/revoke", auth.ScopeAdmin, http.HandlerFunc(clients.Revoke))
+	// The catalogue, customers, groups and contracts: the same operations for
+	// every kind (catalogapi.Routes).
+	for _, rt := range catalogapi.New(catalogStore, a.pages, a.s.log).Routes() {
+		if rt.Write {
+			a.handleWrite(rt.Pattern(), rt.Scope, rt.Handler)
+		} else {
+			a.handle(rt.Pattern(), rt.Scope, ratelimit.Admin, rt.Handler)
+		}
+	}
 }

@@ -51,10 +51,12 @@ type config struct {
 	TLSCert            string
 	TLSKey             string
 
-	ImportDir      string
-	MaxImportBytes int64
-	JobLease       time.Duration
-	JobWorkers     int
+	ImportDir           string
+	MaxImportBytes      int64
+	JobLease            time.Duration
+	JobWorkers          int
+	MasterKeyFile       string
+	CatalogPollInterval time.Duration
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -95,6 +97,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 512<<20, "largest accepted usage import file, in bytes (413 above)")
 	fs.DurationVar(&c.JobLease, "job-lease", 15*time.Second, "lease of a running job, renewed every third of it; a job of a crashed process is resumed elsewhere after about this long")
 	fs.IntVar(&c.JobWorkers, "job-workers", 2, "jobs (usage imports) one process runs at once")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", ".run/master-key", "master keys that wrap each tenant's data key for customers' personal fields, one `kid base64url-secret` (32 bytes) per line; the first wraps, all unwrap")
+	fs.DurationVar(&c.CatalogPollInterval, "catalog-poll-interval", 250*time.Millisecond, "how often each process polls ClickHouse for catalogue changes (a change reaches every process within about this)")
 }
 
 // envName is the environment variable for a flag.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/vault"
 )
 
 // runDev starts the local stack (Redis, ClickHouse and an embedded Kafka
@@ -95,9 +96,18 @@ func runDev(ctx context.Context, args []string) error {
 	if _, err := auth.GenerateKeyFile(cfg.TokenKeysFile); err != nil {
 		return err
 	}
+	if !flagSet(fs, "master-key-file") {
+		cfg.MasterKeyFile = filepath.Join(dir, "master-key")
+	}
+	if _, err := vault.GenerateMasterKeyFile(cfg.MasterKeyFile); err != nil {
+		return err
+	}
 	demo, err := bootstrapDemo(ctx, cfg, dir)
 	if err != nil {
 		return err
+	}
+	if err := bootstrapCatalog(ctx, cfg, log); err != nil {
+		return fmt.Errorf("demo catalogue: %w", err)
 	}
 	s, err := newServer(ctx, cfg, log)
 	if err != nil {

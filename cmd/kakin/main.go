@@ -37,6 +37,8 @@ Usage:
                           price usage offline with the rater's engine (what-if)
   kakin usage send -f FILE [--mode atomic|partial] [--url U] [--client-id I --client-secret S]
                           upload a CSV or NDJSON usage file as an import job and print the job's result
+  kakin catalog export --tenant T [-o FILE] | apply --tenant T -f FILE [--yes]
+  kakin keys rewrap       wrap every tenant's data key with the first master key (after a rotation)
   kakin config            print every flag and environment variable as a Markdown table
   kakin version           print the version
 
@@ -72,6 +74,10 @@ func main() {
 		err = runRate(args, os.Stdout)
 	case "usage":
 		err = runUsage(ctx, args)
+	case "catalog":
+		err = runCatalog(ctx, args)
+	case "keys":
+		err = runKeys(ctx, args)
 	case "config":
 		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
 		new(config).register(fs)

@@ -17,11 +17,13 @@ import (
 	"github.com/kakin-dev/kakin/dedupe"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/internal/tenantwindow"
+	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/openapi"
@@ -155,6 +157,19 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		return windows, nil
 	}
 
+	// The catalogue replica: one per process, shared by the roles that need
+	// it (the admin API; the rater can read it through catalogReplica too).
+	var replica *catalogstore.Replica
+	catalogReplica := func(conn driver.Conn) *catalogstore.Replica {
+		if replica == nil {
+			replica = catalogstore.NewReplica(conn, catalogstore.ReplicaOptions{PollInterval: cfg.CatalogPollInterval,
+				Log: log, Registerer: reg})
+			s.loops = append(s.loops, replica.Run)
+			s.checks = append(s.checks, check{"catalog", replica.Healthy})
+		}
+		return replica
+	}
+
 	// The HTTP API of the ingest and admin roles: authentication, rate limits,
 	// pagination cursors and minor versions, the same for every route.
 	var api *apiRoutes
@@ -216,7 +231,18 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			if err != nil {
 				return nil, err
 			}
-			api.registerAdmin(conn, writer(""))
+			if cfg.DevInsecure {
+				if _, err := vault.GenerateMasterKeyFile(cfg.MasterKeyFile); err != nil {
+					return nil, err
+				}
+			}
+			master, err := vault.LoadMasterKeys(cfg.MasterKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("customers' personal fields need a master key (create one with `kakin dev`, or see docs/ARCHITECTURE.md): %w", err)
+			}
+			store := catalogstore.NewStore(conn, redisClient(), catalogReplica(conn), vault.New(conn, redisClient(), master),
+				catalogstore.StoreOptions{Log: log, Registerer: reg})
+			api.registerAdmin(conn, writer(""), store)
 			s.registerRerate(conn, redisClient, api, writer(""))
 		}
 	}

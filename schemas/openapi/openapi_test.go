@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/kakin-dev/kakin/admin/catalogapi"
 	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/ingest/imports"
@@ -23,6 +25,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/lifecycle"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/kakin-dev/kakin/schemas/openapi"
 )
 
@@ -86,6 +89,102 @@ var routes = map[string]string{
 	"GET /v1/jobs/{jobId}":                "usage:read",
 	"GET /v1/jobs/{jobId}/errors":         "usage:read",
 	"POST /v1/jobs/{jobId}/cancel":        "usage:write",
+	// The catalogue: customers, groups, contracts and masters (admin/catalogapi).
+	"POST /v1/customers":                               "customers:write",
+	"GET /v1/customers":                                "customers:read",
+	"GET /v1/customers/count":                          "customers:read",
+	"GET /v1/customers/{id}":                           "customers:read",
+	"PUT /v1/customers/{id}":                           "customers:write",
+	"DELETE /v1/customers/{id}":                        "customers:write",
+	"GET /v1/customers/{id}/revisions":                 "customers:read",
+	"POST /v1/groups":                                  "customers:write",
+	"GET /v1/groups":                                   "customers:read",
+	"GET /v1/groups/count":                             "customers:read",
+	"GET /v1/groups/{id}":                              "customers:read",
+	"PUT /v1/groups/{id}":                              "customers:write",
+	"DELETE /v1/groups/{id}":                           "customers:write",
+	"GET /v1/groups/{id}/revisions":                    "customers:read",
+	"POST /v1/groups/{id}/members/{customerId}":        "customers:write",
+	"DELETE /v1/groups/{id}/members/{customerId}":      "customers:write",
+	"POST /v1/basic-contracts":                         "customers:write",
+	"GET /v1/basic-contracts":                          "customers:read",
+	"GET /v1/basic-contracts/count":                    "customers:read",
+	"GET /v1/basic-contracts/{id}":                     "customers:read",
+	"PUT /v1/basic-contracts/{id}":                     "customers:write",
+	"DELETE /v1/basic-contracts/{id}":                  "customers:write",
+	"GET /v1/basic-contracts/{id}/revisions":           "customers:read",
+	"POST /v1/service-contracts":                       "customers:write",
+	"GET /v1/service-contracts":                        "customers:read",
+	"GET /v1/service-contracts/count":                  "customers:read",
+	"GET /v1/service-contracts/{id}":                   "customers:read",
+	"PUT /v1/service-contracts/{id}":                   "customers:write",
+	"DELETE /v1/service-contracts/{id}":                "customers:write",
+	"GET /v1/service-contracts/{id}/revisions":         "customers:read",
+	"POST /v1/service-contracts/{id}/cancel":           "customers:write",
+	"POST /v1/discount-contracts":                      "customers:write",
+	"GET /v1/discount-contracts":                       "customers:read",
+	"GET /v1/discount-contracts/count":                 "customers:read",
+	"GET /v1/discount-contracts/{id}":                  "customers:read",
+	"PUT /v1/discount-contracts/{id}":                  "customers:write",
+	"DELETE /v1/discount-contracts/{id}":               "customers:write",
+	"GET /v1/discount-contracts/{id}/revisions":        "customers:read",
+	"POST /v1/discount-contracts/{id}/cancel":          "customers:write",
+	"POST /v1/services":                                "catalog:write",
+	"GET /v1/services":                                 "catalog:read",
+	"GET /v1/services/count":                           "catalog:read",
+	"GET /v1/services/{code}":                          "catalog:read",
+	"PUT /v1/services/{code}":                          "catalog:write",
+	"DELETE /v1/services/{code}":                       "catalog:write",
+	"GET /v1/services/{code}/revisions":                "catalog:read",
+	"POST /v1/services/{code}/versions":                "catalog:write",
+	"POST /v1/services/{code}/versions/{n}/end":        "catalog:write",
+	"POST /v1/plans":                                   "catalog:write",
+	"GET /v1/plans":                                    "catalog:read",
+	"GET /v1/plans/count":                              "catalog:read",
+	"GET /v1/plans/{code}":                             "catalog:read",
+	"PUT /v1/plans/{code}":                             "catalog:write",
+	"DELETE /v1/plans/{code}":                          "catalog:write",
+	"GET /v1/plans/{code}/revisions":                   "catalog:read",
+	"POST /v1/plans/{code}/versions":                   "catalog:write",
+	"POST /v1/plans/{code}/versions/{n}/end":           "catalog:write",
+	"POST /v1/fees":                                    "catalog:write",
+	"GET /v1/fees":                                     "catalog:read",
+	"GET /v1/fees/count":                               "catalog:read",
+	"GET /v1/fees/{code}":                              "catalog:read",
+	"PUT /v1/fees/{code}":                              "catalog:write",
+	"DELETE /v1/fees/{code}":                           "catalog:write",
+	"GET /v1/fees/{code}/revisions":                    "catalog:read",
+	"POST /v1/fees/{code}/versions":                    "catalog:write",
+	"POST /v1/fees/{code}/versions/{n}/end":            "catalog:write",
+	"POST /v1/elements":                                "catalog:write",
+	"GET /v1/elements":                                 "catalog:read",
+	"GET /v1/elements/count":                           "catalog:read",
+	"GET /v1/elements/{code}":                          "catalog:read",
+	"PUT /v1/elements/{code}":                          "catalog:write",
+	"DELETE /v1/elements/{code}":                       "catalog:write",
+	"GET /v1/elements/{code}/revisions":                "catalog:read",
+	"POST /v1/elements/{code}/versions":                "catalog:write",
+	"POST /v1/elements/{code}/versions/{n}/end":        "catalog:write",
+	"POST /v1/rate-tables":                             "catalog:write",
+	"GET /v1/rate-tables":                              "catalog:read",
+	"GET /v1/rate-tables/count":                        "catalog:read",
+	"GET /v1/rate-tables/{code}":                       "catalog:read",
+	"PUT /v1/rate-tables/{code}":                       "catalog:write",
+	"DELETE /v1/rate-tables/{code}":                    "catalog:write",
+	"GET /v1/rate-tables/{code}/revisions":             "catalog:read",
+	"POST /v1/rate-tables/{code}/versions":             "catalog:write",
+	"POST /v1/rate-tables/{code}/versions/{n}/end":     "catalog:write",
+	"POST /v1/discount-tables":                         "catalog:write",
+	"GET /v1/discount-tables":                          "catalog:read",
+	"GET /v1/discount-tables/count":                    "catalog:read",
+	"GET /v1/discount-tables/{code}":                   "catalog:read",
+	"PUT /v1/discount-tables/{code}":                   "catalog:write",
+	"DELETE /v1/discount-tables/{code}":                "catalog:write",
+	"GET /v1/discount-tables/{code}/revisions":         "catalog:read",
+	"POST /v1/discount-tables/{code}/versions":         "catalog:write",
+	"POST /v1/discount-tables/{code}/versions/{n}/end": "catalog:write",
+	"GET /v1/customers/{id}/contracts":                 "customers:read",
+	"GET /v1/stats/customers":                          "customers:read",
 }
 
 func TestOpenAPILoadsAndValidates(t *testing.T) {
@@ -168,6 +267,35 @@ func TestResponsesAndParameters(t *testing.T) {
 		if strings.Contains(o.path, "{clientId}") || strings.Contains(o.path, "{usageId}") || strings.Contains(o.path, "{jobId}") {
 			want = append(want, 404)
 		}
+		catalogue := v1 && !strings.HasPrefix(o.path, "/v1/usage") && !strings.HasPrefix(o.path, "/v1/charges") && !strings.HasPrefix(o.path, "/v1/clients") &&
+			!strings.HasPrefix(o.path, "/v1/jobs") && o.path != "/v1/rerate"
+		catalogueItem := catalogue && strings.Contains(o.path, "}")
+		catalogueWrite := catalogue && o.method != "GET"
+		if catalogueItem {
+			want = append(want, 404)
+		}
+		if catalogueWrite {
+			// Revision conflicts, existing ids and references (409),
+			// invalid entities (422), oversized bodies (413).
+			want = append(want, 409, 413, 422)
+			if !hasParam(o.op, "header", idempotency.Header) {
+				t.Errorf("%s: no %s header parameter", o, idempotency.Header)
+			}
+		}
+		if catalogueWrite && (o.method == "PUT" || o.method == "DELETE") && !strings.Contains(o.path, "/members/") {
+			want = append(want, 428) // the revision being changed is required
+			if !hasParam(o.op, "header", "If-Match") {
+				t.Errorf("%s: no If-Match header parameter", o)
+			}
+		}
+		if catalogue {
+			switch {
+			case o.method == "POST" && strings.Count(o.path, "/") == 2:
+				want = append(want, 201)
+			default:
+				want = append(want, 200)
+			}
+		}
 		adminPost := o.method == "POST" && strings.HasPrefix(o.path, "/v1/") && o.path != "/v1/usage" && o.path != "/v1/usage/imports"
 		if adminPost {
 			want = append(want, 409, 422)
@@ -229,11 +357,12 @@ func TestResponsesAndParameters(t *testing.T) {
 				for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
 					requireHeader(t, where, r, h, false)
 				}
-			case v1 && status == 503:
+			case v1 && status == 503, v1 && status == 409 && strings.HasPrefix(o.path, "/v1/clients"):
 				requireHeader(t, where, r, "Retry-After", true)
 			case v1 && status == 409:
 				// Only the idempotency conflict always asks for a retry; a
-				// state conflict (a closed period, say) may not.
+				// state conflict (a closed period, a catalogue revision) is
+				// not cured by waiting.
 				requireHeader(t, where, r, "Retry-After", ref.Ref == "#/components/responses/IdempotencyConflict")
 			case v1 && status == 401:
 				requireHeader(t, where, r, "WWW-Authenticate", true)
@@ -376,7 +505,42 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"JobError", jobs.LineError{Line: 3, RecordID: "e-2", Field: "quantity", Reason: "must not be negative"}},
 		{"ImportAccepted", imports.Accepted{Size: 10, CheckImportStatus: "/v1/jobs/x",
 			Job: jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind, Status: jobs.StatusPending, CreatedAt: at, UpdatedAt: at}, false)}},
+		{"CustomerStats", catalogapi.CustomerStats{Customers: 3, Active: 2, Suspended: 1}},
+		{"ContractTree", catalogapi.ContractTree{Customer: "c1", BasicContracts: []json.RawMessage{}, ServiceContracts: []*catalogapi.ContractNode{},
+			DiscountContracts: []json.RawMessage{}}},
 	}
+	// The catalogue's documents as Go writes them match their schemas.
+	demo, err := os.Open("../../deploy/demo/catalogue.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer demo.Close()
+	cat, err := catalog.Decode(demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cat.Plans {
+		ok = append(ok, struct {
+			schema string
+			value  any
+		}{"Plan", p})
+	}
+	for _, f := range cat.Fees {
+		ok = append(ok, struct {
+			schema string
+			value  any
+		}{"Fee", f})
+	}
+	for _, r := range cat.RateTables {
+		ok = append(ok, struct {
+			schema string
+			value  any
+		}{"RateTable", r})
+	}
+	ok = append(ok, struct {
+		schema string
+		value  any
+	}{"Customer", catalog.Customer{ID: "c1", Personal: catalog.Personal{Email: "a@example.jp"}}})
 	for _, tt := range ok {
 		if err := validate(t, doc, tt.schema, tt.value); err != nil {
 			t.Errorf("%s %+v: %v", tt.schema, tt.value, err)
@@ -407,6 +571,10 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"StoredUsageRecord", `{"id":"e","customer":"c","element":"x","quantity":"1","time":"2026-11-23T01:00:00Z","received_at":"2026-11-23T01:00:00Z","status":"valid","generation":0}`},
 		{"BulkCorrectionRequest", `{"customer":"c","status":"rated"}`},
 		{"CorrectionRequest", `{"reason":"x","force":true}`},
+		{"PlanEntity", `{"code":"p","versions":[{"valid_from":"2026-01-01T00:00:00Z","type":"fixed","currency":"JPY","fees":["f"]}]}`}, // no revision
+		{"PlanInput", `{"code":"p","colour":"red","versions":[{"valid_from":"2026-01-01T00:00:00Z","type":"fixed","currency":"JPY","fees":["f"]}]}`},
+		{"RateTable", `{"code":"r","versions":[{"valid_from":"2026-01-01T00:00:00Z","model":"per_unit","unit_price":"-1"}]}`},
+		{"CustomerStats", `{"customers":"3","active":3,"suspended":0}`},
 	}
 	for _, tt := range bad {
 		if err := validateJSON(t, doc, tt.schema, []byte(tt.json)); err == nil {
