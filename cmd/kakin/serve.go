@@ -25,6 +25,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/tenantwindow"
 	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/openapi"
 	"github.com/prometheus/client_golang/prometheus"
@@ -215,9 +216,31 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			if err != nil {
 				return nil, err
 			}
-			stage := rater.NewStage(pl, writer(""), s.metrics)
+			conn, err := clickhouse()
+			if err != nil {
+				return nil, err
+			}
+			// Tenants with a stored catalogue are priced by its compiled
+			// engine with running state in Redis; the others by the price
+			// list file.
+			replica := catalogReplica(conn)
+			engines := rater.NewEngines(replica, log, reg)
+			kc := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+			stage := rater.NewStage(pl, writer(""), s.metrics).
+				WithEngines(engines, runstate.New(redisClient(), cfg.RaterStateTTL)).
+				WithRerate(aggregator.NewRecords(conn, nil),
+					&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, 2*time.Minute)
 			cc := consumer(rater.StageName, "kakin-rater", []string{schemas.TopicAccepted})
-			s.loops = append(s.loops, func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
+			s.loops = append(s.loops, func(ctx context.Context) error {
+				// Nothing is priced before the catalogue is loaded: a
+				// catalogue tenant's usage must not fall to the price list.
+				if err := replica.WaitReady(ctx); err != nil {
+					return nil // stopping
+				}
+				go func() { _ = engines.Run(ctx) }()
+				engines.Refresh()
+				return stream.Consume(ctx, cc, stage.HandleBatch)
+			})
 		case "aggregator":
 			conn, err := clickhouse()
 			if err != nil {
