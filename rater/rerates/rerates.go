@@ -144,7 +144,9 @@ type Requests struct {
 }
 
 // NewRequests returns the POST /v1/rerate handler.
-func NewRequests(store *jobs.Store, wake func()) *Requests { return &Requests{store: store, wake: wake} }
+func NewRequests(store *jobs.Store, wake func()) *Requests {
+	return &Requests{store: store, wake: wake}
+}
 
 // ServeHTTP creates the job and answers 202 with it (Location: the job).
 func (q *Requests) ServeHTTP(w http.ResponseWriter, r *http.Request) {
