@@ -58,7 +58,7 @@ func NewEngines(src Catalogues, log *slog.Logger, reg prometheus.Registerer) *En
 }
 
 // Engine returns the tenant's current engine, or nil when the tenant has no
-// catalogue in the store.
+// price plan in the store (it is then priced by the price list file).
 func (e *Engines) Engine(tenant string) *pricing.Engine {
 	if c := (*e.engines.Load())[tenant]; c != nil {
 		return c.engine
@@ -84,8 +84,12 @@ func (e *Engines) Refresh() {
 		if v == 0 {
 			continue
 		}
+		cat := e.src.Catalogue(t)
+		if cat == nil || len(cat.Plans) == 0 {
+			continue // nothing to price with yet: the price list still applies
+		}
 		start := time.Now()
-		eng, err := pricing.Compile(e.src.Catalogue(t))
+		eng, err := pricing.Compile(cat)
 		e.seconds.Observe(time.Since(start).Seconds())
 		if err != nil {
 			e.compiles.WithLabelValues("invalid").Inc()
