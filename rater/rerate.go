@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kakin-dev/kakin/rater/pricing"
@@ -138,8 +139,8 @@ func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
 	}
 	for i := range old {
 		l := old[i]
-		if written[l.LineID] {
-			continue
+		if written[l.LineID] || strings.HasPrefix(l.Event.ID, fixedPrefix) {
+			continue // recomputed, or a fixed fee (FixedFees owns those)
 		}
 		l.Amount, l.Event.Quantity, l.RatedAt = decimal.Zero, decimal.Zero, now
 		msg, err := ratedMessage(m, &l)

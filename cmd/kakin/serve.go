@@ -239,6 +239,8 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 				}
 				go func() { _ = engines.Run(ctx) }()
 				engines.Refresh()
+				fixed := rater.NewFixedFees(replica, engines, writer(""), s.metrics, log)
+				go func() { _ = fixed.Run(ctx, time.Minute) }()
 				return stream.Consume(ctx, cc, stage.HandleBatch)
 			})
 		case "aggregator":

@@ -1,0 +1,141 @@
+package rater
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/rater/pricing"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/segmentio/kafka-go"
+	"github.com/shopspring/decimal"
+	"github.com/zeebo/xxh3"
+)
+
+// FixedFees emits the fixed (定額) fees of every catalogue tenant's service
+// contracts to usage.rated once they fall due (their BillOn day has begun
+// in the contract's time zone): monthly, yearly and one-time fees, pro-rated
+// as the fee says (pricing.Engine.FixedCharges). Each line's id is derived
+// from the tenant, contract, period, fee and covered days, so emitting it
+// again (after a restart, from a second rater, after a catalogue change)
+// replaces it instead of adding to it; a changed amount replaces the old
+// one. The current and the previous billing period are looked at, so a
+// line due at the end of a period is emitted even if the process was down
+// then.
+type FixedFees struct {
+	src      Catalogues
+	engines  *Engines
+	producer Producer
+	metrics  *stream.Metrics
+	log      *slog.Logger
+	now      func() time.Time
+	// emitted remembers what this process already wrote (line id hash →
+	// amount hash), so an unchanged line is not written every round.
+	emitted map[uint64]uint64
+}
+
+// NewFixedFees returns the fixed-fee emitter.
+func NewFixedFees(src Catalogues, engines *Engines, p Producer, m *stream.Metrics, log *slog.Logger) *FixedFees {
+	return &FixedFees{src: src, engines: engines, producer: p, metrics: m, log: log, now: time.Now, emitted: map[uint64]uint64{}}
+}
+
+// Run emits every interval until ctx ends.
+func (f *FixedFees) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := f.Emit(ctx); err != nil && ctx.Err() == nil {
+			f.metrics.Errors.WithLabelValues(StageName, "fixed_fees").Inc()
+			f.log.Warn("rater: fixed fees not emitted; retrying next round", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Emit writes every fixed line due by now that this process has not written
+// with the same amount yet.
+func (f *FixedFees) Emit(ctx context.Context) error {
+	now := f.now().UTC()
+	var out []kafka.Message
+	var keys []uint64
+	var sums []uint64
+	for _, tenant := range f.src.Tenants() {
+		eng := f.engines.Engine(tenant)
+		if eng == nil {
+			continue
+		}
+		cat := f.src.Catalogue(tenant)
+		for i := range cat.ServiceContracts {
+			sc := &cat.ServiceContracts[i]
+			p, err := eng.PeriodAt(sc.ID, now)
+			if err != nil {
+				continue // not in the compiled engine (e.g. its basic contract is missing)
+			}
+			today := catalog.DateOf(now.In(p.Location))
+			for _, pid := range []pricing.PeriodID{p.ID - 1, p.ID} {
+				lines, err := eng.FixedCharges(sc.ID, pid)
+				if err != nil {
+					return fmt.Errorf("fixed fees of %s/%s %s: %w", tenant, sc.ID, pid, err)
+				}
+				for _, fl := range lines {
+					if fl.BillOn.After(today) {
+						continue // not due yet
+					}
+					l := fixedLine(tenant, sc.Customer, fl, p.Location, now)
+					key, sum := xxh3.HashString(l.LineID), xxh3.HashString(l.Amount.String())
+					if f.emitted[key] == sum {
+						continue
+					}
+					v, err := json.Marshal(&l)
+					if err != nil {
+						return fmt.Errorf("rater: encode: %w", err)
+					}
+					out = append(out, kafka.Message{Topic: schemas.TopicRated, Key: l.Event.PartitionKey(), Value: v, Time: now})
+					keys, sums = append(keys, key), append(sums, sum)
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if err := f.producer.WriteMessages(ctx, out...); err != nil {
+		return fmt.Errorf("write fixed fees: %w", err)
+	}
+	for i, k := range keys {
+		f.emitted[k] = sums[i]
+	}
+	f.metrics.Records.WithLabelValues(StageName, "fixed_fee").Add(float64(len(out)))
+	return nil
+}
+
+// fixedPrefix starts the event id of every fixed-fee line; usage record ids
+// never reach rated_usage with it unless a client sends one, and a re-rate
+// leaves such lines to FixedFees.
+const fixedPrefix = "fixed:"
+
+// fixedLine renders a fixed fee as a rated line: its event id names the
+// contract, period, plan, fee and first covered day; its quantity is the
+// contract's quantity; its time is the first instant of the day it is due.
+func fixedLine(tenant, customer string, fl pricing.FixedLine, loc *time.Location, now time.Time) schemas.RatedLine {
+	id := fmt.Sprintf("%s%s:%s:%s:%s:%s", fixedPrefix, fl.Contract, fl.Period, fl.Plan, fl.Fee, fl.From)
+	item := fl.Contract + "/" + fl.Fee
+	return schemas.RatedLine{
+		LineID: schemas.LineID(tenant, id, item),
+		Event: schemas.UsageEvent{Tenant: tenant, ID: id, Customer: customer, Element: fl.Fee, Contract: fl.Contract,
+			Quantity: decimal.NewFromInt(fl.Quantity), Time: fl.BillOn.In(loc).UTC(), ReceivedAt: now},
+		Item:     item,
+		Amount:   fl.Amount,
+		Currency: fl.Currency,
+		Period:   fl.Period.String(),
+		RatedAt:  now,
+	}
+}
