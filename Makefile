@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 
-.PHONY: all build deps run test test-short bench bench-core vet fmt clean
+.PHONY: all build deps run test test-short bench bench-core bench-catalog vet fmt clean
 
 all: build
 
@@ -44,6 +44,12 @@ bench: deps build
 # CPU benchmarks of the pure stages (no I/O).
 bench-core:
 	$(GO) test -run '^$$' -bench . -benchmem ./ingest/ ./rater/ ./dedupe/ ./schemas/
+
+# Catalogue at scale: 1,000,000 customers, 1,000,000 basic and 1,000,000 service
+# contracts in one tenant (KAKIN_BENCH_CUSTOMERS to change); replica load
+# time and memory, search/count/get/update latency through the HTTP handlers.
+bench-catalog: deps
+	KAKIN_BENCH_CUSTOMERS=$${KAKIN_BENCH_CUSTOMERS:-1000000} $(GO) test -run '^$$' -bench BenchmarkCatalogAtScale -benchtime 200x -timeout 60m ./admin/catalogapi/
 
 fmt:
 	gofmt -w .

@@ -582,6 +582,9 @@ func (tx *Tx) build(head uint64, now time.Time, actor string) ([]row, []keyedRec
 		if st.deleted && (st.base == nil || st.base.deleted) {
 			continue
 		}
+		if k == KindCustomer && tx.s.replica.opts.WithoutPII {
+			return nil, nil, nil, errors.New("catalog: this store's replica holds no customer documents (WithoutPII); it cannot write customers")
+		}
 		if !st.deleted {
 			if k == KindCustomer && st.plain != nil {
 				sc, err := seal(tx.ctx, tx.s.sealer, tx.tenant, st.plain.(*catalog.Customer))
