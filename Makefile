@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 
-.PHONY: all build deps run test test-short bench bench-core bench-rater bench-import bench-dedupe vet fmt clean
+.PHONY: all build deps run test test-short bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
 
 all: build
 
@@ -61,6 +61,11 @@ DEDUPE_IDS ?= 10000000
 bench-dedupe: deps
 	$(GO) test -run '^$$' -bench 'BenchmarkClaim$$' -benchtime 300x ./dedupe/
 	KAKIN_BENCH_DEDUPE_IDS=$${KAKIN_BENCH_DEDUPE_IDS:-$(DEDUPE_IDS)} $(GO) test -run '^$$' -bench 'BenchmarkClaim10M$$' -benchtime 1x -timeout 30m -v ./dedupe/
+# Catalogue at scale: 1,000,000 customers, 1,000,000 basic and 1,000,000 service
+# contracts in one tenant (KAKIN_BENCH_CUSTOMERS to change); replica load
+# time and memory, search/count/get/update latency through the HTTP handlers.
+bench-catalog: deps
+	KAKIN_BENCH_CUSTOMERS=$${KAKIN_BENCH_CUSTOMERS:-1000000} $(GO) test -run '^$$' -bench BenchmarkCatalogAtScale -benchtime 200x -timeout 60m ./admin/catalogapi/
 
 fmt:
 	gofmt -w .

@@ -15,7 +15,7 @@ import (
 	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
-func demo(t *testing.T) *catalog.Catalogue {
+func demo(t testing.TB) *catalog.Catalogue {
 	t.Helper()
 	f, err := os.Open("../../deploy/demo/catalogue.yaml")
 	if err != nil {

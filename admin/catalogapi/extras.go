@@ -73,17 +73,7 @@ func (a *API) contractTree(w http.ResponseWriter, r *http.Request) {
 			invalidQuery(w, []httpapi.FieldError{{Field: "active_on", Reason: "must be a day, YYYY-MM-DD"}})
 			return
 		}
-		query.Where = append(query.Where, func(v any) bool {
-			switch c := v.(type) {
-			case *catalog.BasicContract:
-				return c.Contains(d)
-			case *catalog.ServiceContract:
-				return c.Contains(d)
-			case *catalog.DiscountContract:
-				return c.Contains(d)
-			}
-			return false
-		})
+		query.ActiveOn = &d
 	}
 	out := ContractTree{Customer: id, BasicContracts: []json.RawMessage{}, ServiceContracts: []*ContractNode{}, DiscountContracts: []json.RawMessage{}}
 	basics, _ := rep.Search(ten, catalogstore.KindBasicContract, query, 0, maxTree)

@@ -74,7 +74,7 @@ var seq atomic.Int64
 var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // database migrates a database for the test.
-func database(t *testing.T) (driver.Conn, *redis.Client, *vault.MasterKeys) {
+func database(t testing.TB) (driver.Conn, *redis.Client, *vault.MasterKeys) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs clickhouse-server and redis-server; skipped in -short mode")
@@ -114,7 +114,7 @@ func database(t *testing.T) (driver.Conn, *redis.Client, *vault.MasterKeys) {
 // document. Its tenant comes from the Kakin-Tenant header (as in
 // --dev-insecure), so that tests can act as any tenant.
 type server struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	client  *http.Client
 	store   *catalogstore.Store
@@ -122,7 +122,7 @@ type server struct {
 	v       *apitest.Validator
 }
 
-func newServer(t *testing.T, conn driver.Conn, rdb *redis.Client, master *vault.MasterKeys) *server {
+func newServer(t testing.TB, conn driver.Conn, rdb *redis.Client, master *vault.MasterKeys) *server {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithCancel(context.Background())

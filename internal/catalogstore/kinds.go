@@ -135,9 +135,9 @@ type spec struct {
 	validate func(any) error
 	facets   []facet
 	preds    []pred
-	customer func(any) string                  // the owning customer (customers, contracts)
-	dates    func(any) (start, end *time.Time) // contract terms, for the typed columns
-	symSlot  []int                             // facet index -> sym slot (low) or hash slot (high)
+	customer func(any) string            // the owning customer (customers, contracts)
+	term     func(any) catalog.DateRange // contract terms (nil for other kinds)
+	symSlot  []int                       // facet index -> sym slot (low) or hash slot (high)
 }
 
 const (
@@ -156,7 +156,6 @@ func define[T any](k Kind, name, label string, master bool, id func(*T) string, 
 		setID:    func(v any, i string) { setID(v.(*T), i) },
 		validate: func(v any) error { return validate(v.(*T)) },
 		customer: func(any) string { return "" },
-		dates:    func(any) (*time.Time, *time.Time) { return nil, nil },
 	}
 	return s
 }
@@ -180,17 +179,9 @@ func status(cancelled bool) []string {
 	return []string{"active"}
 }
 
-// activeOn filters contracts whose term contains a day.
-func activeOn[T any](term func(*T) catalog.DateRange) pred {
-	return pred{name: "active_on", format: "date", doc: "contracts whose term (start_date to end_date, inclusive) contains this day (YYYY-MM-DD)",
-		parse: func(s string) (func(any) bool, error) {
-			d, err := catalog.ParseDate(s)
-			if err != nil {
-				return nil, err
-			}
-			return func(v any) bool { return term(v.(*T)).Contains(d) }, nil
-		}}
-}
+// activeOn filters contracts whose term contains a day (Query.ActiveOn,
+// evaluated in the search scan without touching the document).
+var activeOn = pred{name: "active_on", format: "date", doc: "contracts whose term (start_date to end_date, inclusive) contains this day (YYYY-MM-DD)"}
 
 // validAt filters masters that have a version valid at an instant.
 func validAt[T, V any](versions func(*T) []V, validity func(*V) catalog.Validity) pred {
@@ -220,7 +211,8 @@ func versionValues[V any](versions []V, field func(*V) []string) []string {
 	return out
 }
 
-func dateTimes(r catalog.DateRange) (*time.Time, *time.Time) {
+// termTimes is a contract term as the start_date and end_date columns.
+func termTimes(r catalog.DateRange) (*time.Time, *time.Time) {
 	start := r.Start.In(time.UTC)
 	if r.End == nil {
 		return &start, nil
@@ -261,18 +253,18 @@ func init() {
 		func(b *catalog.BasicContract) string { return b.ID }, func(b *catalog.BasicContract, id string) { b.ID = id },
 		(*catalog.BasicContract).Validate)
 	s.customer = func(v any) string { return v.(*catalog.BasicContract).Customer }
-	s.dates = func(v any) (*time.Time, *time.Time) { return dateTimes(v.(*catalog.BasicContract).DateRange) }
+	s.term = func(v any) catalog.DateRange { return v.(*catalog.BasicContract).DateRange }
 	s.facets = []facet{
 		facetOf("currency", "billing currency", false, func(b *catalog.BasicContract) []string { return one(b.Currency) }),
 		facetOf("customer", "the customer's contracts", true, func(b *catalog.BasicContract) []string { return one(b.Customer) }),
 	}
-	s.preds = []pred{activeOn(func(b *catalog.BasicContract) catalog.DateRange { return b.DateRange })}
+	s.preds = []pred{activeOn}
 
 	s = define(KindServiceContract, "service_contract", "service contract", false,
 		func(c *catalog.ServiceContract) string { return c.ID }, func(c *catalog.ServiceContract, id string) { c.ID = id },
 		(*catalog.ServiceContract).Validate)
 	s.customer = func(v any) string { return v.(*catalog.ServiceContract).Customer }
-	s.dates = func(v any) (*time.Time, *time.Time) { return dateTimes(v.(*catalog.ServiceContract).DateRange) }
+	s.term = func(v any) catalog.DateRange { return v.(*catalog.ServiceContract).DateRange }
 	s.facets = []facet{
 		facetOf("service", "contracts of this service", false, func(c *catalog.ServiceContract) []string { return one(c.Service) }),
 		facetOf("status", "active or cancelled (解約)", false, func(c *catalog.ServiceContract) []string { return status(c.Cancelled) }),
@@ -289,20 +281,20 @@ func init() {
 		facetOf("basic_contract", "contracts under this basic contract", true, func(c *catalog.ServiceContract) []string { return one(c.Basic) }),
 		facetOf("parent", "child contracts and options of this contract", true, func(c *catalog.ServiceContract) []string { return one(c.Parent) }),
 	}
-	s.preds = []pred{activeOn(func(c *catalog.ServiceContract) catalog.DateRange { return c.DateRange })}
+	s.preds = []pred{activeOn}
 
 	s = define(KindDiscountContract, "discount_contract", "discount contract", false,
 		func(d *catalog.DiscountContract) string { return d.ID }, func(d *catalog.DiscountContract, id string) { d.ID = id },
 		(*catalog.DiscountContract).Validate)
 	s.customer = func(v any) string { return v.(*catalog.DiscountContract).Customer }
-	s.dates = func(v any) (*time.Time, *time.Time) { return dateTimes(v.(*catalog.DiscountContract).DateRange) }
+	s.term = func(v any) catalog.DateRange { return v.(*catalog.DiscountContract).DateRange }
 	s.facets = []facet{
 		facetOf("service", "contracts of this discount service", false, func(d *catalog.DiscountContract) []string { return one(d.Service) }),
 		facetOf("discount_table", "contracts using this discount table", false, func(d *catalog.DiscountContract) []string { return one(d.DiscountTable) }),
 		facetOf("status", "active or cancelled (解約)", false, func(d *catalog.DiscountContract) []string { return status(d.Cancelled) }),
 		facetOf("customer", "the customer's contracts", true, func(d *catalog.DiscountContract) []string { return one(d.Customer) }),
 	}
-	s.preds = []pred{activeOn(func(d *catalog.DiscountContract) catalog.DateRange { return d.DateRange })}
+	s.preds = []pred{activeOn}
 
 	s = define(KindService, "service", "service", true,
 		func(m *catalog.Service) string { return m.Code }, func(m *catalog.Service, id string) { m.Code = id }, (*catalog.Service).Validate)

@@ -1,10 +1,10 @@
 package catalogstore
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/kakin-dev/kakin/schemas/catalog"
 )
@@ -37,6 +37,7 @@ type row struct {
 	changedBy        string
 	doc, pii         string
 	blind            [4]string // name, address, phone, email
+	status           string    // a customer's status, read without its document (lean replicas)
 	customer         string
 	start, end       *time.Time
 }
@@ -45,20 +46,22 @@ type row struct {
 const columns = `tenant, kind, id, revision, seq, created_seq, created_at, deleted, changed_at, changed_by, doc, pii,
 	bi_name, bi_address, bi_phone, bi_email, customer, start_date, end_date`
 
-// selectColumns reads the columns a replica needs; with pii false the
-// ciphertext is left out.
-func selectColumns(pii bool) string {
-	p := "pii"
-	if !pii {
-		p = "'' AS pii"
+// selectColumns reads the columns a replica needs. A lean replica (full
+// false: raters) reads no ciphertext and no customer documents, only each
+// customer's status, which ClickHouse extracts.
+func selectColumns(full bool) string {
+	if !full {
+		return `tenant, kind, id, revision, seq, created_seq, created_at, deleted, changed_at, changed_by,
+		if(kind = 'customer', '', doc) AS doc, '' AS pii, '' AS bi_name, '' AS bi_address, '' AS bi_phone, '' AS bi_email,
+		visitParamExtractString(doc, 'status') AS status`
 	}
-	return `tenant, kind, id, revision, seq, created_seq, created_at, deleted, changed_at, changed_by, doc, ` + p + `,
-	bi_name, bi_address, bi_phone, bi_email`
+	return `tenant, kind, id, revision, seq, created_seq, created_at, deleted, changed_at, changed_by, doc, pii,
+	bi_name, bi_address, bi_phone, bi_email, visitParamExtractString(doc, 'status') AS status`
 }
 
 func (r *row) scanTargets() []any {
 	return []any{&r.tenant, &r.kind, &r.id, &r.revision, &r.seq, &r.createdSeq, &r.createdAt, &r.deleted,
-		&r.changedAt, &r.changedBy, &r.doc, &r.pii, &r.blind[0], &r.blind[1], &r.blind[2], &r.blind[3]}
+		&r.changedAt, &r.changedBy, &r.doc, &r.pii, &r.blind[0], &r.blind[1], &r.blind[2], &r.blind[3], &r.status}
 }
 
 func (r *row) values() []any {
@@ -66,18 +69,26 @@ func (r *row) values() []any {
 		r.doc, r.pii, r.blind[0], r.blind[1], r.blind[2], r.blind[3], r.customer, r.start, r.end}
 }
 
-// decode turns a row into a record. Tombstones keep no value.
-func decode(r *row) (Kind, rec, error) {
+// decode turns a row into a record, sharing repeated strings through in.
+// Tombstones keep no value.
+func decode(r *row, in *interner) (Kind, rec, error) {
 	k, ok := ParseKind(r.kind)
 	if !ok {
 		return 0, rec{}, fmt.Errorf("unknown kind %q", r.kind)
 	}
-	out := rec{id: intern(r.id), created: r.createdSeq, rev: r.revision, seq: r.seq,
-		createdAt: r.createdAt.Unix(), changedAt: r.changedAt.Unix(), by: intern(r.changedBy), deleted: r.deleted == 1}
-	if out.deleted || r.doc == "" {
+	out := rec{id: r.id, created: r.createdSeq, rev: r.revision, seq: r.seq,
+		createdAt: r.createdAt.Unix(), changedAt: r.changedAt.Unix(), by: in.s(r.changedBy), deleted: r.deleted == 1}
+	if out.deleted {
 		return k, out, nil
 	}
-	v, err := decodeDoc(k, []byte(r.doc))
+	if r.doc == "" {
+		if k == KindCustomer { // a lean replica's customer: id and status
+			out.val = &StoredCustomer{Customer: catalog.Customer{ID: r.id, Status: in.s(r.status)}}
+		}
+		return k, out, nil
+	}
+	// A read-only view of the string: Unmarshal copies what it keeps.
+	v, err := decodeDoc(k, unsafe.Slice(unsafe.StringData(r.doc), len(r.doc)))
 	if err != nil {
 		return 0, rec{}, fmt.Errorf("%s %s revision %d: %w", r.kind, r.id, r.revision, err)
 	}
@@ -86,18 +97,21 @@ func decode(r *row) (Kind, rec, error) {
 		if r.pii != "" {
 			sc.PII = []byte(r.pii)
 		}
-		sc.Status = intern(sc.Status)
+		sc.Status = in.s(sc.Status)
 		v = sc
 	}
-	internFields(v)
+	internFields(v, in)
 	out.val = v
 	return k, out, nil
 }
 
 // decodeDoc reads a stored document.
 func decodeDoc(k Kind, doc []byte) (any, error) {
+	if v := k.New(); fastDecode(doc, v) {
+		return v, nil
+	}
 	v := k.New()
-	if err := json.NewDecoder(bytes.NewReader(doc)).Decode(v); err != nil {
+	if err := json.Unmarshal(doc, v); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -105,17 +119,17 @@ func decodeDoc(k Kind, doc []byte) (any, error) {
 
 // internFields shares the strings many documents repeat (customer ids,
 // codes, currencies) between them.
-func internFields(v any) {
+func internFields(v any, in *interner) {
 	switch d := v.(type) {
 	case *catalog.BasicContract:
-		d.Customer, d.Currency, d.TimeZone = intern(d.Customer), intern(d.Currency), intern(d.TimeZone)
+		d.Currency, d.TimeZone = in.s(d.Currency), in.s(d.TimeZone)
 	case *catalog.ServiceContract:
-		d.Customer, d.Basic, d.Service, d.Parent = intern(d.Customer), intern(d.Basic), intern(d.Service), intern(d.Parent)
+		d.Service = in.s(d.Service)
 		for i := range d.Plans {
-			d.Plans[i].Plan = intern(d.Plans[i].Plan)
+			d.Plans[i].Plan = in.s(d.Plans[i].Plan)
 		}
 	case *catalog.DiscountContract:
-		d.Customer, d.Service, d.DiscountTable = intern(d.Customer), intern(d.Service), intern(d.DiscountTable)
+		d.Service, d.DiscountTable = in.s(d.Service), in.s(d.DiscountTable)
 	}
 }
 

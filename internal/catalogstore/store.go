@@ -377,7 +377,7 @@ func (s *Store) history(ctx context.Context, tenant string, k Kind, id, tail str
 		}
 		deleted := r.deleted == 1
 		r.deleted = 0 // decode the document a tombstone keeps
-		kk, rc, err := decode(&r)
+		kk, rc, err := decode(&r, newInterner())
 		if err != nil {
 			return nil, err
 		}
@@ -571,7 +571,7 @@ func deepCopy(k Kind, v any) (any, error) {
 // build turns the staged changes into rows with the tenant's next seqs,
 // skipping puts that change nothing.
 func (tx *Tx) build(head uint64, now time.Time, actor string) ([]row, []keyedRec, []Change, error) {
-	actor = intern(actor)
+	actor = internShared(actor)
 	var rows []row
 	var recs []keyedRec
 	var changes []Change
@@ -581,6 +581,9 @@ func (tx *Tx) build(head uint64, now time.Time, actor string) ([]row, []keyedRec
 		k := key.kind
 		if st.deleted && (st.base == nil || st.base.deleted) {
 			continue
+		}
+		if k == KindCustomer && tx.s.replica.opts.WithoutPII {
+			return nil, nil, nil, errors.New("catalog: this store's replica holds no customer documents (WithoutPII); it cannot write customers")
 		}
 		if !st.deleted {
 			if k == KindCustomer && st.plain != nil {
@@ -623,9 +626,11 @@ func (tx *Tx) build(head uint64, now time.Time, actor string) ([]row, []keyedRec
 			r.pii, r.blind = string(sc.PII), sc.Blind
 		}
 		r.customer = specs[k].customer(doc)
-		r.start, r.end = specs[k].dates(doc)
+		if specs[k].term != nil {
+			r.start, r.end = termTimes(specs[k].term(doc))
+		}
 		rows = append(rows, r)
-		rc := rec{id: intern(key.id), created: r.createdSeq, rev: r.revision, seq: seq, createdAt: r.createdAt.Unix(),
+		rc := rec{id: key.id, created: r.createdSeq, rev: r.revision, seq: seq, createdAt: r.createdAt.Unix(),
 			changedAt: now.Unix(), by: actor, deleted: st.deleted, val: st.val}
 		if st.deleted {
 			rc.val = nil
@@ -711,6 +716,14 @@ func (s *Store) Filter(ctx context.Context, tenant string, k Kind, name, value s
 		return nil
 	}
 	for _, p := range sp.preds {
+		if p.name == "active_on" && p.name == name {
+			d, err := catalog.ParseDate(value)
+			if err != nil {
+				return err
+			}
+			q.ActiveOn = &d
+			return nil
+		}
 		if p.name == name {
 			fn, err := p.parse(value)
 			if err != nil {

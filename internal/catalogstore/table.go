@@ -1,10 +1,13 @@
 package catalogstore
 
 import (
+	"cmp"
+	"slices"
 	"sort"
+	"sync"
 	"time"
-	"unique"
 
+	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/zeebo/xxh3"
 )
 
@@ -21,16 +24,24 @@ type rec struct {
 	changedAt int64
 	by        string
 	deleted   bool
-	overflow  uint8 // bit i: facet i has more values than its slot holds
-	sym       [symSlots]uint32
-	h         [hashSlots]uint64
 	val       any // *catalog.X, customers *StoredCustomer; nil for a tombstone
 }
 
-// table is one kind's records of one tenant.
+// hot is what a search scan reads of each record, kept apart from the rest
+// (one cache line per record): the facet slots, the term in days and flags.
+type hot struct {
+	sym      [symSlots]uint32
+	h        [hashSlots]uint64
+	from, to int32 // the contract's term, days since 1970-01-01 (to inclusive); 0, 0 without one
+	deleted  bool
+	overflow uint8 // bit i: facet i has more values than its slot holds
+}
+
+// table is one kind's records of one tenant: recs and hot are parallel.
 type table struct {
 	spec *spec
 	recs []rec
+	hot  []hot
 	byID map[string]int32
 	live int
 	dict map[string]uint32 // interned values of low-cardinality facets; 0 = none
@@ -57,32 +68,47 @@ func hashValue(v string) uint64 {
 	return h
 }
 
-// index fills r's facet slots from its value.
-func (t *table) index(r *rec) {
-	r.sym, r.h, r.overflow = [symSlots]uint32{}, [hashSlots]uint64{}, 0
+// openEnd is the day number of an open-ended term.
+const openEnd = int32(1 << 30)
+
+func dayNumber(d catalog.Date) int32 {
+	return int32(d.In(time.UTC).Unix() / 86400)
+}
+
+// index computes record i's hot part from its value.
+func (t *table) index(i int) {
+	r, h := &t.recs[i], &t.hot[i]
+	*h = hot{deleted: r.deleted}
 	if r.val == nil {
 		return
 	}
-	for i, f := range t.spec.facets {
+	for fi, f := range t.spec.facets {
 		vals := f.values(r.val)
 		if len(vals) == 0 {
 			continue
 		}
-		slot := t.spec.symSlot[i]
+		slot := t.spec.symSlot[fi]
 		if f.high {
-			r.h[slot] = hashValue(vals[0])
+			h.h[slot] = hashValue(vals[0])
 		} else {
-			r.sym[slot] = t.symbol(vals[0])
+			h.sym[slot] = t.symbol(vals[0])
 		}
 		if len(vals) > 1 {
-			r.overflow |= 1 << i
+			h.overflow |= 1 << fi
+		}
+	}
+	if t.spec.term != nil {
+		term := t.spec.term(r.val)
+		h.from, h.to = dayNumber(term.Start), openEnd
+		if term.End != nil {
+			h.to = dayNumber(*term.End)
 		}
 	}
 }
 
 // put stores a revision unless the table already has it or a newer one. It
-// reports whether it changed anything. New entities must arrive in created
-// order (appended); loading sorts once at the end instead (see sortLoaded).
+// reports whether it changed anything. New entities arrive in created order
+// (appended); loading sorts once at the end instead (see sortLoaded).
 func (t *table) put(r rec) bool {
 	if i, ok := t.byID[r.id]; ok {
 		cur := &t.recs[i]
@@ -96,12 +122,12 @@ func (t *table) put(r rec) bool {
 		}
 		r.created = cur.created // the entity keeps its place for good
 		*cur = r
-		t.index(cur)
+		t.index(int(i))
 		return true
 	}
 	t.recs = append(t.recs, r)
-	i := int32(len(t.recs) - 1)
-	t.byID[r.id] = i
+	t.hot = append(t.hot, hot{})
+	t.byID[r.id] = int32(len(t.recs) - 1)
 	if !r.deleted {
 		t.live++
 	}
@@ -109,16 +135,43 @@ func (t *table) put(r rec) bool {
 	// would break the keyset order: restore it.
 	if n := len(t.recs); n > 1 && t.recs[n-2].created > r.created {
 		t.sortLoaded()
+		return true
 	}
-	t.index(&t.recs[t.byID[r.id]])
+	t.index(len(t.recs) - 1)
 	return true
 }
 
-// sortLoaded puts records in created order and rebuilds the id index.
+// sortLoaded puts records in created order, rebuilds the id index and
+// indexes every record.
 func (t *table) sortLoaded() {
-	sort.Slice(t.recs, func(i, j int) bool { return t.recs[i].created < t.recs[j].created })
+	if !slices.IsSortedFunc(t.recs, func(a, b rec) int { return cmp.Compare(a.created, b.created) }) {
+		// Sort small keys, then move each record once.
+		type key struct {
+			created uint64
+			i       int32
+		}
+		keys := make([]key, len(t.recs))
+		for i := range t.recs {
+			keys[i] = key{t.recs[i].created, int32(i)}
+		}
+		slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.created, b.created) })
+		sorted := make([]rec, len(t.recs))
+		for i, k := range keys {
+			sorted[i] = t.recs[k.i]
+		}
+		t.recs = sorted
+	}
+	if len(t.byID) == 0 {
+		t.byID = make(map[string]int32, len(t.recs))
+	}
+	t.hot = make([]hot, len(t.recs))
+	t.live = 0
 	for i := range t.recs {
 		t.byID[t.recs[i].id] = int32(i)
+		if !t.recs[i].deleted {
+			t.live++
+		}
+		t.index(i)
 	}
 }
 
@@ -129,10 +182,13 @@ func (t *table) get(id string) *rec {
 	return nil
 }
 
-// Query is a search: exact values of facets, and predicates.
+// Query is a search: exact values of facets, a day the term must contain,
+// and predicates on the document.
 type Query struct {
 	Terms []Term
-	Where []func(v any) bool
+	// ActiveOn, when set, keeps contracts whose term contains that day.
+	ActiveOn *catalog.Date
+	Where    []func(v any) bool
 }
 
 // Term asks for entities whose facet has the value.
@@ -153,6 +209,8 @@ type compiledTerm struct {
 type compiled struct {
 	terms      []compiledTerm
 	where      []func(any) bool
+	day        int32
+	hasDay     bool
 	impossible bool
 }
 
@@ -160,6 +218,12 @@ type compiled struct {
 // facet name is a programming error (the API checks names).
 func (t *table) compile(q Query) compiled {
 	c := compiled{where: q.Where}
+	if q.ActiveOn != nil {
+		if t.spec.term == nil {
+			c.impossible = true
+		}
+		c.day, c.hasDay = dayNumber(*q.ActiveOn), true
+	}
 	for _, term := range q.Terms {
 		for i := range t.spec.facets {
 			f := &t.spec.facets[i]
@@ -180,32 +244,39 @@ func (t *table) compile(q Query) compiled {
 	return c
 }
 
-func (c *compiled) match(r *rec) bool {
-	if r.deleted {
+// match reports whether record i matches; only candidates that pass the
+// hot part touch the document.
+func (c *compiled) match(t *table, i int) bool {
+	h := &t.hot[i]
+	if h.deleted {
+		return false
+	}
+	if c.hasDay && (c.day < h.from || c.day > h.to) {
 		return false
 	}
 	verify := false
-	for i := range c.terms {
-		t := &c.terms[i]
+	for j := range c.terms {
+		ct := &c.terms[j]
 		switch {
-		case t.high && r.h[t.slot] == t.hash:
+		case ct.high && h.h[ct.slot] == ct.hash:
 			verify = true // a hash match: confirm the value
-		case !t.high && r.sym[t.slot] == t.sym:
-		case r.overflow&t.bit != 0:
+		case !ct.high && h.sym[ct.slot] == ct.sym:
+		case h.overflow&ct.bit != 0:
 			verify = true // more values than the slot holds
 		default:
 			return false
 		}
 	}
+	v := t.recs[i].val
 	if verify {
-		for i := range c.terms {
-			if !contains(c.terms[i].facet.values(r.val), c.terms[i].value) {
+		for j := range c.terms {
+			if !contains(c.terms[j].facet.values(v), c.terms[j].value) {
 				return false
 			}
 		}
 	}
 	for _, w := range c.where {
-		if !w(r.val) {
+		if !w(v) {
 			return false
 		}
 	}
@@ -229,9 +300,8 @@ func (t *table) search(c *compiled, after uint64, size int) []*rec {
 	start := sort.Search(len(t.recs), func(i int) bool { return t.recs[i].created > after })
 	var out []*rec
 	for i := start; i < len(t.recs); i++ {
-		r := &t.recs[i]
-		if c.match(r) {
-			out = append(out, r)
+		if c.match(t, i) {
+			out = append(out, &t.recs[i])
 			if len(out) > size {
 				break
 			}
@@ -244,20 +314,46 @@ func (t *table) count(c *compiled) int {
 	if c.impossible {
 		return 0
 	}
-	if len(c.terms) == 0 && len(c.where) == 0 {
+	if len(c.terms) == 0 && len(c.where) == 0 && !c.hasDay {
 		return t.live
 	}
 	n := 0
-	for i := range t.recs {
-		if c.match(&t.recs[i]) {
+	for i := range t.hot {
+		if c.match(t, i) {
 			n++
 		}
 	}
 	return n
 }
 
-// intern returns a canonical copy of s, so that the many records naming the
-// same actor or customer share one string.
-func intern(s string) string { return unique.Make(s).Value() }
+// interner shares the strings many records repeat (actors, statuses,
+// currencies, codes). It is not safe for concurrent use; loading gives each
+// worker its own.
+type interner struct{ m map[string]string }
 
-func unixOf(t time.Time) int64 { return t.Unix() }
+func newInterner() *interner { return &interner{m: map[string]string{}} }
+
+func (in *interner) s(v string) string {
+	if v == "" {
+		return ""
+	}
+	if c, ok := in.m[v]; ok {
+		return c
+	}
+	if len(in.m) < 1<<16 { // low-cardinality values only; never grow without bound
+		in.m[v] = v
+	}
+	return v
+}
+
+// sharedInterner serves the small batches of polls and own writes.
+var sharedInterner = struct {
+	sync.Mutex
+	in *interner
+}{in: newInterner()}
+
+func internShared(v string) string {
+	sharedInterner.Lock()
+	defer sharedInterner.Unlock()
+	return sharedInterner.in.s(v)
+}

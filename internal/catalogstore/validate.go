@@ -327,7 +327,7 @@ func (tx *Tx) find(k Kind, facetName, value string, limit int) ([]string, int) {
 			if _, st := tx.staged[stageKey{k, r.id}]; st {
 				continue
 			}
-			if c.match(r) {
+			if c.match(tb, i) {
 				n++
 				if len(ids) < limit {
 					ids = append(ids, r.id)
