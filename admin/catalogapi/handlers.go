@@ -155,7 +155,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, res *resource) {
 	}
 	e, err := a.store.Create(r.Context(), ten, actor(r), res.kind, doc)
 	if err != nil {
-		a.fail(w, r, res, err)
+		a.failFor(w, r, res, res.kind.ID(doc), err)
 		return
 	}
 	w.Header().Set("Location", "/v1/"+res.path+"/"+url.PathEscape(e.ID))
@@ -648,8 +648,14 @@ func invalidQuery(w http.ResponseWriter, errs []httpapi.FieldError) {
 	httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
 }
 
-// fail maps a store error to a problem answer.
+// fail maps a store error to a problem answer; problems of the entity the
+// path names are reported with the entity's own field names.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, res *resource, err error) {
+	a.failFor(w, r, res, r.PathValue(res.param), err)
+}
+
+// failFor is fail for the entity id (the body's, when registering).
+func (a *API) failFor(w http.ResponseWriter, r *http.Request, res *resource, id string, err error) {
 	var (
 		ce *catalogstore.ConflictError
 		ve *catalogstore.ValidationError
@@ -670,10 +676,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, res *resource, err er
 			httpapi.FieldError{Field: "header:If-Match", Reason: fmt.Sprintf("revision %d is not the current revision %d", ce.Expected, ce.Current)})
 	case errors.As(err, &ve):
 		errs := make([]httpapi.FieldError, 0, len(ve.Errors))
-		id := r.PathValue(res.param)
 		for _, f := range ve.Errors {
 			field := f.Field
-			if f.Kind != res.kind || (id != "" && f.ID != id) {
+			if f.Kind != res.kind || f.ID != id {
 				field = refField(f.Kind, f.ID, f.Field)
 			}
 			errs = append(errs, httpapi.FieldError{Field: field, Reason: f.Reason})

@@ -160,11 +160,12 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 
 	// The catalogue replica: one per process, shared by the roles that need
 	// it (the admin API; the rater can read it through catalogReplica too).
+	// Without the admin role it holds no personal data (raters need none).
 	var replica *catalogstore.Replica
 	catalogReplica := func(conn driver.Conn) *catalogstore.Replica {
 		if replica == nil {
 			replica = catalogstore.NewReplica(conn, catalogstore.ReplicaOptions{PollInterval: cfg.CatalogPollInterval,
-				Log: log, Registerer: reg})
+				WithoutPII: !slices.Contains(roles, "admin"), Log: log, Registerer: reg})
 			s.loops = append(s.loops, replica.Run)
 			s.checks = append(s.checks, check{"catalog", replica.Healthy})
 		}

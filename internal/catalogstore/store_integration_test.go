@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/shopspring/decimal"
 )
@@ -577,4 +578,37 @@ func dumpValues(vals []any) string {
 		fmt.Fprintf(&b, "%v|", reflect.ValueOf(v).Elem().Interface())
 	}
 	return b.String()
+}
+
+// A master key rotation: the data key is rewrapped with the new master key,
+// after which the old one can go; the data is never re-encrypted.
+func TestMasterKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ten := tenantFor(t, "rotate")
+	oldLine, _ := vault.NewMasterKeyLine()
+	newLine, _ := vault.NewMasterKeyLine()
+	oldOnly, _ := vault.ParseMasterKeys(oldLine)
+	both, _ := vault.ParseMasterKeys(newLine + "\n" + oldLine)
+	newOnly, _ := vault.ParseMasterKeys(newLine)
+
+	secret := []byte(`{"email":"rotate@example.jp"}`)
+	sealed, err := vault.New(e.conn, e.rdb, oldOnly).Seal(ctx, ten, "c1", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vault.New(e.conn, e.rdb, newOnly).Open(ctx, ten, "c1", sealed); err == nil {
+		t.Fatal("opened with a master key that never wrapped the data key")
+	}
+	n, err := vault.New(e.conn, e.rdb, both).Rewrap(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("rewrap: %d %v", n, err)
+	}
+	got, err := vault.New(e.conn, e.rdb, newOnly).Open(ctx, ten, "c1", sealed)
+	if err != nil || string(got) != string(secret) {
+		t.Fatalf("open after rotation: %s %v", got, err)
+	}
+	if n, err := vault.New(e.conn, e.rdb, both).Rewrap(ctx); err != nil || n != 0 {
+		t.Errorf("second rewrap: %d %v", n, err)
+	}
 }
