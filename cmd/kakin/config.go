@@ -70,7 +70,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CHDatabase, "clickhouse-database", "kakin", "ClickHouse database")
 	fs.StringVar(&c.CHUser, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
-	fs.StringVar(&c.PriceList, "price-list", "deploy/demo/pricelist.json", "price list file the rater prices with")
+	fs.StringVar(&c.PriceList, "price-list", "deploy/demo/pricelist.json", "per-unit price list file for tenants without a price plan in the catalogue store")
 	fs.DurationVar(&c.RaterStateTTL, "rater-state-ttl", 100*24*time.Hour, "how long the rater keeps a charge's running period state after its last change; must outlast the dedupe window plus a billing period")
 	fs.DurationVar(&c.DedupeWindow, "dedupe-window", 35*24*time.Hour, "default duplicate-detection window of a tenant without its own (kakin tenants set-dedupe-window): how long its event ids are remembered; ingest refuses events older than this")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", ingest.DefaultLimits.MaxBodyBytes, "largest accepted ingest request body, in bytes (413 above)")
