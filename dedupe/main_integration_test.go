@@ -5,9 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,26 +39,13 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := devstack.EnsureInstalled(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		fmt.Fprintln(os.Stderr, "dedupe tests: install dependencies:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "kakin-dedupe-test-")
+	srv, stop, err := devstack.StartForTests(ctx, "dedupe", devstack.Want{Redis: true, Kafka: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	if env.redis, err = devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.redis.Stop()
-	if env.kafka, err = devstack.StartKafka("", 0, false); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.kafka.Close()
+	defer stop()
+	env.redis, env.kafka = srv.Redis, srv.Kafka
 	env.brokers = env.kafka.Addrs
 	var specs []stream.TopicSpec
 	for _, t := range schemas.Topics {

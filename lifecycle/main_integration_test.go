@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -53,26 +52,13 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := devstack.EnsureInstalled(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		fmt.Fprintln(os.Stderr, "lifecycle tests: install dependencies:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "kakin-lifecycle-test-")
+	srv, stop, err := devstack.StartForTests(ctx, "lifecycle", devstack.Want{ClickHouse: true, Kafka: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	if env.ch, err = devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.ch.Stop()
-	if env.kafka, err = devstack.StartKafka("", 0, false); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.kafka.Close()
+	defer stop()
+	env.ch, env.kafka = srv.ClickHouse, srv.Kafka
 	env.brokers = env.kafka.Addrs
 	var specs []stream.TopicSpec
 	for _, t := range schemas.Topics {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,23 +25,13 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := devstack.EnsureInstalled(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		fmt.Fprintln(os.Stderr, "rater tests: install dependencies:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "kakin-rater-test-")
+	srv, stop, err := devstack.StartForTests(ctx, "rater", devstack.Want{Redis: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	r, err := devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer r.Stop()
-	rdb = redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer stop()
+	rdb = redis.NewClient(&redis.Options{Addr: srv.Redis.Addr})
 	defer rdb.Close()
 	return m.Run()
 }

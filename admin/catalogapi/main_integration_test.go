@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -47,26 +46,13 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := devstack.EnsureInstalled(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		fmt.Fprintln(os.Stderr, "catalogapi tests: install dependencies:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "kakin-catalogapi-test-")
+	srv, stop, err := devstack.StartForTests(ctx, "catalogapi", devstack.Want{ClickHouse: true, Redis: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	if clickHouse, err = devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer clickHouse.Stop()
-	if redisSrv, err = devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer redisSrv.Stop()
+	defer stop()
+	clickHouse, redisSrv = srv.ClickHouse, srv.Redis
 	return m.Run()
 }
 

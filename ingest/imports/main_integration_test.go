@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -44,31 +43,13 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := devstack.EnsureInstalled(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		fmt.Fprintln(os.Stderr, "imports tests: install dependencies:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "kakin-imports-test-")
+	srv, stop, err := devstack.StartForTests(ctx, "imports", devstack.Want{ClickHouse: true, Redis: true, Kafka: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	if env.redis, err = devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.redis.Stop()
-	if env.ch, err = devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.ch.Stop()
-	if env.kafka, err = devstack.StartKafka("", 0, false); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.kafka.Close()
+	defer stop()
+	env.redis, env.ch, env.kafka = srv.Redis, srv.ClickHouse, srv.Kafka
 	env.brokers = env.kafka.Addrs
 	if err := stream.CreateTopics(ctx, env.brokers, []stream.TopicSpec{{Name: schemas.TopicRaw, Partitions: partitions, RetentionMS: -1}}); err != nil {
 		fmt.Fprintln(os.Stderr, err)

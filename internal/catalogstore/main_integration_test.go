@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -36,26 +35,13 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := devstack.EnsureInstalled(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		fmt.Fprintln(os.Stderr, "catalogstore tests: install dependencies:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "kakin-catalogstore-test-")
+	srv, stop, err := devstack.StartForTests(ctx, "catalogstore", devstack.Want{ClickHouse: true, Redis: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	if clickHouse, err = devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer clickHouse.Stop()
-	if redisSrv, err = devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer redisSrv.Stop()
+	defer stop()
+	clickHouse, redisSrv = srv.ClickHouse, srv.Redis
 	return m.Run()
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -36,26 +35,13 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := devstack.EnsureInstalled(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		fmt.Fprintln(os.Stderr, "jobs tests: install dependencies:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "kakin-jobs-test-")
+	srv, stop, err := devstack.StartForTests(ctx, "jobs", devstack.Want{ClickHouse: true, Redis: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	if env.redis, err = devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.redis.Stop()
-	if env.ch, err = devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.ch.Stop()
+	defer stop()
+	env.redis, env.ch = srv.Redis, srv.ClickHouse
 	env.rdb = redis.NewClient(&redis.Options{Addr: env.redis.Addr})
 	defer env.rdb.Close()
 	return m.Run()

@@ -5,9 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,23 +24,13 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := devstack.EnsureInstalled(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		fmt.Fprintln(os.Stderr, "runstate tests:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "kakin-runstate-test-")
+	srv, stop, err := devstack.StartForTests(ctx, "runstate", devstack.Want{Redis: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	r, err := devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer r.Stop()
-	rdb = redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer stop()
+	rdb = redis.NewClient(&redis.Options{Addr: srv.Redis.Addr})
 	defer rdb.Close()
 	return m.Run()
 }
