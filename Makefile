@@ -53,14 +53,17 @@ bench-rater:
 # process's peak RSS (KAKIN_E2E_IMPORT_MB=N for another size).
 bench-import: deps
 	$(GO) test -count=1 -v -run '^TestImportMemory$$' ./e2e/
-# Dedupe claims in Redis: checks/s of the claim path, and Redis memory per
-# remembered id at 10 million ids (INFO memory), against a private
-# redis-server started by the test. A few minutes; override the id count with
+# Dedupe claims in Redis: checks/s of the claim path and of the stage (without
+# the broker), and Redis memory per remembered id at 10 million ids (INFO
+# memory), against a private redis-server and a private Redis Cluster of two
+# masters started by the test. A few minutes; override the id count with
 # KAKIN_BENCH_DEDUPE_IDS. Figures go to docs/BENCHMARKS.md.
 DEDUPE_IDS ?= 10000000
 bench-dedupe: deps
-	$(GO) test -run '^$$' -bench 'BenchmarkClaim$$' -benchtime 300x ./dedupe/
+	$(GO) test -run '^$$' -bench 'BenchmarkClaim$$|BenchmarkStage$$' -benchtime 300x ./dedupe/
 	KAKIN_BENCH_DEDUPE_IDS=$${KAKIN_BENCH_DEDUPE_IDS:-$(DEDUPE_IDS)} $(GO) test -run '^$$' -bench 'BenchmarkClaim10M$$' -benchtime 1x -timeout 30m -v ./dedupe/
+	KAKIN_BENCH_DEDUPE_REDIS=cluster $(GO) test -run '^$$' -bench 'BenchmarkClaim$$|BenchmarkStage$$' -benchtime 300x ./dedupe/
+	KAKIN_BENCH_DEDUPE_REDIS=cluster KAKIN_BENCH_DEDUPE_IDS=$${KAKIN_BENCH_DEDUPE_IDS:-$(DEDUPE_IDS)} $(GO) test -run '^$$' -bench 'BenchmarkClaim10M$$' -benchtime 1x -timeout 30m -v ./dedupe/
 # Catalogue at scale: 1,000,000 customers, 1,000,000 basic and 1,000,000 service
 # contracts in one tenant (KAKIN_BENCH_CUSTOMERS to change); replica load
 # time and memory, search/count/get/update latency through the HTTP handlers.

@@ -15,26 +15,38 @@ import (
 // The compact claim layout (docs/ARCHITECTURE.md, "Redis keys").
 //
 // An event id is fingerprinted with xxh3-128. Its first BucketBits bits pick
-// one of the tenant's 2^19 bucket hashes, "dd:{tenant}:" + 3 bytes; the next
-// 8 bytes are the field inside the bucket; the value is the 16-byte packed
-// claim. Redis keeps a small hash as a listpack (a flat array, no per-entry
-// pointers): about 31 bytes per claim plus the bucket key's own ~80–110
-// bytes shared by its claims. At 10 million remembered ids of a tenant a
-// bucket holds ~19 claims (measured: ~35 bytes per id, docs/BENCHMARKS.md).
-// A listpack is searched linearly, so buckets are kept that small for speed;
-// Redis's default hash-max-listpack-entries (128) keeps them compact up to
-// ~45 million ids per tenant and window (raise it to 512 for more).
+// one of the tenant's 2^19 bucket hashes: the first GroupBits bits name the
+// bucket's group, written as a Redis Cluster hash tag, and the next 11 bits
+// the bucket inside it, so a bucket key is "dd:" + tenant + ":{gg}" + 2 bytes.
+// The next 8 bytes of the fingerprint are the field inside the bucket; the
+// value is the 16-byte packed claim. Redis keeps a small hash as a listpack
+// (a flat array, no per-entry pointers): about 31 bytes per claim plus the
+// bucket key's own ~80–110 bytes shared by its claims. At 10 million
+// remembered ids of a tenant a bucket holds ~19 claims (measured: ~36 bytes
+// per id, docs/BENCHMARKS.md). A listpack is searched linearly, so buckets
+// are kept that small for speed; Redis's default hash-max-listpack-entries
+// (128) keeps them compact up to ~45 million ids per tenant and window
+// (raise it to 512 for more).
+//
+// The hash tag is what lets the claims spread over a Redis Cluster: Redis
+// places a key by its tag alone, so all buckets of one group, of every
+// tenant, live in the same slot, and one script call may claim any number
+// of them. The 256 groups spread over the cluster's slots, and so over its
+// masters, evenly (about 256/n groups each for n masters).
 const (
-	// BucketBits is how many bits of the fingerprint choose the bucket.
-	// Changing it makes every claim unreachable (as if Redis lost its data).
+	// BucketBits is how many bits of the fingerprint choose the bucket, and
+	// GroupBits how many of those choose its group (its cluster slot).
+	// Changing either makes every claim unreachable (as if Redis lost its
+	// data).
 	BucketBits = 19
+	GroupBits  = 8
 	fieldLen   = 8
 	claimLen   = 16
 	recLen     = fieldLen + claimLen + 4 // one request in the script's argument
 	keyPrefix  = "dd:"
-	// claimChunk is how many claims one script call makes. A batch is sent
-	// as several calls in one pipeline, so Redis serves other clients between
-	// them instead of being blocked by a whole batch.
+	// claimChunk is how many claims one script call makes at most. A batch
+	// is sent as several calls in one pipeline, so Redis serves other
+	// clients between them instead of being blocked by a whole batch.
 	claimChunk = 1000
 )
 
@@ -71,22 +83,50 @@ var script = redis.NewScript(claimScript)
 // ClaimStore remembers which record claimed each (tenant, id), compactly.
 type ClaimStore struct {
 	rdb redis.UniversalClient
+	// slotted is set for a Redis Cluster: one script call may then only
+	// claim buckets of one group (one hash tag, so one slot).
+	slotted bool
 }
 
-// NewClaimStore returns a store over a single Redis (a batch's claims are one
-// script call over many keys, which Redis Cluster would refuse).
+// NewClaimStore returns a store over rdb: a single Redis (*redis.Client) or a
+// Redis Cluster (*redis.ClusterClient), whose masters then share the claims
+// by bucket group and serve a batch's claims in parallel.
 func NewClaimStore(rdb redis.UniversalClient) *ClaimStore {
-	return &ClaimStore{rdb: rdb}
+	_, cluster := rdb.(*redis.ClusterClient)
+	return &ClaimStore{rdb: rdb, slotted: cluster}
 }
 
-// location is where a (tenant, id) claim lives: its bucket key and field.
-type location struct{ key, field string }
+// location is where a (tenant, id) claim lives: its bucket key, the bucket's
+// group and the field.
+type location struct {
+	key   string
+	group uint8
+	field string
+}
 
 // locate fingerprints id with xxh3-128 and returns its bucket and field.
 func locate(tenant, id string) location {
 	sum := xxh3.HashString128(id).Bytes()
-	bucket := [3]byte{sum[0], sum[1], sum[2] & (0xff << (24 - BucketBits) & 0xff)} // the first BucketBits bits
-	return location{key: keyPrefix + tenant + ":" + string(bucket[:]), field: string(sum[3 : 3+fieldLen])}
+	const hex = "0123456789abcdef"
+	g := sum[0] // the first GroupBits bits
+	// The next BucketBits-GroupBits bits, left-aligned in two bytes.
+	rest := [2]byte{sum[1], sum[2] & (0xff << (16 - (BucketBits - GroupBits)) & 0xff)}
+	key := make([]byte, 0, len(keyPrefix)+len(tenant)+7)
+	key = append(key, keyPrefix...)
+	key = append(key, tenant...)
+	key = append(key, ':', '{', hex[g>>4], hex[g&0xf], '}', rest[0], rest[1])
+	return location{key: string(key), group: g, field: string(sum[3 : 3+fieldLen])}
+}
+
+// bucketTenant returns the tenant and group tag of a bucket key
+// "dd:" + tenant + ":{gg}" + 2 bytes.
+func bucketTenant(key string) (tenant, tag string, ok bool) {
+	const suffix = 7 // ":{gg}" and the bucket
+	n := len(key)
+	if n < len(keyPrefix)+1+suffix || key[:len(keyPrefix)] != keyPrefix || key[n-suffix:n-suffix+2] != ":{" || key[n-3] != '}' {
+		return "", "", false
+	}
+	return key[len(keyPrefix) : n-suffix], key[n-5 : n-3], true
 }
 
 // Fingerprint is the 32-bit payload fingerprint a claim keeps: the top half
@@ -149,32 +189,65 @@ func (s *ClaimStore) Claim(ctx context.Context, reqs []ClaimRequest) ([]schemas.
 	if len(reqs) == 0 {
 		return out, nil
 	}
+	locs := make([]location, len(reqs))
+	packs := make([][claimLen]byte, len(reqs))
+	for i, r := range reqs {
+		if secs := int64(r.Retention / time.Second); secs < 1 || secs > math.MaxUint32 {
+			return nil, fmt.Errorf("claim %s/%s: retention %v out of range", r.Tenant, r.ID, r.Retention)
+		}
+		packed, err := encodeClaim(r.Claim)
+		if err != nil {
+			return nil, fmt.Errorf("claim %s/%s: %w", r.Tenant, r.ID, err)
+		}
+		locs[i], packs[i] = locate(r.Tenant, r.ID), packed
+		out[i] = storedForm(packed) // the stored form of this request's own claim
+	}
+	// One script call per chunk; a chunk keeps its requests in batch order,
+	// and every request on one id (one bucket) is in the same chunk.
 	type chunk struct {
-		from int
+		idx  []int // the chunk's requests, as indexes into reqs
 		keys []string
 		recs []byte
 	}
 	var chunks []chunk
-	for from := 0; from < len(reqs); from += claimChunk {
-		part := reqs[from:min(from+claimChunk, len(reqs))]
-		c := chunk{from: from, keys: make([]string, len(part)), recs: make([]byte, 0, recLen*len(part))}
-		for i, r := range part {
-			secs := int64(r.Retention / time.Second)
-			if secs < 1 || secs > math.MaxUint32 {
-				return nil, fmt.Errorf("claim %s/%s: retention %v out of range", r.Tenant, r.ID, r.Retention)
+	add := func(idx []int) {
+		for len(idx) > 0 {
+			part := idx[:min(claimChunk, len(idx))]
+			idx = idx[len(part):]
+			c := chunk{idx: part, keys: make([]string, len(part)), recs: make([]byte, 0, recLen*len(part))}
+			for j, i := range part {
+				c.keys[j] = locs[i].key
+				c.recs = append(c.recs, locs[i].field...)
+				c.recs = append(c.recs, packs[i][:]...)
+				c.recs = binary.BigEndian.AppendUint32(c.recs, uint32(reqs[i].Retention/time.Second))
 			}
-			packed, err := encodeClaim(r.Claim)
-			if err != nil {
-				return nil, fmt.Errorf("claim %s/%s: %w", r.Tenant, r.ID, err)
-			}
-			loc := locate(r.Tenant, r.ID)
-			c.keys[i] = loc.key
-			c.recs = append(c.recs, loc.field...)
-			c.recs = append(c.recs, packed[:]...)
-			c.recs = binary.BigEndian.AppendUint32(c.recs, uint32(secs))
-			out[from+i] = storedForm(packed) // the stored form of this request's own claim
+			chunks = append(chunks, c)
 		}
-		chunks = append(chunks, c)
+	}
+	order := make([]int, len(reqs))
+	if !s.slotted {
+		for i := range order {
+			order[i] = i
+		}
+		add(order)
+	} else {
+		// A cluster serves a script call's keys only from one slot: sort
+		// the requests by group (a counting sort, stable) and call per group.
+		var starts [1<<GroupBits + 1]int
+		for _, l := range locs {
+			starts[int(l.group)+1]++
+		}
+		for g := 1; g < len(starts); g++ {
+			starts[g] += starts[g-1]
+		}
+		next := starts
+		for i, l := range locs {
+			order[next[l.group]] = i
+			next[l.group]++
+		}
+		for g := 0; g < 1<<GroupBits; g++ {
+			add(order[starts[g]:starts[g+1]])
+		}
 	}
 	run := func() ([]*redis.Cmd, error) {
 		pipe := s.rdb.Pipeline()
@@ -206,7 +279,7 @@ func (s *ClaimStore) Claim(ctx context.Context, reqs []ClaimRequest) ([]schemas.
 		if len(lost)%(4+claimLen) != 0 {
 			return nil, fmt.Errorf("redis claim: malformed answer of %d bytes", len(lost))
 		}
-		n := len(chunks[ci].keys)
+		n := len(chunks[ci].idx)
 		for ; len(lost) > 0; lost = lost[4+claimLen:] {
 			i := int(binary.BigEndian.Uint32([]byte(lost[:4])))
 			if i < 1 || i > n {
@@ -216,7 +289,7 @@ func (s *ClaimStore) Claim(ctx context.Context, reqs []ClaimRequest) ([]schemas.
 			if err != nil {
 				return nil, fmt.Errorf("redis claim: %w", err)
 			}
-			out[chunks[ci].from+i-1] = c
+			out[chunks[ci].idx[i-1]] = c
 		}
 	}
 	return out, nil
@@ -232,5 +305,15 @@ func storedForm(packed [claimLen]byte) schemas.Claim {
 
 func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }
 
-// Ping checks that Redis answers.
-func (s *ClaimStore) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+// Ping checks that Redis answers: every master, for a cluster.
+func (s *ClaimStore) Ping(ctx context.Context) error {
+	if cluster, ok := s.rdb.(*redis.ClusterClient); ok {
+		return cluster.ForEachMaster(ctx, func(ctx context.Context, master *redis.Client) error {
+			if err := master.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("%s: %w", master.Options().Addr, err)
+			}
+			return nil
+		})
+	}
+	return s.rdb.Ping(ctx).Err()
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/redis/go-redis/v9"
 )
 
 // claim is a claim received at second s after testStart (times near now, so
@@ -35,12 +37,68 @@ func bucketsOf(tenant string, ids ...string) map[string]bool {
 	return out
 }
 
-// ClaimStore.Claim against a real Redis: each step is one pipelined call and
-// sees the claims of the steps before it.
-func TestClaimStoreClaim(t *testing.T) {
+// eachRedis runs test against the single redis-server and against the Redis
+// Cluster.
+func eachRedis(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient)) {
+	t.Helper()
 	needServers(t)
+	for _, target := range []struct {
+		name string
+		rdb  redis.UniversalClient
+	}{{"redis", env.rdb}, {"cluster", env.crdb}} {
+		t.Run(target.name, func(t *testing.T) { test(t, target.rdb) })
+	}
+}
+
+// nodeFor is the server that holds key: rdb itself, or the cluster's master
+// for key.
+func nodeFor(t *testing.T, rdb redis.UniversalClient, key string) redis.UniversalClient {
+	t.Helper()
+	cluster, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return rdb
+	}
+	master, err := cluster.MasterForKey(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return master
+}
+
+// scanKeys returns the keys matching pattern, on every master of a cluster.
+func scanKeys(t *testing.T, rdb redis.UniversalClient, pattern string) []string {
+	t.Helper()
 	ctx := context.Background()
-	store := NewClaimStore(env.rdb)
+	var mu sync.Mutex
+	var keys []string
+	scan := func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, pattern, 100).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if cluster, ok := rdb.(*redis.ClusterClient); ok {
+		err = cluster.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return scan(ctx, m) })
+	} else {
+		err = scan(ctx, rdb)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// ClaimStore.Claim against a real Redis and a real Redis Cluster: each step
+// is one pipelined call and sees the claims of the steps before it.
+func TestClaimStoreClaim(t *testing.T) { eachRedis(t, testClaimStoreClaim) }
+
+func testClaimStoreClaim(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	store := NewClaimStore(rdb)
 	ta, tb := newTenant("claims-a"), newTenant("claims-b")
 
 	// The largest values each packed field holds check that the encoding
@@ -109,7 +167,7 @@ func TestClaimStoreClaim(t *testing.T) {
 
 	// Buckets carry no TTL: only the sweeper forgets claims (sweep.go).
 	for key := range bucketsOf(ta, "e1", "e2", "E1", "p1", "p2") {
-		ttl, err := env.rdb.TTL(ctx, key).Result()
+		ttl, err := rdb.TTL(ctx, key).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,16 +179,14 @@ func TestClaimStoreClaim(t *testing.T) {
 	// holding 8-byte fields and 16-byte claims.
 	want := bucketsOf(ta, "e1", "e2", "E1", "p1", "p2")
 	fields := 0
-	iter := env.rdb.Scan(ctx, 0, "dd:"+ta+":*", 100).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
+	for _, key := range scanKeys(t, rdb, "dd:"+ta+":*") {
 		if !want[key] {
 			t.Errorf("unexpected key %q", key)
 		}
-		if enc, _ := env.rdb.ObjectEncoding(ctx, key).Result(); enc != "listpack" {
+		if enc, _ := nodeFor(t, rdb, key).ObjectEncoding(ctx, key).Result(); enc != "listpack" {
 			t.Errorf("bucket %q encoded as %q, want listpack", key, enc)
 		}
-		all, err := env.rdb.HGetAll(ctx, key).Result()
+		all, err := rdb.HGetAll(ctx, key).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,9 +196,6 @@ func TestClaimStoreClaim(t *testing.T) {
 			}
 			fields++
 		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
 	}
 	if fields != 5 { // e1, e2, E1, p1, p2
 		t.Errorf("%d claims stored for tenant %s, want 5", fields, ta)
@@ -179,10 +232,11 @@ func TestClaimStoreReceivedTimePrecision(t *testing.T) {
 // A claim counts for its retention, measured from the receive time of the
 // record that asks: one second inside, it is found; one second outside, the
 // id is claimed afresh by the asking record (not a duplicate).
-func TestClaimStoreRetention(t *testing.T) {
-	needServers(t)
+func TestClaimStoreRetention(t *testing.T) { eachRedis(t, testClaimStoreRetention) }
+
+func testClaimStoreRetention(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	store := NewClaimStore(env.rdb)
+	store := NewClaimStore(rdb)
 	tenant := newTenant("claims-retention")
 	const ret = 3 * time.Hour
 	t0 := time.Now().Truncate(time.Second)
@@ -215,16 +269,17 @@ func TestClaimStoreRetention(t *testing.T) {
 
 // After SCRIPT FLUSH (as after a Redis restart) the store loads its script
 // again by itself.
-func TestClaimStoreScriptFlushed(t *testing.T) {
-	needServers(t)
+func TestClaimStoreScriptFlushed(t *testing.T) { eachRedis(t, testClaimStoreScriptFlushed) }
+
+func testClaimStoreScriptFlushed(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	store := NewClaimStore(env.rdb)
+	store := NewClaimStore(rdb)
 	tenant := newTenant("claims-noscript")
 	a := claim(0, 1, 1, 1000)
 	if _, err := store.Claim(ctx, []ClaimRequest{req(tenant, "x", a)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.rdb.ScriptFlush(ctx).Err(); err != nil {
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil { // on every master of a cluster
 		t.Fatal(err)
 	}
 	got, err := store.Claim(ctx, []ClaimRequest{req(tenant, "x", claim(1, 2, 2, 2000)), req(tenant, "y", a)})
@@ -238,10 +293,11 @@ func TestClaimStoreScriptFlushed(t *testing.T) {
 
 // A batch larger than one script call (claimChunk) is still one round trip
 // whose calls see each other's claims in order.
-func TestClaimStoreLargeBatch(t *testing.T) {
-	needServers(t)
+func TestClaimStoreLargeBatch(t *testing.T) { eachRedis(t, testClaimStoreLargeBatch) }
+
+func testClaimStoreLargeBatch(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	store := NewClaimStore(env.rdb)
+	store := NewClaimStore(rdb)
 	tenant := newTenant("claims-large")
 	n := 2*claimChunk + 10
 	reqs := make([]ClaimRequest, n)
@@ -296,5 +352,68 @@ func TestEncodeClaimRange(t *testing.T) {
 	}
 	if _, err := NewClaimStore(nil).Claim(context.Background(), []ClaimRequest{{Tenant: "t", ID: "x", Claim: claim(0, 0, 0, 1)}}); err == nil {
 		t.Error("a claim without retention was accepted")
+	}
+}
+
+// On a Redis Cluster the claims spread over every master, each bucket in the
+// slot of its group's hash tag, and a batch over many groups is still
+// answered in order, request by request.
+func TestClaimStoreClusterSpread(t *testing.T) {
+	needServers(t)
+	ctx := context.Background()
+	store := NewClaimStore(env.crdb)
+	tenant := newTenant("claims-spread")
+	const n = 3000
+	reqs := make([]ClaimRequest, 0, 2*n)
+	for i := range n {
+		reqs = append(reqs, req(tenant, fmt.Sprint(i), claim(0, int64(i), 1, 1000)))
+	}
+	for i := range n { // every id again, later in the same batch
+		reqs = append(reqs, req(tenant, fmt.Sprint(i), claim(1, int64(n+i), 2, 2000)))
+	}
+	got, err := store.Claim(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range got {
+		if want := int64(i % n); c.Partition != 0 || c.Offset != want {
+			t.Fatalf("request %d: claim %+v, want partition 0 offset %d", i, c, want)
+		}
+	}
+	perMaster := map[string]int{}
+	for i := range n {
+		loc := locate(tenant, fmt.Sprint(i))
+		tag := fmt.Sprintf("%02x", loc.group)
+		if !strings.Contains(loc.key, "{"+tag+"}") {
+			t.Fatalf("bucket %q lacks its group's hash tag {%s}", loc.key, tag)
+		}
+		slot, err := env.crdb.ClusterKeySlot(ctx, loc.key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagSlot, err := env.crdb.ClusterKeySlot(ctx, tag).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slot != tagSlot {
+			t.Fatalf("bucket %q in slot %d, its tag %q in %d", loc.key, slot, tag, tagSlot)
+		}
+		master := nodeFor(t, env.crdb, loc.key).(*redis.Client)
+		ok, err := master.HExists(ctx, loc.key, loc.field).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			t.Fatalf("claim of %d not on the master %s that owns its slot", i, master.Options().Addr)
+		}
+		perMaster[master.Options().Addr]++
+	}
+	if len(perMaster) != clusterMasters {
+		t.Fatalf("claims on %d masters, want all %d: %v", len(perMaster), clusterMasters, perMaster)
+	}
+	for addr, k := range perMaster {
+		if k < n/clusterMasters/2 {
+			t.Errorf("master %s holds %d of %d claims: not spread (%v)", addr, k, n, perMaster)
+		}
 	}
 }

@@ -17,7 +17,8 @@ import (
 )
 
 // env is the infrastructure every test of this package shares: a real
-// redis-server and an in-memory kfake broker with the pipeline's topics.
+// redis-server, a real Redis Cluster of two masters, and an in-memory kfake
+// broker with the pipeline's topics.
 // Tests use tenants of their own, so they never see each other's claims,
 // and read back only what their own calls produced. They do not run in
 // parallel: one of them kills Redis.
@@ -25,8 +26,13 @@ var env struct {
 	redis   *devstack.Redis
 	kafka   *devstack.Kafka
 	rdb     *redis.Client
+	cluster *devstack.RedisCluster
+	crdb    *redis.ClusterClient
 	brokers []string
 }
+
+// clusterMasters is the size of the test cluster: one master per core here.
+const clusterMasters = 2
 
 const partitions = 3
 
@@ -58,6 +64,19 @@ func runMain(m *testing.M) int {
 	redis.SetLogger(quietLogger{}) // the Redis-down test makes it log every failed dial
 	env.rdb = redis.NewClient(&redis.Options{Addr: env.redis.Addr})
 	defer env.rdb.Close()
+	dir, err := os.MkdirTemp("", "kakin-dedupe-cluster-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if env.cluster, err = devstack.StartRedisCluster(ctx, dir, clusterMasters); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer env.cluster.Stop()
+	env.crdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: env.cluster.Addrs()})
+	defer env.crdb.Close()
 	return m.Run()
 }
 

@@ -13,22 +13,25 @@ import (
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // A sweep deletes the claims older than their tenant's window + skew +
 // PurgeGrace, keeps the rest (which still answer claims), and deletes a
-// bucket it leaves empty. Each tenant's own window applies.
-func TestSweep(t *testing.T) {
-	needServers(t)
+// bucket it leaves empty. Each tenant's own window applies. On a cluster it
+// sweeps every master.
+func TestSweep(t *testing.T) { eachRedis(t, testSweep) }
+
+func testSweep(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	short, long := newTenant("sweep-short"), newTenant("sweep-long")
 	const window, skew = 2 * 24 * time.Hour, time.Hour
 	windows := windowsMap{short: window, long: 10 * window}
 	now := time.Now().Truncate(time.Second)
 	limit := window + skew + PurgeGrace // how long a claim of `short` may stay
-	store := NewClaimStore(env.rdb)
+	store := NewClaimStore(rdb)
 	mk := func(tenant, id string, age time.Duration) ClaimRequest {
 		return ClaimRequest{Tenant: tenant, ID: id, Retention: window + skew,
 			Claim: schemas.Claim{Partition: 0, Offset: 1, PayloadHash: 1, ReceivedAt: now.Add(-age)}}
@@ -46,7 +49,7 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	sw := NewSweeper(env.rdb, windows, skew, time.Hour, quiet, reg)
+	sw := NewSweeper(rdb, windows, skew, time.Hour, quiet, reg)
 	sw.now = func() time.Time { return now }
 	st, err := sw.Sweep(ctx)
 	if err != nil {
@@ -54,7 +57,7 @@ func TestSweep(t *testing.T) {
 	}
 	present := func(tenant, id string) bool {
 		loc := locate(tenant, id)
-		ok, err := env.rdb.HExists(ctx, loc.key, loc.field).Result()
+		ok, err := rdb.HExists(ctx, loc.key, loc.field).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +86,7 @@ func TestSweep(t *testing.T) {
 	emptied := 0
 	for i := range 50 {
 		k := locate(short, fmt.Sprintf("bulk-%d", i)).key
-		if n, _ := env.rdb.Exists(ctx, k).Result(); n == 0 {
+		if n, _ := rdb.Exists(ctx, k).Result(); n == 0 {
 			emptied++
 		}
 	}
@@ -102,20 +105,21 @@ func TestSweep(t *testing.T) {
 
 // Without tenant windows a sweep deletes nothing: a guessed window could
 // delete live claims.
-func TestSweepWithoutWindows(t *testing.T) {
-	needServers(t)
+func TestSweepWithoutWindows(t *testing.T) { eachRedis(t, testSweepWithoutWindows) }
+
+func testSweepWithoutWindows(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	tenant := newTenant("sweep-nowindows")
 	old := ClaimRequest{Tenant: tenant, ID: "old", Retention: time.Hour,
 		Claim: schemas.Claim{ReceivedAt: time.Now().Add(-100 * 24 * time.Hour)}}
-	if _, err := NewClaimStore(env.rdb).Claim(ctx, []ClaimRequest{old}); err != nil {
+	if _, err := NewClaimStore(rdb).Claim(ctx, []ClaimRequest{old}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewSweeper(env.rdb, windowsMap(nil), 0, time.Hour, quiet, nil).Sweep(ctx); err == nil {
+	if _, err := NewSweeper(rdb, windowsMap(nil), 0, time.Hour, quiet, nil).Sweep(ctx); err == nil {
 		t.Fatal("sweep without windows succeeded")
 	}
 	loc := locate(tenant, "old")
-	if ok, _ := env.rdb.HExists(ctx, loc.key, loc.field).Result(); !ok {
+	if ok, _ := rdb.HExists(ctx, loc.key, loc.field).Result(); !ok {
 		t.Error("sweep without windows deleted a claim")
 	}
 }

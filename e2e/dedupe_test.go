@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 )
@@ -109,4 +110,80 @@ func TestDedupeWindowAndRedisLoss(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// TestDedupeOnRedisCluster runs the pipeline with its dedupe claims on a
+// Redis Cluster of two masters (--dedupe-redis-cluster): repeats are flagged
+// exactly as with one Redis, the claims are spread over both masters, and
+// none lands in the main Redis.
+func TestDedupeOnRedisCluster(t *testing.T) {
+	ctx := context.Background()
+	cluster, err := devstack.StartRedisCluster(ctx, t.TempDir(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Stop()
+	// The main Redis is shared with the other tests (acme included): note
+	// its claim buckets, which must not change.
+	main := redis.NewClient(&redis.Options{Addr: shared.redis.Addr})
+	defer main.Close()
+	mainBuckets := func() map[string]bool {
+		keys, err := main.Keys(ctx, "dd:acme:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := map[string]bool{}
+		for _, k := range keys {
+			set[k] = true
+		}
+		return set
+	}
+	before := mainBuckets()
+	e := newEnv(t, e2ePrices)
+	e.extraEnv = append(e.extraEnv, "KAKIN_DEDUPE_REDIS_CLUSTER="+strings.Join(cluster.Addrs(), ","))
+	e.run(t, "tenants", "create", "acme")
+	p := e.start("all", "all")
+
+	now := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	const n, repeats = 300, 40
+	var lines []string
+	for i := range n {
+		lines = append(lines, fmt.Sprintf(`{"id":"cl-%d","customer":"c%d","element":"api_calls","quantity":2,"time":%q}`, i, i%2+1, now))
+	}
+	for i := range repeats { // every 7th id again, in a later request
+		lines = append(lines, lines[i*7])
+	}
+	for _, part := range [][]string{lines[:n], lines[n:]} {
+		if code, resp := post(t, p.url, "acme", []byte(strings.Join(part, "\n"))); code != http.StatusAccepted || resp.Accepted != len(part) {
+			t.Fatalf("post: %d %+v", code, resp)
+		}
+	}
+	waitFor(t, 30*time.Second, "every record rated or flagged", func() (bool, string) {
+		r, err := e.rated(ctx, "acme")
+		if err != nil {
+			return false, err.Error()
+		}
+		d := e.count(ctx, "SELECT count() FROM usage_duplicates FINAL WHERE tenant = 'acme'")
+		return r.Lines == n && d == repeats && r.Amount.Equal(decimal.NewFromInt(n)),
+			fmt.Sprintf("%d lines, total %s, %d duplicates; %s", r.Lines, r.Amount, d, e.lags(ctx))
+	})
+	perMaster := map[string]int{}
+	for _, addr := range cluster.Addrs() {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		keys, err := rdb.Keys(ctx, "dd:acme:*").Result()
+		rdb.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		perMaster[addr] = len(keys)
+		if len(keys) == 0 {
+			t.Errorf("master %s holds no claims of acme", addr)
+		}
+	}
+	for k := range mainBuckets() {
+		if !before[k] {
+			t.Errorf("main Redis got the claim bucket %q; the claims belong on the cluster", k)
+		}
+	}
+	t.Logf("claim buckets per master: %v", perMaster)
 }

@@ -204,11 +204,19 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			if err != nil {
 				return nil, err
 			}
-			claims := dedupe.NewClaimStore(redisClient())
+			claimsRedis := redis.UniversalClient(redisClient())
+			if cfg.DedupeRedisCluster != "" {
+				cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: splitList(cfg.DedupeRedisCluster),
+					DialTimeout: 3 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+					MaxRetries: 2, ContextTimeoutEnabled: true})
+				s.closers = append(s.closers, func() { cluster.Close() })
+				claimsRedis = cluster
+			}
+			claims := dedupe.NewClaimStore(claimsRedis)
 			s.checks = append(s.checks, check{"redis", claims.Ping})
 			stage := dedupe.NewStage(claims, writer(""), s.metrics,
 				dedupe.Options{Windows: w, FutureSkew: cfg.MaxFutureSkew, Registerer: reg})
-			sweeper := dedupe.NewSweeper(redisClient(), w, cfg.MaxFutureSkew, 0, log, reg)
+			sweeper := dedupe.NewSweeper(claimsRedis, w, cfg.MaxFutureSkew, 0, log, reg)
 			cc := consumer(dedupe.StageName, "kakin-dedupe", []string{schemas.TopicRaw})
 			s.loops = append(s.loops, func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) },
 				sweeper.Run)

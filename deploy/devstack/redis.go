@@ -22,9 +22,10 @@ type Redis struct {
 	// Addr is "127.0.0.1:port".
 	Addr string
 
-	bin  string
-	dir  string
-	port int
+	bin   string
+	dir   string
+	port  int
+	extra []string // more arguments (cluster mode)
 
 	mu   sync.Mutex
 	proc *proc
@@ -36,6 +37,10 @@ type Redis struct {
 // the last second may be lost on Kill). It waits until PING answers, else
 // returns an error including the tail of dir/redis.log.
 func StartRedis(ctx context.Context, dir string, port int) (*Redis, error) {
+	return startRedis(ctx, dir, port, nil)
+}
+
+func startRedis(ctx context.Context, dir string, port int, extra []string) (*Redis, error) {
 	bin, err := findBinary("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("start redis: %w", err)
@@ -47,10 +52,11 @@ func StartRedis(ctx context.Context, dir string, port int) (*Redis, error) {
 		return nil, fmt.Errorf("start redis: %w", err)
 	}
 	r := &Redis{
-		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		bin:  bin,
-		dir:  dir,
-		port: port,
+		Addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		bin:   bin,
+		dir:   dir,
+		port:  port,
+		extra: extra,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -61,7 +67,7 @@ func StartRedis(ctx context.Context, dir string, port int) (*Redis, error) {
 }
 
 func (r *Redis) args() []string {
-	return []string{
+	return append([]string{
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(r.port),
 		"--dir", r.dir,
@@ -72,7 +78,7 @@ func (r *Redis) args() []string {
 		"--appendfsync", "everysec",
 		"--save", "", // the AOF is the persistence; no RDB snapshots
 		"--protected-mode", "yes",
-	}
+	}, r.extra...)
 }
 
 func (r *Redis) pidFile() string { return filepath.Join(r.dir, "redis.pid") }
