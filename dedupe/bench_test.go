@@ -6,10 +6,16 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/shopspring/decimal"
 )
 
 // benchBatch is the consumer batch size of a Kakin process (--batch-size).
@@ -37,12 +43,15 @@ func claimBatch(tenant string, n int, received time.Time, retention time.Duratio
 // trip per batch of 5,000 records (5 % repeats), against the test's own
 // redis-server (AOF on, as in the dev stack), starting from an empty tenant.
 // It reports checks/s. BenchmarkClaim10M measures it at 10 million ids.
+// With KAKIN_BENCH_DEDUPE_REDIS=cluster both run against the test's Redis
+// Cluster of two masters instead.
 func BenchmarkClaim(b *testing.B) {
 	if testing.Short() {
 		b.Skip("needs redis-server")
 	}
 	ctx := context.Background()
-	store := NewClaimStore(env.rdb)
+	client, _ := benchTarget(b)
+	store := NewClaimStore(client)
 	tenant := benchTenant()
 	received := time.Now()
 	start := time.Now()
@@ -80,18 +89,22 @@ func BenchmarkClaim10M(b *testing.B) {
 		b.Skip("set KAKIN_BENCH_DEDUPE_IDS (e.g. 10000000) to run; `make bench-dedupe` does")
 	}
 	ctx := context.Background()
-	store := NewClaimStore(env.rdb)
+	client, nodes := benchTarget(b)
+	store := NewClaimStore(client)
 	if os.Getenv("KAKIN_BENCH_DEDUPE_AOF") == "no" { // to see what the AOF costs
-		if err := env.rdb.ConfigSet(ctx, "appendonly", "no").Err(); err != nil {
-			b.Fatal(err)
+		for _, n := range nodes {
+			if err := n.ConfigSet(ctx, "appendonly", "no").Err(); err != nil {
+				b.Fatal(err)
+			}
+			defer n.ConfigSet(ctx, "appendonly", "yes")
 		}
-		defer env.rdb.ConfigSet(ctx, "appendonly", "yes")
 	}
-	aof := redisInfo(b, "persistence", "aof_enabled") == 1
+	redisInfo := func(section, field string) float64 { return redisInfo(b, nodes, section, field) }
+	aof := redisInfo("persistence", "aof_enabled") > 0
 	for b.Loop() {
 		var cpu0 float64
 		tenant := benchTenant()
-		before := int64(redisInfo(b, "memory", "used_memory"))
+		before := int64(redisInfo("memory", "used_memory"))
 		received := time.Now()
 		batches := (ids + benchBatch - 1) / benchBatch
 		last := batches - max(1, batches/10) // the last tenth is the measured steady state
@@ -105,10 +118,12 @@ func BenchmarkClaim10M(b *testing.B) {
 					reqs[i].ID = benchID(n*benchBatch + i)
 				}
 			} else if n == last {
-				if err := env.rdb.ConfigResetStat(ctx).Err(); err != nil {
-					b.Fatal(err)
+				for _, n := range nodes {
+					if err := n.ConfigResetStat(ctx).Err(); err != nil {
+						b.Fatal(err)
+					}
 				}
-				cpu0 = redisInfo(b, "cpu", "used_cpu_user_main_thread") + redisInfo(b, "cpu", "used_cpu_sys_main_thread")
+				cpu0 = redisInfo("cpu", "used_cpu_user_main_thread") + redisInfo("cpu", "used_cpu_sys_main_thread")
 				lastStart = time.Now()
 			}
 			if rest := ids - n*benchBatch; rest < len(reqs) {
@@ -123,15 +138,16 @@ func BenchmarkClaim10M(b *testing.B) {
 		}
 		elapsed := time.Since(start)
 		lastElapsed := time.Since(lastStart)
-		redisCPU := redisInfo(b, "cpu", "used_cpu_user_main_thread") + redisInfo(b, "cpu", "used_cpu_sys_main_thread") - cpu0
-		hsetnx, evalsha := commandUsec(b, "hsetnx"), commandUsec(b, "evalsha")
-		after := int64(redisInfo(b, "memory", "used_memory"))
+		redisCPU := redisInfo("cpu", "used_cpu_user_main_thread") + redisInfo("cpu", "used_cpu_sys_main_thread") - cpu0
+		hsetnxCalls, hsetnxUsec := commandStats(b, nodes, "hsetnx")
+		_, evalshaUsec := commandStats(b, nodes, "evalsha")
+		after := int64(redisInfo("memory", "used_memory"))
 		distinct := ids - lastChecks/20 // the repeats of the last tenth add nothing
-		keys, listpack := sampleEncodings(b, tenant, 2000)
+		keys, listpack := sampleEncodings(b, client, tenant, 2000)
 		// One sweep over every bucket (nothing is old enough to delete):
 		// the hourly cost of forgetting claims.
 		sweepStart := time.Now()
-		st, err := NewSweeper(env.rdb, nil, 0, 0, quiet, nil).Sweep(ctx)
+		st, err := NewSweeper(client, nil, 0, 0, quiet, nil).Sweep(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -146,60 +162,97 @@ func BenchmarkClaim10M(b *testing.B) {
 		b.Logf("tenant %s: %d checks, %d distinct ids: used_memory %d → %d (%.1f MiB, %.1f bytes/id); "+
 			"%.0f checks/s over the last %d (5 %% repeats), %.0f checks/s over the fill; %d of %d sampled buckets listpack; "+
 			"a sweep of %d buckets (%d claims kept) took %v. Over the last tenth Redis's main thread used %.2f µs of CPU "+
-			"per check (script calls %.2f µs per record, of which HSETNX %.2f µs); AOF on: %v",
+			"per check (script calls %.2f µs per record, of which HSETNX %.2f µs); AOF on: %v; Redis masters: %d",
 			tenant, ids, distinct, before, after, float64(after-before)/(1<<20), float64(after-before)/float64(distinct),
 			float64(lastChecks)/lastElapsed.Seconds(), lastChecks, float64(ids)/elapsed.Seconds(), listpack, keys,
 			st.Buckets, st.Kept, sweepTook.Round(time.Millisecond), redisCPU/float64(lastChecks)*1e6,
-			evalsha/float64(claimChunk), hsetnx, aof)
+			evalshaUsec/float64(lastChecks), hsetnxUsec/max(1, hsetnxCalls), aof, len(nodes))
 	}
 }
 
 func benchID(i int) string { return "evt-" + strconv.Itoa(i) + "-0123456789abcdef" }
 
-// redisInfo is a numeric field of an INFO section.
-func redisInfo(b *testing.B, section, field string) float64 {
-	info, err := env.rdb.Info(context.Background(), section).Result()
-	if err != nil {
-		b.Fatal(err)
+// benchTarget is the Redis the claim benchmarks use, and its masters: the
+// test's redis-server, or with KAKIN_BENCH_DEDUPE_REDIS=cluster its Redis
+// Cluster.
+func benchTarget(b *testing.B) (redis.UniversalClient, []*redis.Client) {
+	if os.Getenv("KAKIN_BENCH_DEDUPE_REDIS") != "cluster" {
+		return env.rdb, []*redis.Client{env.rdb}
 	}
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return f
-		}
+	var nodes []*redis.Client
+	for _, addr := range env.cluster.Addrs() {
+		n := redis.NewClient(&redis.Options{Addr: addr})
+		b.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
 	}
-	b.Fatalf("INFO %s has no %s", section, field)
-	return 0
+	return env.crdb, nodes
 }
 
-// commandUsec is INFO commandstats' usec_per_call of cmd (0 if not called).
-func commandUsec(b *testing.B, cmd string) float64 {
-	info, err := env.rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		b.Fatal(err)
+// redisInfo is a numeric field of an INFO section, summed over nodes.
+func redisInfo(b *testing.B, nodes []*redis.Client, section, field string) float64 {
+	var sum float64
+	for _, n := range nodes {
+		info, err := n.Info(context.Background(), section).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		found := false
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sum, found = sum+f, true
+			}
+		}
+		if !found {
+			b.Fatalf("INFO %s has no %s", section, field)
+		}
 	}
-	for line := range strings.Lines(info) {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":"); ok {
+	return sum
+}
+
+// commandStats is INFO commandstats' calls and usec of cmd, summed over nodes.
+func commandStats(b *testing.B, nodes []*redis.Client, cmd string) (calls, usec float64) {
+	for _, n := range nodes {
+		info, err := n.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for line := range strings.Lines(info) {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":")
+			if !ok {
+				continue
+			}
 			for _, kv := range strings.Split(rest, ",") {
-				if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
+				if v, ok := strings.CutPrefix(kv, "calls="); ok {
 					f, _ := strconv.ParseFloat(v, 64)
-					return f
+					calls += f
+				} else if v, ok := strings.CutPrefix(kv, "usec="); ok {
+					f, _ := strconv.ParseFloat(v, 64)
+					usec += f
 				}
 			}
 		}
 	}
-	return 0
+	return calls, usec
 }
 
 // sampleEncodings checks the encoding of up to n of tenant's bucket keys.
-func sampleEncodings(b *testing.B, tenant string, n int) (keys, listpack int) {
+func sampleEncodings(b *testing.B, client redis.UniversalClient, tenant string, n int) (keys, listpack int) {
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
 		loc := locate(tenant, benchID(i))
-		enc, err := env.rdb.ObjectEncoding(ctx, loc.key).Result()
+		node := client
+		if cluster, ok := client.(*redis.ClusterClient); ok {
+			master, err := cluster.MasterForKey(ctx, loc.key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			node = master
+		}
+		enc, err := node.ObjectEncoding(ctx, loc.key).Result()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -209,4 +262,69 @@ func sampleEncodings(b *testing.B, tenant string, n int) (keys, listpack int) {
 		}
 	}
 	return keys, listpack
+}
+
+// discard is a producer that acknowledges everything at once.
+type discard struct{}
+
+func (discard) WriteMessages(context.Context, ...kafka.Message) error { return nil }
+
+// BenchmarkStage is the dedupe stage without the broker: HandleBatch on
+// batches of 5,000 usage.raw records as ingest writes them (5 % repeats),
+// decoding each, claiming them in Redis and building the output records,
+// whose write is discarded. It reports records/s and the stage process's own
+// CPU per record (the rest of a core's time is Redis's and the benchmark's).
+func BenchmarkStage(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs redis-server")
+	}
+	client, _ := benchTarget(b)
+	stage := NewStage(NewClaimStore(client), discard{}, stream.NewMetrics(prometheus.NewRegistry()), Options{})
+	tenant := benchTenant()
+	received := time.Now().UTC()
+	// The records as ingest writes them: JSON, keyed, with the claim headers.
+	// They are built from a template (json.Marshal here would leave the
+	// stage's timing full of the benchmark's own garbage collection).
+	stamp := received.Format(time.RFC3339Nano)
+	encode := func(n int) []kafka.Message {
+		reqs := claimBatch(tenant, n, received, time.Hour)
+		msgs := make([]kafka.Message, len(reqs))
+		for i, r := range reqs {
+			e := schemas.UsageEvent{Tenant: tenant, ID: r.ID, Customer: "cust-" + strconv.Itoa(i%1000), Element: "api_calls",
+				Quantity: decimal.NewFromInt(int64(i%7 + 1)), Time: received, ReceivedAt: received,
+				Attributes: map[string]string{"region": "jp"}}
+			v := fmt.Appendf(nil, `{"tenant":%q,"id":%q,"customer":%q,"element":"api_calls","quantity":"%d","time":%q,"attributes":{"region":"jp"},"received_at":%q}`,
+				e.Tenant, e.ID, e.Customer, i%7+1, stamp, stamp)
+			msgs[i] = kafka.Message{Topic: schemas.TopicRaw, Partition: i % 12, Offset: int64(n*benchBatch + i),
+				Key: e.PartitionKey(), Value: v, Time: received, Headers: schemas.RawHeaders(&e)}
+		}
+		return msgs
+	}
+	ctx := context.Background()
+	records := 0
+	var busy, cpu time.Duration
+	for n := 0; b.Loop(); n++ {
+		b.StopTimer()
+		msgs := encode(n) // not the stage's work: excluded from time and CPU
+		b.StartTimer()
+		c0, t0 := processCPU(b), time.Now()
+		if err := stage.HandleBatch(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+		busy += time.Since(t0)
+		cpu += processCPU(b) - c0
+		records += len(msgs)
+	}
+	b.ReportMetric(float64(records)/busy.Seconds(), "records/s")
+	b.ReportMetric(cpu.Seconds()/float64(records)*1e6, "stage-cpu-µs/record")
+	b.ReportMetric(0, "ns/op")
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -131,40 +131,50 @@ func (h *redisHealth) ok(took time.Duration) {
 // HandleBatch claims every record of the batch in one Redis round trip, then
 // writes each record to exactly one output topic. It returns nil only when all
 // outputs are acknowledged, so the batch may then be committed.
+//
+// A record is claimed by the headers ingest set on it (schemas.RawHeaders),
+// without decoding its event; the event is decoded only for a duplicate's
+// record, and for a record without those headers.
 func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 	now := s.now().UTC()
-	events := make([]schemas.UsageEvent, len(msgs))
+	events := make([]*schemas.UsageEvent, len(msgs)) // decoded so far
 	reqs := make([]ClaimRequest, 0, len(msgs))
 	reqIdx := make([]int, 0, len(msgs))
 	out := make([]kafka.Message, len(msgs))
-	for i, m := range msgs {
-		if err := json.Unmarshal(m.Value, &events[i]); err != nil || events[i].Tenant == "" || events[i].ID == "" {
-			out[i] = malformed(m, now, err)
-			continue
+	for i := range msgs {
+		m := &msgs[i]
+		tenant, id, payloadHash, ok := schemas.ParseRawHeaders(m.Headers)
+		received := m.Time // ingest's receive time
+		if !ok || received.IsZero() {
+			ev, err := decodeEvent(m)
+			if err != nil {
+				out[i] = malformed(*m, now, err)
+				continue
+			}
+			events[i] = ev
+			tenant, id, payloadHash = ev.Tenant, ev.ID, schemas.PayloadHash(ev)
+			if !ev.ReceivedAt.IsZero() {
+				received = ev.ReceivedAt
+			}
 		}
-		window, loaded := s.opts.Windows.Window(events[i].Tenant)
+		window, loaded := s.opts.Windows.Window(tenant)
 		if !loaded {
 			s.metrics.Errors.WithLabelValues(StageName, "windows").Inc()
 			return errWindowsNotLoaded
 		}
-		received := events[i].ReceivedAt
-		if received.IsZero() { // ingest always sets it; the Kafka timestamp is the same ingest time
-			received = m.Time
-		}
-		own := schemas.Claim{Partition: m.Partition, Offset: m.Offset, PayloadHash: Fingerprint(&events[i]), ReceivedAt: received}
+		own := schemas.Claim{Partition: m.Partition, Offset: m.Offset, PayloadHash: payloadHash >> 32, ReceivedAt: received}
 		if _, err := encodeClaim(own); err != nil { // e.g. a receive time before 1970: it cannot be claimed
-			out[i] = malformed(m, now, err)
+			out[i] = malformed(*m, now, err)
 			continue
 		}
-		reqs = append(reqs, ClaimRequest{Tenant: events[i].Tenant, ID: events[i].ID,
-			Retention: window + s.opts.FutureSkew, Claim: own})
+		reqs = append(reqs, ClaimRequest{Tenant: tenant, ID: id, Retention: window + s.opts.FutureSkew, Claim: own})
 		reqIdx = append(reqIdx, i)
 	}
 	held, err := s.claim(ctx, reqs)
 	if err != nil {
 		return err
 	}
-	var accepted, duplicates int
+	var accepted, duplicates, bad int
 	for j, i := range reqIdx {
 		m, own := msgs[i], reqs[j].Claim
 		first := held[j]
@@ -174,9 +184,20 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 			accepted++
 			continue
 		}
+		ev := events[i]
+		if ev == nil {
+			if ev, err = decodeEvent(&m); err != nil {
+				// Its headers claimed it, its body is not an event: park it
+				// (the claim stays; a repeat of it is a duplicate).
+				out[i] = malformed(m, now, err)
+				bad++
+				continue
+			}
+			own.ReceivedAt = ev.ReceivedAt
+		}
 		// Self and First carry fingerprints computed the same way; First's
 		// receive time is the claim's, to the second.
-		dup := schemas.Duplicate{Event: events[i], Self: own, First: first,
+		dup := schemas.Duplicate{Event: *ev, Self: own, First: first,
 			PayloadDiffers: first.PayloadHash != own.PayloadHash, DetectedAt: now}
 		value, err := json.Marshal(&dup)
 		if err != nil {
@@ -191,13 +212,27 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 	}
 	s.metrics.Records.WithLabelValues(StageName, "accepted").Add(float64(accepted))
 	s.metrics.Records.WithLabelValues(StageName, "duplicate").Add(float64(duplicates))
-	if bad := len(msgs) - len(reqs); bad > 0 {
+	if bad += len(msgs) - len(reqs); bad > 0 {
 		s.metrics.Records.WithLabelValues(StageName, "malformed").Add(float64(bad))
 	}
+	endToEnd := s.metrics.EndToEnd.WithLabelValues(StageName)
 	for _, m := range msgs {
-		s.metrics.EndToEnd.WithLabelValues(StageName).Observe(now.Sub(m.Time).Seconds())
+		endToEnd.Observe(now.Sub(m.Time).Seconds())
 	}
 	return nil
+}
+
+// decodeEvent decodes a usage.raw record's event; one without a tenant or
+// id is not an event.
+func decodeEvent(m *kafka.Message) (*schemas.UsageEvent, error) {
+	var ev schemas.UsageEvent
+	if err := json.Unmarshal(m.Value, &ev); err != nil {
+		return nil, err
+	}
+	if ev.Tenant == "" || ev.ID == "" {
+		return nil, errors.New("no tenant or id")
+	}
+	return &ev, nil
 }
 
 // claim makes the batch's claims in one round trip, bounded by the claim

@@ -13,6 +13,7 @@ import (
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
 )
@@ -36,15 +37,17 @@ func event(tenant, id, qty string) schemas.UsageEvent {
 		ReceivedAt: baseTime.Add(1500 * time.Millisecond)}
 }
 
-// raw is a usage.raw record at partition p, offset o. Its JSON is indented,
-// so a stage that re-encoded it would not pass it on byte for byte.
+// raw is a usage.raw record at partition p, offset o, with the headers ingest
+// sets. Its JSON is indented, so a stage that re-encoded it would not pass
+// it on byte for byte.
 func raw(t *testing.T, p int, o int64, e schemas.UsageEvent) kafka.Message {
 	t.Helper()
 	v, err := json.MarshalIndent(&e, "", " ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kafka.Message{Topic: schemas.TopicRaw, Partition: p, Offset: o, Key: e.PartitionKey(), Value: v, Time: e.ReceivedAt}
+	return kafka.Message{Topic: schemas.TopicRaw, Partition: p, Offset: o, Key: e.PartitionKey(), Value: v, Time: e.ReceivedAt,
+		Headers: schemas.RawHeaders(&e)}
 }
 
 func rawBytes(p int, o int64, value string) kafka.Message {
@@ -60,9 +63,26 @@ type dupWant struct {
 }
 
 // HandleBatch end to end, Redis and Kafka real: each step hands one batch
-// and checks everything the stage wrote.
+// and checks everything the stage wrote. The records carry ingest's headers,
+// which the stage claims them by, or (as records written before ingest set
+// them) none, so that the stage decodes them.
 func TestStageHandleBatch(t *testing.T) {
 	needServers(t)
+	for _, headers := range []bool{true, false} {
+		t.Run(fmt.Sprintf("headers=%v", headers), func(t *testing.T) {
+			raw := func(t *testing.T, p int, o int64, e schemas.UsageEvent) kafka.Message {
+				m := raw(t, p, o, e)
+				if !headers {
+					m.Headers = nil
+				}
+				return m
+			}
+			testStageHandleBatch(t, raw)
+		})
+	}
+}
+
+func testStageHandleBatch(t *testing.T, raw func(*testing.T, int, int64, schemas.UsageEvent) kafka.Message) {
 	stage := newStage(t)
 	tenant := newTenant("stage")
 	other := newTenant("stage-other")
@@ -259,10 +279,14 @@ func values(ms []kafka.Message) string {
 
 // With Redis down HandleBatch fails and writes nothing, so the batch is not
 // committed, and the metrics say the stage is blocked and since when; once
-// Redis is back the same batch goes through and the metrics clear.
-func TestStageRedisDown(t *testing.T) {
-	needServers(t)
-	stage := newStage(t)
+// Redis is back the same batch goes through and the metrics clear. On a
+// cluster, the master holding one of the batch's claims is the one down.
+func TestStageRedisDown(t *testing.T) { eachRedis(t, testStageRedisDown) }
+
+func testStageRedisDown(t *testing.T, rdb redis.UniversalClient) {
+	w := stream.NewWriter(env.brokers, "")
+	t.Cleanup(func() { w.Close() })
+	stage := NewStage(NewClaimStore(rdb), w, stream.NewMetrics(prometheus.NewRegistry()), Options{Windows: FixedWindow(time.Hour)})
 	stage.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
 	tenant := newTenant("stage-redis-down")
 	batch := []kafka.Message{
@@ -271,16 +295,28 @@ func TestStageRedisDown(t *testing.T) {
 		raw(t, 2, 12, event(tenant, "r1", "1")), // duplicate of r1
 		rawBytes(0, 13, "garbage"),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	server := env.redis
+	if _, ok := rdb.(*redis.ClusterClient); ok {
+		addr := nodeFor(t, rdb, locate(tenant, "r1").key).(*redis.Client).Options().Addr
+		for _, n := range env.cluster.Nodes {
+			if n.Addr == addr {
+				server = n
+			}
+		}
+		if server == env.redis {
+			t.Fatalf("no cluster node at %s", addr)
+		}
+	}
 	before := endOffsets(t)
-	if err := env.redis.Kill(); err != nil {
+	if err := server.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	restarted := false
 	defer func() {
 		if !restarted {
-			_ = env.redis.Restart(context.Background())
+			_ = server.Restart(context.Background())
 		}
 	}()
 	for attempt := 1; attempt <= 2; attempt++ {
@@ -301,12 +337,21 @@ func TestStageRedisDown(t *testing.T) {
 		t.Errorf("HandleBatch with Redis down wrote %d accepted, %d duplicates, %d unrated records; want none",
 			len(out[schemas.TopicAccepted]), len(out[schemas.TopicDuplicates]), len(out[schemas.TopicUnrated]))
 	}
-	if err := env.redis.Restart(ctx); err != nil {
+	if err := server.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
 	restarted = true
-	if err := stage.HandleBatch(ctx, batch); err != nil {
-		t.Fatalf("HandleBatch after Redis restarted: %v", err)
+	// As the consumer does, retry until Redis serves again (a cluster node
+	// rejoins its cluster a moment after it answers PING).
+	for {
+		err := stage.HandleBatch(ctx, batch)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("HandleBatch after Redis restarted: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if up, since := testutil.ToFloat64(stage.health.up), testutil.ToFloat64(stage.health.blockedSince); up != 1 || since != 0 {
 		t.Errorf("after Redis came back: redis_up %v, blocked_since %v; want 1 and 0", up, since)
@@ -438,6 +483,26 @@ func TestStageWindowsNotLoaded(t *testing.T) {
 	if n := testutil.ToFloat64(m.Errors.WithLabelValues(StageName, "windows")); n != 1 {
 		t.Errorf("errors{kind=windows} = %v, want 1", n)
 	}
+}
+
+// A record whose headers claim an id but whose body is not an event is
+// accepted while it holds the claim (the rater parks it), and parked as
+// malformed as a repeat, where its event would be needed.
+func TestStageHeadersWithoutEvent(t *testing.T) {
+	needServers(t)
+	stage := newStage(t)
+	tenant := newTenant("stage-headers")
+	first := raw(t, 0, 1, event(tenant, "h1", "1"))
+	broken := rawBytes(1, 2, "not an event")
+	broken.Headers = first.Headers
+	before := endOffsets(t)
+	if err := stage.HandleBatch(context.Background(), []kafka.Message{first, broken}); err != nil {
+		t.Fatal(err)
+	}
+	out := readSince(t, before)
+	checkAccepted(t, "headers without event", out[schemas.TopicAccepted], []kafka.Message{first})
+	checkMalformed(t, "headers without event", out[schemas.TopicUnrated], []kafka.Message{broken})
+	checkDuplicates(t, "headers without event", out[schemas.TopicDuplicates], nil)
 }
 
 // A record whose claim cannot be packed (a receive time before 1970) is
