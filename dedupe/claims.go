@@ -108,13 +108,13 @@ type location struct {
 func locate(tenant, id string) location {
 	sum := xxh3.HashString128(id).Bytes()
 	const hex = "0123456789abcdef"
-	g := sum[0] // the first GroupBits bits
-	// The next BucketBits-GroupBits bits, left-aligned in two bytes.
-	rest := [2]byte{sum[1], sum[2] & (0xff << (16 - (BucketBits - GroupBits)) & 0xff)}
+	top := (uint32(sum[0])<<16 | uint32(sum[1])<<8 | uint32(sum[2])) >> (24 - BucketBits) // the first BucketBits bits
+	g := uint8(top >> (BucketBits - GroupBits))
+	rest := uint16(top & (1<<(BucketBits-GroupBits) - 1))
 	key := make([]byte, 0, len(keyPrefix)+len(tenant)+7)
 	key = append(key, keyPrefix...)
 	key = append(key, tenant...)
-	key = append(key, ':', '{', hex[g>>4], hex[g&0xf], '}', rest[0], rest[1])
+	key = append(key, ':', '{', hex[g>>4], hex[g&0xf], '}', byte(rest>>8), byte(rest))
 	return location{key: string(key), group: g, field: string(sum[3 : 3+fieldLen])}
 }
 
