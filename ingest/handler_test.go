@@ -78,6 +78,10 @@ func TestHandlerMixedBatch(t *testing.T) {
 	if string(p.msgs[0].Key) != "acme/c1" || !p.msgs[0].Time.Equal(ev.ReceivedAt) {
 		t.Errorf("key %q time %v: want tenant/customer key and ingest time", p.msgs[0].Key, p.msgs[0].Time)
 	}
+	// The headers dedupe claims the record by, without decoding it.
+	if tenant, id, sum, ok := schemas.ParseRawHeaders(p.msgs[0].Headers); !ok || tenant != ev.Tenant || id != ev.ID || sum != schemas.PayloadHash(&ev) {
+		t.Errorf("claim headers %q %q %x %v, want %q %q %x", tenant, id, sum, ok, ev.Tenant, ev.ID, schemas.PayloadHash(&ev))
+	}
 }
 
 func TestHandlerNDJSON(t *testing.T) {

@@ -88,11 +88,22 @@ type Config struct {
 	// PublishTimeout bounds the retries of one Kafka write before the run
 	// gives up (a later run retries; default 2 min).
 	PublishTimeout time.Duration
-	Log            *slog.Logger
-	Metrics        *Metrics
+	// MaxReportedRecords caps the rejected records the error report lists
+	// (default DefaultMaxReportedRecords); past it a last row says the
+	// report stops there, and the job's counts still count every one.
+	MaxReportedRecords uint64
+	Log                *slog.Logger
+	Metrics            *Metrics
 }
 
+// DefaultMaxReportedRecords is how many rejected records an import's error
+// report lists at most: a file of garbage must not fill the job store.
+const DefaultMaxReportedRecords = 100_000
+
 func (c *Config) defaults() {
+	if c.MaxReportedRecords == 0 {
+		c.MaxReportedRecords = DefaultMaxReportedRecords
+	}
 	if c.Batch <= 0 {
 		c.Batch = 2000
 	}
@@ -288,8 +299,14 @@ func (w *work) pass(ctx context.Context, phase string) (out jobs.Outcome, done b
 			if phase == phasePublish && atomic {
 				return failed(fmt.Sprintf("internal error: line %d was valid when checked and is not now: %s", lr.line, ferrs[0].Reason)), true, nil
 			}
-			for _, fe := range ferrs {
-				errs = append(errs, jobs.LineError{Line: lr.line, RecordID: id, Field: fe.Field, Reason: fe.Reason})
+			switch max := w.im.c.MaxReportedRecords; {
+			case w.counts.Rejected < max:
+				for _, fe := range ferrs {
+					errs = append(errs, jobs.LineError{Line: lr.line, RecordID: id, Field: fe.Field, Reason: fe.Reason})
+				}
+			case w.counts.Rejected == max:
+				errs = append(errs, jobs.LineError{Line: lr.line, Reason: fmt.Sprintf(
+					"the error report stops here: it lists the first %d rejected records; the job's rejected count has them all", max)})
 			}
 			w.counts.Rejected++
 			w.im.c.Metrics.records.WithLabelValues("rejected").Inc()

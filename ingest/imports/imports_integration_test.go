@@ -44,10 +44,11 @@ type fixture struct {
 }
 
 type fixtureOpts struct {
-	maxBytes int64
-	producer ingest.Producer
-	batch    int
-	noRunner bool
+	maxBytes    int64
+	producer    ingest.Producer
+	batch       int
+	noRunner    bool
+	maxReported uint64
 }
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
@@ -64,7 +65,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	}
 	log := slog.New(slog.DiscardHandler)
 	f.cfg = Config{Dir: f.dir, MaxBytes: o.maxBytes, Producer: o.producer, Limits: testLimits, Batch: o.batch,
-		CheckpointEvery: 50 * time.Millisecond, Log: log}
+		CheckpointEvery: 50 * time.Millisecond, MaxReportedRecords: o.maxReported, Log: log}
 	wake := func() {}
 	if !o.noRunner {
 		r := f.startRunner(f.cfg, "runner-a")
@@ -211,6 +212,37 @@ func lineNumbers(errs []jobs.LineError) []uint64 {
 
 func recent() string { return time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) }
 
+// The error report lists the first MaxReportedRecords rejected records and
+// then one row saying it stops; the job still counts every rejected record
+// and publishes every valid one.
+func TestImportErrorReportIsCapped(t *testing.T) {
+	f := newFixture(t, fixtureOpts{maxReported: 2})
+	ten := newTenant("capped")
+	now := recent()
+	lines := []string{"id,customer,element,quantity,time"} // line 1
+	for i := range 6 {                                     // lines 2..7: bad, good, bad, good, ...
+		if i%2 == 0 {
+			lines = append(lines, fmt.Sprintf("bad-%d,c1,api_calls,-1,%s", i, now))
+		} else {
+			lines = append(lines, fmt.Sprintf("good-%d,c1,api_calls,1,%s", i, now))
+		}
+	}
+	lines = append(lines, "bad-x,c1,api_calls,-2,"+now) // line 8
+	a := f.accepted(f.upload(ten, "partial", "text/csv", []byte(strings.Join(lines, "\n")+"\n"), true))
+	v := f.wait(ten, a.Job.ID)
+	if v.Status != jobs.StatusCompleted || v.Accepted != 3 || v.Rejected != 4 || v.Processed != 7 {
+		t.Errorf("job %+v, want completed with 3 accepted and 4 rejected of 7", v)
+	}
+	report := f.report(ten, a.Job.ID)
+	if got := lineNumbers(report); !slices.Equal(got, []uint64{2, 4, 6}) {
+		t.Fatalf("report lines %v, want [2 4 6] (two records, then where it stops): %+v", got, report)
+	}
+	last := report[len(report)-1]
+	if last.RecordID != "" || !strings.Contains(last.Reason, "the error report stops here") || !strings.Contains(last.Reason, "first 2 rejected records") {
+		t.Errorf("last row %+v, want the note that the report stops", last)
+	}
+}
+
 func TestPartialImportPublishesValidRecordsAndReportsTheRest(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	ten := newTenant("partial")
@@ -263,6 +295,9 @@ func TestPartialImportPublishesValidRecordsAndReportsTheRest(t *testing.T) {
 		want, errs := ingest.ParseRecord(jsonOf(t, ev), ten, p.ReceivedAt, testLimits)
 		if len(errs) > 0 {
 			t.Fatalf("published record %s is not valid for POST /v1/usage: %v", ev.ID, errs)
+		}
+		if tenant, id, sum, ok := schemas.ParseRawHeaders(m.Headers); !ok || tenant != ten || id != ev.ID || sum != schemas.PayloadHash(&want) {
+			t.Errorf("message %s: claim headers %q %q %x %v, want those of the record", ev.ID, tenant, id, sum, ok)
 		}
 		wantMsg, _ := ingest.Message(&want)
 		if !bytes.Equal(m.Value, wantMsg.Value) || !bytes.Equal(m.Key, wantMsg.Key) || !m.Time.Equal(p.ReceivedAt.Truncate(time.Millisecond)) {

@@ -119,7 +119,7 @@ func rawMessages(t *testing.T, tenant string) []kafka.Message {
 				if r.Offset < off {
 					continue
 				}
-				m := kafka.Message{Topic: schemas.TopicRaw, Partition: p, Offset: r.Offset, Time: r.Time}
+				m := kafka.Message{Topic: schemas.TopicRaw, Partition: p, Offset: r.Offset, Time: r.Time, Headers: r.Headers}
 				if r.Key != nil {
 					m.Key, _ = io.ReadAll(r.Key)
 				}
