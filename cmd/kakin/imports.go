@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -32,7 +33,9 @@ func (s *server) registerImports(clickhouse func() (driver.Conn, error), redisCl
 	runner := s.jobRunner(store, redisClient())
 	cfg := imports.Config{Dir: dir, MaxBytes: s.cfg.MaxImportBytes, Producer: raw, Limits: lim,
 		Limiter: api.limiter, Log: s.log, Metrics: imports.NewMetrics(s.reg)}
-	runner.Register(imports.Kind, imports.NewImporter(cfg))
+	importer := imports.NewImporter(cfg)
+	runner.Register(imports.Kind, importer)
+	s.loops = append(s.loops, func(ctx context.Context) error { return importer.RunSpoolSweeper(ctx, store, 0) })
 	api.handle("POST /v1/usage/imports", auth.ScopeUsageWrite, ratelimit.Ingest, imports.NewUploads(cfg, store, runner.Wake))
 	s.log.Info("usage imports enabled", "import_dir", dir, "max_import_bytes", s.cfg.MaxImportBytes, "job_workers", s.cfg.JobWorkers)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -580,4 +582,60 @@ func sameSet(a, b []string) bool {
 	slices.Sort(x)
 	slices.Sort(y)
 	return slices.Equal(x, y)
+}
+
+// The spool sweep deletes the files of finished jobs (left by a process that
+// died before deleting them) and old files without a job (an upload whose
+// process died before creating it); it keeps unfinished jobs' files, fresh
+// files without a job (an upload still being written) and anything else.
+func TestSweepSpool(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ten := newTenant("spool")
+	done := f.accepted(f.upload(ten, "partial", "application/x-ndjson", []byte(ndjsonRecord("s-1", "c", "1")), false))
+	if v := f.wait(ten, done.Job.ID); v.Status != jobs.StatusCompleted {
+		t.Fatalf("job %+v, want completed", v)
+	}
+	finishedPath := spoolPath(f.dir, ten, done.Job.ID, FormatNDJSON)
+	if _, err := os.Stat(finishedPath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the finished job's file is still there (%v): the runner should have deleted it", err)
+	}
+	// A job that stays pending: its store row exists, no runner takes it.
+	pending, err := f.store.Create(context.Background(), jobs.Job{Tenant: ten, ID: jobs.NewID(), Kind: Kind,
+		Params: json.RawMessage(`{"format":"ndjson"}`), Checkpoint: json.RawMessage(`{}`), CreatedBy: "kc_tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	write := func(path string, age time.Duration) string {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("{}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	finished := write(finishedPath, 2*time.Hour) // as if its process died before deleting it
+	orphanOld := write(spoolPath(f.dir, ten, jobs.NewID(), FormatCSV), SpoolGrace+time.Minute)
+	orphanFresh := write(spoolPath(f.dir, ten, jobs.NewID(), FormatCSV), SpoolGrace-time.Minute)
+	unfinished := write(spoolPath(f.dir, ten, pending.ID, FormatNDJSON), 2*time.Hour)
+	other := write(filepath.Join(f.dir, ten, "notes.txt"), 2*time.Hour)
+
+	im := NewImporter(f.cfg)
+	n, err := im.SweepSpool(context.Background(), f.store, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]bool{finished: false, orphanOld: false, orphanFresh: true, unfinished: true, other: true} {
+		_, err := os.Stat(path)
+		if exists := err == nil; exists != want {
+			t.Errorf("%s exists after the sweep: %v, want %v", filepath.Base(path), exists, want)
+		}
+	}
+	if n != 2 || testutil.ToFloat64(im.c.Metrics.spoolSwept) != 2 {
+		t.Errorf("sweep deleted %d files (metric %v), want 2", n, testutil.ToFloat64(im.c.Metrics.spoolSwept))
+	}
 }

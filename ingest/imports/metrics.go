@@ -10,6 +10,7 @@ type Metrics struct {
 	batchSeconds  prometheus.Histogram
 	publishErrors prometheus.Counter
 	throttled     prometheus.Counter
+	spoolSwept    prometheus.Counter
 }
 
 // NewMetrics registers the import metrics with reg (nil: not registered).
@@ -27,9 +28,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failed Kafka writes of import batches (each is retried)."}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "kakin_import_throttled_seconds_total",
 			Help: "Time import publishing waited for the uploader's ingest event budget."}),
+		spoolSwept: prometheus.NewCounter(prometheus.CounterOpts{Name: "kakin_import_spool_files_swept_total",
+			Help: "Spooled upload files deleted by the spool sweep: of finished jobs, or of uploads whose process died before creating their job."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.uploadBytes, m.uploads, m.records, m.batchSeconds, m.publishErrors, m.throttled)
+		reg.MustRegister(m.uploadBytes, m.uploads, m.records, m.batchSeconds, m.publishErrors, m.throttled, m.spoolSwept)
 	}
 	return m
 }
