@@ -193,7 +193,9 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 				bad++
 				continue
 			}
-			own.ReceivedAt = ev.ReceivedAt
+			if !ev.ReceivedAt.IsZero() { // the exact receive time, not the Kafka time's milliseconds
+				own.ReceivedAt = ev.ReceivedAt
+			}
 		}
 		// Self and First carry fingerprints computed the same way; First's
 		// receive time is the claim's, to the second.
