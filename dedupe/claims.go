@@ -132,7 +132,10 @@ func bucketTenant(key string) (tenant, tag string, ok bool) {
 // Fingerprint is the 32-bit payload fingerprint a claim keeps: the top half
 // of schemas.PayloadHash. Compare payloads only by fingerprints computed the
 // same way.
-func Fingerprint(e *schemas.UsageEvent) uint64 { return schemas.PayloadHash(e) >> 32 }
+func Fingerprint(e *schemas.UsageEvent) uint64 { return fingerprint(schemas.PayloadHash(e)) }
+
+// fingerprint is the claim's fingerprint of a schemas.PayloadHash.
+func fingerprint(payloadHash uint64) uint64 { return payloadHash >> 32 }
 
 // encodeClaim packs a claim into 16 bytes: partition u16, offset u48,
 // payload fingerprint u32, receive time in unix seconds u32, big-endian.
@@ -307,13 +310,22 @@ func isNoScript(err error) bool { return redis.HasErrorPrefix(err, "NOSCRIPT") }
 
 // Ping checks that Redis answers: every master, for a cluster.
 func (s *ClaimStore) Ping(ctx context.Context) error {
-	if cluster, ok := s.rdb.(*redis.ClusterClient); ok {
-		return cluster.ForEachMaster(ctx, func(ctx context.Context, master *redis.Client) error {
-			if err := master.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("%s: %w", master.Options().Addr, err)
-			}
-			return nil
-		})
+	return eachServer(ctx, s.rdb, func(ctx context.Context, server redis.UniversalClient) error {
+		return server.Ping(ctx).Err()
+	})
+}
+
+// eachServer calls fn for rdb itself, or for every master of a Redis
+// Cluster in parallel; an error names the master it came from.
+func eachServer(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, redis.UniversalClient) error) error {
+	cluster, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return fn(ctx, rdb)
 	}
-	return s.rdb.Ping(ctx).Err()
+	return cluster.ForEachMaster(ctx, func(ctx context.Context, master *redis.Client) error {
+		if err := fn(ctx, master); err != nil {
+			return fmt.Errorf("master %s: %w", master.Options().Addr, err)
+		}
+		return nil
+	})
 }

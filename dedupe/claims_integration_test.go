@@ -71,7 +71,7 @@ func scanKeys(t *testing.T, rdb redis.UniversalClient, pattern string) []string 
 	ctx := context.Background()
 	var mu sync.Mutex
 	var keys []string
-	scan := func(ctx context.Context, node redis.UniversalClient) error {
+	err := eachServer(ctx, rdb, func(ctx context.Context, node redis.UniversalClient) error {
 		iter := node.Scan(ctx, 0, pattern, 100).Iterator()
 		for iter.Next(ctx) {
 			mu.Lock()
@@ -79,13 +79,7 @@ func scanKeys(t *testing.T, rdb redis.UniversalClient, pattern string) []string 
 			mu.Unlock()
 		}
 		return iter.Err()
-	}
-	var err error
-	if cluster, ok := rdb.(*redis.ClusterClient); ok {
-		err = cluster.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return scan(ctx, m) })
-	} else {
-		err = scan(ctx, rdb)
-	}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 			s.metrics.Errors.WithLabelValues(StageName, "windows").Inc()
 			return errWindowsNotLoaded
 		}
-		own := schemas.Claim{Partition: m.Partition, Offset: m.Offset, PayloadHash: payloadHash >> 32, ReceivedAt: received}
+		own := schemas.Claim{Partition: m.Partition, Offset: m.Offset, PayloadHash: fingerprint(payloadHash), ReceivedAt: received}
 		if _, err := encodeClaim(own); err != nil { // e.g. a receive time before 1970: it cannot be claimed
 			out[i] = malformed(*m, now, err)
 			continue

@@ -163,22 +163,14 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepStats, error) {
 	start := time.Now()
 	now := s.now()
 	var st SweepStats
-	var err error
-	if cluster, ok := s.rdb.(*redis.ClusterClient); ok {
-		var mu sync.Mutex
-		err = cluster.ForEachMaster(ctx, func(ctx context.Context, master *redis.Client) error {
-			part, err := s.sweepNode(ctx, master, now)
-			mu.Lock()
-			defer mu.Unlock()
-			st.Buckets, st.Deleted, st.Kept = st.Buckets+part.Buckets, st.Deleted+part.Deleted, st.Kept+part.Kept
-			if err != nil {
-				return fmt.Errorf("master %s: %w", master.Options().Addr, err)
-			}
-			return nil
-		})
-	} else {
-		st, err = s.sweepNode(ctx, s.rdb, now)
-	}
+	var mu sync.Mutex
+	err := eachServer(ctx, s.rdb, func(ctx context.Context, server redis.UniversalClient) error {
+		part, err := s.sweepNode(ctx, server, now)
+		mu.Lock()
+		defer mu.Unlock()
+		st.Buckets, st.Deleted, st.Kept = st.Buckets+part.Buckets, st.Deleted+part.Deleted, st.Kept+part.Kept
+		return err
+	})
 	if err != nil {
 		return st, err
 	}
