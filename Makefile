@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 
-.PHONY: all build deps run test test-short bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
+.PHONY: all build deps run test test-clock test-short bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
 
 all: build
 
@@ -30,9 +30,21 @@ vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
 # Unit, integration and end-to-end tests (the e2e package builds the binary and
-# runs the roles as separate processes).
+# runs the roles as separate processes), then once more with the clock a year
+# ahead for every package whose code or tests read internal/clock: no test may
+# depend on the day it runs.
 test: deps vet
 	$(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) --no-print-directory test-clock
+
+# The packages that read the business clock (internal/clock), directly or
+# through a dependency, tested with it moved by CLOCK_OFFSET (default a year).
+CLOCK_OFFSET ?= 8760h
+CLOCK_PKGS = $(shell $(GO) list -test -f '{{.ImportPath}} {{join .Deps " "}}' ./... | \
+	awk '$$1 !~ /\.test$$/ && / github.com\/kakin-dev\/kakin\/internal\/clock( |$$)/ || $$1 ~ /\/internal\/clock$$/ {sub(/_test$$/, "", $$1); print $$1}' | sort -u)
+test-clock:
+	@echo "== the clock moved by $(CLOCK_OFFSET) (KAKIN_CLOCK_OFFSET) for the packages that read it"
+	KAKIN_CLOCK_OFFSET=$(CLOCK_OFFSET) $(GO) test -count=1 -timeout 15m $(CLOCK_PKGS)
 
 test-short:
 	$(GO) test -count=1 -short ./...

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,7 +38,7 @@ func NewStage(conn driver.Conn, m *stream.Metrics, reg prometheus.Registerer) *S
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	}, []string{"table"})
 	reg.MustRegister(h)
-	return &Stage{conn: conn, metrics: m, insertSeconds: h, now: time.Now}
+	return &Stage{conn: conn, metrics: m, insertSeconds: h, now: clock.Now}
 }
 
 type batchRows struct {

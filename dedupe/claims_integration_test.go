@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/redis/go-redis/v9"
 )
@@ -18,7 +19,7 @@ func claim(p int, o int64, fingerprint uint64, s int64) schemas.Claim {
 	return schemas.Claim{Partition: p, Offset: o, PayloadHash: fingerprint, ReceivedAt: time.Unix(testStart+s, 0).UTC()}
 }
 
-var testStart = time.Now().Unix()
+var testStart = clock.Now().Unix()
 
 func sameClaim(a, b schemas.Claim) bool {
 	return a.Partition == b.Partition && a.Offset == b.Offset && a.PayloadHash == b.PayloadHash && a.ReceivedAt.Equal(b.ReceivedAt)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,7 +73,7 @@ func NewStage(claims *ClaimStore, p Producer, m *stream.Metrics, opts Options) *
 	if opts.ClaimTimeout <= 0 {
 		opts.ClaimTimeout = DefaultClaimTimeout
 	}
-	return &Stage{claims: claims, producer: p, metrics: m, opts: opts, now: time.Now,
+	return &Stage{claims: claims, producer: p, metrics: m, opts: opts, now: clock.Now,
 		health: newRedisHealth(opts.Registerer)}
 }
 

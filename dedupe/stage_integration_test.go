@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +30,7 @@ func newStage(t *testing.T) *Stage {
 
 // baseTime is near now: claims far older than their retention would be
 // purged by the next write to their bucket.
-var baseTime = time.Now().UTC().Truncate(time.Minute)
+var baseTime = clock.Now().UTC().Truncate(time.Minute)
 
 func event(tenant, id, qty string) schemas.UsageEvent {
 	return schemas.UsageEvent{Tenant: tenant, ID: id, Customer: "cust-1", Element: "api_calls",

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,7 +119,7 @@ func TestStageStream(t *testing.T) {
 	}
 	producer := stream.NewWriter(env.brokers, topic)
 	defer producer.Close()
-	received := time.Now().UTC()
+	received := clock.Now().UTC()
 	eventTime := received.Truncate(time.Hour)
 	var sent []schemas.UsageEvent
 	produce := func(ids []string, qty string) {
@@ -195,7 +196,7 @@ func TestStageStream(t *testing.T) {
 			_ = env.redis.Restart(context.Background())
 		}
 	}()
-	killedAt := time.Now()
+	killedAt := clock.Now()
 	produce(ids("c", 0, 10), "1")
 	produce(ids("b", 0, 5), "1")
 	deadline := time.Now().Add(20 * time.Second)
@@ -206,7 +207,7 @@ func TestStageStream(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	since := second.gauge("since")
-	if since < float64(killedAt.Unix()-1) || since > float64(time.Now().Unix()+1) {
+	if since < float64(killedAt.Unix()-1) || since > float64(clock.Now().Unix()+1) {
 		t.Errorf("kakin_dedupe_blocked_since_seconds = %v, want the outage's start (~%d)", since, killedAt.Unix())
 	}
 	blocked := outcomes(t, before, tenant)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kakin-dev/kakin/internal/clock"
 )
 
 // PurgeGrace is how long past its retention a claim may stay before the
@@ -88,7 +90,7 @@ func NewSweeper(rdb redis.UniversalClient, windows Windows, skew, interval time.
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Sweeper{rdb: rdb, windows: windows, skew: skew, interval: interval, log: log, now: time.Now,
+	s := &Sweeper{rdb: rdb, windows: windows, skew: skew, interval: interval, log: log, now: clock.Now,
 		owner: fmt.Sprintf("%d", time.Now().UnixNano()),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kakin_dedupe_sweep_last_success_timestamp_seconds",
 			Help: "Unix time of the last completed sweep of expired claims by this process (0: none yet)."}),

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -29,7 +30,7 @@ func testSweep(t *testing.T, rdb redis.UniversalClient) {
 	short, long := newTenant("sweep-short"), newTenant("sweep-long")
 	const window, skew = 2 * 24 * time.Hour, time.Hour
 	windows := windowsMap{short: window, long: 10 * window}
-	now := time.Now().Truncate(time.Second)
+	now := clock.Now().Truncate(time.Second)
 	limit := window + skew + PurgeGrace // how long a claim of `short` may stay
 	store := NewClaimStore(rdb)
 	mk := func(tenant, id string, age time.Duration) ClaimRequest {
@@ -111,7 +112,7 @@ func testSweepWithoutWindows(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	tenant := newTenant("sweep-nowindows")
 	old := ClaimRequest{Tenant: tenant, ID: "old", Retention: time.Hour,
-		Claim: schemas.Claim{ReceivedAt: time.Now().Add(-100 * 24 * time.Hour)}}
+		Claim: schemas.Claim{ReceivedAt: clock.Now().Add(-100 * 24 * time.Hour)}}
 	if _, err := NewClaimStore(rdb).Claim(ctx, []ClaimRequest{old}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/internal/tenant"
@@ -55,7 +56,7 @@ func (h *Handler) UseWindows(w Windows) { h.windows = w }
 // NewHandler returns the usage intake handler. The producer must write to
 // usage.raw (or name no topic and leave it to the messages).
 func NewHandler(p Producer, lim Limits, m *stream.Metrics, log *slog.Logger) *Handler {
-	return &Handler{producer: p, limits: lim, metrics: m, log: log, now: time.Now}
+	return &Handler{producer: p, limits: lim, metrics: m, log: log, now: clock.Now}
 }
 
 // Result is the outcome of one record of a request, in request order.

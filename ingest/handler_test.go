@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/internal/tenant"
@@ -52,11 +53,15 @@ func serve(t *testing.T, p Producer, lim Limits, contentType, body string) (*htt
 	return rec, resp
 }
 
-const goodEvent = `{"id":"e1","customer":"c1","element":"api_calls","quantity":"2.5","time":"2026-11-01T00:00:00Z"}`
+// recent is an event time an hour before the handler's clock (clock.Now, the
+// handler's default): inside every window on any day the suite runs.
+var recent = clock.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
+
+var goodEvent = `{"id":"e1","customer":"c1","element":"api_calls","quantity":"2.5","time":"` + recent + `"}`
 
 func TestHandlerMixedBatch(t *testing.T) {
 	p := &recordingProducer{}
-	body := "[" + goodEvent + `,{"id":"e2","customer":"c1","element":"api_calls","quantity":-1,"time":"2026-11-01T00:00:00Z"}]`
+	body := "[" + goodEvent + `,{"id":"e2","customer":"c1","element":"api_calls","quantity":-1,"time":"` + recent + `"}]`
 	rec, resp := serve(t, p, DefaultLimits, "application/json", body)
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("status %d, body %s", rec.Code, rec.Body)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/aggregator"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -52,7 +53,7 @@ func NewService(records *aggregator.Records, periods *Periods, p Producer, reg p
 		Help: "Usage records per correction request outcome: published, unchanged (already in the target status), refused_closed, refused_pending, refused_status, too_many.",
 	}, []string{"action", "outcome"})
 	reg.MustRegister(c)
-	return &Service{records: records, periods: periods, producer: p, MaxBulk: DefaultMaxBulk, now: time.Now, outcomes: c}
+	return &Service{records: records, periods: periods, producer: p, MaxBulk: DefaultMaxBulk, now: clock.Now, outcomes: c}
 }
 
 // Refusal is a correction the records' state does not allow. Nothing of the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas"
 )
 
@@ -19,7 +20,7 @@ type Periods struct {
 }
 
 // NewPeriods returns the closed-period store.
-func NewPeriods(conn driver.Conn) *Periods { return &Periods{conn: conn, now: time.Now} }
+func NewPeriods(conn driver.Conn) *Periods { return &Periods{conn: conn, now: clock.Now} }
 
 // PeriodPattern is a billing period, YYYY-MM.
 var PeriodPattern = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)

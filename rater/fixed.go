@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
@@ -40,7 +41,7 @@ type FixedFees struct {
 
 // NewFixedFees returns the fixed-fee emitter.
 func NewFixedFees(src Catalogues, engines *Engines, p Producer, m *stream.Metrics, log *slog.Logger) *FixedFees {
-	return &FixedFees{src: src, engines: engines, producer: p, metrics: m, log: log, now: time.Now, emitted: map[uint64]uint64{}}
+	return &FixedFees{src: src, engines: engines, producer: p, metrics: m, log: log, now: clock.Now, emitted: map[uint64]uint64{}}
 }
 
 // Run emits every interval until ctx ends.

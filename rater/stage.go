@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
@@ -40,7 +41,7 @@ type Stage struct {
 // NewStage returns the rating stage; corrections are priced by the price
 // list too (per-unit: the record's line negated or added again).
 func NewStage(pl *PriceList, p Producer, m *stream.Metrics) *Stage {
-	return &Stage{prices: pl, corrections: pl, producer: p, metrics: m, now: time.Now}
+	return &Stage{prices: pl, corrections: pl, producer: p, metrics: m, now: clock.Now}
 }
 
 // WithEngines prices the tenants engines knows with their catalogue,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/catalogstore"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
@@ -112,7 +113,7 @@ func TestMastersOverHTTP(t *testing.T) {
 	if r := s.do(ten, "GET", "/v1/plans/cloud-standard?as_of=2000-01-01T00:00:00Z", nil); r.status != 404 {
 		t.Errorf("as of before it existed: %s", r)
 	}
-	if r := s.must(200, ten, "GET", "/v1/plans/cloud-standard?as_of="+url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339)), nil); !strings.Contains(string(r.body), `"revision":2`) {
+	if r := s.must(200, ten, "GET", "/v1/plans/cloud-standard?as_of="+url.QueryEscape(clock.Now().Add(time.Hour).Format(time.RFC3339)), nil); !strings.Contains(string(r.body), `"revision":2`) {
 		t.Errorf("as of now: %s", r)
 	}
 
@@ -136,7 +137,7 @@ func TestMastersOverHTTP(t *testing.T) {
 
 	// A new price from a future date (追加): the open version ends there, and
 	// the current version stays the one valid now (effective dating).
-	future := time.Now().UTC().Add(30 * 24 * time.Hour).Truncate(time.Hour)
+	future := clock.Now().UTC().Add(30 * 24 * time.Hour).Truncate(time.Hour)
 	r = s.must(200, ten, "POST", "/v1/rate-tables/storage-per-unit/versions",
 		fmt.Sprintf(`{"valid_from":%q,"model":"per_unit","unit_price":"1.5"}`, future.Format(time.RFC3339)))
 	var rt catalog.RateTable
@@ -149,7 +150,7 @@ func TestMastersOverHTTP(t *testing.T) {
 		if x.Code != "storage-per-unit" {
 			continue
 		}
-		now, _ := catalog.VersionAt(x.Versions, func(v *catalog.RateTableVersion) catalog.Validity { return v.Validity }, time.Now())
+		now, _ := catalog.VersionAt(x.Versions, func(v *catalog.RateTableVersion) catalog.Validity { return v.Validity }, clock.Now())
 		later, _ := catalog.VersionAt(x.Versions, func(v *catalog.RateTableVersion) catalog.Validity { return v.Validity }, future.Add(time.Minute))
 		if now == nil || now.UnitPrice.String() != "1.2" || later == nil || later.UnitPrice.String() != "1.5" {
 			t.Errorf("versions valid now and later: %+v %+v", now, later)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/catalogstore"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 )
@@ -86,7 +87,7 @@ func (a *API) contractTree(w http.ResponseWriter, r *http.Request) {
 	}
 	contracts, _ := rep.Search(ten, catalogstore.KindServiceContract, query, 0, maxTree)
 	nodes := make(map[string]*ContractNode, len(contracts))
-	now := time.Now()
+	now := clock.Now()
 	for _, e := range contracts {
 		sc := e.Value.(*catalog.ServiceContract)
 		n := &ContractNode{Contract: render(e, false), ServiceKind: string(catalog.KindService), Children: []*ContractNode{}, Options: []*ContractNode{}}

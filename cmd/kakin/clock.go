@@ -1,6 +1,10 @@
 package main
 
-import "time"
+import (
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/clock"
+)
 
 var tokyo = func() *time.Location {
 	if loc, err := time.LoadLocation("Asia/Tokyo"); err == nil {
@@ -10,5 +14,5 @@ var tokyo = func() *time.Location {
 }()
 
 // nowRFC3339 and nowPeriod give the demo examples a time in the demo tenant's zone.
-func nowRFC3339() string { return time.Now().In(tokyo).Truncate(time.Second).Format(time.RFC3339) }
-func nowPeriod() string  { return time.Now().In(tokyo).Format("2006-01") }
+func nowRFC3339() string { return clock.Now().In(tokyo).Truncate(time.Second).Format(time.RFC3339) }
+func nowPeriod() string  { return clock.Now().In(tokyo).Format("2006-01") }

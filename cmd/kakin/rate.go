@@ -11,10 +11,10 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/ingest/imports"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/money"
 	"github.com/kakin-dev/kakin/rater/pricing"
@@ -144,7 +144,7 @@ func readUsage(path, tenant string) (*usageInput, error) {
 	}
 	defer f.Close()
 	// No time windows: what-if rating prices past usage.
-	rd, err := imports.NewReader(f, format, tenant, time.Now(), ingest.Limits{})
+	rd, err := imports.NewReader(f, format, tenant, clock.Now(), ingest.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

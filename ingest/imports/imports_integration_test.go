@@ -22,6 +22,7 @@ import (
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/internal/apitest"
 	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/page"
@@ -212,7 +213,7 @@ func lineNumbers(errs []jobs.LineError) []uint64 {
 	return out
 }
 
-func recent() string { return time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) }
+func recent() string { return clock.Now().Add(-time.Hour).UTC().Format(time.RFC3339) }
 
 // The error report lists the first MaxReportedRecords rejected records and
 // then one row saying it stops; the job still counts every rejected record
@@ -248,7 +249,7 @@ func TestImportErrorReportIsCapped(t *testing.T) {
 func TestPartialImportPublishesValidRecordsAndReportsTheRest(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	ten := newTenant("partial")
-	now, old := recent(), time.Now().Add(-40*24*time.Hour).UTC().Format(time.RFC3339)
+	now, old := recent(), clock.Now().Add(-40*24*time.Hour).UTC().Format(time.RFC3339)
 	csv := strings.Join([]string{
 		"id,customer,element,quantity,time,contract,attr.region", // line 1
 		"e-1,c1,api_calls,10," + now + ",k-1,jp",                 // 2 good

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/tenant"
@@ -96,7 +97,7 @@ func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	id := jobs.NewID()
-	params := Params{Mode: mode, ReceivedAt: time.Now().UTC()}
+	params := Params{Mode: mode, ReceivedAt: clock.Now().UTC()}
 	limit := u.c.MaxBytes
 	if mediaType == "multipart/form-data" {
 		limit += multipartSlack

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/prometheus/client_golang/prometheus"
@@ -287,7 +288,7 @@ func TestRequire(t *testing.T) {
 	other := NewTokens(testRing(t, testKeyLine(t)), time.Hour, 0)
 	foreign, _, _ := other.Issue(Principal{Tenant: ten, ClientID: id, Scopes: []Scope{ScopeAdmin}})
 	expiring := NewTokens(e.auth.keys, time.Hour, time.Second)
-	expiring.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	expiring.Now = func() time.Time { return clock.Now().Add(-2 * time.Hour) }
 	expired, _, _ := expiring.Issue(Principal{Tenant: ten, ClientID: id, Scopes: []Scope{ScopeUsageRead}})
 
 	cases := []struct {
@@ -381,7 +382,7 @@ func TestRevocationsStale(t *testing.T) {
 	if rev, loaded := r.Revoked("kc_a"); !rev || !loaded {
 		t.Fatal("kc_a not revoked")
 	}
-	now := time.Now()
+	now := clock.Now()
 	src.ids, src.err = nil, errors.New("clickhouse down")
 	r.SetClock(func() time.Time { return now.Add(time.Minute) })
 	if err := r.Refresh(context.Background()); err == nil {

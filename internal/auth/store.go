@@ -16,6 +16,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas"
 )
 
@@ -86,13 +87,13 @@ type Store struct {
 	// Hash are the argon2id parameters for new client secrets
 	// (DefaultHashParams; tests lower them).
 	Hash HashParams
-	// Now is the clock (time.Now).
+	// Now is the clock (clock.Now).
 	Now func() time.Time
 }
 
 // NewStore returns a store over conn (a connection to Kakin's database).
 func NewStore(conn driver.Conn) *Store {
-	return &Store{conn: conn, Hash: DefaultHashParams, Now: time.Now}
+	return &Store{conn: conn, Hash: DefaultHashParams, Now: clock.Now}
 }
 
 const (

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas"
 )
 
@@ -58,7 +59,7 @@ type Tokens struct {
 	leeway time.Duration
 	parser *jwt.Parser
 	cache  verifiedCache
-	// Now is the clock (time.Now); tests may replace it.
+	// Now is the clock (clock.Now); tests may replace it.
 	Now func() time.Time
 }
 
@@ -72,7 +73,7 @@ func NewTokens(keys *KeyRing, ttl, leeway time.Duration) *Tokens {
 	if leeway <= 0 {
 		leeway = DefaultLeeway
 	}
-	t := &Tokens{keys: keys, ttl: ttl, leeway: leeway, Now: time.Now}
+	t := &Tokens{keys: keys, ttl: ttl, leeway: leeway, Now: clock.Now}
 	t.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(Issuer),

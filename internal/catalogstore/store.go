@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -125,7 +126,7 @@ func NewStore(conn driver.Conn, rdb redis.UniversalClient, replica *Replica, sea
 		opts.Registerer = prometheus.NewRegistry()
 	}
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = clock.Now
 	}
 	return &Store{conn: conn, rdb: rdb, replica: replica, sealer: sealer, opts: opts, metrics: newStoreMetrics(opts.Registerer)}
 }

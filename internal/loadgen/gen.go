@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
@@ -118,7 +119,7 @@ func NewGenerator(o Options, pl *rater.PriceList) (*Generator, error) {
 		dupTarget: int(math.Round(float64(o.Events) * o.DuplicateShare)),
 		perCust:   make([]decimal.Decimal, o.Customers),
 		has:       make([]bool, o.Customers),
-		ratedAt:   time.Now().UTC(),
+		ratedAt:   clock.Now().UTC(),
 	}
 	width := max(4, len(strconv.Itoa(o.Customers)))
 	for i := range g.names {

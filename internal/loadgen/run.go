@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/rater"
 )
 
@@ -137,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	log := cfg.Log
-	now := time.Now()
+	now := clock.Now()
 	if cfg.RunID == "" {
 		cfg.RunID = NewRunID(now)
 	}

@@ -118,6 +118,14 @@ func New(rdb redis.UniversalClient, d Defaults, reg prometheus.Registerer) *Limi
 	return l
 }
 
+// WithCheckTimeout makes d the bound of one Redis check (default
+// CheckTimeout) and returns l. Pair it with a client whose own timeouts are
+// at least d (NewClientTimeout).
+func (l *Limiter) WithCheckTimeout(d time.Duration) *Limiter {
+	l.timeout = d
+	return l
+}
+
 // WithLogger makes l log to log (default slog.Default()) and returns l.
 func (l *Limiter) WithLogger(log *slog.Logger) *Limiter {
 	l.log = log
@@ -130,13 +138,17 @@ func (l *Limiter) WithLogger(log *slog.Logger) *Limiter {
 // command (8 ms+ backoff), so while Redis is down a check fails open at once
 // instead of waiting out the timeout on every request. (After a Redis
 // restart, a stale pooled connection can cost one failed-open check.)
-func NewClient(addr string) *redis.Client {
+func NewClient(addr string) *redis.Client { return NewClientTimeout(addr, CheckTimeout) }
+
+// NewClientTimeout is NewClient for a limiter whose checks are bounded by
+// timeout instead of CheckTimeout (WithCheckTimeout).
+func NewClientTimeout(addr string, timeout time.Duration) *redis.Client {
 	return redis.NewClient(&redis.Options{
 		Addr:                  addr,
 		ContextTimeoutEnabled: true,
-		DialTimeout:           CheckTimeout,
-		ReadTimeout:           CheckTimeout,
-		WriteTimeout:          CheckTimeout,
+		DialTimeout:           timeout,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
 		DialerRetries:         1,
 		MaxRetries:            -1,
 	})

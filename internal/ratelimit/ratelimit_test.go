@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,14 +66,20 @@ type env struct {
 	rdb *redis.Client
 }
 
+// testCheckTimeout bounds a check in the tests of budgets: on a loaded
+// machine a healthy Redis can take longer than CheckTimeout to answer, and a
+// check that fails open would then count against no budget. The tests of
+// failing open use CheckTimeout itself.
+const testCheckTimeout = 5 * time.Second
+
 // newEnv is one "process": its own client, registry and limiter.
 func newEnv(t testing.TB, d Defaults) env {
 	t.Helper()
 	r := needRedis(t)
-	rdb := NewClient(r.Addr)
+	rdb := NewClientTimeout(r.Addr, testCheckTimeout)
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
-	return env{l: New(rdb, d, reg), reg: reg, rdb: rdb}
+	return env{l: New(rdb, d, reg).WithCheckTimeout(testCheckTimeout), reg: reg, rdb: rdb}
 }
 
 var seq atomic.Int64
@@ -89,9 +96,19 @@ func principal(limits auth.Limits) auth.Principal {
 // counter reads kakin_ratelimit_decisions_total{class,outcome} from reg.
 func counter(t testing.TB, reg *prometheus.Registry, class Class, outcome string) float64 {
 	t.Helper()
+	v := decisions(reg, class, outcome)
+	if v < 0 {
+		t.Fatalf("no kakin_ratelimit_decisions_total{class=%q,outcome=%q}", class, outcome)
+	}
+	return v
+}
+
+// decisions reads kakin_ratelimit_decisions_total{class,outcome} from reg,
+// or -1 when it has no such series.
+func decisions(reg *prometheus.Registry, class Class, outcome string) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
-		t.Fatal(err)
+		return -1
 	}
 	for _, mf := range mfs {
 		if mf.GetName() != "kakin_ratelimit_decisions_total" {
@@ -107,8 +124,7 @@ func counter(t testing.TB, reg *prometheus.Registry, class Class, outcome string
 			}
 		}
 	}
-	t.Fatalf("no kakin_ratelimit_decisions_total{class=%q,outcome=%q}", class, outcome)
-	return 0
+	return -1
 }
 
 // serve sends one request through h as p (nil: unauthenticated); it reports
@@ -171,49 +187,95 @@ func TestRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, tc.defaults)
-			mw := e.l.Requests(tc.class)
-			p := principal(tc.own)
-			for i := range tc.want {
-				w, ran := serve(mw, &p)
-				if w.Code != http.StatusOK || !ran {
-					t.Fatalf("request %d: status %d (handler ran: %v), want 200: %s", i+1, w.Code, ran, w.Body)
+			// GCRA refills one request every window/want of wall-clock time.
+			// On a loaded machine a burst can take longer than that, and a
+			// refill then rightly changes the counts: such an attempt is
+			// run again with a fresh budget. An attempt that ran faster than
+			// one refill must match exactly.
+			refill := time.Duration(tc.window) * time.Second / time.Duration(tc.want)
+			for attempt := 1; ; attempt++ {
+				r := &recorder{}
+				start := time.Now()
+				requestsBurst(r, tc.class, tc.defaults, tc.own, tc.want, tc.window)
+				elapsed := time.Since(start)
+				if len(r.errs) == 0 {
+					return
 				}
-				if got := headerInt(t, w, HeaderLimit); got != tc.want {
-					t.Errorf("request %d: RateLimit-Limit = %d, want %d", i+1, got, tc.want)
+				if elapsed < refill || attempt == 5 {
+					t.Fatalf("attempt %d (burst took %v, one refill every %v):\n%s", attempt, elapsed, refill, strings.Join(r.errs, "\n"))
 				}
-				if got := headerInt(t, w, HeaderRemaining); got != tc.want-i-1 {
-					t.Errorf("request %d: RateLimit-Remaining = %d, want %d", i+1, got, tc.want-i-1)
-				}
-				if got := headerInt(t, w, HeaderReset); got < 1 || got > tc.window {
-					t.Errorf("request %d: RateLimit-Reset = %d, want 1..%d", i+1, got, tc.window)
-				}
-			}
-			w, ran := serve(mw, &p)
-			if w.Code != http.StatusTooManyRequests || ran {
-				t.Fatalf("request over the limit: status %d (handler ran: %v), want 429 without the handler", w.Code, ran)
-			}
-			if pr := problem(t, w); pr.Code != "rate_limited" || pr.Status != 429 || pr.Detail == "" {
-				t.Errorf("problem = %+v, want code rate_limited with a detail", pr)
-			} else {
-				t.Logf("429 detail: %s", pr.Detail)
-			}
-			if got := headerInt(t, w, "Retry-After"); got < 1 || got > tc.window {
-				t.Errorf("Retry-After = %d, want 1..%d", got, tc.window)
-			}
-			if got := headerInt(t, w, HeaderLimit); got != tc.want {
-				t.Errorf("429 RateLimit-Limit = %d, want %d", got, tc.want)
-			}
-			if got := headerInt(t, w, HeaderRemaining); got != 0 {
-				t.Errorf("429 RateLimit-Remaining = %d, want 0", got)
-			}
-			if got := headerInt(t, w, HeaderReset); got < 1 || got > tc.window {
-				t.Errorf("429 RateLimit-Reset = %d, want 1..%d", got, tc.window)
-			}
-			if a, l := counter(t, e.reg, tc.class, "allowed"), counter(t, e.reg, tc.class, "limited"); a != float64(tc.want) || l != 1 {
-				t.Errorf("decisions allowed=%v limited=%v, want %d and 1", a, l, tc.want)
+				t.Logf("attempt %d took %v, longer than one refill (%v), and saw: %s; retrying with a fresh budget", attempt, elapsed, refill, strings.Join(r.errs, "; "))
 			}
 		})
+	}
+}
+
+// recorder collects the failures of one attempt of a timing-sensitive check.
+type recorder struct{ errs []string }
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// requestsBurst sends want requests and one more through a fresh limiter and
+// principal, and records in r every way the answers differ from a budget of
+// want requests per window seconds.
+func requestsBurst(r *recorder, class Class, defaults Defaults, own auth.Limits, want, window int) {
+	rdb := NewClientTimeout(testRedis.Addr, testCheckTimeout)
+	defer rdb.Close()
+	reg := prometheus.NewRegistry()
+	l := New(rdb, defaults, reg).WithCheckTimeout(testCheckTimeout)
+	mw := l.Requests(class)
+	p := principal(own)
+	header := func(w *httptest.ResponseRecorder, name string) int {
+		n, err := strconv.Atoi(w.Header().Get(name))
+		if err != nil {
+			r.Errorf("header %s = %q, want an integer", name, w.Header().Get(name))
+			return -1
+		}
+		return n
+	}
+	for i := range want {
+		w, ran := serve(mw, &p)
+		if w.Code != http.StatusOK || !ran {
+			r.Errorf("request %d: status %d (handler ran: %v), want 200: %s", i+1, w.Code, ran, w.Body)
+			return
+		}
+		if got := header(w, HeaderLimit); got != want {
+			r.Errorf("request %d: RateLimit-Limit = %d, want %d", i+1, got, want)
+		}
+		if got := header(w, HeaderRemaining); got != want-i-1 {
+			r.Errorf("request %d: RateLimit-Remaining = %d, want %d", i+1, got, want-i-1)
+		}
+		if got := header(w, HeaderReset); got < 1 || got > window {
+			r.Errorf("request %d: RateLimit-Reset = %d, want 1..%d", i+1, got, window)
+		}
+	}
+	w, ran := serve(mw, &p)
+	if w.Code != http.StatusTooManyRequests || ran {
+		r.Errorf("request over the limit: status %d (handler ran: %v), want 429 without the handler", w.Code, ran)
+		return
+	}
+	var pr httpapi.Problem
+	if w.Header().Get("Content-Type") != "application/problem+json" || json.Unmarshal(w.Body.Bytes(), &pr) != nil {
+		r.Errorf("429 body %q (Content-Type %q), want a problem", w.Body, w.Header().Get("Content-Type"))
+	} else if pr.Code != "rate_limited" || pr.Status != 429 || pr.Detail == "" {
+		r.Errorf("problem = %+v, want code rate_limited with a detail", pr)
+	}
+	if got := header(w, "Retry-After"); got < 1 || got > window {
+		r.Errorf("Retry-After = %d, want 1..%d", got, window)
+	}
+	if got := header(w, HeaderLimit); got != want {
+		r.Errorf("429 RateLimit-Limit = %d, want %d", got, want)
+	}
+	if got := header(w, HeaderRemaining); got != 0 {
+		r.Errorf("429 RateLimit-Remaining = %d, want 0", got)
+	}
+	if got := header(w, HeaderReset); got < 1 || got > window {
+		r.Errorf("429 RateLimit-Reset = %d, want 1..%d", got, window)
+	}
+	if a, l := decisions(reg, class, "allowed"), decisions(reg, class, "limited"); a != float64(want) || l != 1 {
+		r.Errorf("decisions allowed=%v limited=%v, want %d and 1", a, l, want)
 	}
 }
 
@@ -454,8 +516,8 @@ func TestFailOpenWhileRedisIsDown(t *testing.T) {
 			w, ran := serve(e.l.Requests(class), &p)
 			took := time.Since(start)
 			t.Logf("%s request %d with Redis down took %v", class, i+1, took)
-			if took > time.Second {
-				t.Errorf("%s request %d took %v with Redis down; want about the %v check timeout at most", class, i+1, took, CheckTimeout)
+			if took > 3*time.Second { // a refused dial fails at once; wide for a loaded machine
+				t.Errorf("%s request %d took %v with Redis down; want it to fail open at once", class, i+1, took)
 			}
 			if w.Code != http.StatusOK || !ran {
 				t.Fatalf("%s request %d with Redis down: status %d, ran %v; want allowed (fail open)", class, i+1, w.Code, ran)
@@ -546,7 +608,7 @@ func TestFailOpenWhenRedisHangs(t *testing.T) {
 			t.Fatalf("check %d against a hung Redis: %+v, %v; want failed open", i+1, d, err)
 		}
 		t.Logf("check %d failed open after %v (%v)", i+1, took.Round(time.Millisecond), err)
-		if took > 500*time.Millisecond {
+		if took > 3*time.Second { // CheckTimeout plus room for a loaded machine; a stall is the client's minutes
 			t.Errorf("check %d took %v; want about %v", i+1, took, CheckTimeout)
 		}
 	}
