@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/deploy/devstack"
-	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 )
@@ -30,7 +29,7 @@ func TestDedupeWindowAndRedisLoss(t *testing.T) {
 	p := e.start("all", "all")
 	ctx := context.Background()
 
-	now := clock.Now().UTC()
+	now := worldNow().UTC()
 	// Ids of this test only: the Redis is shared with the other tests.
 	ev := func(id string, qty int, at time.Time) string {
 		return fmt.Sprintf(`{"id":"loss-%s","customer":"c1","element":"api_calls","quantity":%d,"time":%q}`, id, qty, at.Format(time.RFC3339))
@@ -145,7 +144,7 @@ func TestDedupeOnRedisCluster(t *testing.T) {
 	e.run(t, "tenants", "create", "acme")
 	p := e.start("all", "all")
 
-	now := clock.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	now := worldNow().UTC().Add(-time.Hour).Format(time.RFC3339)
 	const n, repeats = 300, 40
 	var lines []string
 	for i := range n {

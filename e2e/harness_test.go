@@ -27,6 +27,7 @@ import (
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/kakin-dev/kakin/rater"
@@ -149,9 +150,27 @@ func newEnv(t *testing.T, priceList string) *env {
 	return e
 }
 
+// The e2e world has a clock of its own, injected into every process the
+// tests start (KAKIN_CLOCK_OFFSET): it read worldStart when the tests began
+// and runs on from there. The fixtures' usage is dated in October and
+// November 2026 and their expected charges name those periods, so the world
+// is set shortly after them, whatever day the suite runs on. Code in these
+// tests that needs "now" asks worldNow, never the machine's clock.
+var (
+	worldStart = time.Date(2026, time.November, 25, 12, 0, 0, 0, time.UTC)
+	testsBegan = time.Now()
+)
+
+// worldNow is the processes' current time.
+func worldNow() time.Time { return worldStart.Add(time.Since(testsBegan)) }
+
+// worldOffset is the KAKIN_CLOCK_OFFSET that puts a process on worldNow.
+func worldOffset() string { return worldStart.Sub(testsBegan).String() }
+
 // environ is the configuration every kakin process of the test gets.
 func (e *env) environ() []string {
 	return append(append(os.Environ(),
+		clock.OffsetEnv+"="+worldOffset(),
 		"KAKIN_KAFKA_BROKERS="+strings.Join(e.kafka.Addrs, ","),
 		"KAKIN_REDIS_ADDR="+shared.redis.Addr,
 		"KAKIN_CLICKHOUSE_ADDR="+shared.ch.Addr,
@@ -165,9 +184,9 @@ func (e *env) environ() []string {
 		"KAKIN_TOKEN_KEYS_FILE="+filepath.Join(e.dir, "token-keys"),
 		"KAKIN_MASTER_KEY_FILE="+filepath.Join(e.dir, "master-key"),
 		"KAKIN_CATALOG_POLL_INTERVAL=200ms",
-		// The tests use fixed event dates; a ten-year window keeps them inside
-		// the window (ingest refuses events older than it) whenever they run.
-		"KAKIN_DEDUPE_WINDOW=87600h",
+		// The fixtures reach back to 1 October 2026, 55 days before
+		// worldStart: a 90-day window keeps them acceptable.
+		"KAKIN_DEDUPE_WINDOW=2160h",
 		"KAKIN_DEV_INSECURE="+strconv.FormatBool(!e.secure),
 	), e.extraEnv...)
 }

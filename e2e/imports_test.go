@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-
-	"github.com/kakin-dev/kakin/internal/clock"
 )
 
 const importPrices = `{"tenants": {
@@ -26,7 +24,7 @@ const importPrices = `{"tenants": {
 }}`
 
 // importTime is an event time inside the dedupe window whenever the test runs.
-func importTime() string { return clock.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339) }
+func importTime() string { return worldNow().Add(-2 * time.Hour).UTC().Format(time.RFC3339) }
 
 // jobState mirrors the fields of jobs.View the tests read.
 type jobState struct {
