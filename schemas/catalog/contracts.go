@@ -77,8 +77,8 @@ type PricePlanTerm struct {
 
 // DiscountContract is a discount contract (割引契約).
 type DiscountContract struct {
-	ID            string `json:"id"`
-	Customer      string `json:"customer"`
+	ID       string `json:"id"`
+	Customer string `json:"customer"`
 	// Service is the service whose contracts the discount applies to: it
 	// discounts only charges (metered and fixed) of the customer's service
 	// contracts of this service. A discount contract for a service the
