@@ -285,6 +285,7 @@ func responsesBlock() string {
 	problem("CatalogConflict", "The change conflicts with the current state; nothing was written. Codes: `revision_conflict` "+
 		"(the entity changed since the revision you sent; `ETag` names the current one: read it again and reapply your change), "+
 		"`already_exists` (the id is in use), `still_referenced` (a delete of an entity others reference; `errors` names them), "+
+		"`contract_in_effect` (a delete of a contract that has taken effect and may have charges: cancel it, or end a basic contract, instead), "+
 		"and `idempotency_in_progress` (a request with this `Idempotency-Key` is still running; retry after `Retry-After`).",
 		[][2]string{{"Retry-After", "RetryAfterOptional"}, {"ETag", "ETag"}, {"Idempotent-Replayed", "IdempotentReplayed"}})
 	problem("InvalidEntity", "The entity is not valid (`invalid_entity`): `errors` names each field and why — overlapping validity "+
