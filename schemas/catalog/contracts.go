@@ -183,6 +183,9 @@ func (s *ServiceContract) Validate() error {
 	if s.Quantity < 0 {
 		errs.Add("quantity", "must not be negative")
 	}
+	if s.Quantity > MaxContractQuantity {
+		errs.Add("quantity", "must be at most 1000000000 (10^9), so that fixed fees times it fit the stored amounts")
+	}
 	checkAttrs("attributes", s.Attributes, &errs)
 	if len(s.Plans) == 0 {
 		errs.Add("plans", "at least one price plan is required")
