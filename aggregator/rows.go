@@ -19,16 +19,15 @@ var columns = map[string]string{
 	"usage_status": "tenant, event_id, customer, element, generation, action, status, reason, actor, requested_at, applied_at, priced",
 }
 
-// maxDecimal bounds values stored in Decimal(38, 9): 29 integer digits.
-var maxDecimal = decimal.New(1, 28)
-
 // checkDecimal refuses what ClickHouse would silently truncate or wrap: more
-// than 9 fraction digits, or more integer digits than the column holds.
+// than 9 fraction digits, or a magnitude of schemas.MaxStoredDecimal (10^28)
+// or more in a Decimal(38, 9) column (29 integer digits, one kept as
+// headroom).
 func checkDecimal(field string, d decimal.Decimal) error {
-	if !d.Equal(d.Truncate(9)) {
-		return fmt.Errorf("%s %s has more than 9 decimal places", field, d)
+	if !d.Equal(d.Truncate(schemas.StoredDecimalPlaces)) {
+		return fmt.Errorf("%s %s has more than %d decimal places", field, d, schemas.StoredDecimalPlaces)
 	}
-	if d.Abs().GreaterThanOrEqual(maxDecimal) {
+	if !schemas.StoredDecimalOK(d) {
 		return fmt.Errorf("%s %s is out of range", field, d)
 	}
 	return nil

@@ -68,6 +68,7 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 	var out []kafka.Message
 	var keys []uint64
 	var sums []uint64
+	parked := 0
 	for _, tenant := range f.src.Tenants() {
 		eng := f.engines.Engine(tenant)
 		if eng == nil {
@@ -95,11 +96,14 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 					if f.emitted[key] == sum {
 						continue
 					}
-					v, err := json.Marshal(&l)
+					msg, err := f.message(&l, fl, now)
 					if err != nil {
-						return fmt.Errorf("rater: encode: %w", err)
+						return err
 					}
-					out = append(out, kafka.Message{Topic: schemas.TopicRated, Key: l.Event.PartitionKey(), Value: v, Time: now})
+					if msg.Topic == schemas.TopicUnrated {
+						parked++
+					}
+					out = append(out, msg)
 					keys, sums = append(keys, key), append(sums, sum)
 				}
 			}
@@ -114,8 +118,34 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 	for i, k := range keys {
 		f.emitted[k] = sums[i]
 	}
-	f.metrics.Records.WithLabelValues(StageName, "fixed_fee").Add(float64(len(out)))
+	f.metrics.Records.WithLabelValues(StageName, "fixed_fee").Add(float64(len(out) - parked))
+	if parked > 0 {
+		f.metrics.Records.WithLabelValues(StageName, "fixed_fee_overflow").Add(float64(parked))
+	}
 	return nil
+}
+
+// message renders a fixed line for usage.rated, or, when the store could not
+// hold it (an amount of 10^28 or more: a fee amount or contract quantity
+// from before the catalogue bounded them), parks it on usage.unrated as
+// amount_overflow: the aggregator would refuse such a line and retry its
+// batch for ever, holding up every other line behind it.
+func (f *FixedFees) message(l *schemas.RatedLine, fl pricing.FixedLine, now time.Time) (kafka.Message, error) {
+	if schemas.StoredDecimalOK(l.Amount) && schemas.StoredDecimalOK(l.Event.Quantity) {
+		v, err := json.Marshal(l)
+		if err != nil {
+			return kafka.Message{}, fmt.Errorf("rater: encode: %w", err)
+		}
+		return kafka.Message{Topic: schemas.TopicRated, Key: l.Event.PartitionKey(), Value: v, Time: now}, nil
+	}
+	reason := fmt.Sprintf("fixed fee %q of service contract %q for %s: amount %s (quantity %d) does not fit the stored amounts (below 10^28); correct the fee's amount or the contract's quantity",
+		fl.Fee, fl.Contract, fl.Period, l.Amount, fl.Quantity)
+	f.log.Warn("rater: fixed fee parked as unrated", "tenant", l.Event.Tenant, "contract", fl.Contract, "fee", fl.Fee, "period", fl.Period.String(), "amount", l.Amount.String())
+	v, err := json.Marshal(&schemas.Unrated{Event: l.Event, ReasonCode: schemas.ReasonOverflow, Reason: reason, Stage: StageName, At: now})
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("rater: encode: %w", err)
+	}
+	return kafka.Message{Topic: schemas.TopicUnrated, Key: l.Event.PartitionKey(), Value: v, Time: now}, nil
 }
 
 // fixedPrefix starts the event id of every fixed-fee line; usage record ids

@@ -2,15 +2,20 @@ package rater
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shopspring/decimal"
 )
+
+func decp(s string) *decimal.Decimal { d := decimal.RequireFromString(s); return &d }
 
 // A monthly fee of 3100 yen, pro-rated by actual days, charged in arrears,
 // on a contract that starts on 11 March: March's 21 of 31 days cost 2100,
@@ -79,5 +84,61 @@ func TestFixedFeesEmittedWhenDue(t *testing.T) {
 	}
 	if len(ids) != 2 || !ids[first] || !ids[lines[0].LineID] {
 		t.Fatalf("after a restart: %v", ids)
+	}
+}
+
+// A fixed fee whose line the store cannot hold (a catalogue stored before
+// amounts were bounded: 10^30 yen a month) is not written as a rated line,
+// which the aggregator would refuse and retry for ever; it is parked on
+// usage.unrated as amount_overflow, once, and the other contracts' fees are
+// emitted as usual.
+func TestFixedFeeOverflowIsParked(t *testing.T) {
+	src := &staticCatalogues{cats: map[string]*catalog.Catalogue{}, vers: map[string]uint64{}, ch: make(chan struct{})}
+	c, err := catalog.Decode(strings.NewReader(fixedCatalogue + `
+  - {id: s2, customer: c1, basic_contract: b1, service: box, start_date: 2026-03-11, plans: [{plan: huge, start_date: 2026-03-11}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Fees = append(c.Fees, catalog.Fee{Code: "huge", Name: "Huge", Versions: []catalog.FeeVersion{{Validity: c.Fees[0].Versions[0].Validity,
+		Kind: catalog.FeeFixed, Amount: decp("1000000000000000000000000000000"), Recurrence: catalog.Monthly, Proration: catalog.ProrateNone, Timing: catalog.Arrears}}})
+	c.Plans = append(c.Plans, catalog.Plan{Code: "huge", Name: "Huge", Versions: []catalog.PlanVersion{{Validity: c.Plans[0].Versions[0].Validity,
+		Type: catalog.PlanFixed, Currency: "JPY", Fees: []string{"huge"}}}})
+	src.cats["fx"], src.vers["fx"] = c, 1 // not validated: the bounds would refuse it now
+	engines := NewEngines(src, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	engines.Refresh()
+	out := &capture{}
+	f := NewFixedFees(src, engines, out, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	f.now = func() time.Time { return time.Date(2026, 3, 31, 0, 0, 0, 0, tokyo) }
+	for round := 0; round < 2; round++ {
+		out.msgs = nil
+		if err := f.Emit(context.Background()); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		lines := ratedLines(t, out.msgs)
+		var parked []schemas.Unrated
+		for _, m := range out.msgs {
+			if m.Topic == schemas.TopicUnrated {
+				var u schemas.Unrated
+				if err := json.Unmarshal(m.Value, &u); err != nil {
+					t.Fatal(err)
+				}
+				parked = append(parked, u)
+			}
+		}
+		if round == 1 {
+			if len(out.msgs) != 0 {
+				t.Fatalf("round 2 wrote %d messages again", len(out.msgs))
+			}
+			continue
+		}
+		if len(lines) != 1 || lines[0].Item != "s1/base" || lines[0].Amount.String() != "2100" {
+			t.Errorf("rated lines %+v, want only s1's 2100", lines)
+		}
+		if len(parked) != 1 || parked[0].ReasonCode != schemas.ReasonOverflow || parked[0].Event.Contract != "s2" ||
+			!strings.HasPrefix(parked[0].Event.ID, fixedPrefix) || !strings.Contains(parked[0].Reason, "huge") {
+			t.Errorf("parked %+v, want s2's fee as %s", parked, schemas.ReasonOverflow)
+		}
 	}
 }

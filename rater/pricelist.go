@@ -8,6 +8,7 @@ import (
 
 	"github.com/kakin-dev/kakin/internal/money"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/shopspring/decimal"
 )
 
@@ -95,6 +96,11 @@ func NewPriceList(f PriceListFile) (*PriceList, error) {
 			if !d.Equal(d.Truncate(9)) {
 				return nil, fmt.Errorf("tenant %s: price of %s has more than 9 decimal places", name, el)
 			}
+			if d.GreaterThanOrEqual(catalog.MaxUnitPrice) {
+				// The catalogue's bound: price × any quantity ingest
+				// accepts (< 10^18) must fit the stored amounts (< 10^28).
+				return nil, fmt.Errorf("tenant %s: price of %s must be less than 10^10 (times a record's quantity it must fit the stored amounts)", name, el)
+			}
 			tp.prices[el] = d
 		}
 		pl.tenants[name] = tp
@@ -121,12 +127,18 @@ func (pl *PriceList) Rate(ev *schemas.UsageEvent, now time.Time) Outcome {
 	if !ok {
 		return unrated(ev, schemas.ReasonUnknownElement, fmt.Sprintf("element %q has no price", ev.Element), now)
 	}
+	amount := money.Round(ev.Quantity.Mul(price), t.currency.Places, t.rounding)
+	if !schemas.StoredDecimalOK(price) || !schemas.StoredDecimalOK(amount) || !schemas.StoredDecimalOK(ev.Quantity) {
+		// The aggregator would refuse the line (and retry it for ever).
+		return unrated(ev, schemas.ReasonOverflow, fmt.Sprintf("quantity %s × unit price %s = %s does not fit the stored amounts (below 10^28, at most 9 decimal places)",
+			ev.Quantity, price, amount), now)
+	}
 	return Outcome{Line: &schemas.RatedLine{
 		LineID:    schemas.LineID(ev.Tenant, ev.ID, ev.Element),
 		Event:     *ev,
 		Item:      ev.Element,
 		UnitPrice: price,
-		Amount:    money.Round(ev.Quantity.Mul(price), t.currency.Places, t.rounding),
+		Amount:    amount,
 		Currency:  t.currency.Code,
 		Period:    ev.Time.In(t.loc).Format("2006-01"),
 		RatedAt:   now,

@@ -86,3 +86,54 @@ func TestNewPriceListRejects(t *testing.T) {
 		}
 	}
 }
+
+// A price list price must give lines the store can hold: below 10^10 per
+// unit (catalog.MaxUnitPrice), so that it times any quantity ingest accepts
+// (below 10^18) stays below the aggregator's 10^28.
+func TestNewPriceListRejectsUnstorablePrices(t *testing.T) {
+	tests := []struct {
+		price string
+		ok    bool
+	}{
+		{"99999999999999999999999999999999999999", false},
+		{"10000000000", false},
+		{"9999999999.999999999", true},
+	}
+	for _, tt := range tests {
+		_, err := NewPriceList(PriceListFile{Tenants: map[string]TenantPriceFile{"t": {Currency: "JPY", Rounding: "down", TimeZone: "UTC",
+			Prices: map[string]string{"a": tt.price}}}})
+		if (err == nil) != tt.ok {
+			t.Errorf("price %s: err %v, want ok %v", tt.price, err, tt.ok)
+		}
+	}
+}
+
+// A line the store cannot hold is never emitted: the record is parked as
+// unrated (amount_overflow) with the reason, rather than written as a line
+// the aggregator would refuse (and retry for ever). The price list here
+// bypasses NewPriceList's bounds, as an older one could.
+func TestRateParksAnUnstorableLine(t *testing.T) {
+	pl := testPriceList(t)
+	pl.tenants["jp"].prices["huge"] = decimal.RequireFromString("99999999999999999999999999999999999999")
+	pl.tenants["jp"].prices["big"] = decimal.RequireFromString("1000000000000")
+	tests := []struct {
+		element, qty string
+		overflow     bool
+	}{
+		{"huge", "1", true},                 // the price itself does not fit unit_price
+		{"big", "999999999999999999", true}, // 10^12 × (10^18 − 1) ≥ 10^28
+		{"big", "1000", false},              // 10^15 fits
+		{"api", "999999999999999999.999999999", false},
+	}
+	for _, tt := range tests {
+		ev := schemas.UsageEvent{Tenant: "jp", ID: "e", Customer: "c1", Element: tt.element, Quantity: decimal.RequireFromString(tt.qty),
+			Time: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+		o := pl.Rate(&ev, ev.Time)
+		switch {
+		case tt.overflow && (o.Line != nil || o.Unrated == nil || o.Unrated.ReasonCode != schemas.ReasonOverflow || o.Unrated.Reason == ""):
+			t.Errorf("%s × %s: %+v, want parked as %s", tt.qty, tt.element, o, schemas.ReasonOverflow)
+		case !tt.overflow && o.Line == nil:
+			t.Errorf("%s × %s: %+v, want a line", tt.qty, tt.element, o.Unrated)
+		}
+	}
+}

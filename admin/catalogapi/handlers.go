@@ -64,7 +64,7 @@ func (a *API) kindRoutes(res *resource) []Route {
 		{Method: "DELETE", Path: item, Scope: res.write, Write: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.remove(w, r, res) }),
 			OperationID: "delete" + one, Summary: "Delete a " + res.short(),
 			Description: "Writes a tombstone revision: the " + res.short() + " is gone from searches and reads, its history stays. `If-Match` (or `?revision=`) is required. " +
-				"Refused with 409 `still_referenced`, naming them, while other entities reference it.",
+				"Refused with 409 `still_referenced`, naming them, while other entities reference it." + deleteContractRule(res),
 			pathParams: []param{idParam}, query: []param{{name: "revision", doc: "the revision being deleted, when If-Match is not sent"}},
 			ok: 200, okSchema: one + "Entity", okNote: "the tombstone revision (`deleted: true`)", statuses: []int{404, 409, 413, 422, 428}, ifMatch: 2},
 		{Method: "GET", Path: item + "/revisions", Scope: res.read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.history(w, r, res) }),
@@ -116,6 +116,25 @@ func (a *API) kindRoutes(res *resource) []Route {
 		routes[i].Tag = res.tag
 	}
 	return routes
+}
+
+// deleteContractRule documents, on a contract kind's DELETE route, that a
+// contract that has taken effect is ended rather than deleted.
+func deleteContractRule(res *resource) string {
+	var instead string
+	switch res.kind {
+	case catalogstore.KindServiceContract, catalogstore.KindDiscountContract:
+		instead = "cancel it instead (解約: `POST /v1/" + res.path + "/{id}/cancel` with its last day as `end_date`)"
+	case catalogstore.KindBasicContract:
+		instead = "end it instead by setting its `end_date` (`PUT /v1/basic-contracts/{id}`), after cancelling its service contracts"
+	default:
+		return ""
+	}
+	return " A contract that has taken effect may have produced charges and is never deleted: when its `start_date` has come in its time zone " +
+		"(the basic contract's; for a discount contract, that of the customer's basic contract whose day begins first) by now plus the ingest's allowed " +
+		"future skew of event times (`--max-future-skew`, 24 h), the delete is refused with 409 `contract_in_effect` and nothing is written — " +
+		instead + ". Deleting it would leave its usage lines, fixed fees and discounts in the charges with nothing to re-price or correct them. " +
+		"A contract that starts later has no charges yet and can be deleted."
 }
 
 var pageParams = []param{{name: "pageSize"}, {name: "nextPage"}}
@@ -661,6 +680,7 @@ func (a *API) failFor(w http.ResponseWriter, r *http.Request, res *resource, id 
 		ve *catalogstore.ValidationError
 		re *catalogstore.ReferencedError
 		vv *catalogstore.VersionError
+		ie *catalogstore.InEffectError
 	)
 	switch {
 	case errors.Is(err, catalogstore.ErrNotFound):
@@ -691,6 +711,15 @@ func (a *API) failFor(w http.ResponseWriter, r *http.Request, res *resource, id 
 		}
 		httpapi.WriteProblem(w, http.StatusConflict, "still_referenced",
 			fmt.Sprintf("%s %q is still referenced by %d entities; errors lists the first of them", re.Kind.Label(), re.ID, re.Total), errs...)
+	case errors.As(err, &ie):
+		instead := "cancel it instead: POST /v1/" + pathOf(ie.Kind) + "/" + ie.ID + "/cancel with its last day as end_date"
+		if ie.Kind == catalogstore.KindBasicContract {
+			instead = "end it instead: set its end_date with PUT /v1/basic-contracts/" + ie.ID +
+				" (after cancelling its service contracts with POST /v1/service-contracts/{id}/cancel)"
+		}
+		httpapi.WriteProblem(w, http.StatusConflict, "contract_in_effect",
+			ie.Error()+", which a delete would leave behind; "+instead,
+			httpapi.FieldError{Field: "start_date", Reason: fmt.Sprintf("took effect on %s (%s); %s", ie.Start, ie.Zone, instead)})
 	case errors.As(err, &vv) && vv.Field == "":
 		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", vv.Reason, httpapi.FieldError{Reason: vv.Reason})
 	case errors.As(err, &vv):
@@ -704,6 +733,16 @@ func (a *API) failFor(w http.ResponseWriter, r *http.Request, res *resource, id 
 		httpapi.WriteProblem(w, http.StatusServiceUnavailable, "store_unavailable",
 			"the request could not be completed right now; read the entity to see whether the change was made, then retry (request id "+httpapi.RequestID(r.Context())+")")
 	}
+}
+
+// pathOf is the URL segment of a kind's routes: "service-contracts".
+func pathOf(k catalogstore.Kind) string {
+	for _, r := range resources {
+		if r.kind == k {
+			return r.path
+		}
+	}
+	return k.String() + "s"
 }
 
 // refField names a field of another entity: plans[cloud-standard].versions[0].

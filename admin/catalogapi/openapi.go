@@ -285,10 +285,12 @@ func responsesBlock() string {
 	problem("CatalogConflict", "The change conflicts with the current state; nothing was written. Codes: `revision_conflict` "+
 		"(the entity changed since the revision you sent; `ETag` names the current one: read it again and reapply your change), "+
 		"`already_exists` (the id is in use), `still_referenced` (a delete of an entity others reference; `errors` names them), "+
+		"`contract_in_effect` (a delete of a contract that has taken effect and may have charges: cancel it, or end a basic contract, instead), "+
 		"and `idempotency_in_progress` (a request with this `Idempotency-Key` is still running; retry after `Retry-After`).",
 		[][2]string{{"Retry-After", "RetryAfterOptional"}, {"ETag", "ETag"}, {"Idempotent-Replayed", "IdempotentReplayed"}})
 	problem("InvalidEntity", "The entity is not valid (`invalid_entity`): `errors` names each field and why — overlapping validity "+
-		"periods, tiers with gaps or overlaps, unknown references, negative prices, a currency that differs from the basic contract's, "+
+		"periods, tiers with gaps or overlaps, unknown references, negative prices, prices and amounts no stored line could hold (a price per unit "+
+		"of 10^10 or more, an amount of 10^18 or more, more than 9 decimal places; e.g. `versions[0].unit_price`), a currency that differs from the basic contract's, "+
 		"and problems the change would cause in entities that reference it (named `<kind>s[<id>].<field>`). Or the "+
 		"`Idempotency-Key` was already used with another request (`idempotency_key_reused`).",
 		[][2]string{{"Idempotent-Replayed", "IdempotentReplayed"}})

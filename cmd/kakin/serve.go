@@ -275,7 +275,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 				return nil, fmt.Errorf("customers' personal fields need a master key (create one with `kakin dev`, or see docs/ARCHITECTURE.md): %w", err)
 			}
 			store := catalogstore.NewStore(conn, redisClient(), catalogReplica(conn), vault.New(conn, redisClient(), master),
-				catalogstore.StoreOptions{Log: log, Registerer: reg})
+				catalogstore.StoreOptions{Log: log, Registerer: reg, MaxFutureSkew: cfg.MaxFutureSkew})
 			api.registerAdmin(conn, writer(""), store)
 			s.registerRerate(conn, redisClient, api, writer(""))
 		}

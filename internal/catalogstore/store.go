@@ -79,6 +79,22 @@ func (e *ReferencedError) Error() string {
 	return fmt.Sprintf("%s %q is still referenced by %d entities (first: %s %s)", e.Kind.Label(), e.ID, e.Total, e.By[0].Kind.Label(), e.By[0].ID)
 }
 
+// InEffectError refuses to delete a contract that has taken effect. Such a
+// contract may have produced charges (usage lines, fixed fees, discounts) in
+// periods that are open or closed; a delete would leave them in rated_usage
+// with no contract to re-price or correct them, so it is cancelled (service
+// and discount contracts) or ended (basic contracts) instead.
+type InEffectError struct {
+	Kind  Kind
+	ID    string
+	Start catalog.Date // the contract's start_date
+	Zone  string       // the time zone the start was judged in
+}
+
+func (e *InEffectError) Error() string {
+	return fmt.Sprintf("%s %q took effect on %s (%s) and may have charges: it cannot be deleted", e.Kind.Label(), e.ID, e.Start, e.Zone)
+}
+
 // StoreOptions configure a Store.
 type StoreOptions struct {
 	// LockTTL bounds how long a crashed writer can block the tenant's
@@ -89,7 +105,15 @@ type StoreOptions struct {
 	LockWait   time.Duration
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
-	Now        func() time.Time
+	Now        func() time.Time // when a change is recorded (changed_at); time.Now when nil
+	// Clock is the business now (clock.Now when nil): a contract whose
+	// start_date has come by Clock() + MaxFutureSkew may have charges and
+	// is not deleted (InEffectError).
+	Clock func() time.Time
+	// MaxFutureSkew is how far ahead of now ingest accepts event times (its
+	// --max-future-skew; 24 h when zero): usage dated that far ahead may
+	// already be rated under a contract that starts then.
+	MaxFutureSkew time.Duration
 }
 
 // Store is the versioned system of record of the catalogue, customers,
@@ -128,6 +152,12 @@ func NewStore(conn driver.Conn, rdb redis.UniversalClient, replica *Replica, sea
 	if opts.Now == nil {
 		opts.Now = clock.Now
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Now
+	}
+	if opts.MaxFutureSkew <= 0 {
+		opts.MaxFutureSkew = 24 * time.Hour
+	}
 	return &Store{conn: conn, rdb: rdb, replica: replica, sealer: sealer, opts: opts, metrics: newStoreMetrics(opts.Registerer)}
 }
 
@@ -150,11 +180,12 @@ func (s *Store) Transact(ctx context.Context, tenant, actor string, fn func(tx *
 	var ce *ConflictError
 	var ve *ValidationError
 	var re *ReferencedError
+	var ie *InEffectError
 	switch {
 	case err == nil:
 	case errors.As(err, &ce), errors.Is(err, ErrExists):
 		outcome = "conflict"
-	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, ErrNotFound):
+	case errors.As(err, &ve), errors.As(err, &re), errors.As(err, &ie), errors.Is(err, ErrNotFound):
 		outcome = "refused"
 	default:
 		outcome = "error"

@@ -305,7 +305,11 @@ func serviceContract(id, customer, service, parent string, plans ...string) *cat
 
 func TestContractReferences(t *testing.T) {
 	e := newEnv(t)
-	p := e.start()
+	// The business clock stands before every contract's start, so none has
+	// taken effect and deleting one is a question of references only
+	// (TestDeleteContractInEffect in admin/catalogapi covers the rest).
+	beforeContracts := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)
+	p := e.start(func(o *StoreOptions) { o.Clock = func() time.Time { return beforeContracts } })
 	ctx := context.Background()
 	ten := tenantFor(t, "refs")
 	contractFixture(t, p, ten)
@@ -610,5 +614,99 @@ func TestMasterKeyRotation(t *testing.T) {
 	}
 	if n, err := vault.New(e.conn, e.rdb, both).Rewrap(ctx); err != nil || n != 0 {
 		t.Errorf("second rewrap: %d %v", n, err)
+	}
+}
+
+// Whether a contract has taken effect is judged in the time zone it is
+// priced in, at the business clock plus the ingest's future skew: here the
+// clock stands at 2026-03-30 23:59:59 in Tokyo (14:59:59 UTC, 10:59:59 in
+// New York) and the skew is one hour, so 31 March has come in Tokyo but not
+// in UTC or New York. Each case tries the delete in a transaction of its
+// own against the committed contracts.
+func TestDeleteInEffectByTimeZone(t *testing.T) {
+	e := newEnv(t)
+	at := time.Date(2026, 3, 30, 14, 59, 59, 0, time.UTC)
+	p := e.start(func(o *StoreOptions) {
+		o.Clock = func() time.Time { return at }
+		o.MaxFutureSkew = time.Hour
+	})
+	ctx := context.Background()
+	ten := tenantFor(t, "effect")
+	putMasters(t, p.store, ten, demoCatalogue(t))
+	create := func(k Kind, v any) {
+		t.Helper()
+		if _, err := p.store.Create(ctx, ten, "t", k, v); err != nil {
+			t.Fatalf("create %s: %v", k, err)
+		}
+	}
+	basicIn := func(id, customer, zone string) *catalog.BasicContract {
+		b := basic(id, customer)
+		b.TimeZone = zone
+		return b
+	}
+	svc := func(id, customer, basicID, start string) *catalog.ServiceContract {
+		return &catalog.ServiceContract{ID: id, Customer: customer, Basic: basicID, Service: "cloud",
+			DateRange: catalog.DateRange{Start: day(start)},
+			Plans:     []catalog.PricePlanTerm{{Plan: "cloud-standard", DateRange: catalog.DateRange{Start: day(start)}}}}
+	}
+	disc := func(id, customer, start string) *catalog.DiscountContract {
+		return &catalog.DiscountContract{ID: id, Customer: customer, Service: "cloud", DiscountTable: "loyalty",
+			DateRange: catalog.DateRange{Start: day(start)}}
+	}
+	for _, c := range []string{"tokyo", "ny", "both", "none"} {
+		create(KindCustomer, &catalog.Customer{ID: c})
+	}
+	create(KindBasicContract, basicIn("b-tokyo", "tokyo", "Asia/Tokyo"))
+	create(KindBasicContract, basicIn("b-ny", "ny", "America/New_York"))
+	create(KindBasicContract, basicIn("b-both-ny", "both", "America/New_York"))
+	create(KindBasicContract, basicIn("b-both-tokyo", "both", "Asia/Tokyo"))
+	create(KindBasicContract, &catalog.BasicContract{ID: "b-utc-0331", Customer: "none", DateRange: catalog.DateRange{Start: day("2026-03-31")},
+		Currency: "JPY", TimeZone: "UTC", Rounding: "half_up"})
+	create(KindServiceContract, svc("k-tokyo-0331", "tokyo", "b-tokyo", "2026-03-31"))
+	create(KindServiceContract, svc("k-tokyo-0401", "tokyo", "b-tokyo", "2026-04-01"))
+	create(KindServiceContract, svc("k-ny-0331", "ny", "b-ny", "2026-03-31"))
+	create(KindServiceContract, svc("k-ny-0330", "ny", "b-ny", "2026-03-30"))
+	create(KindDiscountContract, disc("d-both-0331", "both", "2026-03-31"))
+	create(KindDiscountContract, disc("d-ny-0331", "ny", "2026-03-31"))
+	create(KindDiscountContract, disc("d-none-0331", "none", "2026-03-31")) // only a UTC basic contract
+	create(KindDiscountContract, disc("d-none-0401", "none", "2026-04-01"))
+
+	tests := []struct {
+		kind     Kind
+		id       string
+		inEffect bool
+		zone     string
+	}{
+		{KindServiceContract, "k-tokyo-0331", true, "Asia/Tokyo"},
+		{KindServiceContract, "k-tokyo-0401", false, ""},
+		{KindServiceContract, "k-ny-0331", false, ""},
+		{KindServiceContract, "k-ny-0330", true, "America/New_York"},
+		{KindDiscountContract, "d-both-0331", true, "Asia/Tokyo"}, // Tokyo's day comes first
+		{KindDiscountContract, "d-ny-0331", false, ""},
+		{KindDiscountContract, "d-none-0331", false, ""},
+		{KindDiscountContract, "d-none-0401", false, ""},
+		{KindBasicContract, "b-utc-0331", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			sentinel := errors.New("rolled back")
+			_, err := p.store.Transact(ctx, ten, "t", func(tx *Tx) error {
+				if err := tx.Delete(tt.kind, tt.id, nil); err != nil {
+					return err
+				}
+				// Validate as the commit would, then roll back.
+				if err := tx.validate(); err != nil {
+					return err
+				}
+				return sentinel
+			})
+			var ie *InEffectError
+			switch {
+			case tt.inEffect && (!errors.As(err, &ie) || ie.Zone != tt.zone || ie.ID != tt.id):
+				t.Errorf("delete: %v, want InEffectError in %s", err, tt.zone)
+			case !tt.inEffect && !errors.Is(err, sentinel):
+				t.Errorf("delete: %v, want it allowed", err)
+			}
+		})
 	}
 }

@@ -39,6 +39,9 @@ func (tx *Tx) validate() error {
 				kk := key
 				deletedMaster = &kk
 			}
+			if err := tx.checkInEffect(k, id, st.base.val); err != nil {
+				return err
+			}
 			if err := tx.checkDelete(k, id); err != nil {
 				return err
 			}
@@ -254,6 +257,69 @@ func (tx *Tx) checkServiceContract(id string, c *catalog.ServiceContract, add fu
 			}
 		}
 	}
+}
+
+// anywhere is the zone whose civil day begins first (UTC+14): a start judged
+// there has come no later than anywhere else.
+var anywhere = time.FixedZone("UTC+14", 14*3600)
+
+// checkInEffect refuses to delete a basic, service or discount contract that
+// has taken effect: one whose start_date has come, in the time zone it is
+// priced in, by now plus the ingest's future skew (a record may be dated
+// that far ahead, and be rated under a contract starting then). Such a
+// contract may have produced charges, which a delete would leave in
+// rated_usage with nothing to re-price or correct them; it is cancelled or
+// ended instead. A contract that starts later has no charges yet and may be
+// deleted. The time zone is the basic contract's (a service contract's
+// basic contract's; for a discount contract, which discounts by the day in
+// the zone of each contract it discounts, the one of the customer's basic
+// contracts whose day comes first); UTC+14 when none is known.
+func (tx *Tx) checkInEffect(k Kind, id string, doc any) error {
+	var (
+		start catalog.Date
+		zones []string
+	)
+	zoneOf := func(basicID string) {
+		if v, ok := tx.Get(KindBasicContract, basicID); ok {
+			zones = append(zones, v.(*catalog.BasicContract).TimeZone)
+		}
+	}
+	switch d := doc.(type) {
+	case *catalog.BasicContract:
+		start, zones = d.Start, []string{d.TimeZone}
+	case *catalog.ServiceContract:
+		start = d.Start
+		zoneOf(d.Basic)
+	case *catalog.DiscountContract:
+		start = d.Start
+		ids, _ := tx.find(KindBasicContract, "customer", d.Customer, 1<<30)
+		for _, b := range ids {
+			zoneOf(b)
+		}
+	default:
+		return nil
+	}
+	horizon := tx.s.opts.Clock().Add(tx.s.opts.MaxFutureSkew)
+	var (
+		latest catalog.Date
+		zone   string
+	)
+	for _, z := range zones {
+		loc, err := time.LoadLocation(z)
+		if err != nil || z == "" {
+			continue
+		}
+		if d := catalog.DateOf(horizon.In(loc)); zone == "" || d.After(latest) {
+			latest, zone = d, z
+		}
+	}
+	if zone == "" {
+		latest, zone = catalog.DateOf(horizon.In(anywhere)), anywhere.String()
+	}
+	if start.After(latest) {
+		return nil
+	}
+	return &InEffectError{Kind: k, ID: id, Start: start, Zone: zone}
 }
 
 // checkDelete refuses to delete an entity that live entities reference.

@@ -44,6 +44,7 @@ type basic struct {
 type contract struct {
 	id         string
 	customer   string
+	service    string
 	basic      *basic
 	start, end int32
 	quantity   int64
@@ -203,7 +204,8 @@ type discount struct {
 	id         string
 	order      int
 	start, end int32
-	level      string // customer, contract, plan or fee
+	service    string // only charges of service contracts of this service
+	level      string // customer, contract, plan or fee: narrows within the service
 	target     string
 	table      *discountTable
 }
@@ -326,7 +328,7 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		}
 		start, end := dayRange(s.DateRange)
 		k := &contractSlab[i]
-		*k = contract{id: s.ID, customer: s.Customer, basic: b, start: start, end: end, quantity: int64(s.Quantity)}
+		*k = contract{id: s.ID, customer: s.Customer, service: s.Service, basic: b, start: start, end: end, quantity: int64(s.Quantity)}
 		if k.quantity == 0 {
 			k.quantity = 1
 		}
@@ -370,7 +372,7 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		}
 		cu := e.customer(d.Customer)
 		cu.discounts = append(cu.discounts, &discount{id: d.ID, order: d.Order, start: start, end: end,
-			level: level, target: d.Scope.Target, table: dt})
+			service: d.Service, level: level, target: d.Scope.Target, table: dt})
 	}
 	for _, cu := range e.customers {
 		if len(cu.discounts) > MaxDiscountsPerCustomer {

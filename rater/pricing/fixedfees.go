@@ -74,8 +74,9 @@ func (e *Engine) Period(contractID string, id PeriodID) (Period, error) {
 //     first covered day, charged in full in the period holding that day.
 //
 // Each line is rounded to the currency with the basic contract's mode, after
-// the customer's discount contracts active on the first covered day whose
-// scope matches (basis quantity: the contract quantity).
+// the customer's discount contracts of the contract's service active on the
+// first covered day whose scope matches (basis quantity: the contract
+// quantity).
 func (e *Engine) FixedCharges(contractID string, id PeriodID) ([]FixedLine, error) {
 	k := e.contracts[contractID]
 	if k == nil {
@@ -234,7 +235,7 @@ func (e *Engine) fixedLine(k *contract, s fixedRun, id PeriodID, num, den int64,
 	cu := e.customers[k.customer]
 	var mask uint64
 	for i, d := range cu.discounts {
-		if s.from >= d.start && s.from <= d.end && d.applies(k.id, s.plan.code, s.fee.code) {
+		if s.from >= d.start && s.from <= d.end && d.applies(k, s.plan.code, s.fee.code) {
 			mask |= 1 << uint(i)
 		}
 	}

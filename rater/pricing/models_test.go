@@ -1,10 +1,12 @@
 package pricing
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 
 	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
@@ -267,4 +269,45 @@ func TestQuantityRules(t *testing.T) {
 		{name: "down per record", rt: perUnit("1"), opts: []func(*catalog.Catalogue){rounding("0.5", "down", "record")},
 			qtys: []string{"0.7", "0.49"}, total: "1"}, // 0.5 + 0 = 0.5 → 1 (half_up)
 	})
+}
+
+// A line that cannot be represented exactly (beyond int64 minor units, far
+// below the store's 10^28) is refused as amount_overflow, never emitted, and
+// the running state is left as it was: the stage parks the record on
+// usage.unrated. The catalogue here is compiled without Validate, as one
+// stored before prices were bounded (unit_price 10^38 − 1) would be.
+func TestUnstorableLineIsUnrated(t *testing.T) {
+	tests := []struct {
+		name, price, qty string
+		overflow         bool
+	}{
+		{"price 10^38 − 1", "99999999999999999999999999999999999999", "1", true},
+		{"largest price, largest quantity", "9999999999.999999999", "999999999999999999.999999999", true},
+		{"largest price, quantity 1", "9999999999.999999999", "1", false},
+		{"price 1, largest quantity", "1", "999999999999999999.999999999", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := Compile(oneFee(perUnit(tt.price), "JPY"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := event("x", march, tt.qty)
+			charges, err := e.Resolve(&ev, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st State
+			empty, _ := st.MarshalBinary()
+			line, err := charges[0].Apply(&st, &ev)
+			if got := reasonOf(err); tt.overflow && got != schemas.ReasonOverflow {
+				t.Fatalf("line %+v, err %v; want %s", line, err, schemas.ReasonOverflow)
+			} else if !tt.overflow && err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := st.MarshalBinary(); tt.overflow && !bytes.Equal(b, empty) {
+				t.Errorf("state changed by a refused record: %+v", st)
+			}
+		})
+	}
 }

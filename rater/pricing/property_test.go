@@ -385,7 +385,11 @@ func (g *gen) discount(c *catalog.Catalogue, cust string, j int, fees []string) 
 		from = from.Add(decimal.NewFromInt(1 + g.rng.Int64N(30)))
 	}
 	c.DiscountTables = append(c.DiscountTables, catalog.DiscountTable{Code: code, Name: "DT", Versions: []catalog.DiscountTableVersion{v}})
-	dc := catalog.DiscountContract{ID: fmt.Sprintf("d-%s-%d", cust, j), Customer: cust, Service: "disc", DiscountTable: code,
+	service := "s" // the customers' contracts' service
+	if g.pick(5) == 0 {
+		service = "disc" // a service the customer has no contract for: discounts nothing
+	}
+	dc := catalog.DiscountContract{ID: fmt.Sprintf("d-%s-%d", cust, j), Customer: cust, Service: service, DiscountTable: code,
 		DateRange: catalog.DateRange{Start: date("2026-01-01")}, Order: g.pick(3)}
 	if !g.oi && g.pick(3) == 0 {
 		dc.Start = date("2026-03-10")

@@ -190,7 +190,7 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		ch.Period, ch.Currency, ch.Plan, ch.RoundLine = period, b.currency, chosenPlan.code, chosenPV.roundLine
 		ch.places, ch.mode, ch.fee, ch.el, ch.agg, ch.rate, ch.discounts, ch.at = b.places, b.mode, fv, elv, agg, rv, cu.discounts, t
 		for i, d := range cu.discounts {
-			if day >= d.start && day <= d.end && d.applies(chosen.id, chosenPlan.code, f.code) {
+			if day >= d.start && day <= d.end && d.applies(chosen, chosenPlan.code, f.code) {
 				ch.discMask |= 1 << uint(i)
 			}
 		}
@@ -202,10 +202,19 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 	return buf, nil
 }
 
-func (d *discount) applies(contract, plan, fee string) bool {
+// applies reports whether the discount covers a charge of fee on plan under
+// service contract k (its validity is checked by the caller). A discount
+// contract discounts only charges of service contracts of its own service;
+// its scope narrows that further (an empty scope is every charge of the
+// customer's contracts of that service, not the whole customer). One whose
+// service the customer has no contract for discounts nothing.
+func (d *discount) applies(k *contract, plan, fee string) bool {
+	if d.service != k.service {
+		return false
+	}
 	switch d.level {
 	case "contract":
-		return d.target == contract
+		return d.target == k.id
 	case "plan":
 		return d.target == plan
 	case "fee":

@@ -77,13 +77,18 @@ type PricePlanTerm struct {
 
 // DiscountContract is a discount contract (割引契約).
 type DiscountContract struct {
-	ID            string `json:"id"`
-	Customer      string `json:"customer"`
-	Service       string `json:"service"` // the discount service code
+	ID       string `json:"id"`
+	Customer string `json:"customer"`
+	// Service is the service whose contracts the discount applies to: it
+	// discounts only charges (metered and fixed) of the customer's service
+	// contracts of this service. A discount contract for a service the
+	// customer has no contract for discounts nothing.
+	Service       string `json:"service"`
 	DiscountTable string `json:"discount_table"`
 	DateRange
-	// Scope narrows the discount to one service contract, one plan or one
-	// fee; an empty Scope discounts all of the customer's charges.
+	// Scope narrows the discount, within Service, to one service contract,
+	// one plan or one fee; an empty Scope (or level customer) discounts all
+	// of the customer's charges of Service — never other services'.
 	Scope DiscountScope `json:"scope"`
 	// Order sets the order in which a customer's discounts apply (ascending,
 	// then by id); each applies to what the earlier ones left.
@@ -177,6 +182,9 @@ func (s *ServiceContract) Validate() error {
 	s.DateRange.check("", &errs)
 	if s.Quantity < 0 {
 		errs.Add("quantity", "must not be negative")
+	}
+	if s.Quantity > MaxContractQuantity {
+		errs.Add("quantity", "must be at most 1000000000 (10^9), so that fixed fees times it fit the stored amounts")
 	}
 	checkAttrs("attributes", s.Attributes, &errs)
 	if len(s.Plans) == 0 {

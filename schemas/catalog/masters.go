@@ -357,9 +357,70 @@ func checkPlaces(field string, d decimal.Decimal, errs *Errors) {
 	}
 }
 
-func nonNegativePtr(field string, d *decimal.Decimal, errs *Errors) {
+// Bounds of the numbers in the masters, so that every line priced with them
+// fits the store. Rated lines are kept in Decimal(38, 9) columns
+// (rated_usage.quantity, unit_price, amount): at most 9 decimal places and
+// |x| < 10^29; the aggregator keeps a digit of headroom and refuses
+// |x| ≥ 10^28 (schemas.MaxStoredDecimal) rather than let ClickHouse truncate
+// or wrap it. Ingest accepts one record's quantity q < 10^18 with 9 decimal
+// places (ingest.parseQuantity). Hence:
+//
+//   - MaxUnitPrice (10^10, exclusive) bounds every price per unit of
+//     quantity — the unit price of any model, a package's price per unit of
+//     its size, the percentage model's rate: price × q < 10^10 × 10^18 =
+//     10^28 for every quantity ingest accepts.
+//   - MaxAmount (10^18, exclusive) bounds amounts charged as such — fixed
+//     fee amounts, tier flat fees, a fee's minimum and maximum, the
+//     percentage model's fixed fee and per-transaction bounds, fixed
+//     discounts: a fixed fee times the contract quantity (at most
+//     MaxContractQuantity = 10^9) and a pro-ration factor of at most 1 stays
+//     below 10^27, and the few such amounts a line can add to a price × q
+//     leave it well inside the column.
+//   - MaxMasterQuantity (10^28, exclusive) bounds quantities in the masters —
+//     tier bounds, included and free units, package sizes, rounding
+//     increments, discount thresholds: they are compared with running
+//     quantities and amounts, which the store holds below 10^28.
+//
+// A period's running total may still outgrow what one line can hold (many
+// records at a high price); the rater parks such a record as unrated
+// (amount_overflow) instead of emitting a line the store cannot take.
+var (
+	MaxUnitPrice      = decimal.New(1, 10)
+	MaxAmount         = decimal.New(1, 18)
+	MaxMasterQuantity = decimal.New(1, 28)
+)
+
+// MaxContractQuantity bounds a service contract's quantity (the multiplier
+// of its fixed fees), so that MaxAmount × quantity stays inside the store.
+const MaxContractQuantity = 1_000_000_000
+
+// unitPrice checks a price per unit of quantity.
+func unitPrice(field string, d decimal.Decimal, errs *Errors) {
+	nonNegative(field, d, errs)
+	if d.GreaterThanOrEqual(MaxUnitPrice) {
+		errs.Add(field, "must be less than 10^10: a price per unit times a record's quantity (below 10^18) must fit the stored amounts (below 10^28)")
+	}
+}
+
+// amount checks an amount charged as such.
+func amount(field string, d decimal.Decimal, errs *Errors) {
+	nonNegative(field, d, errs)
+	if d.GreaterThanOrEqual(MaxAmount) {
+		errs.Add(field, "must be less than 10^18, so that lines charging it (times a contract quantity of at most 10^9) fit the stored amounts (below 10^28)")
+	}
+}
+
+func amountPtr(field string, d *decimal.Decimal, errs *Errors) {
 	if d != nil {
-		nonNegative(field, *d, errs)
+		amount(field, *d, errs)
+	}
+}
+
+// masterQuantity checks a quantity (or threshold) of a master.
+func masterQuantity(field string, d decimal.Decimal, errs *Errors) {
+	nonNegative(field, d, errs)
+	if d.GreaterThanOrEqual(MaxMasterQuantity) {
+		errs.Add(field, "must be less than 10^28, the largest quantity or amount the store holds")
 	}
 }
 
@@ -425,7 +486,7 @@ func (fe *Fee) Validate() error {
 			if v.Amount == nil {
 				errs.Add(f+".amount", "a fixed fee needs an amount")
 			}
-			nonNegativePtr(f+".amount", v.Amount, &errs)
+			amountPtr(f+".amount", v.Amount, &errs)
 			switch v.Recurrence {
 			case Monthly, Yearly, OneTime:
 			default:
@@ -472,8 +533,8 @@ func (fe *Fee) Validate() error {
 				}
 				splits[a] = true
 			}
-			nonNegativePtr(f+".minimum", v.Minimum, &errs)
-			nonNegativePtr(f+".maximum", v.Maximum, &errs)
+			amountPtr(f+".minimum", v.Minimum, &errs)
+			amountPtr(f+".maximum", v.Maximum, &errs)
 			if v.Minimum != nil && v.Maximum != nil && v.Minimum.GreaterThan(*v.Maximum) {
 				errs.Add(f+".minimum", "must not exceed maximum")
 			}
@@ -511,6 +572,9 @@ func (e *Element) Validate() error {
 				errs.Add(f+".rounding.increment", "must be positive")
 			}
 			checkPlaces(f+".rounding.increment", r.Increment, &errs)
+			if r.Increment.GreaterThanOrEqual(MaxMasterQuantity) {
+				errs.Add(f+".rounding.increment", "must be less than 10^28, the largest quantity the store holds")
+			}
 			switch r.Mode {
 			case "half_up", "down", "up":
 			default:
@@ -542,7 +606,9 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 		if v.UnitPrice == nil {
 			errs.Add(f+".unit_price", "per_unit needs a unit_price")
 		}
-		nonNegativePtr(f+".unit_price", v.UnitPrice, errs)
+		if v.UnitPrice != nil {
+			unitPrice(f+".unit_price", *v.UnitPrice, errs)
+		}
 	case ModelGraduated, ModelVolume:
 		checkTiers(f+".tiers", v.Tiers, errs)
 	case ModelPackage:
@@ -555,8 +621,14 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 			errs.Add(f+".package.size", "must be positive")
 		}
 		checkPlaces(f+".package.size", p.Size, errs)
-		nonNegative(f+".package.price", p.Price, errs)
-		nonNegative(f+".package.free_units", p.FreeUnits, errs)
+		if p.Size.GreaterThanOrEqual(MaxMasterQuantity) {
+			errs.Add(f+".package.size", "must be less than 10^28, the largest quantity the store holds")
+		}
+		amount(f+".package.price", p.Price, errs)
+		if p.Size.IsPositive() && p.Price.GreaterThanOrEqual(MaxUnitPrice.Mul(p.Size)) {
+			errs.Add(f+".package.price", "the price per unit (price / size) must be less than 10^10: a price per unit times a record's quantity (below 10^18) must fit the stored amounts (below 10^28)")
+		}
+		masterQuantity(f+".package.free_units", p.FreeUnits, errs)
 		if p.Rounding != "up" && p.Rounding != "down" {
 			errs.Add(f+".package.rounding", "must be up or down")
 		}
@@ -566,22 +638,22 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 			errs.Add(f+".overage", "overage needs included and unit_price")
 			return
 		}
-		nonNegative(f+".overage.included", o.Included, errs)
-		nonNegative(f+".overage.unit_price", o.UnitPrice, errs)
+		masterQuantity(f+".overage.included", o.Included, errs)
+		unitPrice(f+".overage.unit_price", o.UnitPrice, errs)
 	case ModelPercentage:
 		p := v.Percentage
 		if p == nil {
 			errs.Add(f+".percentage", "percentage needs a rate")
 			return
 		}
-		nonNegative(f+".percentage.rate", p.Rate, errs)
-		nonNegative(f+".percentage.fixed_fee", p.FixedFee, errs)
-		nonNegative(f+".percentage.free_amount", p.FreeAmount, errs)
+		unitPrice(f+".percentage.rate", p.Rate, errs)
+		amount(f+".percentage.fixed_fee", p.FixedFee, errs)
+		masterQuantity(f+".percentage.free_amount", p.FreeAmount, errs)
 		if p.FreeTransactions < 0 {
 			errs.Add(f+".percentage.free_transactions", "must not be negative")
 		}
-		nonNegativePtr(f+".percentage.min_per_transaction", p.MinPerTransaction, errs)
-		nonNegativePtr(f+".percentage.max_per_transaction", p.MaxPerTransaction, errs)
+		amountPtr(f+".percentage.min_per_transaction", p.MinPerTransaction, errs)
+		amountPtr(f+".percentage.max_per_transaction", p.MaxPerTransaction, errs)
 		if p.MinPerTransaction != nil && p.MaxPerTransaction != nil && p.MinPerTransaction.GreaterThan(*p.MaxPerTransaction) {
 			errs.Add(f+".percentage.min_per_transaction", "must not exceed max_per_transaction")
 		}
@@ -620,10 +692,13 @@ func checkTiers(field string, tiers []Tier, errs *Errors) {
 		}
 		if t.UpTo != nil {
 			checkPlaces(f+".up_to", *t.UpTo, errs)
+			if t.UpTo.GreaterThanOrEqual(MaxMasterQuantity) {
+				errs.Add(f+".up_to", "must be less than 10^28, the largest quantity the store holds")
+			}
 			prev = *t.UpTo
 		}
-		nonNegative(f+".unit_price", t.UnitPrice, errs)
-		nonNegative(f+".flat_fee", t.FlatFee, errs)
+		unitPrice(f+".unit_price", t.UnitPrice, errs)
+		amount(f+".flat_fee", t.FlatFee, errs)
 	}
 }
 
@@ -643,8 +718,12 @@ func (d *DiscountTable) Validate() error {
 		}
 		for i, t := range v.Tiers {
 			tf := fmt.Sprintf("%s.tiers[%d]", f, i)
-			nonNegative(tf+".from", t.From, &errs)
-			nonNegative(tf+".value", t.Value, &errs)
+			masterQuantity(tf+".from", t.From, &errs)
+			if v.Kind == DiscountFixed {
+				amount(tf+".value", t.Value, &errs)
+			} else {
+				nonNegative(tf+".value", t.Value, &errs)
+			}
 			if i == 0 && !t.From.IsZero() {
 				errs.Add(tf+".from", "the first tier must start at 0")
 			}
