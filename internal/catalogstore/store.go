@@ -105,11 +105,11 @@ type StoreOptions struct {
 	LockWait   time.Duration
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
-	Now        func() time.Time // when a change is recorded (changed_at); time.Now when nil
-	// Clock is the business now (clock.Now when nil): a contract whose
-	// start_date has come by Clock() + MaxFutureSkew may have charges and
-	// is not deleted (InEffectError).
-	Clock func() time.Time
+	// Now is the business clock (clock.Now when nil): when a change is
+	// recorded (changed_at), and whether a contract has taken effect (its
+	// start_date has come by Now() + MaxFutureSkew: it may have charges and
+	// is not deleted, InEffectError).
+	Now func() time.Time
 	// MaxFutureSkew is how far ahead of now ingest accepts event times (its
 	// --max-future-skew; 24 h when zero): usage dated that far ahead may
 	// already be rated under a contract that starts then.
@@ -151,9 +151,6 @@ func NewStore(conn driver.Conn, rdb redis.UniversalClient, replica *Replica, sea
 	}
 	if opts.Now == nil {
 		opts.Now = clock.Now
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Now
 	}
 	if opts.MaxFutureSkew <= 0 {
 		opts.MaxFutureSkew = 24 * time.Hour

@@ -309,7 +309,7 @@ func TestContractReferences(t *testing.T) {
 	// taken effect and deleting one is a question of references only
 	// (TestDeleteContractInEffect in admin/catalogapi covers the rest).
 	beforeContracts := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)
-	p := e.start(func(o *StoreOptions) { o.Clock = func() time.Time { return beforeContracts } })
+	p := e.start(func(o *StoreOptions) { o.Now = func() time.Time { return beforeContracts } })
 	ctx := context.Background()
 	ten := tenantFor(t, "refs")
 	contractFixture(t, p, ten)
@@ -627,7 +627,7 @@ func TestDeleteInEffectByTimeZone(t *testing.T) {
 	e := newEnv(t)
 	at := time.Date(2026, 3, 30, 14, 59, 59, 0, time.UTC)
 	p := e.start(func(o *StoreOptions) {
-		o.Clock = func() time.Time { return at }
+		o.Now = func() time.Time { return at }
 		o.MaxFutureSkew = time.Hour
 	})
 	ctx := context.Background()

@@ -299,7 +299,7 @@ func (tx *Tx) checkInEffect(k Kind, id string, doc any) error {
 	default:
 		return nil
 	}
-	horizon := tx.s.opts.Clock().Add(tx.s.opts.MaxFutureSkew)
+	horizon := tx.s.opts.Now().Add(tx.s.opts.MaxFutureSkew)
 	var (
 		latest catalog.Date
 		zone   string
