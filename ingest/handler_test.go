@@ -38,6 +38,7 @@ func (p *recordingProducer) WriteMessages(_ context.Context, msgs ...kafka.Messa
 func serve(t *testing.T, p Producer, lim Limits, contentType, body string) (*httptest.ResponseRecorder, Response) {
 	t.Helper()
 	h := NewHandler(p, lim, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.now = func() time.Time { return testNow } // the events are of November 2026
 	req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
 	req = req.WithContext(tenant.With(req.Context(), "acme"))
@@ -135,6 +136,7 @@ func TestHandlerVersionedResults(t *testing.T) {
 		want    int // results listed
 	}{{"", 2}, {httpapi.V20261101, 2}, {httpapi.V20261201, 1}} {
 		h := NewHandler(&recordingProducer{}, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		h.now = func() time.Time { return testNow } // the events are of November 2026
 		req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader(body))
 		if tt.version != "" {
 			req.Header.Set(httpapi.VersionHeader, tt.version)
@@ -158,6 +160,7 @@ func TestHandlerVersionedResults(t *testing.T) {
 func TestHandlerEventLimitStoresNothing(t *testing.T) {
 	p := &recordingProducer{}
 	h := NewHandler(p, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.now = func() time.Time { return testNow } // the events are of November 2026
 	var asked int
 	h.LimitEvents(func(_ context.Context, _ http.ResponseWriter, n int) (bool, func(http.ResponseWriter)) {
 		asked = n
@@ -251,6 +254,7 @@ func TestHandlerTenantWindow(t *testing.T) {
 func TestHandlerWindowsNotLoaded(t *testing.T) {
 	p := &recordingProducer{}
 	h := NewHandler(p, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.now = func() time.Time { return testNow } // the events are of November 2026
 	h.UseWindows(windowsOf(nil))
 	req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader(goodEvent))
 	req = req.WithContext(tenant.With(req.Context(), "acme"))
