@@ -144,8 +144,9 @@ func parseEventSlow(raw json.RawMessage, tenant string, now time.Time, lim Limit
 	whole := false
 	for _, p := range bad.Problems {
 		reason := p.Reason
-		if p.Path == "time" {
-			reason = "wrong type: must be a string holding an RFC 3339 timestamp such as 2026-11-23T10:00:00+09:00"
+		if p.Path == "time" { // a *string, so only its JSON type can be wrong
+			_, got, _ := strings.Cut(reason, ", got ")
+			reason = "wrong type: must be a string holding an RFC 3339 timestamp such as 2026-11-23T10:00:00+09:00, got " + got
 		}
 		errs = append(errs, httpapi.FieldError{Field: p.Path, Reason: reason})
 		whole = whole || p.Path == ""

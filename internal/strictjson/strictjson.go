@@ -228,7 +228,7 @@ func (w *walker) object(path string, raw []byte, v reflect.Value) {
 	members(raw, func(key string, val []byte) {
 		f := fields.lookup(key)
 		if f == nil {
-			w.add(join(path, key), "unknown field; the fields here are "+fields.names)
+			w.add(join(path, key), "unknown field (the fields here: "+fields.names+")")
 			return
 		}
 		w.value(join(path, f.name), val, fieldByIndex(v, f.index))
@@ -298,7 +298,7 @@ func (w *walker) wrongType(path string, raw []byte, t reflect.Type) {
 	case decimalType:
 		w.add(path, decimalReason(raw))
 	default:
-		w.add(path, "wrong type: must be "+expected(t)+"; got "+got(raw))
+		w.add(path, "wrong type: must be "+expected(t)+", got "+got(raw))
 	}
 }
 
@@ -351,17 +351,17 @@ func timeReason(raw []byte) string {
 	const want = "must be an RFC 3339 timestamp with a time of day and a UTC offset, e.g. "
 	if m := dateOnly.FindSubmatch(raw); m != nil {
 		d := string(m[1])
-		return want + d + "T00:00:00+09:00; got the date " + d + " alone, which does not say in which time zone the day starts (" +
-			d + "T00:00:00Z for midnight UTC)"
+		return want + d + "T00:00:00+09:00 (midnight in Japan) or " + d + "T00:00:00Z (midnight UTC), " +
+			"not the date " + d + " alone: a date does not say in which time zone its day starts"
 	}
 	if raw[0] != '"' {
-		return "wrong type: " + want + ExampleTime + " (a string); got " + got(raw)
+		return "wrong type: " + want + ExampleTime + " (a string), got " + got(raw)
 	}
-	return want + ExampleTime + "; got " + got(raw)
+	return want + ExampleTime + ", got " + got(raw)
 }
 
 func decimalReason(raw []byte) string {
-	const want = `must be a decimal number, e.g. 12.5 or "12.5"; got `
+	const want = `must be a decimal number, e.g. 12.5 or "12.5", got `
 	if raw[0] != '"' && raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return "wrong type: " + want + got(raw)
 	}
