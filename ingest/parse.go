@@ -134,10 +134,19 @@ func parseEvent(raw json.RawMessage, tenant string, now time.Time, lim Limits) (
 // so that every unknown field and value of the wrong type is named, and then
 // validates the fields that could be read: one error per bad field.
 func parseEventSlow(raw json.RawMessage, tenant string, now time.Time, lim Limits) (schemas.UsageEvent, []httpapi.FieldError) {
+	first := func() error { // encoding/json's own error, for what the walk accepts
+		var w wireEvent
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		return dec.Decode(&w)
+	}
 	var w wireEvent
-	err := strictjson.Decode(raw, &w)
+	err := strictjson.Walk(raw, &w)
 	var bad *strictjson.Error
 	if !errors.As(err, &bad) {
+		if err == nil {
+			err = first()
+		}
 		return schemas.UsageEvent{}, []httpapi.FieldError{decodeError(err)}
 	}
 	errs := make([]httpapi.FieldError, 0, len(bad.Problems)+1)

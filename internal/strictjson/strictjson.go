@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 )
@@ -95,24 +96,32 @@ func Decode(data []byte, v any) error {
 			return nil
 		}
 	}
-	var raw json.RawMessage
-	if serr := json.Unmarshal(data, &raw); serr != nil {
-		return serr
+	if werr := Walk(data, v); werr != nil || err == nil {
+		return werr
 	}
-	if err == nil { // unreachable: data after the value is a syntax error
-		return errors.New("strictjson: data after the JSON value")
+	// encoding/json refused what the walk accepts: report its error.
+	return &Error{Problems: []Problem{{Reason: strings.TrimPrefix(err.Error(), "json: ")}}}
+}
+
+// Walk is Decode without first trying encoding/json, for a caller that did
+// so already and got an error.
+func Walk(data []byte, v any) error {
+	if !json.Valid(data) {
+		var raw json.RawMessage
+		if err := json.Unmarshal(data, &raw); err != nil {
+			return err
+		}
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return fmt.Errorf("strictjson: decode into %T: %w", v, err)
+		return fmt.Errorf("strictjson: cannot decode into %T", v)
 	}
 	rv = rv.Elem()
 	rv.SetZero()
 	var w walker
 	w.value("", bytes.TrimSpace(data), rv)
 	if len(w.problems) == 0 {
-		// encoding/json refused what the walk accepts: report its error.
-		w.add("", strings.TrimPrefix(err.Error(), "json: "))
+		return nil
 	}
 	return &Error{Problems: w.problems}
 }
@@ -201,6 +210,10 @@ func (w *walker) value(path string, raw []byte, v reflect.Value) {
 
 // leaf lets encoding/json decode a value that has no parts to walk.
 func (w *walker) leaf(path string, raw []byte, v reflect.Value) {
+	if v.Kind() == reflect.String && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) && !custom(v.Type()) {
+		v.SetString(string(raw[1 : len(raw)-1])) // what encoding/json makes of a string without escapes
+		return
+	}
 	err := json.Unmarshal(raw, v.Addr().Interface())
 	if err == nil {
 		return
@@ -255,40 +268,103 @@ func (w *walker) mapObject(path string, raw []byte, v reflect.Value) {
 func (w *walker) array(path string, raw []byte, v reflect.Value) {
 	t := v.Type()
 	out := reflect.MakeSlice(t, 0, 0)
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // [
-		return
-	}
-	for i := 0; dec.More(); i++ {
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return
-		}
+	elements(raw, func(i int, val []byte) {
 		elem := reflect.New(t.Elem()).Elem()
 		w.value(path+"["+strconv.Itoa(i)+"]", val, elem)
 		out = reflect.Append(out, elem)
-	}
+	})
 	v.Set(out)
 }
 
-// members calls fn with every member of a valid JSON object, in order.
+// The walk splits values that are known to be valid JSON (Decode checked
+// the document) with the scanner below: encoding/json's Decoder, used for
+// that, allocated an error for the end of every value.
+
+// members calls fn with every member of a JSON object, in order.
 func members(raw []byte, fn func(key string, val []byte)) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // {
-		return
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
+	i := skipSpace(raw, 0) + 1 // {
+	for {
+		i = skipSpace(raw, i)
+		if i >= len(raw) || raw[i] == '}' {
 			return
 		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
+		end := stringEnd(raw, i)
+		key := string(raw[i+1 : end-1])
+		if strings.IndexByte(key, '\\') >= 0 {
+			_ = json.Unmarshal(raw[i:end], &key)
+		}
+		i = skipSpace(raw, end) + 1 // :
+		i = skipSpace(raw, i)
+		end = valueEnd(raw, i)
+		fn(key, raw[i:end])
+		if i = skipSpace(raw, end); i < len(raw) && raw[i] == ',' {
+			i++
+		}
+	}
+}
+
+// elements calls fn with every element of a JSON array, in order.
+func elements(raw []byte, fn func(i int, val []byte)) {
+	i := skipSpace(raw, 0) + 1 // [
+	for n := 0; ; n++ {
+		i = skipSpace(raw, i)
+		if i >= len(raw) || raw[i] == ']' {
 			return
 		}
-		fn(key, val)
+		end := valueEnd(raw, i)
+		fn(n, raw[i:end])
+		if i = skipSpace(raw, end); i < len(raw) && raw[i] == ',' {
+			i++
+		}
 	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string that starts at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// valueEnd returns the index after the value that starts at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i // a number, true, false or null
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	return j
 }
 
 func (w *walker) wrongType(path string, raw []byte, t reflect.Type) {

@@ -64,6 +64,8 @@ func TestDecodeNamesEveryProblem(t *testing.T) {
 		{"map values", `{"attributes":{"ok":"x","n":3}}`, []string{"attributes.n: wrong type: must be a string, got 3"}},
 		{"an element of the wrong kind", `{"versions":[3,{"model":4}]}`,
 			[]string{"versions[0]: wrong type: must be a JSON object, got 3", "versions[1].model: wrong type: must be a string"}},
+		{"escapes and brackets inside strings", `{"code":"}{\"][","attr\u0069butes":{"a\"b]":"x]}","n":3},"colour":"]"}`,
+			[]string{`attributes.n: wrong type: must be a string, got 3`, "colour: unknown field"}},
 		{"the document of the wrong kind", `[{"code":"a"}]`, []string{": wrong type: must be a JSON object, got an array"}},
 		{"a hidden field is unknown", `{"Hidden":"x"}`, []string{"Hidden: unknown field"}},
 	}
@@ -112,6 +114,7 @@ func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
 		`{"code":"a","closing_day":3,"versions":[{"valid_from":"2026-01-01T00:00:00+09:00","valid_to":null,"tiers":[{"up_to":"10","unit_price":0.5}]}]}`,
 		`{"CODE":"case-insensitive","attributes":null,"versions":null}`,
 		`null`,
+		` { "code" : "}{\"][" , "attr\u0069butes" : { "a\"b]" : "x]}" } ,"versions":[ {"tiers":[ ]} , {} ] } `,
 	} {
 		var got, want doc
 		if err := Decode([]byte(in), &got); err != nil {
