@@ -139,6 +139,7 @@ func (w *walker) add(path, reason string) {
 var (
 	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+	rawMessageType  = reflect.TypeFor[json.RawMessage]()
 	timeType        = reflect.TypeFor[time.Time]()
 	decimalType     = reflect.TypeFor[decimal.Decimal]()
 )
@@ -210,6 +211,10 @@ func (w *walker) value(path string, raw []byte, v reflect.Value) {
 
 // leaf lets encoding/json decode a value that has no parts to walk.
 func (w *walker) leaf(path string, raw []byte, v reflect.Value) {
+	if v.Type() == rawMessageType {
+		v.SetBytes(bytes.Clone(raw)) // what json.RawMessage.UnmarshalJSON does
+		return
+	}
 	if v.Kind() == reflect.String && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) && !custom(v.Type()) {
 		v.SetString(string(raw[1 : len(raw)-1])) // what encoding/json makes of a string without escapes
 		return
