@@ -83,10 +83,10 @@ func Within(path, prefix string) bool {
 //
 // It returns nil when encoding/json decodes the document cleanly. When data
 // is not one JSON value, it returns encoding/json's syntax error (a
-// *json.SyntaxError). Otherwise it returns an
-// *Error naming every problem; v is then reset and holds every part of the
-// document that could be decoded, the rest left at its zero value, so that
-// the caller can check those parts too.
+// *json.SyntaxError). Otherwise it returns an *Error naming every problem;
+// v is then reset and holds every part of the document that could be
+// decoded, the rest left at its zero value, so that the caller can check
+// those parts too.
 func Decode(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
