@@ -64,8 +64,8 @@ func TestEndToEnd(t *testing.T) {
 	if got := fieldsOf(5); got != "quantity" {
 		t.Errorf("record 5 error fields %q, want quantity", got)
 	}
-	if got := fieldsOf(6); got != "extra" {
-		t.Errorf("record 6 error fields %q, want extra (unknown field)", got)
+	if got := fieldsOf(6); got != "extra,quantity" {
+		t.Errorf("record 6 error fields %q, want extra (unknown field) and quantity (missing)", got)
 	}
 	// The same event ids under another tenant are not duplicates.
 	if code, resp := post(t, p.url, "other", []byte(`{"id":"e1","customer":"c1","element":"api_calls","quantity":1,"time":"2026-11-05T00:00:00Z"}`)); code != http.StatusAccepted || resp.Accepted != 1 {

@@ -29,3 +29,28 @@ func BenchmarkParseNDJSON(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkParseNDJSONRejected measures a 1,000-record body whose every
+// record has three fields of the wrong JSON type: the path that names each
+// of them (encoding/json stops at the first).
+func BenchmarkParseNDJSONRejected(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&sb, `{"id":"evt-%08d","customer":%d,"element":"api_calls","quantity":true,"time":7,"attributes":{"region":"jp"}}`+"\n", i, i%1000)
+	}
+	body := []byte(sb.String())
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		raws, err := splitRecords(body, true, 10000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range raws {
+			if _, errs := parseEvent(r, "acme", testNow, DefaultLimits); len(errs) == 0 {
+				b.Fatal("accepted")
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/internal/tenant"
@@ -39,6 +38,7 @@ func (p *recordingProducer) WriteMessages(_ context.Context, msgs ...kafka.Messa
 func serve(t *testing.T, p Producer, lim Limits, contentType, body string) (*httptest.ResponseRecorder, Response) {
 	t.Helper()
 	h := NewHandler(p, lim, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.now = func() time.Time { return testNow } // the events are of November 2026
 	req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
 	req = req.WithContext(tenant.With(req.Context(), "acme"))
@@ -53,9 +53,9 @@ func serve(t *testing.T, p Producer, lim Limits, contentType, body string) (*htt
 	return rec, resp
 }
 
-// recent is an event time an hour before the handler's clock (clock.Now, the
-// handler's default): inside every window on any day the suite runs.
-var recent = clock.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
+// recent is an event time inside every window of a handler whose clock
+// reads testNow, as the handlers of these tests do.
+var recent = testNow.Add(-22 * 24 * time.Hour).Format(time.RFC3339)
 
 var goodEvent = `{"id":"e1","customer":"c1","element":"api_calls","quantity":"2.5","time":"` + recent + `"}`
 
@@ -140,6 +140,7 @@ func TestHandlerVersionedResults(t *testing.T) {
 		want    int // results listed
 	}{{"", 2}, {httpapi.V20261101, 2}, {httpapi.V20261201, 1}} {
 		h := NewHandler(&recordingProducer{}, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		h.now = func() time.Time { return testNow } // the events are of November 2026
 		req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader(body))
 		if tt.version != "" {
 			req.Header.Set(httpapi.VersionHeader, tt.version)
@@ -163,6 +164,7 @@ func TestHandlerVersionedResults(t *testing.T) {
 func TestHandlerEventLimitStoresNothing(t *testing.T) {
 	p := &recordingProducer{}
 	h := NewHandler(p, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.now = func() time.Time { return testNow } // the events are of November 2026
 	var asked int
 	h.LimitEvents(func(_ context.Context, _ http.ResponseWriter, n int) (bool, func(http.ResponseWriter)) {
 		asked = n
@@ -256,6 +258,7 @@ func TestHandlerTenantWindow(t *testing.T) {
 func TestHandlerWindowsNotLoaded(t *testing.T) {
 	p := &recordingProducer{}
 	h := NewHandler(p, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.now = func() time.Time { return testNow } // the events are of November 2026
 	h.UseWindows(windowsOf(nil))
 	req := httptest.NewRequest(http.MethodPost, "/v1/usage", strings.NewReader(goodEvent))
 	req = req.WithContext(tenant.With(req.Context(), "acme"))

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/strictjson"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
 )
@@ -120,12 +121,55 @@ func parseEvent(raw json.RawMessage, tenant string, now time.Time, lim Limits) (
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
-		return schemas.UsageEvent{}, []httpapi.FieldError{decodeError(err)}
+		// encoding/json stops at the first problem; name them all.
+		return parseEventSlow(raw, tenant, now, lim)
 	}
 	if dec.More() {
 		return schemas.UsageEvent{}, []httpapi.FieldError{{Field: "", Reason: "record has data after the JSON object"}}
 	}
 	return validateEvent(&w, tenant, now, lim)
+}
+
+// parseEventSlow decodes a record that encoding/json refused field by field,
+// so that every unknown field and value of the wrong type is named, and then
+// validates the fields that could be read: one error per bad field.
+func parseEventSlow(raw json.RawMessage, tenant string, now time.Time, lim Limits) (schemas.UsageEvent, []httpapi.FieldError) {
+	first := func() error { // encoding/json's own error, for what the walk accepts
+		var w wireEvent
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		return dec.Decode(&w)
+	}
+	var w wireEvent
+	err := strictjson.Walk(raw, &w)
+	var bad *strictjson.Error
+	if !errors.As(err, &bad) {
+		if err == nil {
+			err = first()
+		}
+		return schemas.UsageEvent{}, []httpapi.FieldError{decodeError(err)}
+	}
+	errs := make([]httpapi.FieldError, 0, len(bad.Problems)+1)
+	whole := false
+	for _, p := range bad.Problems {
+		reason := p.Reason
+		if p.Path == "time" { // a *string, so only its JSON type can be wrong
+			_, got, _ := strings.Cut(reason, ", got ")
+			reason = "wrong type: must be a string holding an RFC 3339 timestamp such as 2026-11-23T10:00:00+09:00, got " + got
+		}
+		errs = append(errs, httpapi.FieldError{Field: p.Path, Reason: reason})
+		whole = whole || p.Path == ""
+	}
+	if whole {
+		return schemas.UsageEvent{}, errs // not an object: there are no fields to check
+	}
+	_, more := validateEvent(&w, tenant, now, lim)
+	for _, e := range more {
+		if !bad.Covers(e.Field) {
+			errs = append(errs, e)
+		}
+	}
+	return schemas.UsageEvent{}, errs
 }
 
 // validateEvent checks a decoded record. It returns every problem found,

@@ -126,3 +126,56 @@ func TestSplitRecordsLargeNDJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestParseEventReportsEveryField: a record with several bad fields gets one
+// error per field, each naming the field, however the fields are wrong
+// (wrong JSON type, unknown, missing, invalid value), and nothing twice.
+func TestParseEventReportsEveryField(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string // "field: reason substring", in any order; exactly these fields
+	}{
+		{"three wrong types", `{"id":"1","customer":5,"element":"e","quantity":true,"time":7}`,
+			[]string{"customer: must be a string", "quantity: decimal", "time: RFC 3339"}},
+		{"every field wrong", `{"id":false,"customer":[1],"element":{},"quantity":"x","time":1.5,"contract":3,"attributes":[]}`,
+			[]string{"id: must be a string", "customer: must be a string", "element: must be a string", "quantity: decimal",
+				"time: RFC 3339", "contract: must be a string", "attributes: must be a JSON object"}},
+		{"type error, unknown field and missing field", `{"id":1,"customer":"c","element":"e","qty":2,"time":"2026-11-01T00:00:00Z"}`,
+			[]string{"id: must be a string", "qty: unknown field", "quantity: required"}},
+		{"type error and invalid value", `{"id":"1","customer":"c","element":"a b","quantity":-1,"time":"2026-11-01T00:00:00Z","contract":7}`,
+			[]string{"element: must be 1-64", "quantity: negative", "contract: must be a string"}},
+		{"attribute value not a string", `{"id":"1","customer":2,"element":"e","quantity":1,"time":"2026-11-01T00:00:00Z","attributes":{"region":"jp","tier":3}}`,
+			[]string{"customer: must be a string", "attributes.tier: must be a string"}},
+		{"null where a string is required", `{"id":null,"customer":5,"element":"e","quantity":1,"time":"2026-11-01T00:00:00Z"}`,
+			[]string{"id: required", "customer: must be a string"}},
+		{"keys match case-insensitively as on the fast path", `{"ID":"1","Customer":5,"element":"e","quantity":1,"time":"2026-11-01T00:00:00Z"}`,
+			[]string{"customer: must be a string"}},
+		{"not an object", `[1]`, []string{": must be a JSON object"}},
+		{"malformed", `{"id":1,`, []string{": malformed JSON"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errs := parseEvent(json.RawMessage(tt.in), "acme", testNow, DefaultLimits)
+			var got []string
+			for _, e := range errs {
+				got = append(got, e.Field+": "+e.Reason)
+			}
+			if len(errs) != len(tt.want) {
+				t.Fatalf("errors %q, want %d: %q", got, len(tt.want), tt.want)
+			}
+			for _, w := range tt.want {
+				field, reason, _ := strings.Cut(w, ": ")
+				n := 0
+				for _, e := range errs {
+					if e.Field == field && strings.Contains(e.Reason, reason) {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("errors %q: want exactly one %q", got, w)
+				}
+			}
+		})
+	}
+}

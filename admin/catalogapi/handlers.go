@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -515,33 +516,84 @@ func decodeDocument(w http.ResponseWriter, r *http.Request, k catalogstore.Kind)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		reason := "must be a JSON object"
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			reason = "malformed JSON: " + se.Error()
+		}
 		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body must be a JSON object",
-			httpapi.FieldError{Reason: "malformed JSON object"})
+			httpapi.FieldError{Reason: reason})
 		return nil, nil, false
 	}
+	var errs []httpapi.FieldError
 	var rev *uint64
 	if raw, has := fields["revision"]; has {
 		var n uint64
 		if err := json.Unmarshal(raw, &n); err != nil {
-			httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid",
-				httpapi.FieldError{Field: "revision", Reason: "must be a revision number"})
-			return nil, nil, false
+			errs = append(errs, httpapi.FieldError{Field: "revision", Reason: "must be a revision number"})
 		}
 		rev = &n
-		delete(fields, "revision")
 	}
-	for _, f := range metaFields {
-		delete(fields, f)
-	}
-	clean, _ := json.Marshal(fields)
 	doc := k.New()
-	dec := json.NewDecoder(bytes.NewReader(clean))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(doc); err != nil {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid", jsonFieldError(err))
+	if err := catalog.DecodeJSON(documentMembers(body), doc); err != nil {
+		var de *catalog.DecodeError
+		if !errors.As(err, &de) {
+			httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid", jsonFieldError(err))
+			return nil, nil, false
+		}
+		// Name what is wrong with the fields that could be read too, so
+		// that one answer lists every problem of the document itself
+		// (references are checked once it is valid).
+		errs = append(errs, decodeErrors(de)...)
+		var ve *catalog.ValidationError
+		if errors.As(k.Validate(doc), &ve) {
+			for _, f := range ve.Fields {
+				if !de.Covers(f.Field) {
+					errs = append(errs, httpapi.FieldError{Field: f.Field, Reason: f.Reason})
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid; errors names every problem", errs...)
 		return nil, nil, false
 	}
 	return doc, rev, true
+}
+
+// documentMembers returns a JSON object (body, which is one) without
+// "revision" and the answer's read-only fields, its other members in their
+// order.
+func documentMembers(body []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	out := []byte{'{'}
+	if _, err := dec.Token(); err != nil {
+		return body
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		var val json.RawMessage
+		if err != nil || dec.Decode(&val) != nil {
+			return body
+		}
+		if key == "revision" || slices.Contains(metaFields, key.(string)) {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		name, _ := json.Marshal(key)
+		out = append(append(append(out, name...), ':'), val...)
+	}
+	return append(out, '}')
+}
+
+func decodeErrors(de *catalog.DecodeError) []httpapi.FieldError {
+	errs := make([]httpapi.FieldError, len(de.Fields))
+	for i, f := range de.Fields {
+		errs[i] = httpapi.FieldError{Field: f.Field, Reason: f.Reason}
+	}
+	return errs
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
@@ -564,29 +616,21 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) bool {
 	if !ok {
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid", jsonFieldError(err))
-		return false
-	}
-	if dec.More() {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body holds more than one JSON value")
+	if err := catalog.DecodeJSON(body, v); err != nil {
+		var de *catalog.DecodeError
+		if errors.As(err, &de) {
+			httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid; errors names every problem", decodeErrors(de)...)
+		} else {
+			httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid", jsonFieldError(err))
+		}
 		return false
 	}
 	return true
 }
 
-// jsonFieldError names the field a JSON decoding error is about.
+// jsonFieldError describes a body that is not one JSON value.
 func jsonFieldError(err error) httpapi.FieldError {
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &te):
-		return httpapi.FieldError{Field: te.Field, Reason: "wrong type: must be " + te.Type.String()}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return httpapi.FieldError{Field: strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), Reason: "unknown field"}
-	}
-	return httpapi.FieldError{Reason: "invalid: " + err.Error()}
+	return httpapi.FieldError{Reason: "malformed JSON: " + err.Error()}
 }
 
 // precondition reads the revision a write modifies: If-Match (an ETag of a
@@ -681,6 +725,7 @@ func (a *API) failFor(w http.ResponseWriter, r *http.Request, res *resource, id 
 		re *catalogstore.ReferencedError
 		vv *catalogstore.VersionError
 		ie *catalogstore.InEffectError
+		de *catalog.DecodeError
 	)
 	switch {
 	case errors.Is(err, catalogstore.ErrNotFound):
@@ -720,6 +765,8 @@ func (a *API) failFor(w http.ResponseWriter, r *http.Request, res *resource, id 
 		httpapi.WriteProblem(w, http.StatusConflict, "contract_in_effect",
 			ie.Error()+", which a delete would leave behind; "+instead,
 			httpapi.FieldError{Field: "start_date", Reason: fmt.Sprintf("took effect on %s (%s); %s", ie.Start, ie.Zone, instead)})
+	case errors.As(err, &de):
+		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid; errors names every problem", decodeErrors(de)...)
 	case errors.As(err, &vv) && vv.Field == "":
 		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", vv.Reason, httpapi.FieldError{Reason: vv.Reason})
 	case errors.As(err, &vv):

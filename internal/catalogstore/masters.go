@@ -1,8 +1,6 @@
 package catalogstore
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -16,7 +14,8 @@ type VersionError struct{ Field, Reason string }
 func (e *VersionError) Error() string { return e.Field + ": " + e.Reason }
 
 // AddVersion (追加) decodes one version of a master of kind k from raw JSON
-// and adds it to doc. If the version starts while an open-ended version
+// and adds it to doc (a version that does not decode gives a
+// *catalog.DecodeError naming every problem). If the version starts while an open-ended version
 // applies, that version is ended where the new one starts, so that a new
 // price from a date is one call; other overlaps are left for validation to
 // refuse.
@@ -40,9 +39,11 @@ func AddVersion(k Kind, doc any, raw []byte) error {
 
 func addVersion[V any](versions *[]V, raw []byte, validity func(*V) *catalog.Validity) error {
 	var v V
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
+	if err := catalog.DecodeJSON(raw, &v); err != nil {
+		var de *catalog.DecodeError
+		if errors.As(err, &de) {
+			return de
+		}
 		return &VersionError{Field: "", Reason: "not a version of this master: " + err.Error()}
 	}
 	nv := validity(&v)

@@ -15,7 +15,9 @@ const MaxFileBytes = 64 << 20
 
 // Decode reads a catalogue file in YAML or JSON (JSON is YAML too). Unknown
 // fields are errors. Numbers keep their exact decimal text: 0.1 stays 0.1.
-// The result is not validated; call Validate.
+// A file that does not decode gives a *DecodeError naming every problem by
+// its path (rate_tables[1].versions[0].price: unknown field; …). The result
+// is not validated; call Validate.
 func Decode(r io.Reader) (*Catalogue, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
@@ -28,10 +30,8 @@ func Decode(r io.Reader) (*Catalogue, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
 	var c Catalogue
-	if err := dec.Decode(&c); err != nil {
+	if err := DecodeJSON(js, &c); err != nil {
 		return nil, fmt.Errorf("catalogue: %w", err)
 	}
 	return &c, nil

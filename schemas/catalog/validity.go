@@ -107,11 +107,20 @@ func (d Date) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 func (d *Date) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("date: want a string YYYY-MM-DD")
+		got := string(b)
+		switch {
+		case got[0] == '{':
+			got = "an object"
+		case got[0] == '[':
+			got = "an array"
+		case len(got) > 40:
+			got = "a long value"
+		}
+		return fmt.Errorf("wrong type: must be a date YYYY-MM-DD (a string), e.g. 2026-04-01, got %s", got)
 	}
 	v, err := ParseDate(s)
 	if err != nil {
-		return err
+		return fmt.Errorf("must be a date YYYY-MM-DD, e.g. 2026-04-01, got %q", s)
 	}
 	*d = v
 	return nil
