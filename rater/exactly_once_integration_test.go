@@ -127,6 +127,30 @@ func TestCopiesMoveTheRunningTotalOnce(t *testing.T) {
 			want:    90,
 		},
 	}
+	tests = append(tests, []struct {
+		name    string
+		steps   []step
+		batches []int
+		want    int64
+	}{
+		{
+			// Records passed on before dedupe named raw positions (raw -2)
+			// are recognised by their usage.accepted position: the rater's
+			// own redelivery of them is skipped.
+			name: "records without a raw position redelivered by the rater",
+			steps: []step{{10, -2, "e1", 60, nil}, {11, -2, "e2", 60, nil},
+				{10, -2, "e1", 60, nil}, {11, -2, "e2", 60, nil}, {12, 102, "e3", 30, nil}},
+			batches: []int{2},
+			want:    125,
+		},
+		{
+			name: "upgrade: a record without, then records with a raw position, redelivered",
+			steps: []step{{10, -2, "e1", 60, nil}, {11, 101, "e2", 60, nil},
+				{10, -2, "e1", 60, nil}, {11, 101, "e2", 60, nil}, {12, 102, "e3", 30, nil}},
+			batches: []int{2},
+			want:    125,
+		},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := &capture{}
@@ -139,6 +163,10 @@ func TestCopiesMoveTheRunningTotalOnce(t *testing.T) {
 					c := *st.corr
 					c.Event = ev
 					msgs = append(msgs, correctionMsg(t, st.offset, c))
+					continue
+				}
+				if st.raw == -2 {
+					msgs = append(msgs, usageMsg(t, st.offset, ev))
 					continue
 				}
 				msgs = append(msgs, copyMsg(t, st.offset, st.raw, ev))
@@ -237,5 +265,25 @@ func TestLateSaveIsFenced(t *testing.T) {
 	}
 	if got := charged(t, append(outA.msgs, outB.msgs...)); !got.Equal(decimal.NewFromInt(110)) {
 		t.Fatalf("charged %s, want 110", got)
+	}
+}
+
+// A record whose raw position headers are damaged is parked as malformed:
+// the running state cannot tell whether it holds it already.
+func TestDamagedRawPositionIsParked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Redis")
+	}
+	at := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	out := &capture{}
+	s, tenant := newTieredStage(t, "damaged", runstate.New(rdb, time.Hour), out, at)
+	m := usageMsg(t, 10, schemas.UsageEvent{Tenant: tenant, ID: "e1", Customer: "c1", Element: "calls",
+		Quantity: decimal.NewFromInt(1), Time: at, ReceivedAt: at})
+	m.Headers = []kafka.Header{{Key: schemas.HeaderRawOffset, Value: []byte("12")}} // no partition
+	if err := s.HandleBatch(context.Background(), []kafka.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.msgs) != 1 || out.msgs[0].Topic != schemas.TopicUnrated || !strings.Contains(string(out.msgs[0].Value), schemas.ReasonMalformed) {
+		t.Fatalf("outputs %v, want one malformed record on usage.unrated", out.msgs)
 	}
 }
