@@ -181,7 +181,7 @@ func readTopicsSince(t *testing.T, since offsets, topics ...string) map[string][
 					if r.Offset < off || r.Offset >= ps[p] {
 						continue
 					}
-					m := kafka.Message{Topic: topic, Partition: p, Offset: r.Offset, Time: r.Time}
+					m := kafka.Message{Topic: topic, Partition: p, Offset: r.Offset, Time: r.Time, Headers: r.Headers}
 					if r.Key != nil {
 						m.Key, _ = io.ReadAll(r.Key)
 					}

@@ -181,7 +181,11 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 		first := held[j]
 		if first.Partition == own.Partition && first.Offset == own.Offset {
 			// This record holds the claim (now, or from before a redelivery).
-			out[i] = kafka.Message{Topic: schemas.TopicAccepted, Key: m.Key, Value: m.Value, Time: m.Time}
+			// It names its usage.raw position, which every copy of it shares
+			// (a batch handled again passes it on again, at a new offset):
+			// the rater recognises the record by it.
+			out[i] = kafka.Message{Topic: schemas.TopicAccepted, Key: m.Key, Value: m.Value, Time: m.Time,
+				Headers: schemas.RawPositionHeaders(make([]kafka.Header, 0, 2), m.Partition, m.Offset)}
 			accepted++
 			continue
 		}

@@ -172,6 +172,10 @@ func checkAccepted(t *testing.T, step string, got, want []kafka.Message) {
 				if !g.Time.Equal(w.Time) {
 					t.Errorf("%s: accepted record time %v, want the raw record's %v", step, g.Time, w.Time)
 				}
+				// The rater recognises every copy of a record by it.
+				if p, o, ok, err := schemas.ParseRawPosition(g.Headers); !ok || err != nil || p != w.Partition || o != w.Offset {
+					t.Errorf("%s: accepted record names raw position %d/%d (found %v, %v), want %d/%d", step, p, o, ok, err, w.Partition, w.Offset)
+				}
 			}
 		}
 		if !found {
@@ -396,6 +400,47 @@ func TestStageRedeliveryAfterFailedWrite(t *testing.T) {
 	out := readSince(t, before)
 	checkAccepted(t, "redelivery", out[schemas.TopicAccepted], batch)
 	checkDuplicates(t, "redelivery", out[schemas.TopicDuplicates], nil)
+}
+
+// Dedupe handling a batch again that it had passed on (after a rebalance,
+// or a crash between its write and its commit) passes its records on again,
+// at new offsets, with the same usage.raw positions as the first time: the
+// position every copy of a record shares. Records it could not decode
+// carry none (they go to usage.unrated).
+func TestStageRehandledBatchKeepsRawPositions(t *testing.T) {
+	needServers(t)
+	tenant := newTenant("stage-rehandled")
+	batch := []kafka.Message{
+		raw(t, 2, 500, event(tenant, "r1", "1")),
+		raw(t, 2, 501, event(tenant, "r2", "2")),
+		raw(t, 2, 502, event(tenant, "r1", "1")), // a duplicate of r1: no copy on usage.accepted
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	positions := func(msgs []kafka.Message) []string {
+		var out []string
+		for _, m := range msgs {
+			p, o, ok, err := schemas.ParseRawPosition(m.Headers)
+			if !ok || err != nil {
+				t.Fatalf("accepted record without a raw position: %v %v %s", ok, err, m.Value)
+			}
+			out = append(out, fmt.Sprintf("%d/%d", p, o))
+		}
+		return out
+	}
+	var got [][]string
+	for range 2 {
+		before := endOffsets(t)
+		if err := newStage(t).HandleBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		out := readSince(t, before)
+		checkAccepted(t, "rehandled", out[schemas.TopicAccepted], batch[:2])
+		got = append(got, positions(out[schemas.TopicAccepted]))
+	}
+	if strings.Join(got[0], ",") != "2/500,2/501" || strings.Join(got[1], ",") != strings.Join(got[0], ",") {
+		t.Fatalf("raw positions first %v, again %v; want 2/500,2/501 both times", got[0], got[1])
+	}
 }
 
 // windowsMap is a fixed set of tenant windows; nil means not loaded yet.

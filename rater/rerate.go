@@ -94,30 +94,49 @@ func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
 	now := s.now().UTC()
 	batch := eng.RatePeriod(events)
 	var keys []runstate.Key
-	var entries []runstate.Entry
+	var data [][]byte
 	for k, st := range batch.States {
 		if k.Period != pid {
 			continue
 		}
-		data, err := st.AppendBinary(nil)
+		d, err := st.AppendBinary(nil)
 		if err != nil {
 			return fmt.Errorf("rater: re-rate state of %s: %w", k, err)
 		}
 		keys = append(keys, storeKey(&k))
-		entries = append(entries, runstate.Entry{Partition: m.Partition, Offset: m.Offset, Data: data})
+		data = append(data, d)
 	}
 	// A redelivered request whose states were saved (and maybe moved on by
 	// later records) was done: states only reach this position through it.
-	current, err := s.states.Load(ctx, keys)
+	// A re-rate request is on usage.accepted only, so it is recognised by
+	// its usage.accepted position.
+	entries, err := s.states.Load(ctx, keys)
 	if err != nil {
 		s.metrics.Errors.WithLabelValues(StageName, "state_load").Inc()
 		return fmt.Errorf("rater: re-rate: %w", err)
 	}
-	for _, e := range current {
+	for _, e := range entries {
 		if e.Applied(m.Partition, m.Offset) {
 			s.metrics.Records.WithLabelValues(StageName, "replayed").Inc()
 			return nil
 		}
+	}
+	// The recomputation holds every record of the customer applied before
+	// the request, so each state now holds the raw positions up to the
+	// highest any of them held: a copy of such a record that dedupe passes
+	// on after the request is skipped, not counted on top.
+	rawPartition, rawOffset := 0, int64(-1)
+	for _, e := range entries {
+		if e.RawOffset > rawOffset {
+			rawPartition, rawOffset = e.RawPartition, e.RawOffset
+		}
+	}
+	for i := range entries {
+		// Saved over the versions just loaded: fenced against a late
+		// writer like any batch.
+		entries[i].Partition, entries[i].Offset = m.Partition, m.Offset
+		entries[i].RawPartition, entries[i].RawOffset = rawPartition, rawOffset
+		entries[i].Data = data[i]
 	}
 	var out []kafka.Message
 	written := map[string]bool{}

@@ -132,3 +132,39 @@ func TestRerate(t *testing.T) {
 		t.Fatalf("a redelivered re-rate wrote %d messages, want none", len(out.msgs))
 	}
 }
+
+// A copy of a record that dedupe passes on after a re-rate request (it
+// handled the record's batch again) is held by the recomputed state: it is
+// skipped, and the next record is priced on the recomputation.
+func TestRerateThenCopy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Redis")
+	}
+	ctx := context.Background()
+	at := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	out := &capture{}
+	s, tenant := newTieredStage(t, "rerate-copy", runstate.New(rdb, time.Hour), out, at)
+	hist := &memoryHistory{}
+	s.WithRerate(hist, &storedAlready{}, time.Second)
+	ev := func(id string, q int64) schemas.UsageEvent {
+		return schemas.UsageEvent{Tenant: tenant, ID: id, Customer: "c1", Element: "calls",
+			Quantity: decimal.NewFromInt(q), Time: at, ReceivedAt: at}
+	}
+	e1, e2, e3 := ev("e1", 60), ev("e2", 60), ev("e3", 30)
+	if err := s.HandleBatch(ctx, []kafka.Message{copyMsg(t, 10, 100, e1), copyMsg(t, 11, 101, e2)}); err != nil {
+		t.Fatal(err)
+	}
+	hist.events = []schemas.UsageEvent{e1, e2}
+	hist.lines = ratedLines(t, out.msgs)
+	req := schemas.Rerate{Tenant: tenant, Customer: "c1", Period: "2026-05", RequestedAt: at}
+	v, _ := json.Marshal(&req)
+	rm := kafka.Message{Topic: schemas.TopicAccepted, Partition: 1, Offset: 12, Key: req.Key(), Value: v,
+		Headers: schemas.RerateHeaders(), Time: at}
+	if err := s.HandleBatch(ctx, []kafka.Message{rm, copyMsg(t, 13, 101, e2), copyMsg(t, 14, 102, e3)}); err != nil {
+		t.Fatal(err)
+	}
+	// 60 + 50 recomputed, then e3 from 120: cost(150) − cost(120) = 15.
+	if got := charged(t, out.msgs); !got.Equal(decimal.NewFromInt(125)) {
+		t.Fatalf("charged %s, want 125", got)
+	}
+}

@@ -115,6 +115,17 @@ func (s *Stage) handleSegment(ctx context.Context, msgs []kafka.Message) error {
 		if d.bad == nil && s.engines != nil {
 			if eng := s.engines.Engine(d.ev.Tenant); eng != nil {
 				it := &engineItem{msg: msgs[i], ev: d.ev, corr: d.corr}
+				if d.corr == nil {
+					var err error
+					it.rawPartition, it.rawOffset, it.hasRaw, err = schemas.ParseRawPosition(msgs[i].Headers)
+					if err != nil {
+						// Dedupe named a position the running state cannot
+						// trust: park the record rather than risk counting it twice.
+						d.bad = fmt.Errorf("record's usage.raw position: %w", err)
+						ds[i] = d
+						continue
+					}
+				}
 				buf, it.err = eng.Resolve(d.ev, buf)
 				if it.err == nil {
 					it.charges = append([]pricing.Charge(nil), buf...)

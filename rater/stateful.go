@@ -140,24 +140,55 @@ type engineItem struct {
 	corr    *schemas.Correction
 	charges []pricing.Charge
 	err     error // from Resolve: an *pricing.Unrated
+
+	// The record's usage.raw position, named by dedupe (hasRaw), which
+	// every copy of the record shares. A record passed on before dedupe
+	// named it is recognised by its usage.accepted position instead.
+	rawPartition int
+	rawOffset    int64
+	hasRaw       bool
+}
+
+// applied reports whether the entry already holds the item's record. A
+// correction is never held by position: its generation decides (see
+// priceWithEngine), so it is always applied here.
+func (it *engineItem) applied(e *runstate.Entry) bool {
+	switch {
+	case it.corr != nil:
+		return false
+	case it.hasRaw:
+		return e.AppliedRaw(it.rawPartition, it.rawOffset)
+	default:
+		return e.Applied(it.msg.Partition, it.msg.Offset)
+	}
+}
+
+// advance records on the entry that it holds the item's record: its
+// usage.accepted position, and its usage.raw position if it has one. A
+// correction moves neither (it compares neither).
+func (it *engineItem) advance(e *runstate.Entry) {
+	if it.corr != nil {
+		return
+	}
+	e.Partition, e.Offset = it.msg.Partition, it.msg.Offset
+	if it.hasRaw {
+		e.RawPartition, e.RawOffset = it.rawPartition, it.rawOffset
+	}
 }
 
 // applyCharges adds (or, for an invalidation, removes) the item's record to
 // every charge it is priced under, all or none, and returns the lines. A
-// charge whose state already holds this record's position is skipped: the
-// record was applied before a crash, and its lines were written before its
-// state was saved.
+// charge whose state already holds this record is skipped: the record was
+// applied before (this very message before a crash, or another copy of it
+// that dedupe passed on again), and its lines were written before its state
+// was saved.
 func (s *Stage) applyCharges(b *batchStates, it *engineItem) ([]pricing.Line, []bool, error) {
-	p, o := it.msg.Partition, it.msg.Offset
 	lines := make([]pricing.Line, len(it.charges))
 	done := make([]bool, len(it.charges))
 	type undo struct {
 		idx   int
 		data  []byte
-		entry struct {
-			p int
-			o int64
-		}
+		entry runstate.Entry
 		dirty bool
 	}
 	var undos []undo
@@ -165,7 +196,7 @@ func (s *Stage) applyCharges(b *batchStates, it *engineItem) ([]pricing.Line, []
 	for i := range it.charges {
 		c := &it.charges[i]
 		idx := b.index[c.Key]
-		if b.entries[idx].Applied(p, o) {
+		if it.applied(&b.entries[idx]) {
 			continue
 		}
 		st, err := b.state(idx)
@@ -177,9 +208,7 @@ func (s *Stage) applyCharges(b *batchStates, it *engineItem) ([]pricing.Line, []
 			if err != nil {
 				return nil, nil, err
 			}
-			u := undo{idx: idx, data: data, dirty: b.dirty[idx]}
-			u.entry.p, u.entry.o = b.entries[idx].Partition, b.entries[idx].Offset
-			undos = append(undos, u)
+			undos = append(undos, undo{idx: idx, data: data, entry: b.entries[idx], dirty: b.dirty[idx]})
 		}
 		var line pricing.Line
 		if remove {
@@ -195,11 +224,12 @@ func (s *Stage) applyCharges(b *batchStates, it *engineItem) ([]pricing.Line, []
 						return nil, nil, uerr
 					}
 				}
-				b.entries[u.idx].Partition, b.entries[u.idx].Offset, b.dirty[u.idx] = u.entry.p, u.entry.o, u.dirty
+				b.entries[u.idx], b.dirty[u.idx] = u.entry, u.dirty
 			}
 			return nil, nil, err
 		}
-		b.entries[idx].Partition, b.entries[idx].Offset, b.dirty[idx] = p, o, true
+		it.advance(&b.entries[idx])
+		b.dirty[idx] = true
 		lines[i], done[i] = line, true
 	}
 	return lines, done, nil
