@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -734,4 +735,66 @@ func TestDocsHandler(t *testing.T) {
 			t.Errorf("page contains %q: it must be self-contained", banned)
 		}
 	}
+}
+
+// No summary pluralises a plural again ("customerss") or gives a plural a
+// singular's possessive ("customers's"); nor do the descriptions of the
+// operations, their parameters and answers, and the schemas. The catalogue's are generated
+// from its resources' names (admin/catalogapi).
+func TestSummariesHaveNoDoubledPlurals(t *testing.T) {
+	doc := loadDoc(t)
+	type text struct{ where, s string }
+	var texts []text
+	for _, o := range operations(doc) {
+		texts = append(texts, text{o.String() + " summary", o.op.Summary}, text{o.String() + " description", o.op.Description})
+		for code, r := range o.op.Responses.Map() {
+			if r.Value != nil && r.Value.Description != nil {
+				texts = append(texts, text{o.String() + " " + code, *r.Value.Description})
+			}
+		}
+		for _, p := range o.op.Parameters {
+			if p.Value != nil {
+				texts = append(texts, text{o.String() + " parameter " + p.Value.Name, p.Value.Description})
+			}
+		}
+	}
+	for name, s := range doc.Components.Schemas {
+		if s.Value != nil {
+			texts = append(texts, text{"schema " + name, s.Value.Description})
+		}
+	}
+	vocabulary := map[string]bool{}
+	for _, tx := range texts {
+		for _, w := range wordPattern.FindAllString(strings.ToLower(tx.s), -1) {
+			vocabulary[w] = true
+		}
+	}
+	for _, tx := range texts {
+		for _, d := range doubledPlurals(tx.s, vocabulary) {
+			t.Errorf("%s: %q pluralises a plural: %q", tx.where, d, tx.s)
+		}
+	}
+	// The check finds what it is for, and only that.
+	got := doubledPlurals("Count customerss; a customers's id; access the customers' list; a class", map[string]bool{"customer": true, "access": true, "class": true})
+	if !slices.Equal(got, []string{"customerss", "customers's"}) {
+		t.Errorf("doubledPlurals found %q", got)
+	}
+}
+
+var (
+	wordPattern    = regexp.MustCompile(`[a-z]+`)
+	doubledPattern = regexp.MustCompile(`\b([a-z]{3,})s(s|'s)\b`)
+)
+
+// doubledPlurals returns the words of s that add s or 's to a plural: w+"ss"
+// or w+"s's" where w is a word of the vocabulary ("access" is not "acce"
+// pluralised twice).
+func doubledPlurals(s string, vocabulary map[string]bool) []string {
+	var out []string
+	for _, m := range doubledPattern.FindAllStringSubmatch(strings.ToLower(s), -1) {
+		if vocabulary[m[1]] {
+			out = append(out, m[0])
+		}
+	}
+	return out
 }
