@@ -57,7 +57,9 @@ func TestReadRoutesRefuseUnknownQueryParameters(t *testing.T) {
 	records := []string{"customer", "element", "from", "to", "id", "contract", "event_from", "event_to", "status"}
 	unrated := []string{"customer", "element", "from", "to", "reason"}
 	dups := []string{"customer", "element", "from", "to", "payload_differs"}
-	paged := func(filters []string) []string { return append(append([]string(nil), filters...), "pageSize", "nextPage") }
+	paged := func(filters []string) []string {
+		return append(append([]string(nil), filters...), "pageSize", "nextPage")
+	}
 	const span = "from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z"
 	tests := []struct {
 		route   string
