@@ -122,14 +122,15 @@ func (pl *PriceList) Rate(ev *schemas.UsageEvent, now time.Time) Outcome {
 		return unrated(ev, schemas.ReasonUnknownElement, fmt.Sprintf("element %q has no price", ev.Element), now)
 	}
 	return Outcome{Line: &schemas.RatedLine{
-		LineID:    schemas.LineID(ev.Tenant, ev.ID, ev.Element),
-		Event:     *ev,
-		Item:      ev.Element,
-		UnitPrice: price,
-		Amount:    money.Round(ev.Quantity.Mul(price), t.currency.Places, t.rounding),
-		Currency:  t.currency.Code,
-		Period:    ev.Time.In(t.loc).Format("2006-01"),
-		RatedAt:   now,
+		LineID:     schemas.LineID(ev.Tenant, ev.ID, ev.Element),
+		Event:      *ev,
+		Item:       ev.Element,
+		UnitPrice:  price,
+		UnitPriced: true,
+		Amount:     money.Round(ev.Quantity.Mul(price), t.currency.Places, t.rounding),
+		Currency:   t.currency.Code,
+		Period:     ev.Time.In(t.loc).Format("2006-01"),
+		RatedAt:    now,
 	}}
 }
 

@@ -485,6 +485,13 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 				{LineID: "m", Kind: aggregator.LineInvalidate, Generation: 1, Item: "x", Quantity: "-1", UnitPrice: "0.5",
 					Amount: "-1", Currency: "JPY", Period: "2026-11", RatedAt: at}},
 			Duplicates: []aggregator.DuplicateRecord{}}},
+		{"UsageRecordDetail", aggregator.RecordDetail{ // a line priced by a graduated rate: no unit price
+			UsageRecord: aggregator.UsageRecord{ID: "e-3", Customer: "c", Element: "x", Quantity: "150", Time: at, ReceivedAt: at,
+				Status: aggregator.StatusRated},
+			History: []aggregator.StatusEntry{},
+			Lines: []aggregator.RecordLine{{LineID: "l", Kind: aggregator.LineUsage, Item: "s1/calls", Quantity: "150",
+				Amount: "125", Currency: "JPY", Period: "2026-11", RatedAt: at}},
+			Duplicates: []aggregator.DuplicateRecord{}}},
 		{"UsageRecordDetail", aggregator.RecordDetail{
 			UsageRecord: aggregator.UsageRecord{ID: "e-2", Customer: "c", Element: "x", Quantity: "1", Time: at, ReceivedAt: at,
 				Status: aggregator.StatusUnrated},
