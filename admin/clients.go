@@ -25,8 +25,8 @@ func NewClients(store *auth.Store, pages *page.Codec) *Clients {
 	return &Clients{store: store, pages: pages}
 }
 
-// clientView is a client as the API shows it.
-type clientView struct {
+// ClientView is a client as the API shows it.
+type ClientView struct {
 	ID        string       `json:"client_id"`
 	Name      string       `json:"name"`
 	Scopes    []auth.Scope `json:"scopes"`
@@ -37,8 +37,8 @@ type clientView struct {
 	Secret    string       `json:"client_secret,omitempty"`
 }
 
-func view(c auth.Client) clientView {
-	v := clientView{ID: c.ID, Name: c.Name, Scopes: c.Scopes, Limits: c.Limits, Revoked: c.Revoked, CreatedAt: c.CreatedAt.UTC()}
+func view(c auth.Client) ClientView {
+	v := ClientView{ID: c.ID, Name: c.Name, Scopes: c.Scopes, Limits: c.Limits, Revoked: c.Revoked, CreatedAt: c.CreatedAt.UTC()}
 	if v.Scopes == nil {
 		v.Scopes = []auth.Scope{}
 	}
@@ -49,12 +49,31 @@ func view(c auth.Client) clientView {
 	return v
 }
 
+// QueryParams lists the query parameters each client route understands, by
+// route; any other is refused (httpapi.UnknownQuery).
+var QueryParams = map[string][]string{
+	"GET /v1/clients":                    page.Params(),
+	"GET /v1/clients/count":              nil,
+	"GET /v1/clients/{clientId}":         nil,
+	"POST /v1/clients":                   nil,
+	"POST /v1/clients/{clientId}/revoke": nil,
+}
+
+// ClientPage is the body of GET /v1/clients before API version 2027-01-01
+// (httpapi.WriteList).
+type ClientPage struct {
+	Clients  []ClientView `json:"clients"`
+	NextPage string       `json:"nextPage,omitempty"`
+}
+
 // List serves GET /v1/clients.
 func (c *Clients) List(w http.ResponseWriter, r *http.Request) {
 	ten, _ := tenant.From(r.Context())
-	req, errs := c.pages.Parse(r.URL.Query(), page.Scope(ten, "clients"))
-	if len(errs) > 0 {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
+	q := r.URL.Query()
+	errs := httpapi.UnknownQuery(q, page.Params()...)
+	req, perrs := c.pages.Parse(q, page.Scope(ten, "clients"))
+	if errs = append(errs, perrs...); len(errs) > 0 {
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	after := ""
@@ -70,22 +89,23 @@ func (c *Clients) List(w http.ResponseWriter, r *http.Request) {
 	if more {
 		list = list[:req.Size]
 	}
-	out := struct {
-		Clients  []clientView `json:"clients"`
-		NextPage string       `json:"nextPage,omitempty"`
-	}{Clients: make([]clientView, 0, len(list))}
+	views := make([]ClientView, 0, len(list))
 	for _, cl := range list {
-		out.Clients = append(out.Clients, view(cl))
+		views = append(views, view(cl))
 	}
+	var next string
 	if more {
-		out.NextPage = c.pages.Next(req, true, list[len(list)-1].ID)
+		next = c.pages.Next(req, true, list[len(list)-1].ID)
 	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteList(w, r, views, next, ClientPage{Clients: views, NextPage: next})
 }
 
 // Count serves GET /v1/clients/count.
 func (c *Clients) Count(w http.ResponseWriter, r *http.Request) {
 	ten, _ := tenant.From(r.Context())
+	if !httpapi.KnownQuery(w, r) {
+		return
+	}
 	n, err := c.store.CountClients(r.Context(), ten)
 	if err != nil {
 		storeFailed(w, r, err)
@@ -103,6 +123,9 @@ type createRequest struct {
 // Create serves POST /v1/clients. The secret is in this answer only.
 func (c *Clients) Create(w http.ResponseWriter, r *http.Request) {
 	ten, _ := tenant.From(r.Context())
+	if !httpapi.KnownQuery(w, r) {
+		return
+	}
 	var req createRequest
 	if !httpapi.DecodeStrict(w, r, &req, false) {
 		return
@@ -162,6 +185,9 @@ func (c *Clients) Create(w http.ResponseWriter, r *http.Request) {
 // Get serves GET /v1/clients/{clientId}.
 func (c *Clients) Get(w http.ResponseWriter, r *http.Request) {
 	ten, _ := tenant.From(r.Context())
+	if !httpapi.KnownQuery(w, r) {
+		return
+	}
 	cl, err := c.store.GetClient(r.Context(), ten, r.PathValue("clientId"))
 	if err != nil {
 		storeFailed(w, r, err)
@@ -173,6 +199,9 @@ func (c *Clients) Get(w http.ResponseWriter, r *http.Request) {
 // Revoke serves POST /v1/clients/{clientId}/revoke.
 func (c *Clients) Revoke(w http.ResponseWriter, r *http.Request) {
 	ten, _ := tenant.From(r.Context())
+	if !httpapi.KnownQuery(w, r) {
+		return
+	}
 	actor := "api"
 	if p, ok := auth.FromContext(r.Context()); ok {
 		actor = "client:" + p.ClientID

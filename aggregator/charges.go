@@ -112,7 +112,7 @@ func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	customer, period := q.Get("customer"), q.Get("period")
-	var errs []httpapi.FieldError
+	errs := httpapi.UnknownQuery(q, chargesParams...)
 	if customer == "" || len(customer) > 128 {
 		errs = append(errs, httpapi.FieldError{Field: "customer", Reason: "required, at most 128 characters"})
 	}
@@ -120,7 +120,7 @@ func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, httpapi.FieldError{Field: "period", Reason: "required, as YYYY-MM"})
 	}
 	if len(errs) > 0 {
-		invalidQuery(w, errs)
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)

@@ -53,7 +53,8 @@ type DuplicateRecord struct {
 	PayloadDiffers  bool      `json:"payload_differs"`
 }
 
-// DuplicatePage is the body of GET /v1/usage/duplicates.
+// DuplicatePage is the body of GET /v1/usage/duplicates before API version
+// 2027-01-01 (httpapi.WriteList).
 type DuplicatePage struct {
 	Records  []DuplicateRecord `json:"records"`
 	NextPage string            `json:"nextPage,omitempty"`
@@ -148,10 +149,10 @@ func (d *Duplicates) ServeSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f, errs := parseDuplicateFilter(q)
+	f, errs := parseSearch(q, duplicateFilters, parseDuplicateFilter)
 	req, perrs := d.pages.Parse(q, page.Scope(ten, "usage/duplicates", f.Customer, f.Element, q.Get("from"), q.Get("to"), q.Get("payload_differs")))
 	if errs = append(errs, perrs...); len(errs) > 0 {
-		invalidQuery(w, errs)
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	var after *duplicateKey
@@ -167,15 +168,15 @@ func (d *Duplicates) ServeSearch(w http.ResponseWriter, r *http.Request) {
 		queryFailed(w, r, err)
 		return
 	}
-	resp := DuplicatePage{Records: recs}
+	var nextPage string
 	if more {
 		last := recs[len(recs)-1]
-		resp.NextPage = d.pages.Next(req, true, last.ID, strconv.Itoa(int(last.Position.Partition)), strconv.FormatInt(last.Position.Offset, 10))
+		nextPage = d.pages.Next(req, true, last.ID, strconv.Itoa(int(last.Position.Partition)), strconv.FormatInt(last.Position.Offset, 10))
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	httpapi.WriteList(w, r, recs, nextPage, DuplicatePage{Records: recs, NextPage: nextPage})
 }
 
 // ServeCount serves GET /v1/usage/duplicates/count.
 func (d *Duplicates) ServeCount(w http.ResponseWriter, r *http.Request) {
-	serveCount(w, r, parseDuplicateFilter, d.Count)
+	serveCount(w, r, duplicateFilters, parseDuplicateFilter, d.Count)
 }

@@ -43,16 +43,21 @@ const (
 
 // RecordLine is one line of rated_usage that belongs to a record.
 type RecordLine struct {
-	LineID     string    `json:"line_id"`
-	Kind       string    `json:"kind"`
-	Generation uint64    `json:"generation,omitempty"` // of the correction that added it
-	Item       string    `json:"item"`
-	Quantity   string    `json:"quantity"`
-	UnitPrice  string    `json:"unit_price"`
-	Amount     string    `json:"amount"`
-	Currency   string    `json:"currency"`
-	Period     string    `json:"period"`
-	RatedAt    time.Time `json:"rated_at"`
+	LineID     string `json:"line_id"`
+	Kind       string `json:"kind"`
+	Generation uint64 `json:"generation,omitempty"` // of the correction that added it
+	Item       string `json:"item"`
+	Quantity   string `json:"quantity"`
+	// UnitPrice is the price per unit the line was priced at (a price list's,
+	// or a per_unit rate table's, before discounts); empty, and left out of
+	// the answer, when the line has none: graduated, volume, package,
+	// overage and percentage rates price the period's quantity, not each
+	// unit (the amount over the quantity is not a price the rate has).
+	UnitPrice string    `json:"unit_price,omitempty"`
+	Amount    string    `json:"amount"`
+	Currency  string    `json:"currency"`
+	Period    string    `json:"period"`
+	RatedAt   time.Time `json:"rated_at"`
 }
 
 // UnratedReason says why a record could not be priced.
@@ -128,7 +133,7 @@ func (r *Records) history(ctx context.Context, tenantID, id string) ([]StatusEnt
 // lines reads the record's lines and names each: its usage line, or the
 // correction of a generation up to gen (ids are derived, so the kind is too).
 func (r *Records) lines(ctx context.Context, ev *schemas.UsageEvent, gen uint64) ([]RecordLine, error) {
-	rows, err := r.conn.Query(ctx, `SELECT line_id, item, quantity, unit_price, amount, currency, period, rated_at
+	rows, err := r.conn.Query(ctx, `SELECT line_id, item, quantity, unit_price, unit_priced, amount, currency, period, rated_at
 		FROM rated_usage FINAL WHERE tenant = ? AND customer = ? AND event_id = ?`, ev.Tenant, ev.Customer, ev.ID)
 	if err != nil {
 		return nil, err
@@ -138,10 +143,14 @@ func (r *Records) lines(ctx context.Context, ev *schemas.UsageEvent, gen uint64)
 	for rows.Next() {
 		var l RecordLine
 		var q, price, amount decimal.Decimal
-		if err := rows.Scan(&l.LineID, &l.Item, &q, &price, &amount, &l.Currency, &l.Period, &l.RatedAt); err != nil {
+		var unitPriced uint8
+		if err := rows.Scan(&l.LineID, &l.Item, &q, &price, &unitPriced, &amount, &l.Currency, &l.Period, &l.RatedAt); err != nil {
 			return nil, err
 		}
-		l.Quantity, l.UnitPrice, l.Amount, l.RatedAt = q.String(), price.String(), formatAmount(l.Currency, amount), l.RatedAt.UTC()
+		l.Quantity, l.Amount, l.RatedAt = q.String(), formatAmount(l.Currency, amount), l.RatedAt.UTC()
+		if unitPriced == 1 {
+			l.UnitPrice = price.String()
+		}
 		l.Kind = "other"
 		if l.LineID == schemas.LineID(ev.Tenant, ev.ID, l.Item) {
 			l.Kind = LineUsage
@@ -168,7 +177,7 @@ func (r *Records) lines(ctx context.Context, ev *schemas.UsageEvent, gen uint64)
 // ServeGet serves GET /v1/usage/{usageId}; another tenant's record is 404.
 func (r *Records) ServeGet(w http.ResponseWriter, req *http.Request) {
 	ten, ok := requestTenant(w, req)
-	if !ok {
+	if !ok || !httpapi.KnownQuery(w, req) {
 		return
 	}
 	d, err := r.Get(req.Context(), ten, req.PathValue("usageId"))

@@ -79,7 +79,8 @@ type UsageRecord struct {
 	Generation uint64 `json:"generation"`
 }
 
-// UsageRecordPage is the body of GET /v1/usage.
+// UsageRecordPage is the body of GET /v1/usage before API version
+// 2027-01-01 (httpapi.WriteList).
 type UsageRecordPage struct {
 	Records  []UsageRecord `json:"records"`
 	NextPage string        `json:"nextPage,omitempty"`
@@ -543,11 +544,11 @@ func (r *Records) ServeSearch(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	q := req.URL.Query()
-	f, errs := ParseRecordFilter(q)
+	f, errs := parseSearch(q, recordFilters, ParseRecordFilter)
 	preq, perrs := r.pages.Parse(q, page.Scope(ten, "usage", f.Customer, f.Element, q.Get("from"), q.Get("to"),
 		f.ID, f.Contract, q.Get("event_from"), q.Get("event_to"), f.Status))
 	if errs = append(errs, perrs...); len(errs) > 0 {
-		invalidQuery(w, errs)
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	var after *recordKey
@@ -564,15 +565,15 @@ func (r *Records) ServeSearch(w http.ResponseWriter, req *http.Request) {
 		queryFailed(w, req, err)
 		return
 	}
-	resp := UsageRecordPage{Records: recs}
+	var nextPage string
 	if next != nil {
-		resp.NextPage = r.pages.Next(preq, true, next.ID, strconv.Itoa(int(next.Kind)),
+		nextPage = r.pages.Next(preq, true, next.ID, strconv.Itoa(int(next.Kind)),
 			strconv.Itoa(int(next.Partition)), strconv.FormatInt(next.Offset, 10))
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	httpapi.WriteList(w, req, recs, nextPage, UsageRecordPage{Records: recs, NextPage: nextPage})
 }
 
 // ServeCount serves GET /v1/usage/count.
 func (r *Records) ServeCount(w http.ResponseWriter, req *http.Request) {
-	serveCount(w, req, ParseRecordFilter, r.Count)
+	serveCount(w, req, recordFilters, ParseRecordFilter, r.Count)
 }

@@ -293,3 +293,76 @@ func serve(t *testing.T, h http.HandlerFunc, tenantID, target string, out any) i
 	}
 	return rec.Code
 }
+
+// TestRecordDetailUnitPrice: a line shows the price per unit it was priced
+// at (price lists, per_unit rate tables) and leaves unit_price out when it
+// has none (tiered and other rates, whose amount over the quantity is no
+// price the rate has) — never a 0 it was not priced at. Lines stored before
+// unit_priced existed are told apart by their item: price-list lines always
+// carried their price, catalogue lines (item contract/fee) never did.
+func TestRecordDetailUnitPrice(t *testing.T) {
+	conn := newDB(t)
+	stage := newStage(conn)
+	ctx := context.Background()
+	r := NewRecords(conn, page.NewCodec([]byte("k"), 100))
+	tests := []struct {
+		name       string
+		item       string
+		unitPrice  string
+		unitPriced bool
+		legacy     bool   // stored by an aggregator without unit_priced
+		want       string // "" = no unit_price in the answer
+	}{
+		{"price list", "api_calls", "0.01", true, false, "0.01"},
+		{"free on the price list", "api_calls", "0", true, false, "0"},
+		{"per_unit rate table", "k-1/api_calls", "1.2", true, false, "1.2"},
+		{"graduated rate table", "k-1/api_calls", "0", false, false, ""},
+		{"older price-list line", "api_calls", "0.5", false, true, "0.5"},
+		{"older catalogue line", "k-1/api_calls", "0", false, true, ""},
+	}
+	for i, tt := range tests {
+		id := fmt.Sprintf("u%d", i)
+		ev := record("acme", id, "c1", "api_calls", "", i)
+		l := line("acme", "c1", "2026-03", id, "api_calls", "1.5", "3", "JPY")
+		l.Event, l.Item, l.UnitPrice, l.UnitPriced = ev, tt.item, dec(tt.unitPrice), tt.unitPriced
+		l.LineID = schemas.LineID("acme", id, tt.item)
+		batch := []kafka.Message{acceptedMsg(t, 0, int64(2*i), ev)}
+		if tt.legacy {
+			// What an aggregator before the column wrote: no unit_priced.
+			b, err := conn.PrepareBatch(ctx, `INSERT INTO rated_usage (tenant, period, customer, line_id, event_id, element, item,
+				contract, quantity, unit_price, amount, currency, event_time, received_at, rated_at, version)`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Append(l.Event.Tenant, l.Period, l.Event.Customer, l.LineID, id, l.Event.Element, l.Item, "",
+				l.Event.Quantity, l.UnitPrice, l.Amount, l.Currency, chTime(l.Event.Time), chTime(l.Event.ReceivedAt),
+				chTime(l.RatedAt), uint64(1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Send(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			batch = append(batch, ratedMsg(t, 0, int64(2*i+1), l))
+		}
+		if err := stage.HandleBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Lines []map[string]any `json:"lines"`
+		}
+		if code := serve(t, r.ServeGet, "acme", "/v1/usage/"+id, &d); code != 200 || len(d.Lines) != 1 {
+			t.Fatalf("%s: %d %+v", tt.name, code, d)
+		}
+		got, has := d.Lines[0]["unit_price"]
+		switch {
+		case tt.want == "" && has:
+			t.Errorf("%s: unit_price %v, want none", tt.name, got)
+		case tt.want != "" && got != tt.want:
+			t.Errorf("%s: unit_price %v, want %s", tt.name, got, tt.want)
+		}
+		if d.Lines[0]["amount"] != "3" || d.Lines[0]["quantity"] != "1.5" {
+			t.Errorf("%s: line %v", tt.name, d.Lines[0])
+		}
+	}
+}

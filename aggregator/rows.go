@@ -11,7 +11,7 @@ import (
 )
 
 var columns = map[string]string{
-	"rated_usage":      "tenant, period, customer, line_id, event_id, element, item, contract, quantity, unit_price, amount, currency, event_time, received_at, rated_at, version",
+	"rated_usage":      "tenant, period, customer, line_id, event_id, element, item, contract, quantity, unit_price, unit_priced, amount, currency, event_time, received_at, rated_at, version",
 	"usage_duplicates": "tenant, event_id, customer, element, contract, quantity, event_time, received_at, raw_partition, raw_offset, first_partition, first_offset, first_received_at, payload_differs, detected_at",
 	"usage_unrated":    "tenant, event_id, customer, element, contract, quantity, event_time, received_at, reason_code, reason, stage, raw, unrated_at, version",
 	"usage_records": "tenant, event_id, customer, contract, element, quantity, event_time, event_nanos, received_at, received_nanos, " +
@@ -44,8 +44,12 @@ func appendRated(b driver.Batch, lines []schemas.RatedLine) error {
 				return fmt.Errorf("line %s: %w", l.LineID, err)
 			}
 		}
+		unitPriced := uint8(0)
+		if l.UnitPriced {
+			unitPriced = 1
+		}
 		if err := b.Append(l.Event.Tenant, l.Period, l.Event.Customer, l.LineID, l.Event.ID, l.Event.Element,
-			l.Item, l.Event.Contract, l.Event.Quantity, l.UnitPrice, l.Amount, l.Currency,
+			l.Item, l.Event.Contract, l.Event.Quantity, l.UnitPrice, unitPriced, l.Amount, l.Currency,
 			chTime(l.Event.Time), chTime(l.Event.ReceivedAt), chTime(l.RatedAt), uint64(l.RatedAt.UnixNano())); err != nil {
 			return err
 		}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/tenant"
 )
 
@@ -97,21 +99,51 @@ func requestTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return ten, ok
 }
 
-// invalidQuery answers 400 naming the invalid query parameters.
-func invalidQuery(w http.ResponseWriter, errs []httpapi.FieldError) {
-	httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
+// The query parameters of the package's routes: the filters of each search
+// (its /count takes them alone, the search adds pageSize and nextPage).
+// Any other parameter is refused (httpapi.UnknownQuery).
+var (
+	usageFilters     = []string{"customer", "element", "from", "to"}
+	recordFilters    = append(slices.Clip(usageFilters), "id", "contract", "event_from", "event_to", "status")
+	unratedFilters   = append(slices.Clip(usageFilters), "reason")
+	duplicateFilters = append(slices.Clip(usageFilters), "payload_differs")
+	chargesParams    = []string{"customer", "period"}
+)
+
+// QueryParams lists the query parameters each route of the package
+// understands, by route (the OpenAPI document's tests compare them with
+// what it documents).
+var QueryParams = map[string][]string{
+	"GET /v1/charges":                chargesParams,
+	"GET /v1/usage":                  page.Params(recordFilters...),
+	"GET /v1/usage/count":            recordFilters,
+	"GET /v1/usage/{usageId}":        nil,
+	"GET /v1/usage/unrated":          page.Params(unratedFilters...),
+	"GET /v1/usage/unrated/count":    unratedFilters,
+	"GET /v1/usage/duplicates":       page.Params(duplicateFilters...),
+	"GET /v1/usage/duplicates/count": duplicateFilters,
+}
+
+// parseSearch reads a search's filters (parse) and page from the query,
+// refusing parameters other than filters, pageSize and nextPage.
+func parseSearch[F any](q url.Values, filters []string, parse func(url.Values) (F, []httpapi.FieldError)) (F, []httpapi.FieldError) {
+	errs := httpapi.UnknownQuery(q, page.Params(filters...)...)
+	f, perrs := parse(q)
+	return f, append(errs, perrs...)
 }
 
 // serveCount answers a search's /count: parse reads its filters, count runs it.
-func serveCount[F any](w http.ResponseWriter, r *http.Request, parse func(url.Values) (F, []httpapi.FieldError),
+func serveCount[F any](w http.ResponseWriter, r *http.Request, filters []string, parse func(url.Values) (F, []httpapi.FieldError),
 	count func(ctx context.Context, tenantID string, f F) (uint64, error)) {
 	ten, ok := requestTenant(w, r)
 	if !ok {
 		return
 	}
-	f, errs := parse(r.URL.Query())
-	if len(errs) > 0 {
-		invalidQuery(w, errs)
+	q := r.URL.Query()
+	errs := httpapi.UnknownQuery(q, filters...)
+	f, perrs := parse(q)
+	if errs = append(errs, perrs...); len(errs) > 0 {
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	n, err := count(r.Context(), ten, f)

@@ -44,7 +44,8 @@ type UnratedRecord struct {
 	Stage      string    `json:"stage"`
 }
 
-// UnratedPage is the body of GET /v1/usage/unrated.
+// UnratedPage is the body of GET /v1/usage/unrated before API version
+// 2027-01-01 (httpapi.WriteList).
 type UnratedPage struct {
 	Records  []UnratedRecord `json:"records"`
 	NextPage string          `json:"nextPage,omitempty"`
@@ -107,10 +108,10 @@ func (u *Unrated) ServeSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f, errs := parseUnratedFilter(q)
+	f, errs := parseSearch(q, unratedFilters, parseUnratedFilter)
 	req, perrs := u.pages.Parse(q, page.Scope(ten, "usage/unrated", f.Customer, f.Element, f.Reason, q.Get("from"), q.Get("to")))
 	if errs = append(errs, perrs...); len(errs) > 0 {
-		invalidQuery(w, errs)
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	after := ""
@@ -122,16 +123,16 @@ func (u *Unrated) ServeSearch(w http.ResponseWriter, r *http.Request) {
 		queryFailed(w, r, err)
 		return
 	}
-	resp := UnratedPage{Records: recs}
+	var nextPage string
 	if more {
-		resp.NextPage = u.pages.Next(req, true, recs[len(recs)-1].ID)
+		nextPage = u.pages.Next(req, true, recs[len(recs)-1].ID)
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	httpapi.WriteList(w, r, recs, nextPage, UnratedPage{Records: recs, NextPage: nextPage})
 }
 
 // ServeCount serves GET /v1/usage/unrated/count.
 func (u *Unrated) ServeCount(w http.ResponseWriter, r *http.Request) {
-	serveCount(w, r, parseUnratedFilter, u.Count)
+	serveCount(w, r, unratedFilters, parseUnratedFilter, u.Count)
 }
 
 // queryFailed answers 503 without exposing the database's error text, which

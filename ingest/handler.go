@@ -83,6 +83,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
 		return
 	}
+	if !httpapi.KnownQuery(w, r) {
+		return
+	}
 	lim := h.limits
 	if h.windows != nil {
 		window, loaded := h.windows.Window(ten)

@@ -133,6 +133,29 @@ func TestHandlerLimits(t *testing.T) {
 	}
 }
 
+// A query parameter is refused (POST /v1/usage takes none) and nothing of
+// the request is stored.
+func TestHandlerRefusesQueryParameters(t *testing.T) {
+	for _, query := range []string{"mode=atomic", "tenant=other", "dry_run"} {
+		p := &recordingProducer{}
+		h := NewHandler(p, DefaultLimits, stream.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		req := httptest.NewRequest(http.MethodPost, "/v1/usage?"+query, strings.NewReader(goodEvent))
+		req.Header.Set("Content-Type", "application/json")
+		req = req.WithContext(tenant.With(req.Context(), "acme"))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var prob httpapi.Problem
+		name, _, _ := strings.Cut(query, "=")
+		if err := json.Unmarshal(rec.Body.Bytes(), &prob); err != nil || rec.Code != http.StatusBadRequest || prob.Code != "invalid_query" ||
+			len(prob.Errors) != 1 || prob.Errors[0].Field != name {
+			t.Errorf("?%s: %d %s, want 400 invalid_query naming %s", query, rec.Code, rec.Body, name)
+		}
+		if len(p.msgs) != 0 {
+			t.Errorf("?%s: %d records stored", query, len(p.msgs))
+		}
+	}
+}
+
 func TestHandlerVersionedResults(t *testing.T) {
 	body := "[" + goodEvent + `,{"id":"bad"}]`
 	for _, tt := range []struct {

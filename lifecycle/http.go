@@ -112,11 +112,15 @@ func (s *Service) ServeBulk(action string) http.Handler {
 	})
 }
 
-// request reads the tenant and the actor of the request.
+// request reads the tenant and the actor of the request; the correction
+// routes take no query parameter.
 func (s *Service) request(w http.ResponseWriter, r *http.Request, action string) (Request, bool) {
 	ten, ok := tenant.From(r.Context())
 	if !ok {
 		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
+		return Request{}, false
+	}
+	if !httpapi.KnownQuery(w, r) {
 		return Request{}, false
 	}
 	actor := "api"

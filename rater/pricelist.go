@@ -134,14 +134,15 @@ func (pl *PriceList) Rate(ev *schemas.UsageEvent, now time.Time) Outcome {
 			ev.Quantity, price, amount), now)
 	}
 	return Outcome{Line: &schemas.RatedLine{
-		LineID:    schemas.LineID(ev.Tenant, ev.ID, ev.Element),
-		Event:     *ev,
-		Item:      ev.Element,
-		UnitPrice: price,
-		Amount:    amount,
-		Currency:  t.currency.Code,
-		Period:    ev.Time.In(t.loc).Format("2006-01"),
-		RatedAt:   now,
+		LineID:     schemas.LineID(ev.Tenant, ev.ID, ev.Element),
+		Event:      *ev,
+		Item:       ev.Element,
+		UnitPrice:  price,
+		UnitPriced: true,
+		Amount:     amount,
+		Currency:   t.currency.Code,
+		Period:     ev.Time.In(t.loc).Format("2006-01"),
+		RatedAt:    now,
 	}}
 }
 

@@ -53,6 +53,9 @@ func TestRate(t *testing.T) {
 		if o.Line.LineID != schemas.LineID(tt.tenant, "e1", tt.element) {
 			t.Errorf("line id not derived from the event")
 		}
+		if !o.Line.UnitPriced || o.Line.UnitPrice.IsZero() {
+			t.Errorf("%s %s: unit price %s (priced %v), want the price list's", tt.tenant, tt.element, o.Line.UnitPrice, o.Line.UnitPriced)
+		}
 	}
 }
 

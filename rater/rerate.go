@@ -147,7 +147,7 @@ func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
 		ev := events[bl.Event]
 		item := bl.Key.Contract + "/" + bl.Key.Item()
 		l := schemas.RatedLine{LineID: schemas.LineID(ev.Tenant, ev.ID, item), Event: ev, Item: item,
-			Amount: bl.Line.Decimal(), Currency: bl.Currency, Period: r.Period, RatedAt: now}
+			UnitPrice: bl.UnitPrice, UnitPriced: bl.UnitPriced, Amount: bl.Line.Decimal(), Currency: bl.Currency, Period: r.Period, RatedAt: now}
 		l.Event.Contract = bl.Key.Contract
 		written[l.LineID] = true
 		msg, err := ratedMessage(m, &l)

@@ -301,6 +301,7 @@ func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) (
 			RatedAt:  now,
 		}
 		l.Event.Contract = c.Key.Contract
+		l.UnitPrice, l.UnitPriced = c.UnitPrice()
 		if it.corr != nil {
 			l.LineID = schemas.CorrectionLineID(ev.Tenant, ev.ID, item, it.corr.Action, it.corr.Generation)
 			if it.corr.Action == schemas.ActionInvalidate {

@@ -47,14 +47,20 @@ type Duplicate struct {
 
 // RatedLine is one priced charge line derived from a usage event.
 type RatedLine struct {
-	LineID    string          `json:"line_id"`
-	Event     UsageEvent      `json:"event"`
-	Item      string          `json:"item"` // the charge item priced (for now the element)
-	UnitPrice decimal.Decimal `json:"unit_price"`
-	Amount    decimal.Decimal `json:"amount"` // rounded to the currency's minor unit
-	Currency  string          `json:"currency"`
-	Period    string          `json:"period"` // billing period YYYY-MM in the tenant's time zone
-	RatedAt   time.Time       `json:"rated_at"`
+	LineID string     `json:"line_id"`
+	Event  UsageEvent `json:"event"`
+	Item   string     `json:"item"` // the charge item priced (for now the element)
+	// UnitPrice is the price per unit the line was priced at, when UnitPriced:
+	// a price list's price, or a per_unit rate table's (before discounts).
+	// Other rates (graduated, volume, package, overage, percentage) and fixed
+	// fees have no single price per unit: UnitPriced is false and UnitPrice
+	// is 0 and means nothing. Raters before UnitPriced existed never set it.
+	UnitPrice  decimal.Decimal `json:"unit_price"`
+	UnitPriced bool            `json:"unit_priced,omitempty"`
+	Amount     decimal.Decimal `json:"amount"` // rounded to the currency's minor unit
+	Currency   string          `json:"currency"`
+	Period     string          `json:"period"` // billing period YYYY-MM in the tenant's time zone
+	RatedAt    time.Time       `json:"rated_at"`
 }
 
 // Reason codes for records that could not be rated.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/catalogstore"
+	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
 )
 
@@ -41,37 +42,40 @@ type resource struct {
 	param  string // path parameter of the id: "code" or "id"
 	schema string // OpenAPI component of the document: "RateTable"
 	title  string // "rate table (料金表マスタ)"
+	names  string // the plain name of several, for summaries: "rate-table masters", "groups of customers"
 	read   auth.Scope
 	write  auth.Scope
 	tag    string
 }
 
 var resources = []*resource{
-	{kind: catalogstore.KindCustomer, path: "customers", param: "id", schema: "Customer", title: "customer (顧客)",
+	{kind: catalogstore.KindCustomer, path: "customers", param: "id", schema: "Customer", title: "customer (顧客)", names: "customers",
 		read: auth.ScopeCustomersRead, write: auth.ScopeCustomersWrite, tag: "customers"},
-	{kind: catalogstore.KindGroup, path: "groups", param: "id", schema: "Group", title: "group of customers (グループ)",
+	{kind: catalogstore.KindGroup, path: "groups", param: "id", schema: "Group", title: "group of customers (グループ)", names: "groups of customers",
 		read: auth.ScopeCustomersRead, write: auth.ScopeCustomersWrite, tag: "customers"},
-	{kind: catalogstore.KindBasicContract, path: "basic-contracts", param: "id", schema: "BasicContract", title: "basic contract (基本契約)",
+	{kind: catalogstore.KindBasicContract, path: "basic-contracts", param: "id", schema: "BasicContract", title: "basic contract (基本契約)", names: "basic contracts",
 		read: auth.ScopeCustomersRead, write: auth.ScopeCustomersWrite, tag: "contracts"},
-	{kind: catalogstore.KindServiceContract, path: "service-contracts", param: "id", schema: "ServiceContract", title: "service contract with its price contracts (サービス契約／料金契約)",
+	{kind: catalogstore.KindServiceContract, path: "service-contracts", param: "id", schema: "ServiceContract", title: "service contract with its price contracts (サービス契約／料金契約)", names: "service contracts with their price contracts",
 		read: auth.ScopeCustomersRead, write: auth.ScopeCustomersWrite, tag: "contracts"},
-	{kind: catalogstore.KindDiscountContract, path: "discount-contracts", param: "id", schema: "DiscountContract", title: "discount contract (割引契約)",
+	{kind: catalogstore.KindDiscountContract, path: "discount-contracts", param: "id", schema: "DiscountContract", title: "discount contract (割引契約)", names: "discount contracts",
 		read: auth.ScopeCustomersRead, write: auth.ScopeCustomersWrite, tag: "contracts"},
-	{kind: catalogstore.KindService, path: "services", param: "code", schema: "Service", title: "service master (サービスマスタ)",
+	{kind: catalogstore.KindService, path: "services", param: "code", schema: "Service", title: "service master (サービスマスタ)", names: "service masters",
 		read: auth.ScopeCatalogRead, write: auth.ScopeCatalogWrite, tag: "masters"},
-	{kind: catalogstore.KindPlan, path: "plans", param: "code", schema: "Plan", title: "price plan master, fixed or metered (料金プランマスタ)",
+	{kind: catalogstore.KindPlan, path: "plans", param: "code", schema: "Plan", title: "price plan master, fixed or metered (料金プランマスタ)", names: "price plan masters",
 		read: auth.ScopeCatalogRead, write: auth.ScopeCatalogWrite, tag: "masters"},
-	{kind: catalogstore.KindFee, path: "fees", param: "code", schema: "Fee", title: "fee master (料金マスタ)",
+	{kind: catalogstore.KindFee, path: "fees", param: "code", schema: "Fee", title: "fee master (料金マスタ)", names: "fee masters",
 		read: auth.ScopeCatalogRead, write: auth.ScopeCatalogWrite, tag: "masters"},
-	{kind: catalogstore.KindElement, path: "elements", param: "code", schema: "Element", title: "calculation-element master (計算要素マスタ)",
+	{kind: catalogstore.KindElement, path: "elements", param: "code", schema: "Element", title: "calculation-element master (計算要素マスタ)", names: "calculation-element masters",
 		read: auth.ScopeCatalogRead, write: auth.ScopeCatalogWrite, tag: "masters"},
-	{kind: catalogstore.KindRateTable, path: "rate-tables", param: "code", schema: "RateTable", title: "rate-table master (料金表マスタ)",
+	{kind: catalogstore.KindRateTable, path: "rate-tables", param: "code", schema: "RateTable", title: "rate-table master (料金表マスタ)", names: "rate-table masters",
 		read: auth.ScopeCatalogRead, write: auth.ScopeCatalogWrite, tag: "masters"},
-	{kind: catalogstore.KindDiscountTable, path: "discount-tables", param: "code", schema: "DiscountTable", title: "discount-table master (割引表マスタ)",
+	{kind: catalogstore.KindDiscountTable, path: "discount-tables", param: "code", schema: "DiscountTable", title: "discount-table master (割引表マスタ)", names: "discount-table masters",
 		read: auth.ScopeCatalogRead, write: auth.ScopeCatalogWrite, tag: "masters"},
 }
 
-// short is the resource's plain name for summaries ("rate table").
+// short is the resource's plain name for summaries ("rate table"); names is
+// its plural, written out: a phrase such as "group of customers" is not
+// pluralised by appending an s.
 func (r *resource) short() string {
 	if i := strings.IndexAny(r.title, "(,"); i > 0 {
 		return strings.TrimSpace(r.title[:i])
@@ -120,5 +124,28 @@ func (a *API) Routes() []Route {
 		out = append(out, a.kindRoutes(res)...)
 	}
 	out = append(out, a.extraRoutes()...)
+	for i := range out {
+		out[i].Handler = knownQuery(out[i].QueryParams(), out[i].Handler)
+	}
 	return out
+}
+
+// QueryParams are the names of the route's query parameters, as its OpenAPI
+// operation documents them; a request with any other is refused.
+func (r Route) QueryParams() []string {
+	out := make([]string, len(r.query))
+	for i, p := range r.query {
+		out[i] = p.name
+	}
+	return out
+}
+
+// knownQuery refuses, before h runs, a request with a query parameter that
+// is not one of known.
+func knownQuery(known []string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if httpapi.KnownQuery(w, r, known...) {
+			h.ServeHTTP(w, r)
+		}
+	})
 }

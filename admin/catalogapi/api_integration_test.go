@@ -13,6 +13,7 @@ import (
 
 	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/clock"
+	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
@@ -125,6 +126,18 @@ func TestMastersOverHTTP(t *testing.T) {
 	s.must(200, ten, "GET", "/v1/fees?kind=metered", nil).decode(t, &page)
 	if len(page.Items) != 3 {
 		t.Errorf("metered fees: %+v", page.Items)
+	}
+	// Catalogue lists answer items in every API version (the one shape of
+	// every list from 2027-01-01 on).
+	for _, v := range httpapi.Versions {
+		for _, path := range []string{"/v1/fees?kind=metered", "/v1/plans/cloud-standard/revisions"} {
+			var body map[string]json.RawMessage
+			s.must(200, ten, "GET", path, nil, httpapi.VersionHeader, v).decode(t, &body)
+			var items []map[string]any
+			if err := json.Unmarshal(body["items"], &items); err != nil || len(items) == 0 {
+				t.Errorf("GET %s, version %s: %v, want items", path, v, body)
+			}
+		}
 	}
 	var count struct{ Count int }
 	s.must(200, ten, "GET", "/v1/rate-tables/count?model=graduated", nil).decode(t, &count)

@@ -58,10 +58,6 @@ func (a *API) contractTree(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	q := r.URL.Query()
-	if bad := unknownParams(q, "active_on"); len(bad) > 0 {
-		invalidQuery(w, bad)
-		return
-	}
 	rep := a.store.Replica()
 	if _, ok := rep.CustomerStatus(ten, id); !ok {
 		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such customer")
@@ -71,7 +67,7 @@ func (a *API) contractTree(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("active_on"); s != "" {
 		d, err := catalog.ParseDate(s)
 		if err != nil {
-			invalidQuery(w, []httpapi.FieldError{{Field: "active_on", Reason: "must be a day, YYYY-MM-DD"}})
+			httpapi.InvalidQuery(w, httpapi.FieldError{Field: "active_on", Reason: "must be a day, YYYY-MM-DD"})
 			return
 		}
 		query.ActiveOn = &d
@@ -133,10 +129,6 @@ type CustomerStats struct {
 func (a *API) customerStats(w http.ResponseWriter, r *http.Request) {
 	ten, ok := requestTenant(w, r)
 	if !ok {
-		return
-	}
-	if bad := unknownParams(r.URL.Query()); len(bad) > 0 {
-		invalidQuery(w, bad)
 		return
 	}
 	rep := a.store.Replica()

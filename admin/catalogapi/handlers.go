@@ -31,7 +31,7 @@ func (a *API) kindRoutes(res *resource) []Route {
 	base := "/v1/" + res.path
 	item := base + "/{" + res.param + "}"
 	one, many := res.schema, plural(res.schema)
-	idParam := param{name: res.param, required: true, doc: "the " + res.short() + "'s " + res.kind.IDField()}
+	idParam := param{name: res.param, required: true, doc: "the " + res.kind.IDField() + " of the " + res.short()}
 	var filters []param
 	for _, f := range res.kind.Filters() {
 		filters = append(filters, param{name: f.Name, doc: f.Doc, format: f.Format})
@@ -44,13 +44,13 @@ func (a *API) kindRoutes(res *resource) []Route {
 			body: one + "Input", ok: 201, okSchema: one + "Entity", okNote: "the registered " + res.short() + " at revision 1 (or the next revision after a delete)",
 			statuses: []int{409, 413, 422}, etag: true},
 		{Method: "GET", Path: base, Scope: res.read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.search(w, r, res) }),
-			OperationID: "search" + many, Summary: "Search " + res.short() + "s",
-			Description: "Live " + res.short() + "s matching every filter given, in registration order, keyset-paged.",
-			query:       append(append([]param(nil), filters...), pageParams...), ok: 200, okSchema: one + "Page", okNote: "one page of " + res.short() + "s"},
+			OperationID: "search" + many, Summary: "Search " + res.names,
+			Description: "Live " + res.names + " matching every filter given, in registration order, keyset-paged.",
+			query:       append(append([]param(nil), filters...), pageParams...), ok: 200, okSchema: one + "Page", okNote: "one page of " + res.names},
 		{Method: "GET", Path: base + "/count", Scope: res.read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.count(w, r, res) }),
-			OperationID: "count" + many, Summary: "Count " + res.short() + "s",
-			Description: "How many live " + res.short() + "s match every filter given (件数検索).",
-			query:       filters, ok: 200, okSchema: "Count", okNote: "the number of matching " + res.short() + "s"},
+			OperationID: "count" + many, Summary: "Count " + res.names,
+			Description: "How many live " + res.names + " match every filter given (件数検索).",
+			query:       filters, ok: 200, okSchema: "Count", okNote: "the number of matching " + res.names},
 		{Method: "GET", Path: item, Scope: res.read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.get(w, r, res) }),
 			OperationID: "get" + one, Summary: "Get a " + res.short(),
 			Description: "The current revision, or with `as_of` the revision that was current at that instant (a deleted one is then returned with `deleted: true`). `ETag` is the revision.",
@@ -69,7 +69,7 @@ func (a *API) kindRoutes(res *resource) []Route {
 			pathParams: []param{idParam}, query: []param{{name: "revision", doc: "the revision being deleted, when If-Match is not sent"}},
 			ok: 200, okSchema: one + "Entity", okNote: "the tombstone revision (`deleted: true`)", statuses: []int{404, 409, 413, 422, 428}, ifMatch: 2},
 		{Method: "GET", Path: item + "/revisions", Scope: res.read, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.history(w, r, res) }),
-			OperationID: "list" + one + "Revisions", Summary: "List a " + res.short() + "'s revisions",
+			OperationID: "list" + one + "Revisions", Summary: "List the revisions of a " + res.short(),
 			Description: "Every revision, oldest first, with who changed it and when; tombstones included.",
 			pathParams:  []param{idParam}, query: pageParams, ok: 200, okSchema: one + "Page", okNote: "one page of revisions", statuses: []int{404}},
 	}
@@ -189,16 +189,12 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, res *resource) {
 	}
 	id := r.PathValue(res.param)
 	q := r.URL.Query()
-	if bad := unknownParams(q, "as_of"); len(bad) > 0 {
-		invalidQuery(w, bad)
-		return
-	}
 	var e catalogstore.Entity
 	var err error
 	if s := q.Get("as_of"); s != "" {
 		at, perr := time.Parse(time.RFC3339, s)
 		if perr != nil {
-			invalidQuery(w, []httpapi.FieldError{{Field: "as_of", Reason: "must be an RFC 3339 timestamp"}})
+			httpapi.InvalidQuery(w, httpapi.FieldError{Field: "as_of", Reason: "must be an RFC 3339 timestamp"})
 			return
 		}
 		e, err = a.store.AsOf(r.Context(), ten, res.kind, id, at)
@@ -245,15 +241,11 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request, res *resource) {
 		return
 	}
 	q := r.URL.Query()
-	if bad := unknownParams(q, "revision"); len(bad) > 0 {
-		invalidQuery(w, bad)
-		return
-	}
 	var qrev *uint64
 	if s := q.Get("revision"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			invalidQuery(w, []httpapi.FieldError{{Field: "revision", Reason: "must be a revision number"}})
+			httpapi.InvalidQuery(w, httpapi.FieldError{Field: "revision", Reason: "must be a revision number"})
 			return
 		}
 		qrev = &n
@@ -276,11 +268,9 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, res *resource) {
 		return
 	}
 	id := r.PathValue(res.param)
-	q := r.URL.Query()
-	bad := unknownParams(q)
-	req, perrs := a.pages.Parse(q, page.Scope(ten, "catalog/"+res.path+"/revisions", id))
-	if bad = append(bad, perrs...); len(bad) > 0 {
-		invalidQuery(w, bad)
+	req, errs := a.pages.Parse(r.URL.Query(), page.Scope(ten, "catalog/"+res.path+"/revisions", id))
+	if len(errs) > 0 {
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	var after uint64
@@ -324,7 +314,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, res *resource) {
 	query, scope, errs := a.parseFilters(r.Context(), ten, res, q)
 	req, perrs := a.pages.Parse(q, page.Scope(ten, "catalog/"+res.path, scope...))
 	if errs = append(errs, perrs...); len(errs) > 0 {
-		invalidQuery(w, errs)
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	var after uint64
@@ -354,7 +344,7 @@ func (a *API) count(w http.ResponseWriter, r *http.Request, res *resource) {
 	}
 	query, _, errs := a.parseFilters(r.Context(), ten, res, r.URL.Query())
 	if len(errs) > 0 {
-		invalidQuery(w, errs)
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]int{"count": a.store.Replica().Count(ten, res.kind, query)})
@@ -691,24 +681,6 @@ func render(e catalogstore.Entity, withDeleted bool) json.RawMessage {
 		b.WriteByte('}')
 	}
 	return b.Bytes()
-}
-
-func unknownParams(q url.Values, known ...string) []httpapi.FieldError {
-	var out []httpapi.FieldError
-	for name := range q {
-		ok := name == "pageSize" || name == "nextPage"
-		for _, k := range known {
-			ok = ok || name == k
-		}
-		if !ok {
-			out = append(out, httpapi.FieldError{Field: name, Reason: "unknown query parameter"})
-		}
-	}
-	return out
-}
-
-func invalidQuery(w http.ResponseWriter, errs []httpapi.FieldError) {
-	httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
 }
 
 // fail maps a store error to a problem answer; problems of the entity the

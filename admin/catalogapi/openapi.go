@@ -508,7 +508,7 @@ func schemasBlock(defs *omap) string {
 		ent := withMeta(doc, true)
 		ent.set("description", "a "+res.title+" as the API answers it: the document with its revision")
 		writeValue(&w, 4, res.schema+"Entity", ent)
-		writeValue(&w, 4, res.schema+"Page", obj("type", "object", "description", "one page of "+res.short()+"s (or revisions)",
+		writeValue(&w, 4, res.schema+"Page", obj("type", "object", "description", "one page of "+res.names+" (or revisions)",
 			"required", []any{"items"}, "properties", obj(
 				"items", obj("type", "array", "items", ref(res.schema+"Entity")),
 				"nextPage", obj("type", "string", "description", "the cursor of the next page; absent on the last page"))))

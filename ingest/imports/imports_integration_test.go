@@ -406,6 +406,7 @@ func TestUploadRefusals(t *testing.T) {
 		{"empty", "partial", "application/x-ndjson", "", 400, "empty_file"},
 		{"too large", "partial", "text/csv", good + strings.Repeat("e-2,c,api_calls,1,"+recent()+"\n", 100), 413, "file_too_large"},
 		{"bad mode", "sometimes", "text/csv", good, 400, "invalid_query"},
+		{"unknown query parameter", "partial&format=csv", "text/csv", good, 400, "invalid_query"},
 		{"not a file format", "partial", "application/xml", "<usage/>", 415, "unsupported_media_type"},
 	}
 	for _, tt := range tests {

@@ -86,13 +86,17 @@ func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := auth.FromContext(r.Context())
-	mode := r.URL.Query().Get("mode")
+	q := r.URL.Query()
+	errs := httpapi.UnknownQuery(q, "mode")
+	mode := q.Get("mode")
 	if mode == "" {
 		mode = ModePartial
 	}
 	if !validMode(mode) {
-		u.refuse(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid",
-			httpapi.FieldError{Field: "mode", Reason: "must be atomic or partial"})
+		errs = append(errs, httpapi.FieldError{Field: "mode", Reason: "must be atomic or partial"})
+	}
+	if len(errs) > 0 {
+		u.refuse(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
 		return
 	}
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))

@@ -21,10 +21,13 @@ const (
 	// accepted ones are counted, not listed (large batches answer in bytes
 	// proportional to their errors, not their size).
 	V20261201 = "2026-12-01"
+	// V20270101 answers every list in one shape, Page: the array is named
+	// items (it was named after what it lists: records, jobs, clients).
+	V20270101 = "2027-01-01"
 )
 
 // Versions lists every supported minor version, oldest first.
-var Versions = []string{V20261101, V20261201}
+var Versions = []string{V20261101, V20261201, V20270101}
 
 type versionKey struct{}
 

@@ -20,6 +20,7 @@ func TestWithVersion(t *testing.T) {
 		{"", V20261101, false, 200},
 		{V20261101, V20261101, false, 200},
 		{V20261201, V20261201, true, 200},
+		{V20270101, V20270101, true, 200},
 		{"2099-01-01", "", false, 400},
 	}
 	for _, tt := range tests {

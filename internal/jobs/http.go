@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,7 +69,8 @@ func NewView(j Job, cancelRequested bool) View {
 	return v
 }
 
-// Page is the body of GET /v1/jobs.
+// Page is the body of GET /v1/jobs before API version 2027-01-01
+// (httpapi.WriteList).
 type Page struct {
 	Jobs     []View `json:"jobs"`
 	NextPage string `json:"nextPage,omitempty"`
@@ -90,9 +92,10 @@ func (a *API) failed(w http.ResponseWriter, r *http.Request, err error) {
 
 // load reads the job named by the path for the request's tenant, or answers
 // 404 (also for another tenant's job: its existence is not revealed).
+// It takes no query parameter: any is refused.
 func (a *API) load(w http.ResponseWriter, r *http.Request) (Job, bool) {
 	ten, ok := requestTenant(w, r)
-	if !ok {
+	if !ok || !httpapi.KnownQuery(w, r) {
 		return Job{}, false
 	}
 	id := r.PathValue("jobId")
@@ -126,10 +129,25 @@ func (a *API) Get(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, NewView(j, cancel))
 }
 
-func parseFilter(r *http.Request) (Filter, []httpapi.FieldError) {
+// listFilters are the filters of GET /v1/jobs and its /count.
+var listFilters = []string{"kind", "status"}
+
+// QueryParams lists the query parameters each job route understands, by
+// route; any other is refused (httpapi.UnknownQuery).
+var QueryParams = map[string][]string{
+	"GET /v1/jobs":                 page.Params(listFilters...),
+	"GET /v1/jobs/count":           listFilters,
+	"GET /v1/jobs/{jobId}":         nil,
+	"GET /v1/jobs/{jobId}/errors":  nil,
+	"POST /v1/jobs/{jobId}/cancel": nil,
+}
+
+// parseFilter reads the list filters, refusing query parameters other than
+// them and known (pageSize and nextPage for the list).
+func parseFilter(r *http.Request, known ...string) (Filter, []httpapi.FieldError) {
 	q := r.URL.Query()
 	f := Filter{Kind: q.Get("kind"), Status: Status(q.Get("status"))}
-	var errs []httpapi.FieldError
+	errs := httpapi.UnknownQuery(q, append(slices.Clip(listFilters), known...)...)
 	if f.Status != "" && !f.Status.Valid() {
 		errs = append(errs, httpapi.FieldError{Field: "status", Reason: "must be one of pending, processing, completed, failed, cancelled"})
 	}
@@ -145,10 +163,10 @@ func (a *API) List(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, errs := parseFilter(r)
+	f, errs := parseFilter(r, page.Params()...)
 	req, perrs := a.pages.Parse(r.URL.Query(), page.Scope(ten, "jobs", f.Kind, string(f.Status)))
 	if errs = append(errs, perrs...); len(errs) > 0 {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	var after *ListKey
@@ -166,15 +184,16 @@ func (a *API) List(w http.ResponseWriter, r *http.Request) {
 	if more {
 		list = list[:req.Size]
 	}
-	out := Page{Jobs: make([]View, 0, len(list))}
+	views := make([]View, 0, len(list))
 	for _, j := range list {
-		out.Jobs = append(out.Jobs, NewView(j, false))
+		views = append(views, NewView(j, false))
 	}
+	var next string
 	if more {
 		last := list[len(list)-1]
-		out.NextPage = a.pages.Next(req, true, strconv.FormatInt(last.CreatedAt.Unix(), 10), last.ID)
+		next = a.pages.Next(req, true, strconv.FormatInt(last.CreatedAt.Unix(), 10), last.ID)
 	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteList(w, r, views, next, Page{Jobs: views, NextPage: next})
 }
 
 // Count serves GET /v1/jobs/count.
@@ -185,7 +204,7 @@ func (a *API) Count(w http.ResponseWriter, r *http.Request) {
 	}
 	f, errs := parseFilter(r)
 	if len(errs) > 0 {
-		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_query", "the query parameters are invalid", errs...)
+		httpapi.InvalidQuery(w, errs...)
 		return
 	}
 	n, err := a.store.Count(r.Context(), ten, f)

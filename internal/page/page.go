@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,6 +60,12 @@ type Request struct {
 // ErrBadCursor means a nextPage token was altered, truncated, or used with
 // another query than the one it was issued for.
 var ErrBadCursor = errors.New("nextPage is not a cursor issued for this query")
+
+// Params returns the query parameters of a paged route: its filters, then
+// pageSize and nextPage (see httpapi.UnknownQuery).
+func Params(filters ...string) []string {
+	return append(slices.Clip(filters), "pageSize", "nextPage")
+}
 
 // Parse reads pageSize and nextPage from the query. scope must identify the
 // tenant, the route and every filter, so that a cursor cannot be replayed

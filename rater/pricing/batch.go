@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/shopspring/decimal"
 )
 
 // Batch is the result of rating a sequence of events from empty states.
@@ -21,6 +22,10 @@ type BatchLine struct {
 	Plan     string
 	Currency string
 	Line     Line
+	// UnitPrice is the charge's price per unit when UnitPriced (per_unit
+	// rates only; see Charge.UnitPrice).
+	UnitPrice  decimal.Decimal
+	UnitPriced bool
 }
 
 // BatchUnrated is an event that could not be priced.
@@ -84,7 +89,9 @@ func (e *Engine) RatePeriod(events []schemas.UsageEvent) *Batch {
 			c := &charges[j]
 			*s.st = s.next
 			b.States[c.Key] = s.st
-			b.Lines = append(b.Lines, BatchLine{Event: i, Key: c.Key, Plan: c.Plan, Currency: c.Currency, Line: s.line})
+			unit, priced := c.UnitPrice()
+			b.Lines = append(b.Lines, BatchLine{Event: i, Key: c.Key, Plan: c.Plan, Currency: c.Currency, Line: s.line,
+				UnitPrice: unit, UnitPriced: priced})
 		}
 	}
 	return b

@@ -155,6 +155,9 @@ func (q *Requests) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
 		return
 	}
+	if !httpapi.KnownQuery(w, r) {
+		return
+	}
 	var p Params
 	if !httpapi.DecodeStrict(w, r, &p, false) {
 		return

@@ -16,17 +16,19 @@ import (
 func TestRequestsRefuseBadInput(t *testing.T) {
 	q := NewRequests(nil, func() {})
 	tests := []struct {
+		query  string
 		body   string
 		status int
 		field  string
 	}{
-		{`{"period":"2026-13"}`, 422, "period"},
-		{`{"period":"2026-05","customer":"a b"}`, 422, "customer"},
-		{`{"period":"2026-05","colour":"red"}`, 400, "colour"},
-		{`not json`, 400, ""},
+		{"", `{"period":"2026-13"}`, 422, "period"},
+		{"", `{"period":"2026-05","customer":"a b"}`, 422, "customer"},
+		{"", `{"period":"2026-05","colour":"red"}`, 400, "colour"},
+		{"", `not json`, 400, ""},
+		{"?dry_run=1", `{"period":"2026-05"}`, 400, `"field":"dry_run","reason":"unknown query parameter; this route takes none"`},
 	}
 	for _, tt := range tests {
-		r := httptest.NewRequest("POST", "/v1/rerate", strings.NewReader(tt.body))
+		r := httptest.NewRequest("POST", "/v1/rerate"+tt.query, strings.NewReader(tt.body))
 		r = r.WithContext(tenant.With(r.Context(), "acme"))
 		w := httptest.NewRecorder()
 		q.ServeHTTP(w, r)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/kakin-dev/kakin/admin"
 	"github.com/kakin-dev/kakin/admin/catalogapi"
 	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/ingest"
@@ -483,6 +485,13 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 				{LineID: "m", Kind: aggregator.LineInvalidate, Generation: 1, Item: "x", Quantity: "-1", UnitPrice: "0.5",
 					Amount: "-1", Currency: "JPY", Period: "2026-11", RatedAt: at}},
 			Duplicates: []aggregator.DuplicateRecord{}}},
+		{"UsageRecordDetail", aggregator.RecordDetail{ // a line priced by a graduated rate: no unit price
+			UsageRecord: aggregator.UsageRecord{ID: "e-3", Customer: "c", Element: "x", Quantity: "150", Time: at, ReceivedAt: at,
+				Status: aggregator.StatusRated},
+			History: []aggregator.StatusEntry{},
+			Lines: []aggregator.RecordLine{{LineID: "l", Kind: aggregator.LineUsage, Item: "s1/calls", Quantity: "150",
+				Amount: "125", Currency: "JPY", Period: "2026-11", RatedAt: at}},
+			Duplicates: []aggregator.DuplicateRecord{}}},
 		{"UsageRecordDetail", aggregator.RecordDetail{
 			UsageRecord: aggregator.UsageRecord{ID: "e-2", Customer: "c", Element: "x", Quantity: "1", Time: at, ReceivedAt: at,
 				Status: aggregator.StatusUnrated},
@@ -502,6 +511,22 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"Job", jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind, Status: jobs.StatusFailed, Error: "3 of 5 records are invalid",
 			CreatedAt: at, UpdatedAt: at, FinishedAt: at, Attempts: 1}, true)},
 		{"JobPage", jobs.Page{Jobs: []jobs.View{}}},
+		// Every list from Kakin-Version 2027-01-01 on (httpapi.WriteList), and the
+		// older shapes that have no case above.
+		{"JobItems", httpapi.Page[jobs.View]{Items: []jobs.View{jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind,
+			Status: jobs.StatusPending, CreatedAt: at, UpdatedAt: at}, false)}, NextPage: "abc.def"}},
+		{"JobItems", httpapi.Page[jobs.View]{Items: []jobs.View{}}},
+		{"UsageRecordItems", httpapi.Page[aggregator.UsageRecord]{Items: []aggregator.UsageRecord{{ID: "e-1", Customer: "c", Element: "x",
+			Quantity: "1.5", Time: at, ReceivedAt: at, Status: aggregator.StatusRated}}, NextPage: "abc.def"}},
+		{"UsageRecordItems", httpapi.Page[aggregator.UsageRecord]{Items: []aggregator.UsageRecord{}}},
+		{"UnratedItems", httpapi.Page[aggregator.UnratedRecord]{Items: []aggregator.UnratedRecord{{ID: "e-1", Customer: "c", Element: "x",
+			Quantity: "1", Time: at, ReceivedAt: at, ReasonCode: schemas.ReasonUnknownElement, Reason: "no price", Stage: "rater"}}}},
+		{"DuplicateItems", httpapi.Page[aggregator.DuplicateRecord]{Items: []aggregator.DuplicateRecord{{ID: "e-1", Customer: "c", Element: "x",
+			Quantity: "1", Time: at, ReceivedAt: at, Position: aggregator.Position{Partition: 1, Offset: 9}, FirstReceivedAt: at}}, NextPage: "abc.def"}},
+		{"DuplicatePage", aggregator.DuplicatePage{Records: []aggregator.DuplicateRecord{}}},
+		{"ClientItems", httpapi.Page[admin.ClientView]{Items: []admin.ClientView{{ID: "kc_x", Name: "n", Scopes: []auth.Scope{auth.ScopeAdmin},
+			CreatedAt: at}}, NextPage: "abc.def"}},
+		{"ClientList", admin.ClientPage{Clients: []admin.ClientView{{ID: "kc_x", Name: "n", Scopes: []auth.Scope{auth.ScopeAdmin}, CreatedAt: at}}}},
 		{"JobError", jobs.LineError{Line: 3, RecordID: "e-2", Field: "quantity", Reason: "must not be negative"}},
 		{"ImportAccepted", imports.Accepted{Size: 10, CheckImportStatus: "/v1/jobs/x",
 			Job: jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind, Status: jobs.StatusPending, CreatedAt: at, UpdatedAt: at}, false)}},
@@ -733,5 +758,155 @@ func TestDocsHandler(t *testing.T) {
 		if strings.Contains(page, banned) {
 			t.Errorf("page contains %q: it must be self-contained", banned)
 		}
+	}
+}
+
+// No summary pluralises a plural again ("customerss") or gives a plural a
+// singular's possessive ("customers's"); nor do the descriptions of the
+// operations, their parameters and answers, and the schemas. The catalogue's are generated
+// from its resources' names (admin/catalogapi).
+func TestSummariesHaveNoDoubledPlurals(t *testing.T) {
+	doc := loadDoc(t)
+	type text struct{ where, s string }
+	var texts []text
+	for _, o := range operations(doc) {
+		texts = append(texts, text{o.String() + " summary", o.op.Summary}, text{o.String() + " description", o.op.Description})
+		for code, r := range o.op.Responses.Map() {
+			if r.Value != nil && r.Value.Description != nil {
+				texts = append(texts, text{o.String() + " " + code, *r.Value.Description})
+			}
+		}
+		for _, p := range o.op.Parameters {
+			if p.Value != nil {
+				texts = append(texts, text{o.String() + " parameter " + p.Value.Name, p.Value.Description})
+			}
+		}
+	}
+	for name, s := range doc.Components.Schemas {
+		if s.Value != nil {
+			texts = append(texts, text{"schema " + name, s.Value.Description})
+		}
+	}
+	vocabulary := map[string]bool{}
+	for _, tx := range texts {
+		for _, w := range wordPattern.FindAllString(strings.ToLower(tx.s), -1) {
+			vocabulary[w] = true
+		}
+	}
+	for _, tx := range texts {
+		for _, d := range doubledPlurals(tx.s, vocabulary) {
+			t.Errorf("%s: %q pluralises a plural: %q", tx.where, d, tx.s)
+		}
+	}
+	// The check finds what it is for, and only that.
+	got := doubledPlurals("Count customerss; a customers's id; access the customers' list; a class", map[string]bool{"customer": true, "access": true, "class": true})
+	if !slices.Equal(got, []string{"customerss", "customers's"}) {
+		t.Errorf("doubledPlurals found %q", got)
+	}
+}
+
+var (
+	wordPattern    = regexp.MustCompile(`[a-z]+`)
+	doubledPattern = regexp.MustCompile(`\b([a-z]{3,})s(s|'s)\b`)
+)
+
+// doubledPlurals returns the words of s that add s or 's to a plural: w+"ss"
+// or w+"s's" where w is a word of the vocabulary ("access" is not "acce"
+// pluralised twice).
+func doubledPlurals(s string, vocabulary map[string]bool) []string {
+	var out []string
+	for _, m := range doubledPattern.FindAllStringSubmatch(strings.ToLower(s), -1) {
+		if vocabulary[m[1]] {
+			out = append(out, m[0])
+		}
+	}
+	return out
+}
+
+// Every paged list answers one shape from Kakin-Version 2027-01-01 on: its
+// array is items, next to nextPage. Lists that had another name for it
+// before answer either shape (oneOf), the older one required by it.
+func TestListsHaveOneShape(t *testing.T) {
+	doc := loadDoc(t)
+	legacy := map[string]string{ // the array's name before 2027-01-01
+		"GET /v1/usage": "records", "GET /v1/usage/unrated": "records", "GET /v1/usage/duplicates": "records",
+		"GET /v1/jobs": "jobs", "GET /v1/clients": "clients",
+	}
+	lists := 0
+	for _, o := range operations(doc) {
+		if !hasParam(o.op, "query", "pageSize") {
+			continue
+		}
+		lists++
+		schema := o.op.Responses.Status(200).Value.Content.Get("application/json").Schema.Value
+		for _, body := range []string{`{"items":[]}`, `{"items":[],"nextPage":"abc.def"}`} {
+			var v any
+			_ = json.Unmarshal([]byte(body), &v)
+			if err := schema.VisitJSON(v); err != nil {
+				t.Errorf("%s: the list shape %s does not match: %v", o, body, err)
+			}
+		}
+		if name, ok := legacy[o.String()]; ok {
+			if len(schema.OneOf) != 2 {
+				t.Errorf("%s: answers %v, want oneOf the list shape and the older shape", o, schema)
+			}
+			var v any
+			_ = json.Unmarshal([]byte(`{"`+name+`":[]}`), &v)
+			if err := schema.VisitJSON(v); err != nil {
+				t.Errorf("%s: the older shape (%s) does not match: %v", o, name, err)
+			}
+			delete(legacy, o.String())
+		}
+	}
+	if lists < 20 || len(legacy) != 0 {
+		t.Errorf("%d paged lists; lists not found: %v", lists, legacy)
+	}
+}
+
+// Every /v1 route refuses query parameters it does not take, and its 400
+// answer lists the ones it takes: they are the ones the document lists.
+func TestQueryParametersMatchTheCode(t *testing.T) {
+	doc := loadDoc(t)
+	code := map[string][]string{ // routes that take none or one, checked in their handlers' tests
+		"POST /v1/usage":                      nil,
+		"POST /v1/usage/imports":              {"mode"},
+		"POST /v1/rerate":                     nil,
+		"POST /v1/usage/{usageId}/invalidate": nil,
+		"POST /v1/usage/{usageId}/cancel":     nil,
+		"POST /v1/usage/invalidate":           nil,
+		"POST /v1/usage/cancel":               nil,
+	}
+	for _, m := range []map[string][]string{aggregator.QueryParams, jobs.QueryParams, admin.QueryParams} {
+		for route, params := range m {
+			code[route] = params
+		}
+	}
+	for _, rt := range catalogapi.New(nil, nil, nil).Routes() {
+		code[rt.Pattern()] = rt.QueryParams()
+	}
+	for _, o := range operations(doc) {
+		if !strings.HasPrefix(o.path, "/v1/") {
+			continue
+		}
+		want, ok := code[o.String()]
+		if !ok {
+			t.Errorf("%s: the code says nothing of its query parameters", o)
+			continue
+		}
+		var documented []string
+		for _, p := range o.op.Parameters {
+			if p.Value.In == "query" {
+				documented = append(documented, p.Value.Name)
+			}
+		}
+		want = slices.Sorted(slices.Values(want))
+		slices.Sort(documented)
+		if !slices.Equal(documented, want) {
+			t.Errorf("%s: documents query parameters %v, the code takes %v", o, documented, want)
+		}
+		delete(code, o.String())
+	}
+	for route := range code {
+		t.Errorf("%s: in the code, not in the document", route)
 	}
 }

@@ -1,0 +1,12 @@
+-- Whether a rated line's unit_price is the price per unit it was priced at
+-- (a price list's price or a per_unit rate table's) rather than nothing:
+-- graduated, volume, package, overage and percentage rates and fixed fees
+-- have no single unit price, and their lines stored 0. For the lines stored
+-- before this column, the default tells them apart exactly: price-list lines
+-- (whose item is the element, which never contains a slash) always carried
+-- their unit price; catalogue and fixed-fee lines (item contract/fee) never
+-- did. New lines write it explicitly.
+--
+-- ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS; the migration runner
+-- treats "column already exists" of an ADD COLUMN as already applied.
+ALTER TABLE rated_usage ADD COLUMN unit_priced UInt8 DEFAULT item NOT LIKE '%/%' AFTER unit_price;
