@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/deploy/devstack"
+	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -254,5 +255,23 @@ func TestShutdownWaitsForARunningEmit(t *testing.T) {
 	if !emitReturned.Load() || closedUnderEmit.Load() || closedBeforeReturn.Load() {
 		t.Errorf("run returned with the emit returned: %v; writer closed under the emit: %v, before it returned: %v",
 			emitReturned.Load(), closedUnderEmit.Load(), closedBeforeReturn.Load())
+	}
+}
+
+// The rater consumer's deadline per batch covers the re-rate wait and then
+// the usual time to price and write a batch; it never drops below the
+// default of every other consumer.
+func TestRaterAttemptTimeoutCoversTheRerateWait(t *testing.T) {
+	tests := []struct {
+		rerateWait, want time.Duration
+	}{
+		{time.Second, 31 * time.Second},
+		{2 * time.Minute, 2*time.Minute + 30*time.Second}, // the default --rerate-wait, once capped at 30s
+		{10 * time.Minute, 10*time.Minute + 30*time.Second},
+	}
+	for _, tt := range tests {
+		if got := raterAttemptTimeout(tt.rerateWait); got != tt.want || got < stream.DefaultAttemptTimeout {
+			t.Errorf("raterAttemptTimeout(%v) = %v, want %v", tt.rerateWait, got, tt.want)
+		}
 	}
 }
