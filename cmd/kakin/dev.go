@@ -62,7 +62,7 @@ func runDev(ctx context.Context, args []string) error {
 	log.Info("starting local stack", "data_dir", dir)
 	redis, err := devstack.StartRedis(ctx, filepath.Join(dir, "redis"), redisPort)
 	if err != nil {
-		return explainListen(err, addrInUse(err) || portTaken(redisPort), "the local Redis", loopback(redisPort), "redis-addr", "HOST:PORT")
+		return portInUseError(err, addrInUse(err) || portTaken(redisPort), "the local Redis", redisPort, "redis-addr", "HOST:PORT")
 	}
 	defer redis.Stop()
 	ch, err := devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), chPort, *chHTTPPort)
@@ -73,7 +73,7 @@ func runDev(ctx context.Context, args []string) error {
 	if !external {
 		k, err := devstack.StartKafka(filepath.Join(dir, "kafka"), kafkaPort, *kafkaSync)
 		if err != nil {
-			return listenError(err, "the embedded Kafka broker", loopback(kafkaPort), "kafka-brokers", "HOST:PORT")
+			return portInUseError(err, addrInUse(err), "the embedded Kafka broker", kafkaPort, "kafka-brokers", "HOST:PORT")
 		}
 		defer k.Close()
 		durability := "page cache (no fsync): survives a crash of kakin, not of the machine"
@@ -124,14 +124,24 @@ func runDev(ctx context.Context, args []string) error {
 	return s.run(ctx)
 }
 
+// portInUseError explains a local-stack server that did not start because
+// its port is taken (inUse) with the flag and variable that move it; any
+// other failure is returned as it is.
+func portInUseError(err error, inUse bool, what string, port int, flagName, form string) error {
+	if !inUse {
+		return err
+	}
+	return explainListen(err, true, what, loopback(port), flagName, form)
+}
+
 // clickHouseStartError names the flag that moves the local ClickHouse's
 // taken port: its native port (--clickhouse-addr) or its HTTP port.
 func clickHouseStartError(err error, native, http int) error {
 	switch {
 	case portTaken(native):
-		return explainListen(err, true, "the local ClickHouse (native protocol)", loopback(native), "clickhouse-addr", "HOST:PORT")
+		return portInUseError(err, true, "the local ClickHouse (native protocol)", native, "clickhouse-addr", "HOST:PORT")
 	case portTaken(http):
-		return explainListen(err, true, "the local ClickHouse's HTTP interface", loopback(http), "clickhouse-http-port", "PORT")
+		return portInUseError(err, true, "the local ClickHouse's HTTP interface", http, "clickhouse-http-port", "PORT")
 	case addrInUse(err):
 		return fmt.Errorf("the local ClickHouse: a port it needs is in use; move its native port with --clickhouse-addr=HOST:PORT or %s=HOST:PORT, its HTTP port with --clickhouse-http-port=PORT or %s=PORT: %w",
 			envName("clickhouse-addr"), envName("clickhouse-http-port"), err)

@@ -275,3 +275,45 @@ func TestRaterAttemptTimeoutCoversTheRerateWait(t *testing.T) {
 		}
 	}
 }
+
+// Which failures are a taken address, and what each message says.
+func TestListenErrorWording(t *testing.T) {
+	bind := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	tests := []struct {
+		name   string
+		err    error
+		inUse  bool
+		listen []string // listenError's message holds these
+	}{
+		{name: "listen of this process", err: bind, inUse: true,
+			listen: []string{"already in use", "--http-addr=HOST:PORT or KAKIN_HTTP_ADDR=HOST:PORT"}},
+		{name: "a server's log tail", err: errors.New("redis-server exited: exit status 1\n--- tail: Could not create server TCP listening socket 127.0.0.1:16379: bind: Address already in use"), inUse: true,
+			listen: []string{"already in use", "--http-addr"}},
+		{name: "another server answers on the port", err: errors.New("127.0.0.1:16379 is answered by another redis-server (process_id:7); port in use"), inUse: true,
+			listen: []string{"already in use"}},
+		{name: "not a taken port", err: &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)},
+			listen: []string{"cannot listen on 127.0.0.1:80", "set it with --http-addr=HOST:PORT or KAKIN_HTTP_ADDR=HOST:PORT"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := addrInUse(tt.err); got != tt.inUse {
+				t.Errorf("addrInUse = %v, want %v", got, tt.inUse)
+			}
+			err := listenError(tt.err, "the HTTP API", "127.0.0.1:80", "http-addr", "HOST:PORT")
+			for _, want := range tt.listen {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("listenError: %q lacks %q", err, want)
+				}
+			}
+			if !errors.Is(err, tt.err) {
+				t.Errorf("listenError does not wrap the cause")
+			}
+			// The local stack explains only a taken port; any other
+			// failure of its servers is theirs to describe.
+			dev := portInUseError(tt.err, tt.inUse, "the local Redis", 16379, "redis-addr", "HOST:PORT")
+			if tt.inUse != strings.Contains(dev.Error(), "--redis-addr=HOST:PORT or KAKIN_REDIS_ADDR=HOST:PORT") || !errors.Is(dev, tt.err) {
+				t.Errorf("portInUseError(inUse=%v) = %q", tt.inUse, dev)
+			}
+		})
+	}
+}
