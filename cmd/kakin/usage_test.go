@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/clock"
 )
 
 // importAPI stands in for the two routes `kakin usage send` talks to: the
@@ -72,7 +75,8 @@ func TestUsageSendFinishesProgressBeforeTheResult(t *testing.T) {
 			args: []string{"--quiet"}, want: "job job_t completed: 3 records, 3 accepted, 0 rejected"},
 	}
 	file := filepath.Join(t.TempDir(), "usage.csv")
-	csv := "id,customer,element,quantity,time\n" + strings.Repeat("e-1,c-1,api_calls,1,2026-01-01T00:00:00Z\n", 3)
+	at := clock.Now().UTC().Format(time.RFC3339)
+	csv := "id,customer,element,quantity,time\n" + strings.Repeat("e-1,c-1,api_calls,1,"+at+"\n", 3)
 	if err := os.WriteFile(file, []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
