@@ -7,13 +7,22 @@ BIN      := bin/kakin
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
+PREFIX   ?= /usr/local
 
-.PHONY: all build deps run test test-clock test-short bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
+.PHONY: all build install deps run test test-clock test-short bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kakin
+
+# Installs bin/kakin as $(PREFIX)/bin/kakin (default /usr/local/bin, which
+# needs root: sudo make install; or make install PREFIX=$HOME/.local) so that
+# the README's `kakin …` commands work from any directory. DESTDIR is
+# honoured for packaging.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/kakin
 
 # Installs redis-server and clickhouse-server from Debian when missing.
 deps:

@@ -57,7 +57,7 @@ func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, err
 		if err != nil {
 			return nil, err
 		}
-		s.loops = append(s.loops, a.Run)
+		s.addLoop("auth_revocations", a.Run)
 		s.checks = append(s.checks, check{"auth", a.Ready})
 		s.mux.Handle("POST /oauth/token", a.TokenHandler())
 		api.guard = a

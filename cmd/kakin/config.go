@@ -32,6 +32,7 @@ type config struct {
 	PriceList          string
 	DedupeWindow       time.Duration
 	RaterStateTTL      time.Duration
+	RerateWait         time.Duration
 	MaxBodyBytes       int64
 	MaxRecords         int
 	MaxFutureSkew      time.Duration
@@ -76,6 +77,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
 	fs.StringVar(&c.PriceList, "price-list", "deploy/demo/pricelist.json", "per-unit price list file for tenants without a price plan in the catalogue store")
 	fs.DurationVar(&c.RaterStateTTL, "rater-state-ttl", 100*24*time.Hour, "how long the rater keeps a charge's running period state after its last change; must outlast the dedupe window plus a billing period")
+	fs.DurationVar(&c.RerateWait, "rerate-wait", 2*time.Minute, "how long the rater waits for the aggregator to store every record before a re-rate request (longer: the batch fails and is retried); the rater's deadline per batch is this plus 30s")
 	fs.DurationVar(&c.DedupeWindow, "dedupe-window", 35*24*time.Hour, "default duplicate-detection window of a tenant without its own (kakin tenants set-dedupe-window): how long its event ids are remembered; ingest refuses events older than this")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", ingest.DefaultLimits.MaxBodyBytes, "largest accepted ingest request body, in bytes (413 above)")
 	fs.IntVar(&c.MaxRecords, "max-records", ingest.DefaultLimits.MaxRecords, "most records in one ingest request (413 above)")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 
@@ -61,18 +62,18 @@ func runDev(ctx context.Context, args []string) error {
 	log.Info("starting local stack", "data_dir", dir)
 	redis, err := devstack.StartRedis(ctx, filepath.Join(dir, "redis"), redisPort)
 	if err != nil {
-		return err
+		return portInUseError(err, addrInUse(err) || portTaken(redisPort), "the local Redis", redisPort, "redis-addr", "HOST:PORT")
 	}
 	defer redis.Stop()
 	ch, err := devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), chPort, *chHTTPPort)
 	if err != nil {
-		return err
+		return clickHouseStartError(err, chPort, *chHTTPPort)
 	}
 	defer ch.Stop()
 	if !external {
 		k, err := devstack.StartKafka(filepath.Join(dir, "kafka"), kafkaPort, *kafkaSync)
 		if err != nil {
-			return err
+			return portInUseError(err, addrInUse(err), "the embedded Kafka broker", kafkaPort, "kafka-brokers", "HOST:PORT")
 		}
 		defer k.Close()
 		durability := "page cache (no fsync): survives a crash of kakin, not of the machine"
@@ -122,6 +123,48 @@ func runDev(ctx context.Context, args []string) error {
 	}()
 	return s.run(ctx)
 }
+
+// portInUseError explains a local-stack server that did not start because
+// its port is taken (inUse) with the flag and variable that move it; any
+// other failure is returned as it is.
+func portInUseError(err error, inUse bool, what string, port int, flagName, form string) error {
+	if !inUse {
+		return err
+	}
+	return explainListen(err, true, what, loopback(port), flagName, form)
+}
+
+// clickHouseStartError names the flag that moves the local ClickHouse's
+// taken port: its native port (--clickhouse-addr) or its HTTP port.
+func clickHouseStartError(err error, native, http int) error {
+	switch {
+	case portTaken(native):
+		return portInUseError(err, true, "the local ClickHouse (native protocol)", native, "clickhouse-addr", "HOST:PORT")
+	case portTaken(http):
+		return portInUseError(err, true, "the local ClickHouse's HTTP interface", http, "clickhouse-http-port", "PORT")
+	case addrInUse(err):
+		return fmt.Errorf("the local ClickHouse: a port it needs is in use; move its native port with --clickhouse-addr=HOST:PORT or %s=HOST:PORT, its HTTP port with --clickhouse-http-port=PORT or %s=PORT: %w",
+			envName("clickhouse-addr"), envName("clickhouse-http-port"), err)
+	}
+	return err
+}
+
+// portTaken reports whether another process listens on port of the
+// loopback address, where the local stack's servers listen. Port 0 (any
+// free port) is never taken.
+func portTaken(port int) bool {
+	if port == 0 {
+		return false
+	}
+	ln, err := net.Listen("tcp", loopback(port))
+	if err != nil {
+		return addrInUse(err)
+	}
+	ln.Close()
+	return false
+}
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 func portOf(addr string) (int, error) {
 	_, p, err := net.SplitHostPort(addr)
@@ -204,11 +247,26 @@ Post usage:
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' %[1]s/v1/usage --data-binary $'{"id":"e-1","customer":"cust-001","element":"api_calls","quantity":1200,"time":"%[7]s"}\n{"id":"e-2","customer":"cust-001","element":"transfer_gb","quantity":"2.5","time":"%[7]s"}'
 
 Import a file of usage records (CSV with a header id,customer,element,quantity,time, or NDJSON):
-  kakin usage send -f usage.csv --url %[1]s --client-id '%[9]s' --client-secret '%[10]s'
+  %[11]s usage send -f usage.csv --url %[1]s --client-id '%[9]s' --client-secret '%[10]s'
 
 Read the charges a few seconds later:
   curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/charges?customer=cust-001&period=%[8]s'
 
 Ctrl-C stops everything; data stays under the data directory.
-`, base, cfg.CHAddr, chHTTP, cfg.CHDatabase, cfg.RedisAddr, cfg.KafkaBrokers, nowRFC3339(), nowPeriod(), demo.ID, demo.Secret)
+`, base, cfg.CHAddr, chHTTP, cfg.CHDatabase, cfg.RedisAddr, cfg.KafkaBrokers, nowRFC3339(), nowPeriod(), demo.ID, demo.Secret, selfName())
+}
+
+// selfName is how to run this binary again from the current directory:
+// "kakin" when that is on PATH and is this binary (after make install),
+// else the path it was started by (./bin/kakin under make run).
+func selfName() string {
+	if onPath, err := exec.LookPath("kakin"); err == nil {
+		self, err1 := os.Executable()
+		a, err2 := os.Stat(onPath)
+		b, err3 := os.Stat(self)
+		if err1 == nil && err2 == nil && err3 == nil && os.SameFile(a, b) {
+			return "kakin"
+		}
+	}
+	return os.Args[0]
 }

@@ -35,7 +35,7 @@ func (s *server) registerImports(clickhouse func() (driver.Conn, error), redisCl
 		Limiter: api.limiter, Log: s.log, Metrics: imports.NewMetrics(s.reg)}
 	importer := imports.NewImporter(cfg)
 	runner.Register(imports.Kind, importer)
-	s.loops = append(s.loops, func(ctx context.Context) error { return importer.RunSpoolSweeper(ctx, store, 0) })
+	s.addLoop("imports_spool_sweeper", func(ctx context.Context) error { return importer.RunSpoolSweeper(ctx, store, 0) })
 	api.handle("POST /v1/usage/imports", auth.ScopeUsageWrite, ratelimit.Ingest, imports.NewUploads(cfg, store, runner.Wake))
 	s.log.Info("usage imports enabled", "import_dir", dir, "max_import_bytes", s.cfg.MaxImportBytes, "job_workers", s.cfg.JobWorkers)
 	return nil

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -72,11 +73,37 @@ type server struct {
 	metrics *stream.Metrics
 	mux     *http.ServeMux
 	checks  []check
-	loops   []func(ctx context.Context) error
-	closers []func()
+	loops   []loop
+	closers []func()      // run after every loop returned, last first
 	ready   chan struct{} // closed once the HTTP listener is bound
 	addr    string
 	runner  *jobs.Runner // the process's job runner, shared by every job kind
+
+	failures *prometheus.CounterVec // loops that returned an error, by component
+}
+
+// loop is one long-running component of a process (a consumer, a poller, an
+// emitter). run works until ctx ends and then returns nil; an error stops
+// the whole process (see server.run).
+type loop struct {
+	name string // metric label and log attribute
+	run  func(ctx context.Context) error
+}
+
+// addLoop runs fn as a supervised component of the server.
+func (s *server) addLoop(name string, fn func(ctx context.Context) error) {
+	s.loops = append(s.loops, loop{name: name, run: fn})
+}
+
+// newBareServer returns a server without roles: metrics, routes and loops
+// are added by newServer (and by tests).
+func newBareServer(cfg config, log *slog.Logger) *server {
+	reg := prometheus.NewRegistry()
+	s := &server{cfg: cfg, log: log, reg: reg, metrics: stream.NewMetrics(reg), mux: http.NewServeMux(), ready: make(chan struct{}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kakin_component_failures_total",
+			Help: "Components (consumers, pollers, emitters) that failed, by component; a failure stops the process."}, []string{"component"})}
+	reg.MustRegister(s.failures)
+	return s
 }
 
 // jobRunner returns the process's job runner, creating it (and its loop) on
@@ -85,7 +112,7 @@ func (s *server) jobRunner(store *jobs.Store, rdb *redis.Client) *jobs.Runner {
 	if s.runner == nil {
 		s.runner = jobs.NewRunner(jobs.Options{Store: store, Redis: rdb, LeaseTTL: s.cfg.JobLease,
 			Workers: s.cfg.JobWorkers, Log: s.log, Registerer: s.reg})
-		s.loops = append(s.loops, s.runner.Run)
+		s.addLoop("jobs", s.runner.Run)
 	}
 	return s.runner
 }
@@ -95,9 +122,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
+	s := newBareServer(cfg, log)
+	reg := s.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &server{cfg: cfg, log: log, reg: reg, metrics: stream.NewMetrics(reg), mux: http.NewServeMux(), ready: make(chan struct{})}
 	brokers := cfg.brokers()
 	if len(brokers) == 0 {
 		return nil, errors.New("no kafka brokers configured")
@@ -153,7 +180,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			return nil, err
 		}
 		windows = tenantwindow.New(auth.NewStore(conn), cfg.DedupeWindow, cfg.TenantRefresh, log, reg)
-		s.loops = append(s.loops, windows.Run)
+		s.addLoop("tenant_windows", windows.Run)
 		s.checks = append(s.checks, check{"tenant_windows", windows.Ready})
 		return windows, nil
 	}
@@ -166,7 +193,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		if replica == nil {
 			replica = catalogstore.NewReplica(conn, catalogstore.ReplicaOptions{PollInterval: cfg.CatalogPollInterval,
 				WithoutPII: !slices.Contains(roles, "admin"), Log: log, Registerer: reg})
-			s.loops = append(s.loops, replica.Run)
+			s.addLoop("catalog_replica", replica.Run)
 			s.checks = append(s.checks, check{"catalog", replica.Healthy})
 		}
 		return replica
@@ -218,9 +245,12 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 				dedupe.Options{Windows: w, FutureSkew: cfg.MaxFutureSkew, Registerer: reg})
 			sweeper := dedupe.NewSweeper(claimsRedis, w, cfg.MaxFutureSkew, 0, log, reg)
 			cc := consumer(dedupe.StageName, "kakin-dedupe", []string{schemas.TopicRaw})
-			s.loops = append(s.loops, func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) },
-				sweeper.Run)
+			s.addLoop("dedupe", func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
+			s.addLoop("dedupe_sweeper", sweeper.Run)
 		case "rater":
+			if cfg.RerateWait <= 0 {
+				return nil, fmt.Errorf("--rerate-wait must be positive, got %v", cfg.RerateWait)
+			}
 			pl, err := rater.LoadPriceList(cfg.PriceList)
 			if err != nil {
 				return nil, err
@@ -238,20 +268,13 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			stage := rater.NewStage(pl, writer(""), s.metrics).
 				WithEngines(engines, runstate.New(redisClient(), cfg.RaterStateTTL)).
 				WithRerate(aggregator.NewRecords(conn, nil),
-					&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, 2*time.Minute)
+					&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, cfg.RerateWait)
+			fixed := rater.NewFixedFees(replica, engines, writer(""), s.metrics, log)
 			cc := consumer(rater.StageName, "kakin-rater", []string{schemas.TopicAccepted})
-			s.loops = append(s.loops, func(ctx context.Context) error {
-				// Nothing is priced before the catalogue is loaded: a
-				// catalogue tenant's usage must not fall to the price list.
-				if err := replica.WaitReady(ctx); err != nil {
-					return nil // stopping
-				}
-				go func() { _ = engines.Run(ctx) }()
-				engines.Refresh()
-				fixed := rater.NewFixedFees(replica, engines, writer(""), s.metrics, log)
-				go func() { _ = fixed.Run(ctx, time.Minute) }()
-				return stream.Consume(ctx, cc, stage.HandleBatch)
-			})
+			cc.AttemptTimeout = raterAttemptTimeout(cfg.RerateWait)
+			s.loops = append(s.loops, raterLoops(replica.WaitReady, engines.Refresh, engines.Run,
+				func(ctx context.Context) error { return fixed.Run(ctx, time.Minute) },
+				func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })...)
 		case "aggregator":
 			conn, err := clickhouse()
 			if err != nil {
@@ -259,7 +282,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			}
 			stage := aggregator.NewStage(conn, s.metrics, reg)
 			cc := consumer(aggregator.StageName, "kakin-aggregator", aggregator.Topics)
-			s.loops = append(s.loops, func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
+			s.addLoop("aggregator", func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
 		case "admin":
 			conn, err := clickhouse()
 			if err != nil {
@@ -301,6 +324,41 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 	return s, nil
 }
 
+// raterAttemptTimeout is the rater consumer's deadline per batch: a re-rate
+// request in the batch may wait up to rerateWait for the aggregator, and the
+// batch then still needs the usual time to be priced and written.
+func raterAttemptTimeout(rerateWait time.Duration) time.Duration {
+	return rerateWait + stream.DefaultAttemptTimeout
+}
+
+// raterLoops are the rater role's components: the catalogue engines
+// (recompiled on every catalogue change), the fixed-fee emitter and the
+// usage.accepted consumer. Each is a loop of the server like any other:
+// supervised, and waited for before the Kafka writers it uses are closed.
+// None starts before the catalogue replica is loaded (ready): a catalogue
+// tenant's usage must not fall to the price list, nor its fixed fees be
+// looked for in an empty catalogue; each compiles the engines (refresh)
+// before it starts, so none depends on the others having started.
+func raterLoops(ready func(context.Context) error, refresh func(), engines, fixedFees, consume func(context.Context) error) []loop {
+	afterCatalogue := func(run func(context.Context) error) func(context.Context) error {
+		return func(ctx context.Context) error {
+			if err := ready(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopping
+				}
+				return fmt.Errorf("wait for the catalogue: %w", err)
+			}
+			refresh()
+			return run(ctx)
+		}
+	}
+	return []loop{
+		{name: "rater_catalogue_engines", run: afterCatalogue(engines)},
+		{name: "rater_fixed_fees", run: afterCatalogue(fixedFees)},
+		{name: "rater", run: afterCatalogue(consume)},
+	}
+}
+
 // readyz answers 200 only when every dependency of this process's roles answers.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
@@ -317,8 +375,10 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, code, status)
 }
 
-// run serves HTTP and runs the consumer loops until ctx ends or one fails,
-// then shuts down: in-flight requests and batches are finished first.
+// run serves HTTP and runs the loops until ctx ends or one fails, then shuts
+// down: in-flight requests and batches are finished first, every loop is
+// waited for, and only then are the writers and connections closed, so
+// nothing is closed under a running write.
 func (s *server) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -329,7 +389,7 @@ func (s *server) run(ctx context.Context) error {
 	}()
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.HTTPAddr, err)
+		return listenError(err, "the HTTP API (and /metrics, /healthz, /readyz)", s.cfg.HTTPAddr, "http-addr", "HOST:PORT")
 	}
 	s.addr = ln.Addr().String()
 	srv := &http.Server{
@@ -342,12 +402,18 @@ func (s *server) run(ctx context.Context) error {
 	}
 	errc := make(chan error, len(s.loops)+1)
 	var wg sync.WaitGroup
-	for _, loop := range s.loops {
+	for _, l := range s.loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := loop(ctx); err != nil {
-				errc <- err
+			err := l.run(ctx)
+			switch {
+			case err != nil:
+				s.failures.WithLabelValues(l.name).Inc()
+				s.log.Error("component failed", "component", l.name, "err", err)
+				errc <- fmt.Errorf("%s: %w", l.name, err)
+			case ctx.Err() == nil:
+				s.log.Warn("component stopped before the process", "component", l.name)
 			}
 		}()
 	}
@@ -369,7 +435,7 @@ func (s *server) run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
-		s.log.Error("component failed; shutting down", "err", runErr)
+		s.log.Error("shutting down after a failure", "err", runErr)
 	}
 	cancel()
 	shutdownCtx, done := context.WithTimeout(context.Background(), 30*time.Second)
@@ -377,7 +443,34 @@ func (s *server) run(ctx context.Context) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		s.log.Warn("http shutdown", "err", err)
 	}
-	wg.Wait()
+	wg.Wait() // every loop has returned: the closers (deferred above) may run
 	s.log.Info("kakin stopped")
 	return runErr
+}
+
+// listenError explains a failure to listen on addr: what the listener is
+// for, and the flag and environment variable that move it (form is what
+// they take: HOST:PORT or PORT). The cause stays wrapped.
+func listenError(err error, what, addr, flagName, form string) error {
+	return explainListen(err, addrInUse(err), what, addr, flagName, form)
+}
+
+// explainListen is listenError when the caller knows whether addr is taken.
+func explainListen(err error, inUse bool, what, addr, flagName, form string) error {
+	move := fmt.Sprintf("--%s=%s or %s=%s", flagName, form, envName(flagName), form)
+	if inUse {
+		return fmt.Errorf("%s: %s is already in use by another process; stop that process, or pick another with %s: %w",
+			what, addr, move, err)
+	}
+	return fmt.Errorf("%s: cannot listen on %s (set it with %s): %w", what, addr, move, err)
+}
+
+// addrInUse reports whether err says that an address is taken: a listen of
+// this process, or the log of a server it started.
+func addrInUse(err error) bool {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "address already in use") || strings.Contains(msg, "port in use")
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -162,7 +163,12 @@ func runUsageSend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	bar := newProgressBar(stderr, filepath.Base(file), st.Size(), quiet)
+	// Progress goes to stderr on one line, redrawn in place; it is ended
+	// (final redraw, newline) before anything else is printed, and before
+	// an error is returned for the caller to print.
+	status := &statusLine{w: stderr, quiet: quiet}
+	defer status.end()
+	bar := newProgressBar(status, filepath.Base(file), st.Size())
 	body := &countingReader{r: bufio.NewReaderSize(f, 256<<10), n: &bar.sent}
 	stopBar := bar.start()
 	resp, err := c.do(ctx, http.MethodPost, "/v1/usage/imports?mode="+mode, body, st.Size(), map[string]string{"Content-Type": contentType})
@@ -184,7 +190,7 @@ func runUsageSend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("upload answer: %w", err)
 	}
-	fmt.Fprintf(stderr, "uploaded %s (%d bytes): job %s, %d records\n", file, acc.Size, acc.Job.ID, acc.Job.Total)
+	status.println("uploaded %s (%d bytes): job %s, %d records", file, acc.Size, acc.Job.ID, acc.Job.Total)
 
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -201,7 +207,7 @@ func runUsageSend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		resp, err := c.do(ctx, http.MethodGet, acc.CheckImportStatus, nil, 0, nil)
 		if err != nil {
-			fmt.Fprintf(stderr, "\npoll: %v (retrying)\n", err)
+			status.println("poll: %v (retrying)", err)
 			continue
 		}
 		if resp.StatusCode != http.StatusOK {
@@ -210,7 +216,7 @@ func runUsageSend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound {
 				return fmt.Errorf("cannot follow job %s: %s", job.ID, msg)
 			}
-			fmt.Fprintf(stderr, "\npoll: %s (retrying)\n", msg)
+			status.println("poll: %s (retrying)", msg)
 			continue
 		}
 		err = json.NewDecoder(resp.Body).Decode(&job)
@@ -218,13 +224,9 @@ func runUsageSend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return fmt.Errorf("job answer: %w", err)
 		}
-		if !quiet {
-			fmt.Fprintf(stderr, "\r%s %s: %d/%d records, %d accepted, %d rejected   ", job.ID, job.Status, job.Processed, job.Total, job.Accepted, job.Rejected)
-		}
+		status.draw("%s %s: %d/%d records, %d accepted, %d rejected   ", job.ID, job.Status, job.Processed, job.Total, job.Accepted, job.Rejected)
 	}
-	if !quiet {
-		fmt.Fprintln(stderr)
-	}
+	status.end() // the result starts on a line of its own
 	if jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -294,24 +296,68 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// progressBar draws upload progress (bytes sent) on one line of w.
-type progressBar struct {
+// statusLine is the progress line on stderr: drawn again in place ("\r")
+// until ended with a newline. Whatever else is printed first ends it, so no
+// message or result is ever appended to a progress line.
+type statusLine struct {
+	mu    sync.Mutex
 	w     io.Writer
+	quiet bool // draw nothing (messages are still printed)
+	open  bool // a line is drawn and not ended yet
+}
+
+// draw replaces the current progress line.
+func (s *statusLine) draw(format string, args ...any) {
+	if s.quiet {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, "\r"+format, args...)
+	s.open = true
+}
+
+// end ends the progress line, if one is drawn.
+func (s *statusLine) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked()
+}
+
+func (s *statusLine) endLocked() {
+	if s.open {
+		fmt.Fprintln(s.w)
+		s.open = false
+	}
+}
+
+// println prints a message on a line of its own, after the progress line.
+func (s *statusLine) println(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked()
+	fmt.Fprintf(s.w, format+"\n", args...)
+}
+
+// progressBar draws upload progress (bytes sent) on the status line.
+type progressBar struct {
+	line  *statusLine
 	name  string
 	total int64
-	quiet bool
 	sent  atomic.Int64
 	began time.Time
 }
 
-func newProgressBar(w io.Writer, name string, total int64, quiet bool) *progressBar {
-	return &progressBar{w: w, name: name, total: total, quiet: quiet}
+func newProgressBar(line *statusLine, name string, total int64) *progressBar {
+	return &progressBar{line: line, name: name, total: total}
 }
 
-// start draws the bar every 200 ms until the returned stop is called.
+// start draws the bar every 200 ms until the returned stop is called; stop
+// returns once the bar is drawn a last time (with every byte sent) and its
+// line is ended.
 func (b *progressBar) start() (stop func()) {
 	b.began = time.Now()
-	if b.quiet {
+	if b.line.quiet {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -323,28 +369,31 @@ func (b *progressBar) start() (stop func()) {
 		for {
 			select {
 			case <-done:
-				b.draw()
-				fmt.Fprintln(b.w)
 				return
 			case <-t.C:
 				b.draw()
 			}
 		}
 	}()
-	return func() { close(done); <-finished }
+	return func() {
+		close(done)
+		<-finished // no tick draws after this
+		b.draw()
+		b.line.end()
+	}
 }
 
 func (b *progressBar) draw() {
 	sent := b.sent.Load()
 	frac := 1.0
 	if b.total > 0 {
-		frac = float64(sent) / float64(b.total)
+		frac = min(float64(sent)/float64(b.total), 1) // a file that grew while sent
 	}
 	const width = 30
 	filled := int(frac * width)
 	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
 	rate := float64(sent) / max(time.Since(b.began).Seconds(), 0.001)
-	fmt.Fprintf(b.w, "\rupload %s [%s] %5.1f%% %s/%s %s/s ", b.name, bar, 100*frac, mib(sent), mib(b.total), mib(int64(rate)))
+	b.line.draw("upload %s [%s] %5.1f%% %s/%s %s/s ", b.name, bar, 100*frac, mib(sent), mib(b.total), mib(int64(rate)))
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20)) }

@@ -25,6 +25,13 @@ type ConsumerConfig struct {
 	MaxBatch       int           // records per batch at most
 	MaxWait        time.Duration // how long to wait to fill a batch once its first record is in
 	SessionTimeout time.Duration // group session timeout: how fast a dead member's partitions move
+	// AttemptTimeout is the deadline of one attempt at a batch: the
+	// handler's context ends after it, the attempt counts as failed and the
+	// batch is handed again. It also bounds how long a batch in flight
+	// delays stopping. 0 is DefaultAttemptTimeout; a stage whose handler may
+	// legitimately wait longer (the rater's re-rate waits for the
+	// aggregator) sets its own.
+	AttemptTimeout time.Duration
 	Log            *slog.Logger
 	Metrics        *Metrics
 }
@@ -39,6 +46,9 @@ func (c *ConsumerConfig) defaults() {
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 10 * time.Second
 	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = DefaultAttemptTimeout
+	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -47,8 +57,8 @@ func (c *ConsumerConfig) defaults() {
 // Consume runs the consumer-group loop until ctx is done. A new group starts
 // from the earliest offset, so nothing already in a topic is skipped. Offsets
 // are committed only after handle succeeded for the batch (at-least-once); a
-// batch in flight when ctx ends is finished, bounded by a grace period, before
-// Consume returns.
+// batch in flight when ctx ends is finished, bounded by cfg.AttemptTimeout,
+// before Consume returns.
 func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error {
 	cfg.defaults()
 	reader := kafka.NewReader(kafka.ReaderConfig{
@@ -111,12 +121,12 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 		cancel()
 
 		// The batch in hand is finished even if ctx ends now (bounded by
-		// attemptTimeout): stopping halfway would only cause a redelivery.
+		// cfg.AttemptTimeout): stopping halfway would only cause a redelivery.
 		if err := handleWithRetry(ctx, cfg, log, batch, handle); err != nil {
 			log.Info("consumer stopped", "uncommitted", len(batch))
 			return nil
 		}
-		cctx, done := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
+		cctx, done := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 		if err := reader.CommitMessages(cctx, batch...); err != nil {
 			// Not fatal: the batch is redelivered and handled idempotently.
 			log.Warn("commit failed; batch will be redelivered", "err", err)
@@ -126,17 +136,23 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 	}
 }
 
-// attemptTimeout bounds one attempt at a batch (and one commit).
-const attemptTimeout = 30 * time.Second
+const (
+	// DefaultAttemptTimeout bounds one attempt at a batch when the
+	// consumer does not set its own AttemptTimeout.
+	DefaultAttemptTimeout = 30 * time.Second
+	// commitTimeout bounds one commit of a batch's offsets.
+	commitTimeout = 30 * time.Second
+)
 
 // handleWithRetry hands the batch to handle until it succeeds, each attempt
-// with a fresh deadline that stopping does not cancel, and backs off between
-// attempts. It gives up (with an error) only when stop is done.
+// with a fresh deadline (cfg.AttemptTimeout) that stopping does not cancel,
+// and backs off between attempts. It gives up (with an error) only when
+// stop is done.
 func handleWithRetry(stop context.Context, cfg ConsumerConfig, log *slog.Logger, batch []kafka.Message, handle BatchHandler) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		work, cancel := context.WithTimeout(context.WithoutCancel(stop), attemptTimeout)
+		work, cancel := context.WithTimeout(context.WithoutCancel(stop), cfg.AttemptTimeout)
 		err := handle(work, batch)
 		cancel()
 		if err == nil {

@@ -737,3 +737,93 @@ func TestConsumeRetriesOutlastAnOutageOfMoreThan30s(t *testing.T) {
 		t.Errorf("the batch was never handled after a %v outage; attempts:\n%s", outage, strings.Join(attempts, "\n"))
 	}
 }
+
+// Each attempt at a batch gets the consumer's AttemptTimeout as its deadline
+// (DefaultAttemptTimeout when unset): a handler that waits longer than the
+// default — the rater's re-rate waits for the aggregator — is not cut when
+// its consumer allows more, and one that outlives its deadline is cut and
+// handed the batch again. The handlers' work is a wait of their own with a
+// deadline (as the re-rate's), so nothing depends on how fast the machine is:
+// the consumer's deadline is either far beyond it or before it.
+func TestConsumeAttemptDeadline(t *testing.T) {
+	needKafka(t)
+	const work = 300 * time.Millisecond
+	tests := []struct {
+		name     string
+		attempt  time.Duration // ConsumerConfig.AttemptTimeout
+		wantDL   time.Duration // the deadline the handler must be given
+		work     time.Duration // how long the handler's own wait lasts
+		wantCuts int           // attempts cut by the consumer's deadline
+	}{
+		{name: "default", attempt: 0, wantDL: stream.DefaultAttemptTimeout},
+		{name: "configured longer than the default", attempt: 3 * time.Minute, wantDL: 3 * time.Minute},
+		{name: "long handler within its configured deadline is not cut", attempt: work + 20*time.Second, wantDL: work + 20*time.Second, work: work},
+		{name: "handler outlasting its deadline is cut and retried", attempt: work / 2, wantDL: work / 2, work: work, wantCuts: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			topic := newTopic(t, 1)
+			produce(t, topic, 1)
+			cfg := consumerConfig(uniqueName(t, "group"), 10, topic)
+			cfg.AttemptTimeout = tt.attempt
+			type attempt struct {
+				deadline, at time.Time
+				hasDL, cut   bool
+			}
+			var mu sync.Mutex
+			var attempts []attempt
+			calls := 0
+			handled := make(chan struct{})
+			started := time.Now()
+			c := startConsumer(t, cfg, func(context.CancelFunc) stream.BatchHandler {
+				return func(ctx context.Context, msgs []kafka.Message) error {
+					a := attempt{at: time.Now()}
+					a.deadline, a.hasDL = ctx.Deadline()
+					mu.Lock()
+					calls++
+					n := calls
+					mu.Unlock()
+					if tt.work > 0 && n == 1 { // the retry finishes at once
+						own, cancel := context.WithTimeout(ctx, tt.work)
+						<-own.Done()
+						cancel()
+						a.cut = ctx.Err() != nil
+					}
+					mu.Lock()
+					attempts = append(attempts, a)
+					mu.Unlock()
+					if a.cut {
+						return fmt.Errorf("cut: %w", ctx.Err())
+					}
+					close(handled)
+					return nil
+				}
+			})
+			select {
+			case <-handled:
+			case <-time.After(60 * time.Second):
+				t.Fatal("the batch was not handled within 60s")
+			}
+			if err := c.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(attempts) != 1+tt.wantCuts {
+				t.Fatalf("%d attempts %+v, want %d", len(attempts), attempts, 1+tt.wantCuts)
+			}
+			for i, a := range attempts {
+				// The attempt's deadline is set when it starts: after
+				// the consumer started, before the handler ran.
+				if !a.hasDL || a.deadline.Before(started.Add(tt.wantDL)) || a.deadline.After(a.at.Add(tt.wantDL)) {
+					t.Errorf("attempt %d: deadline %v (set: %v), want %v after the attempt began (between %v and %v)",
+						i, a.deadline, a.hasDL, tt.wantDL, started.Add(tt.wantDL), a.at.Add(tt.wantDL))
+				}
+				if wantCut := i < tt.wantCuts; a.cut != wantCut {
+					t.Errorf("attempt %d: cut by the consumer's deadline: %v, want %v", i, a.cut, wantCut)
+				}
+			}
+		})
+	}
+}
