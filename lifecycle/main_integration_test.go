@@ -76,7 +76,7 @@ var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 
 const testPrices = `{"tenants": {
   "acme": {"currency": "JPY", "rounding": "half_up", "time_zone": "Asia/Tokyo", "customers": ["c1", "c2", "c3"],
-           "prices": {"api_calls": "0.5", "transfer_gb": "9.8", "storage": "12345678901234567.89"}},
+           "prices": {"api_calls": "0.5", "transfer_gb": "9.8", "storage": "1234567890.123456789"}},
   "beta": {"currency": "USD", "rounding": "up", "time_zone": "UTC", "customers": ["c1"],
            "prices": {"api_calls": "0.0125"}}
 }}`

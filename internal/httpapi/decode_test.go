@@ -16,15 +16,17 @@ func TestDecodeStrict(t *testing.T) {
 		in       string
 		optional bool
 		ok       bool
-		field    string
+		fields   []string // every field named, in body order
 	}{
-		{`{"name":"a","n":1}`, false, true, ""},
-		{``, true, true, ""},
-		{``, false, false, ""},
-		{`{"name":"a","colour":"red"}`, false, false, "colour"},
-		{`{"n":"one"}`, true, false, "n"},
-		{`{"name":"a"} {"name":"b"}`, false, false, ""},
-		{`{"name":`, true, false, ""},
+		{`{"name":"a","n":1}`, false, true, nil},
+		{``, true, true, nil},
+		{` `, true, true, nil},
+		{``, false, false, nil},
+		{`{"name":"a","colour":"red"}`, false, false, []string{"colour"}},
+		{`{"n":"one"}`, true, false, []string{"n"}},
+		{`{"name":5,"n":"one","colour":"red"}`, false, false, []string{"name", "n", "colour"}},
+		{`{"name":"a"} {"name":"b"}`, false, false, nil},
+		{`{"name":`, true, false, nil},
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()
@@ -41,8 +43,15 @@ func TestDecodeStrict(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != 400 || p.Code != "invalid_body" {
 			t.Errorf("%q: %d %s", tt.in, rec.Code, rec.Body)
 		}
-		if tt.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tt.field) {
-			t.Errorf("%q: errors %+v, want field %s", tt.in, p.Errors, tt.field)
+		if tt.fields == nil {
+			continue
+		}
+		var got []string
+		for _, e := range p.Errors {
+			got = append(got, e.Field)
+		}
+		if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+			t.Errorf("%q: errors %+v, want fields %v", tt.in, p.Errors, tt.fields)
 		}
 	}
 }

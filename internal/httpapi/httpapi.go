@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/strictjson"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -134,29 +136,36 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 // DecodeStrict decodes a JSON request body of at most 1 MiB into v, refusing
 // unknown fields, wrong types and trailing values with a 400 invalid_body
-// problem naming the field. With optional, an empty body is fine and leaves v
-// as it is. It reports whether v may be used.
+// problem that names every problem with its path (internal/strictjson), not
+// only the first. With optional, an empty body is fine and leaves v as it
+// is. It reports whether v may be used.
 func DecodeStrict(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if optional && errors.Is(err, io.EOF) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body could not be read: "+err.Error())
+		return false
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		if optional {
 			return true
 		}
-		field, reason := "", "malformed JSON: "+err.Error()
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			field, reason = te.Field, "wrong type: must be "+te.Type.String()
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field, reason = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field"
-		}
-		WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid", FieldError{Field: field, Reason: reason})
+		WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is empty; a JSON object is required")
 		return false
 	}
-	if dec.More() {
-		WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body holds more than one JSON value")
+	err = strictjson.Decode(data, v)
+	if err == nil {
+		return true
+	}
+	var se *strictjson.Error
+	if !errors.As(err, &se) {
+		WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is not one JSON value",
+			FieldError{Reason: "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")})
 		return false
 	}
-	return true
+	errs := make([]FieldError, len(se.Problems))
+	for i, p := range se.Problems {
+		errs[i] = FieldError{Field: p.Path, Reason: p.Reason}
+	}
+	WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid; errors names every problem", errs...)
+	return false
 }
