@@ -22,12 +22,12 @@ import (
 func TestInvalidateAndCancelAreExact(t *testing.T) {
 	p := newPipeline(t)
 	p.accept(
-		event("acme", "e1", "c1", "api_calls", "3", 0),          // 1.5 → 2 yen (half up)
-		event("acme", "e2", "c1", "api_calls", "7", 1),          // 3.5 → 4
-		event("acme", "e3", "c1", "transfer_gb", "1.25", 2),     // 12.25 → 12
-		event("acme", "e4", "c1", "sms", "1", 3),                // unknown element: unrated
-		event("acme", "big", "c2", "storage", "0.01", 4), // 12345678.90123456789 → 12345679
-		event("beta", "e1", "c1", "api_calls", "1", 0),          // same id, other tenant
+		event("acme", "e1", "c1", "api_calls", "3", 0),      // 1.5 → 2 yen (half up)
+		event("acme", "e2", "c1", "api_calls", "7", 1),      // 3.5 → 4
+		event("acme", "e3", "c1", "transfer_gb", "1.25", 2), // 12.25 → 12
+		event("acme", "e4", "c1", "sms", "1", 3),            // unknown element: unrated
+		event("acme", "big", "c2", "storage", "0.01", 4),    // 12345678.90123456789 → 12345679
+		event("beta", "e1", "c1", "api_calls", "1", 0),      // same id, other tenant
 	)
 	p.run(1)
 	start := p.total("acme", "c1", "2026-11", "api_calls")
