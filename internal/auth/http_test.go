@@ -472,3 +472,27 @@ func BenchmarkRequire(b *testing.B) {
 		h.ServeHTTP(w, req)
 	}
 }
+
+func TestRemoteAddress(t *testing.T) {
+	tests := []struct {
+		remote string
+		want   string
+	}{
+		{"192.0.2.7:51234", "192.0.2.7"},
+		{"[::ffff:192.0.2.7]:51234", "192.0.2.7"},
+		{"[2001:db8:1:2:aaaa::1]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:bbbb::9]:443", "2001:db8:1:2::/64"}, // the same /64: one budget
+		{"[2001:db8:1:3::1]:443", "2001:db8:1:3::/64"},
+		{"[fe80::1%eth0]:80", "fe80::/64"},
+		{"not-an-address", "not-an-address"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodPost, "/oauth/token", nil)
+		r.RemoteAddr = tt.remote
+		r.Header.Set("X-Forwarded-For", "203.0.113.1")
+		r.Header.Set("Forwarded", "for=203.0.113.1")
+		if got := RemoteAddress(r); got != tt.want {
+			t.Errorf("RemoteAddress(%q) = %q, want %q", tt.remote, got, tt.want)
+		}
+	}
+}
