@@ -235,7 +235,7 @@ func TestTokenEndpoint(t *testing.T) {
 
 func mustClient(t *testing.T, s *Store, id string) Client {
 	t.Helper()
-	c, err := s.GetClient(context.Background(), "", id)
+	c, err := s.ClientByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestInvalidClientTiming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := e.store.GetClient(context.Background(), "", id)
+	c, err := e.store.ClientByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func (a *Authenticator) authenticateClient(ctx context.Context, id, secret strin
 	var c Client
 	if len(id) <= 64 {
 		var err error
-		c, err = a.store.GetClient(ctx, "", id)
+		c, err = a.store.ClientByID(ctx, id)
 		switch {
 		case err == nil:
 			hash, known = c.secretHash, true
