@@ -68,7 +68,10 @@ type ClientPage struct {
 
 // List serves GET /v1/clients.
 func (c *Clients) List(w http.ResponseWriter, r *http.Request) {
-	ten, _ := tenant.From(r.Context())
+	ten, ok := requestTenant(w, r)
+	if !ok {
+		return
+	}
 	q := r.URL.Query()
 	errs := httpapi.UnknownQuery(q, page.Params()...)
 	req, perrs := c.pages.Parse(q, page.Scope(ten, "clients"))
@@ -102,7 +105,10 @@ func (c *Clients) List(w http.ResponseWriter, r *http.Request) {
 
 // Count serves GET /v1/clients/count.
 func (c *Clients) Count(w http.ResponseWriter, r *http.Request) {
-	ten, _ := tenant.From(r.Context())
+	ten, ok := requestTenant(w, r)
+	if !ok {
+		return
+	}
 	if !httpapi.KnownQuery(w, r) {
 		return
 	}
@@ -122,7 +128,10 @@ type createRequest struct {
 
 // Create serves POST /v1/clients. The secret is in this answer only.
 func (c *Clients) Create(w http.ResponseWriter, r *http.Request) {
-	ten, _ := tenant.From(r.Context())
+	ten, ok := requestTenant(w, r)
+	if !ok {
+		return
+	}
 	if !httpapi.KnownQuery(w, r) {
 		return
 	}
@@ -184,7 +193,10 @@ func (c *Clients) Create(w http.ResponseWriter, r *http.Request) {
 
 // Get serves GET /v1/clients/{clientId}.
 func (c *Clients) Get(w http.ResponseWriter, r *http.Request) {
-	ten, _ := tenant.From(r.Context())
+	ten, ok := requestTenant(w, r)
+	if !ok {
+		return
+	}
 	if !httpapi.KnownQuery(w, r) {
 		return
 	}
@@ -198,7 +210,10 @@ func (c *Clients) Get(w http.ResponseWriter, r *http.Request) {
 
 // Revoke serves POST /v1/clients/{clientId}/revoke.
 func (c *Clients) Revoke(w http.ResponseWriter, r *http.Request) {
-	ten, _ := tenant.From(r.Context())
+	ten, ok := requestTenant(w, r)
+	if !ok {
+		return
+	}
 	if !httpapi.KnownQuery(w, r) {
 		return
 	}
@@ -237,4 +252,16 @@ func storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.RetryAfter(w, time.Second)
 	httpapi.WriteProblem(w, http.StatusServiceUnavailable, "store_unavailable",
 		"the request could not be completed right now; retry (request id "+httpapi.RequestID(r.Context())+")")
+}
+
+// requestTenant returns the tenant of the authenticated caller, or answers
+// 401 when the request has none: a handler never runs without its tenant
+// (the store would refuse an empty one anyway).
+func requestTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
+	ten, ok := tenant.From(r.Context())
+	if !ok || ten == "" {
+		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
+		return "", false
+	}
+	return ten, true
 }

@@ -126,3 +126,35 @@ func TestClientListAnswersItemsFromV20270101(t *testing.T) {
 		}
 	}
 }
+
+// TestClientRoutesWithoutTenantFailClosed: a request that reaches a client
+// route without a tenant (a mounting mistake) is refused 401 and never reads
+// or changes any tenant's client. Before, GET /v1/clients/{id} read the
+// empty tenant as "any tenant" and answered another tenant's client.
+func TestClientRoutesWithoutTenantFailClosed(t *testing.T) {
+	_, store, _, id := clientRoutes(t)
+	c := NewClients(store, page.NewCodec([]byte("k"), 100))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/clients", c.List)
+	mux.HandleFunc("GET /v1/clients/count", c.Count)
+	mux.HandleFunc("GET /v1/clients/{clientId}", c.Get)
+	mux.HandleFunc("POST /v1/clients", c.Create)
+	mux.HandleFunc("POST /v1/clients/{clientId}/revoke", c.Revoke)
+	h := httpapi.WithVersion(mux) // no tenant in the context
+	tests := []struct{ method, target, body string }{
+		{"GET", "/v1/clients", ""},
+		{"GET", "/v1/clients/count", ""},
+		{"GET", "/v1/clients/" + id, ""},
+		{"POST", "/v1/clients", `{"name":"x","scopes":["usage:read"]}`},
+		{"POST", "/v1/clients/" + id + "/revoke", ""},
+	}
+	for _, tt := range tests {
+		rec := call(h, tt.method, "", tt.target, tt.body)
+		if rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), id) {
+			t.Errorf("%s %s without tenant: %d %s, want 401 naming no client", tt.method, tt.target, rec.Code, rec.Body)
+		}
+	}
+	if cl, err := store.ClientByID(t.Context(), id); err != nil || cl.Revoked {
+		t.Fatalf("client after the refused revoke: %+v, %v", cl, err)
+	}
+}

@@ -18,7 +18,10 @@ import (
 
 // readAPI mounts the package's read routes as the server does (minor
 // version first), each request acting for tenant acme.
-func readAPI(conn driver.Conn) http.Handler {
+func readAPI(conn driver.Conn) http.Handler { return readAPIFor(conn, "acme") }
+
+// readAPIFor is readAPI with every request acting for tenant ten.
+func readAPIFor(conn driver.Conn, ten string) http.Handler {
 	pages := page.NewCodec([]byte("k"), 100)
 	records, unrated, dups := NewRecords(conn, pages), NewUnrated(conn, pages), NewDuplicates(conn, pages)
 	mux := http.NewServeMux()
@@ -31,7 +34,7 @@ func readAPI(conn driver.Conn) http.Handler {
 	mux.HandleFunc("GET /v1/usage/duplicates", dups.ServeSearch)
 	mux.HandleFunc("GET /v1/usage/duplicates/count", dups.ServeCount)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpapi.WithVersion(mux).ServeHTTP(w, r.WithContext(tenant.With(r.Context(), "acme")))
+		httpapi.WithVersion(mux).ServeHTTP(w, r.WithContext(tenant.With(r.Context(), ten)))
 	})
 }
 
@@ -147,6 +150,65 @@ func TestListsAnswerItemsFromV20270101(t *testing.T) {
 			}
 			if len(got) != 2 || got["nextPage"] == nil {
 				t.Errorf("%s version %q: fields %s, want %s and nextPage", tt.route, v.header, body, v.array)
+			}
+		}
+	}
+}
+
+// TestReadRoutesAreTenantScoped: every read route of the package, asked by
+// tenant beta about tenant acme's records (same ids, customer and element),
+// finds nothing — 404 for a record by id, empty lists, zero counts, no
+// charges — while acme itself sees them (so the data is there).
+func TestReadRoutesAreTenantScoped(t *testing.T) {
+	conn := newDB(t)
+	ev := record("acme", "e1", "c1", "api_calls", "", 0)
+	u := unrated("acme", "e2", schemas.ReasonUnknownElement)
+	u.Event = record("acme", "e2", "c1", "api_calls", "", 1)
+	l := line("acme", "c1", "2026-03", "e1", "api_calls", "1", "0.01", "JPY")
+	batch := []kafka.Message{acceptedMsg(t, 0, 0, ev), acceptedMsg(t, 0, 1, u.Event), unratedMsg(t, 0, 2, u),
+		dupMsg(t, 1, 9, duplicate("acme", "e1", 1, 9, 0, 0, false)), ratedMsg(t, 0, 3, l)}
+	if err := newStage(conn).HandleBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	const v = httpapi.V20270101 // one list shape: {items, nextPage}
+	tests := []struct {
+		name, target string
+		kind         string // "list", "count", "get", "charges"
+	}{
+		{"usage search", "/v1/usage", "list"},
+		{"usage search by id", "/v1/usage?id=e1", "list"},
+		{"usage search by customer", "/v1/usage?customer=c1", "list"},
+		{"usage count", "/v1/usage/count", "count"},
+		{"usage by id", "/v1/usage/e1", "get"},
+		{"unrated search", "/v1/usage/unrated", "list"},
+		{"unrated count", "/v1/usage/unrated/count", "count"},
+		{"duplicates search", "/v1/usage/duplicates", "list"},
+		{"duplicates count", "/v1/usage/duplicates/count", "count"},
+		{"charges", "/v1/charges?customer=c1&period=2026-03", "charges"},
+	}
+	for _, tt := range tests {
+		for _, ten := range []string{"acme", "beta"} {
+			own := ten == "acme"
+			status, body := get(t, readAPIFor(conn, ten), v, tt.target)
+			var got struct {
+				Items  []json.RawMessage `json:"items"`
+				Count  *uint64           `json:"count"`
+				Totals []json.RawMessage `json:"totals"`
+			}
+			_ = json.Unmarshal(body, &got)
+			var ok bool
+			switch tt.kind {
+			case "list":
+				ok = status == 200 && (len(got.Items) > 0) == own
+			case "count":
+				ok = status == 200 && got.Count != nil && (*got.Count > 0) == own
+			case "get":
+				ok = (own && status == 200) || (!own && status == 404)
+			case "charges":
+				ok = status == 200 && (len(got.Totals) > 0) == own
+			}
+			if !ok || (!own && strings.Contains(string(body), `"c1"`) && tt.kind != "charges") {
+				t.Errorf("%s as %s: %d %s", tt.name, ten, status, body)
 			}
 		}
 	}

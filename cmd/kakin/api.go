@@ -51,9 +51,16 @@ func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, err
 		return nil, err
 	}
 	api.store = auth.NewStore(conn)
+	api.limiter = ratelimit.New(redisClient(), ratelimit.Defaults{
+		IngestEventsPerSecond: cfg.IngestEventsPerSec, IngestRequestsPerSecond: cfg.IngestReqsPerSec,
+		AdminRequestsPerMinute: cfg.AdminReqsPerMin, MaxEventsPerRequest: cfg.MaxRecords,
+		TokenPerAddressPerMinute: cfg.TokenPerAddrPerMin, TokenPerClientPerMinute: cfg.TokenPerClientPerMin,
+	}, s.reg).WithLogger(log)
 	if !cfg.DevInsecure {
+		// The token endpoint's attempts are limited per remote address and
+		// per client id before any secret is hashed.
 		a, err := auth.New(api.store, keys, auth.Options{TokenTTL: cfg.TokenTTL, RevocationRefresh: cfg.RevocationRefresh,
-			Log: log, Registerer: s.reg})
+			Attempts: api.limiter, Log: log, Registerer: s.reg})
 		if err != nil {
 			return nil, err
 		}
@@ -62,10 +69,6 @@ func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, err
 		s.mux.Handle("POST /oauth/token", a.TokenHandler())
 		api.guard = a
 	}
-	api.limiter = ratelimit.New(redisClient(), ratelimit.Defaults{
-		IngestEventsPerSecond: cfg.IngestEventsPerSec, IngestRequestsPerSecond: cfg.IngestReqsPerSec,
-		AdminRequestsPerMinute: cfg.AdminReqsPerMin, MaxEventsPerRequest: cfg.MaxRecords,
-	}, s.reg).WithLogger(log)
 	api.pages = page.NewCodec(keys.Derive("pagination cursors"), cfg.PageMaxSize)
 	api.idem = idempotency.New(redisClient(), cfg.IdempotencyTTL, log)
 	return api, nil

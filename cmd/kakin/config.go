@@ -50,10 +50,14 @@ type config struct {
 	IngestEventsPerSec int
 	IngestReqsPerSec   int
 	AdminReqsPerMin    int
-	PageMaxSize        int
-	IdempotencyTTL     time.Duration
-	TLSCert            string
-	TLSKey             string
+	// TokenPerAddrPerMin and TokenPerClientPerMin limit POST /oauth/token
+	// before any secret is hashed.
+	TokenPerAddrPerMin   int
+	TokenPerClientPerMin int
+	PageMaxSize          int
+	IdempotencyTTL       time.Duration
+	TLSCert              string
+	TLSKey               string
 
 	ImportDir           string
 	MaxImportBytes      int64
@@ -95,6 +99,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.IngestEventsPerSec, "rate-ingest-events", 100000, "default events per second per client on POST /v1/usage")
 	fs.IntVar(&c.IngestReqsPerSec, "rate-ingest-requests", 500, "default ingest requests per second per client")
 	fs.IntVar(&c.AdminReqsPerMin, "rate-admin-requests", 1200, "default admin API requests per minute per client")
+	fs.IntVar(&c.TokenPerAddrPerMin, "rate-token-per-address", 60, "POST /oauth/token requests per minute per remote address (the connection's peer, an IPv6 address by its /64; X-Forwarded-For is not trusted), checked before the client secret is hashed; 429 above")
+	fs.IntVar(&c.TokenPerClientPerMin, "rate-token-per-client", 60, "POST /oauth/token requests per minute per client id attempted (known or not), checked before the client secret is hashed; 429 above")
 	fs.IntVar(&c.PageMaxSize, "page-max-size", 1000, "largest pageSize a list or search accepts (default page size is 10)")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key's answer is remembered")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file; with --tls-key, HTTPS is served")

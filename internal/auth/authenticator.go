@@ -20,8 +20,12 @@ type Options struct {
 	// MaxConcurrentHashes bounds concurrent argon2id checks on the token
 	// endpoint (each takes ~19 MiB and ~25 ms of a core): runtime.NumCPU().
 	MaxConcurrentHashes int
-	Log                 *slog.Logger          // slog.Default()
-	Registerer          prometheus.Registerer // metrics; nil: not registered
+	// Attempts, when set, limits token requests per remote address and per
+	// client id before any secret is hashed (see AttemptLimiter); nil: only
+	// MaxConcurrentHashes bounds the endpoint.
+	Attempts   AttemptLimiter
+	Log        *slog.Logger          // slog.Default()
+	Registerer prometheus.Registerer // metrics; nil: not registered
 }
 
 // Guard is what routes are wrapped with: Require(scope)(handler). Both the
@@ -33,14 +37,15 @@ type Guard interface {
 // Authenticator issues access tokens (TokenHandler) and checks them on
 // every request (Require). Start Run once per process.
 type Authenticator struct {
-	store   *Store
-	keys    *KeyRing
-	tokens  *Tokens
-	revoked *Revocations
-	log     *slog.Logger
-	hashSem chan struct{}
-	dummy   string // hash compared against when the client id is unknown
-	m       *metrics
+	store    *Store
+	keys     *KeyRing
+	tokens   *Tokens
+	revoked  *Revocations
+	log      *slog.Logger
+	hashSem  chan struct{}
+	dummy    string // hash compared against when the client id is unknown
+	attempts AttemptLimiter
+	m        *metrics
 }
 
 var _ Guard = (*Authenticator)(nil)
@@ -72,13 +77,14 @@ func New(store *Store, keys *KeyRing, opts Options) (*Authenticator, error) {
 		return nil, err
 	}
 	a := &Authenticator{
-		store:   store,
-		keys:    keys,
-		tokens:  NewTokens(keys, opts.TokenTTL, opts.Leeway),
-		revoked: newRevocations(store, opts.RevocationRefresh, opts.Log),
-		log:     opts.Log,
-		hashSem: make(chan struct{}, opts.MaxConcurrentHashes),
-		dummy:   dummy,
+		store:    store,
+		keys:     keys,
+		tokens:   NewTokens(keys, opts.TokenTTL, opts.Leeway),
+		revoked:  newRevocations(store, opts.RevocationRefresh, opts.Log),
+		log:      opts.Log,
+		hashSem:  make(chan struct{}, opts.MaxConcurrentHashes),
+		dummy:    dummy,
+		attempts: opts.Attempts,
 	}
 	a.m = newMetrics(opts.Registerer, a.revoked)
 	a.revoked.OnFail = a.m.revocationFailures.Inc
@@ -119,6 +125,8 @@ func (a *Authenticator) Ready(ctx context.Context) error {
 
 type metrics struct {
 	issued             prometheus.Counter
+	hashes             prometheus.Counter
+	limited            *prometheus.CounterVec
 	tokenErrors        *prometheus.CounterVec
 	rejected           *prometheus.CounterVec
 	revocationFailures prometheus.Counter
@@ -128,6 +136,11 @@ func newMetrics(reg prometheus.Registerer, r *Revocations) *metrics {
 	m := &metrics{
 		issued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kakin_auth_tokens_issued_total", Help: "Access tokens issued by the token endpoint."}),
+		hashes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kakin_auth_secret_hashes_total", Help: "Client secrets checked by the token endpoint (one argon2id hash each)."}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kakin_auth_token_attempts_limited_total",
+			Help: "Token requests refused with 429 before any hash, by the budget that refused them (address, client)."}, []string{"by"}),
 		tokenErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kakin_auth_token_errors_total", Help: "Token endpoint refusals by OAuth error code."}, []string{"error"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -138,7 +151,7 @@ func newMetrics(reg prometheus.Registerer, r *Revocations) *metrics {
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.issued, m.tokenErrors, m.rejected, m.revocationFailures,
+	reg.MustRegister(m.issued, m.hashes, m.limited, m.tokenErrors, m.rejected, m.revocationFailures,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kakin_auth_revocations_age_seconds", Help: "Age of the revoked-client list (0 until first loaded)."},
 			func() float64 { return r.Age().Seconds() }),

@@ -235,7 +235,7 @@ func TestTokenEndpoint(t *testing.T) {
 
 func mustClient(t *testing.T, s *Store, id string) Client {
 	t.Helper()
-	c, err := s.GetClient(context.Background(), "", id)
+	c, err := s.ClientByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestInvalidClientTiming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := e.store.GetClient(context.Background(), "", id)
+	c, err := e.store.ClientByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,5 +470,29 @@ func BenchmarkRequire(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(w, req)
+	}
+}
+
+func TestRemoteAddress(t *testing.T) {
+	tests := []struct {
+		remote string
+		want   string
+	}{
+		{"192.0.2.7:51234", "192.0.2.7"},
+		{"[::ffff:192.0.2.7]:51234", "192.0.2.7"},
+		{"[2001:db8:1:2:aaaa::1]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:bbbb::9]:443", "2001:db8:1:2::/64"}, // the same /64: one budget
+		{"[2001:db8:1:3::1]:443", "2001:db8:1:3::/64"},
+		{"[fe80::1%eth0]:80", "fe80::/64"},
+		{"not-an-address", "not-an-address"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodPost, "/oauth/token", nil)
+		r.RemoteAddr = tt.remote
+		r.Header.Set("X-Forwarded-For", "203.0.113.1")
+		r.Header.Set("Forwarded", "for=203.0.113.1")
+		if got := RemoteAddress(r); got != tt.want {
+			t.Errorf("RemoteAddress(%q) = %q, want %q", tt.remote, got, tt.want)
+		}
 	}
 }

@@ -18,9 +18,10 @@ import (
 // shared is the ClickHouse server and migrated database of the tests that
 // need one; nil in -short mode (those tests skip, the rest still run).
 var shared struct {
-	ch   *devstack.ClickHouse
-	cfg  chdb.Config
-	conn driver.Conn
+	ch    *devstack.ClickHouse
+	cfg   chdb.Config
+	conn  driver.Conn
+	redis *devstack.Redis // for the token endpoint's attempt limits (token_limit_test.go)
 }
 
 // testHash keeps argon2id cheap in tests (the format and code path are the
@@ -48,6 +49,11 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer shared.ch.Stop()
+	if shared.redis, err = devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0); err != nil {
+		fmt.Fprintln(os.Stderr, "auth tests: start redis:", err)
+		return 1
+	}
+	defer shared.redis.Stop()
 	shared.cfg = chdb.Config{Addr: shared.ch.Addr, Database: "auth_test", User: "default"}
 	if err := chdb.Migrate(ctx, shared.cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		fmt.Fprintln(os.Stderr, "auth tests: migrate:", err)

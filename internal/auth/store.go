@@ -512,11 +512,27 @@ func (s *Store) CreateClient(ctx context.Context, tenantID, name string, scopes 
 	return clientID, secret, nil
 }
 
-// GetClient returns client id of tenantID, or ErrNotFound. Client ids are
-// globally unique, so tenantID may be "" — only the token endpoint, which
-// does not know the tenant yet, should do that (the lookup then scans the
-// small api_clients table instead of using its primary key).
+// GetClient returns client id of tenantID, or ErrNotFound (also when the
+// client belongs to another tenant). tenantID is required: an empty tenant
+// is refused with ErrInvalid rather than read as "any tenant", so a caller
+// that lost its tenant fails closed. The token endpoint, which does not know
+// the tenant yet, uses ClientByID.
 func (s *Store) GetClient(ctx context.Context, tenantID, id string) (Client, error) {
+	if tenantID == "" {
+		return Client{}, fmt.Errorf("get client: %w: tenant required", ErrInvalid)
+	}
+	return s.clientByID(ctx, tenantID, id)
+}
+
+// ClientByID returns client id of whichever tenant holds it (client ids are
+// globally unique), or ErrNotFound. Only the token endpoint should call it:
+// it authenticates the client before anything of its tenant is used. The
+// lookup scans the small api_clients table instead of using its primary key.
+func (s *Store) ClientByID(ctx context.Context, id string) (Client, error) {
+	return s.clientByID(ctx, "", id)
+}
+
+func (s *Store) clientByID(ctx context.Context, tenantID, id string) (Client, error) {
 	c, found, err := s.getClient(ctx, tenantID, id)
 	if err != nil {
 		return Client{}, wrap("get client", err)

@@ -170,7 +170,7 @@ func TestClientStore(t *testing.T) {
 	if !slices.Equal(c.Scopes, []Scope{ScopeUsageWrite, ScopeUsageRead}) || c.Limits != lim || c.Revoked || c.Name != "ingest bot" {
 		t.Fatalf("client = %+v", c)
 	}
-	if c2, err := s.GetClient(ctx, "", id); err != nil || c2.Tenant != ten {
+	if c2, err := s.ClientByID(ctx, id); err != nil || c2.Tenant != ten {
 		t.Fatalf("get by id alone: %+v, %v", c2, err)
 	}
 	if n, err := s.CountClients(ctx, ten); err != nil || n != 1 {
@@ -313,8 +313,21 @@ func TestTenantIsolation(t *testing.T) {
 	if n, _ := s.CountClients(ctx, a); n != 3 {
 		t.Fatalf("count A = %d", n)
 	}
-	if _, err := s.ListClients(ctx, "", "", 10); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("list without tenant: err = %v", err)
+	// Every tenant-scoped operation refuses an empty tenant instead of
+	// reading it as "any tenant" (GetClient did, before: a caller that lost
+	// its tenant read another tenant's client).
+	for _, tt := range []struct {
+		name string
+		call func() error
+	}{
+		{"ListClients", func() error { _, err := s.ListClients(ctx, "", "", 10); return err }},
+		{"CountClients", func() error { _, err := s.CountClients(ctx, ""); return err }},
+		{"GetClient", func() error { _, err := s.GetClient(ctx, "", aIDs[0]); return err }},
+		{"RevokeClient", func() error { _, err := s.RevokeClient(ctx, "", aIDs[0], "mallory"); return err }},
+	} {
+		if err := tt.call(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s without tenant: err = %v, want ErrInvalid", tt.name, err)
+		}
 	}
 }
 
@@ -332,7 +345,7 @@ func TestStoreNotMigrated(t *testing.T) {
 	if _, err := s.ListTenants(ctx); !errors.Is(err, ErrNotMigrated) {
 		t.Fatalf("ListTenants on an unmigrated database: err = %v, want ErrNotMigrated", err)
 	}
-	if _, err := s.GetClient(ctx, "", "kc_x"); !errors.Is(err, ErrNotMigrated) {
+	if _, err := s.ClientByID(ctx, "kc_x"); !errors.Is(err, ErrNotMigrated) {
 		t.Fatalf("GetClient: err = %v", err)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -38,6 +40,10 @@ type oauthError struct {
 // argon2id work (an unknown id is checked against a dummy hash). Revocation
 // is read from the store here, not from the cache, so a revoked client gets
 // no new token from the moment RevokeClient returns.
+//
+// With Options.Attempts set, an attempt over its remote address's or its
+// client id's budget is answered 429 temporarily_unavailable (the RFC 6749
+// §5.2 body, with Retry-After) before any secret is hashed.
 func (a *Authenticator) TokenHandler() http.Handler {
 	return http.HandlerFunc(a.serveToken)
 }
@@ -79,6 +85,22 @@ func (a *Authenticator) serveToken(w http.ResponseWriter, r *http.Request) {
 	id, secret, ok := a.clientCredentials(w, r, form)
 	if !ok {
 		return
+	}
+	if a.attempts != nil {
+		// Before the hash: a refused attempt costs one Redis round trip, not
+		// an argon2id hash.
+		if d := a.attempts.AllowTokenAttempt(r.Context(), RemoteAddress(r), id); !d.Allowed {
+			a.m.limited.WithLabelValues(d.By).Inc()
+			retry := max(int(math.Ceil(d.RetryAfter.Seconds())), 1)
+			w.Header().Set("Retry-After", strconv.Itoa(retry))
+			what := "this address"
+			if d.By == "client" {
+				what = "this client id"
+			}
+			a.tokenError(w, http.StatusTooManyRequests, "temporarily_unavailable",
+				"too many token requests from "+what+"; retry after "+strconv.Itoa(retry)+"s (Retry-After)")
+			return
+		}
 	}
 	c, t, status, err := a.authenticateClient(r.Context(), id, secret)
 	if err != nil {
@@ -163,7 +185,7 @@ func (a *Authenticator) authenticateClient(ctx context.Context, id, secret strin
 	var c Client
 	if len(id) <= 64 {
 		var err error
-		c, err = a.store.GetClient(ctx, "", id)
+		c, err = a.store.ClientByID(ctx, id)
 		switch {
 		case err == nil:
 			hash, known = c.secretHash, true
@@ -171,6 +193,7 @@ func (a *Authenticator) authenticateClient(ctx context.Context, id, secret strin
 			return Client{}, Tenant{}, http.StatusServiceUnavailable, err
 		}
 	}
+	a.m.hashes.Inc()
 	match, err := verifySecret(secret, hash)
 	if err != nil {
 		a.log.Error("token endpoint: stored secret hash unreadable", "client_id", c.ID, "err", err)

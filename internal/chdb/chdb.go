@@ -125,6 +125,9 @@ func columnAlreadyAdded(stmt string, err error) bool {
 		strings.Contains(ex.Message, "already exists")
 }
 
+// quoteIdent quotes s as a ClickHouse identifier: in backquotes, with
+// backslashes and backquotes escaped by a backslash, so no name (the
+// --clickhouse-database setting) can end the identifier and append SQL.
 func quoteIdent(s string) string {
-	return "`" + s + "`"
+	return "`" + strings.NewReplacer(`\`, `\\`, "`", "\\`").Replace(s) + "`"
 }

@@ -57,3 +57,18 @@ func TestMigrateAgain(t *testing.T) {
 		t.Errorf("missing table: %v counted as an existing column", err)
 	}
 }
+
+func TestQuoteIdent(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"kakin", "`kakin`"},
+		{"auth_test", "`auth_test`"},
+		{"a`; DROP DATABASE kakin; --", "`a\\`; DROP DATABASE kakin; --`"},
+		{`a\`, "`a\\\\`"},
+		{"a\\`b", "`a\\\\\\`b`"},
+	}
+	for _, tt := range tests {
+		if got := quoteIdent(tt.in); got != tt.want {
+			t.Errorf("quoteIdent(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}

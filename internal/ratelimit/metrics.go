@@ -22,7 +22,7 @@ func newMetrics(reg prometheus.Registerer) map[Class]*classMetrics {
 	}, []string{"class"})
 	reg.MustRegister(decisions, seconds)
 	m := make(map[Class]*classMetrics)
-	for _, c := range []Class{Ingest, Admin, IngestEvents} {
+	for _, c := range []Class{Ingest, Admin, IngestEvents, TokenAddress, TokenClient} {
 		m[c] = &classMetrics{
 			allowed:    decisions.WithLabelValues(string(c), "allowed"),
 			limited:    decisions.WithLabelValues(string(c), "limited"),

@@ -10,13 +10,20 @@
 //     writes them to Kafka, so that nothing of a refused request is stored.
 //   - Admin requests per minute: the Requests(Admin) middleware.
 //
+// Before any client is authenticated, the token endpoint has two more
+// budgets, asked through auth.AttemptLimiter (AllowTokenAttempt) before a
+// client secret is hashed: token requests per minute per remote address
+// (TokenAddress) and per client id attempted (TokenClient), keyed
+// "rl_token:<class>:<address or hash of the client id>".
+//
 // Each budget is keyed "rl:<tenant>:<client>:<class>" (redis_rate prepends
 // its own "rate:"), so equal client ids of two tenants never share a budget.
 // A principal's own limits (Principal.Limits, already merged with its
 // tenant's) win; zero fields fall back to the process Defaults.
 //
 // If Redis cannot answer within the check timeout (50 ms), the limiter fails
-// open: the request is allowed, kakin_ratelimit_decisions_total counts it as
+// open (every class, the token endpoint's too, which is then bounded only by
+// its concurrent-hash limit): the request is allowed, kakin_ratelimit_decisions_total counts it as
 // outcome="failed_open", and a warning is logged at most once per 10 s. This
 // holds for admin calls too: an admin burst while Redis is down costs less
 // than refusing every admin call of every tenant because of a cache outage,
@@ -55,6 +62,12 @@ type Defaults struct {
 	IngestRequestsPerSecond int
 	AdminRequestsPerMinute  int
 
+	// TokenPerAddressPerMinute and TokenPerClientPerMinute bound the token
+	// endpoint's attempts per remote address and per client id attempted
+	// (AllowTokenAttempt).
+	TokenPerAddressPerMinute int
+	TokenPerClientPerMinute  int
+
 	// MaxEventsPerRequest is the most records one ingest request may carry
 	// (the ingest handler's MaxRecords). The event budget's burst is
 	// max(events per second, MaxEventsPerRequest), so every batch the
@@ -67,7 +80,8 @@ type Defaults struct {
 }
 
 // StandardDefaults fill the zero fields of the Defaults given to New.
-var StandardDefaults = Defaults{IngestEventsPerSecond: 50000, IngestRequestsPerSecond: 200, AdminRequestsPerMinute: 600}
+var StandardDefaults = Defaults{IngestEventsPerSecond: 50000, IngestRequestsPerSecond: 200, AdminRequestsPerMinute: 600,
+	TokenPerAddressPerMinute: 60, TokenPerClientPerMinute: 60}
 
 // CheckTimeout bounds one Redis check; past it the check fails open.
 const CheckTimeout = 50 * time.Millisecond
@@ -103,6 +117,12 @@ func New(rdb redis.UniversalClient, d Defaults, reg prometheus.Registerer) *Limi
 	}
 	if d.AdminRequestsPerMinute <= 0 {
 		d.AdminRequestsPerMinute = StandardDefaults.AdminRequestsPerMinute
+	}
+	if d.TokenPerAddressPerMinute <= 0 {
+		d.TokenPerAddressPerMinute = StandardDefaults.TokenPerAddressPerMinute
+	}
+	if d.TokenPerClientPerMinute <= 0 {
+		d.TokenPerClientPerMinute = StandardDefaults.TokenPerClientPerMinute
 	}
 	l := &Limiter{
 		rl:      redis_rate.NewLimiter(rdb),
