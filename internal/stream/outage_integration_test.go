@@ -137,7 +137,7 @@ func TestConsumeRidesOutABrokerOutage(t *testing.T) {
 	const parts = 2
 	blockedAt := time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC) // the consumer's clock: no dependence on today
 	tests := []struct {
-		name             string
+		name              string
 		startDuringOutage bool
 	}{
 		{name: "broker stops under a running consumer"},
