@@ -76,6 +76,16 @@ type Response struct {
 
 const stage = "ingest"
 
+// UnacknowledgedDetail is the 503 problem detail when the usage log did not
+// acknowledge a request's records. A failed synchronous write may still have
+// stored some of them (kafka-go writes a request's records in several
+// batches, one per partition), so it must not claim that nothing was
+// stored; a retry of the same request is safe because record ids are
+// idempotency keys: dedupe flags the repeats and they are never charged.
+const UnacknowledgedDetail = "the usage log did not acknowledge every record of this request; some of them may " +
+	"have been stored. Retrying the same request unchanged (the same record ids) is safe: records stored " +
+	"twice are flagged as duplicates and never charged twice"
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
 	ten, ok := tenant.From(r.Context())
@@ -164,7 +174,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.metrics.Errors.WithLabelValues(stage, "kafka_write").Inc()
 			httpapi.RetryAfter(w, 2*time.Second)
 			httpapi.WriteProblem(w, http.StatusServiceUnavailable, "storage_unavailable",
-				"the usage log did not acknowledge the records; none of this request was accepted, retry it unchanged")
+				UnacknowledgedDetail)
 			return
 		}
 	}

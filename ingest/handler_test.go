@@ -114,6 +114,36 @@ func TestHandlerKafkaDownIs503(t *testing.T) {
 	if strings.Contains(rec.Body.String(), `"accepted"`) {
 		t.Errorf("503 body reports accepted records: %s", rec.Body)
 	}
+	// Part of a request may have been stored when the write failed: the
+	// answer must neither deny that nor leave the client unsure whether a
+	// retry could charge twice.
+	var problem struct {
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &problem); err != nil {
+		t.Fatalf("503 body is not a problem: %v\n%s", err, rec.Body)
+	}
+	for _, c := range []struct {
+		what   string
+		phrase string
+		want   bool
+	}{
+		{"denies that anything was stored", "none of", false},
+		{"denies that anything was stored", "nothing", false},
+		{"says some records may have been stored", "may have been stored", true},
+		{"says retrying unchanged is safe", "unchanged", true},
+		{"names the record ids", "same record ids", true},
+		{"says repeats are flagged as duplicates", "duplicates", true},
+		{"says nothing is charged twice", "never charged twice", true},
+	} {
+		if got := strings.Contains(problem.Detail, c.phrase); got != c.want {
+			t.Errorf("503 detail %s = %v, want %v (phrase %q): %q", c.what, got, c.want, c.phrase, problem.Detail)
+		}
+	}
+	if problem.Code != "storage_unavailable" {
+		t.Errorf("503 code %q, want storage_unavailable", problem.Code)
+	}
 }
 
 func TestHandlerLimits(t *testing.T) {

@@ -95,6 +95,18 @@ func (s *server) addLoop(name string, fn func(ctx context.Context) error) {
 	s.loops = append(s.loops, loop{name: name, run: fn})
 }
 
+// consumer returns the consumer configuration of a stage and registers its
+// readiness check, "<stage>_kafka": it fails while the stage cannot fetch
+// from Kafka. The consumer rides such an outage out (retrying with a
+// backoff, kakin_stage_kafka_up 0) rather than failing the process.
+func (s *server) consumer(stage, group string, topics []string) stream.ConsumerConfig {
+	health := &stream.Health{}
+	s.checks = append(s.checks, check{stage + "_kafka", health.Ready})
+	return stream.ConsumerConfig{Stage: stage, Brokers: s.cfg.brokers(), Group: group, Topics: topics,
+		MaxBatch: s.cfg.BatchSize, MaxWait: s.cfg.FlushInterval, SessionTimeout: s.cfg.SessionTimeout,
+		Log: s.log, Metrics: s.metrics, Health: health}
+}
+
 // newBareServer returns a server without roles: metrics, routes and loops
 // are added by newServer (and by tests).
 func newBareServer(cfg config, log *slog.Logger) *server {
@@ -146,11 +158,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		s.checks = append(s.checks, check{"clickhouse", func(ctx context.Context) error { return conn.Ping(ctx) }})
 		return conn, nil
 	}
-	consumer := func(stage, group string, topics []string) stream.ConsumerConfig {
-		return stream.ConsumerConfig{Stage: stage, Brokers: brokers, Group: group, Topics: topics,
-			MaxBatch: cfg.BatchSize, MaxWait: cfg.FlushInterval, SessionTimeout: cfg.SessionTimeout,
-			Log: log, Metrics: s.metrics}
-	}
+	consumer := s.consumer
 	writer := func(topic string) *kafka.Writer {
 		w := stream.NewWriter(brokers, topic)
 		s.closers = append(s.closers, func() { w.Close() })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kakin-dev/kakin/internal/money"
 	"github.com/kakin-dev/kakin/schemas/catalog"
@@ -17,8 +18,9 @@ func moneyMode(s string) money.Mode { return money.Mode(s) }
 // by this package with encoding/json, so their shape is known: fastDecode
 // reads the four bulk kinds directly, and hands anything it does not
 // recognise (an unknown key, an unexpected type, an escape it does not
-// handle) to encoding/json. TestFastDecodeMatchesEncodingJSON keeps the two
-// equal.
+// handle, a byte that is not valid UTF-8) to encoding/json.
+// TestFastDecodeMatchesEncodingJSON and
+// TestFastDecodeDifferentialTrickyStrings keep the two equal.
 
 var errSlow = errors.New("not on the fast path")
 
@@ -107,21 +109,31 @@ func (d *lexer) object(field func(key []byte) error) error {
 	}
 }
 
-// rawString reads a string without escapes (keys, codes, dates); anything
-// with a backslash goes the slow way.
+// rawString reads a string without escapes (keys, codes, dates) that is
+// valid UTF-8 as it stands; anything with a backslash, and any byte that is
+// not part of a valid UTF-8 sequence (encoding/json replaces each with
+// U+FFFD), goes the slow way.
 func (d *lexer) rawString() ([]byte, error) {
 	d.ws()
 	if d.i >= len(d.b) || d.b[d.i] != '"' {
 		return nil, errSlow
 	}
 	start := d.i + 1
-	for j := start; j < len(d.b); j++ {
+	for j := start; j < len(d.b); {
 		switch c := d.b[j]; {
 		case c == '"':
 			d.i = j + 1
 			return d.b[start:j], nil
 		case c == '\\' || c < 0x20:
 			return nil, errSlow
+		case c < utf8.RuneSelf:
+			j++
+		default:
+			r, size := utf8.DecodeRune(d.b[j:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, errSlow
+			}
+			j += size
 		}
 	}
 	return nil, errSlow

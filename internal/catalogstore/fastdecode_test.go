@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	gotime "time"
 
@@ -132,6 +133,99 @@ func TestFastDecodeFallsBack(t *testing.T) {
 		}
 		if tt.ok && v.(*catalog.ServiceContract).ID != tt.expect {
 			t.Errorf("%s: id %q", tt.doc, v.(*catalog.ServiceContract).ID)
+		}
+	}
+}
+
+// The fast decoder agrees with encoding/json on strings encoding/json itself
+// would never write: invalid UTF-8 (encoding/json replaces each invalid byte
+// with U+FFFD), escapes, surrogates (paired, lone, reversed) and \u0000, in
+// every kind of string the fast path reads (ids, codes, dates, nested
+// objects, attribute keys and values, unknown keys). decodeDoc, and
+// fastDecode whenever it takes a document, must give what json.Unmarshal
+// gives; a document json.Unmarshal refuses decodeDoc refuses too.
+func TestFastDecodeDifferentialTrickyStrings(t *testing.T) {
+	literals := []struct {
+		name string
+		lit  string // the JSON string literal, quotes included, bytes as written
+	}{
+		{"plain", `"abc"`},
+		{"empty", `""`},
+		{"truncated 4-byte sequence", "\"\xf0\""},
+		{"truncated 4-byte sequence inside", "\"a\xf0b\""},
+		{"0xff", "\"a\xffb\""},
+		{"lone continuation byte", "\"\x80\""},
+		{"overlong slash", "\"\xc0\xaf\""},
+		{"UTF-8 encoded surrogate", "\"\xed\xa0\x80\""},
+		{"above U+10FFFF", "\"\xf4\x90\x80\x80\""},
+		{"truncated 3-byte sequence after valid text", "\"日本\xe6\x97\""},
+		{"valid multibyte", `"日本語 é 😀"`},
+		{"raw U+2028 and U+2029", "\"a\u2028b\u2029c\""},
+		{"DEL", "\"a\x7fb\""},
+		{"quote and backslash escapes", `"a\"b\\c\/d"`},
+		{"control escapes", `"\b\f\n\r\t"`},
+		{"unicode escape", `"k\u00e9"`},
+		{"upper-case unicode escape", `"k\u00E9"`},
+		{"NUL escape", `"a\u0000b"`},
+		{"surrogate pair", `"\ud83d\ude00"`},
+		{"lone high surrogate", `"\ud83d"`},
+		{"lone low surrogate", `"\ude00"`},
+		{"high surrogate then text", `"\ud83dx"`},
+		{"high surrogate then non-surrogate escape", `"\ud83d\u0041"`},
+		{"reversed surrogate pair", `"\ude00\ud83d"`},
+		{"escape then invalid UTF-8", "\"\\n\xf0\""},
+		{"escaped U+FFFD", `"\ufffd"`},
+		{"raw U+FFFD", "\"\xef\xbf\xbd\""},
+		// Not JSON: both must refuse.
+		{"raw control character", "\"a\x01b\""},
+		{"raw newline", "\"a\nb\""},
+		{"raw tab", "\"a\tb\""},
+		{"unknown escape", `"a\xb"`},
+		{"short unicode escape", `"\u12"`},
+		{"non-hex unicode escape", `"\u12g4"`},
+		{"unterminated", `"abc`},
+	}
+	docs := []struct {
+		name string
+		kind Kind
+		tmpl string // @ is replaced by the literal
+	}{
+		{"service contract id", KindServiceContract, `{"id":@,"start_date":"2026-01-01","plans":[]}`},
+		{"service contract codes", KindServiceContract,
+			`{"id":"k","customer":@,"basic_contract":@,"service":@,"parent":@,"start_date":"2026-01-01","plans":[{"plan":@,"start_date":"2026-01-01"}]}`},
+		{"service contract date", KindServiceContract, `{"id":"k","start_date":@,"plans":[]}`},
+		{"service contract attribute value", KindServiceContract, `{"id":"k","start_date":"2026-01-01","attributes":{"a":@},"plans":[]}`},
+		{"service contract attribute key", KindServiceContract, `{"id":"k","start_date":"2026-01-01","attributes":{@:"v"},"plans":[]}`},
+		{"service contract unknown key", KindServiceContract, `{"id":"k",@:"x","start_date":"2026-01-01","plans":[]}`},
+		{"basic contract", KindBasicContract,
+			`{"id":@,"customer":@,"start_date":"2026-01-01","currency":@,"closing_day":0,"time_zone":@,"rounding":"half_up"}`},
+		{"discount contract", KindDiscountContract,
+			`{"id":@,"customer":@,"service":@,"discount_table":@,"start_date":"2026-01-01","scope":{"level":@,"target":@},"order":1}`},
+		{"customer", KindCustomer, `{"id":@,"status":@,"attributes":{"a":@},"personal":{"name":@,"address":@,"phone":@,"email":@}}`},
+		{"customer nested key", KindCustomer, `{"id":"c","personal":{@:"x","name":"n"}}`},
+	}
+	for _, d := range docs {
+		for _, l := range literals {
+			t.Run(d.name+"/"+l.name, func(t *testing.T) {
+				doc := []byte(strings.ReplaceAll(d.tmpl, "@", l.lit))
+				want := d.kind.New()
+				wantErr := json.Unmarshal(doc, want)
+				if fast := d.kind.New(); fastDecode(doc, fast) {
+					if wantErr != nil {
+						t.Fatalf("fastDecode took %q, which encoding/json refuses: %v", doc, wantErr)
+					}
+					if !reflect.DeepEqual(fast, want) {
+						t.Errorf("fastDecode of %q:\n got %#v\nwant %#v", doc, fast, want)
+					}
+				}
+				got, err := decodeDoc(d.kind, doc)
+				switch {
+				case (err == nil) != (wantErr == nil):
+					t.Errorf("decodeDoc of %q: err %v, encoding/json err %v", doc, err, wantErr)
+				case err == nil && !reflect.DeepEqual(got, want):
+					t.Errorf("decodeDoc of %q:\n got %#v\nwant %#v", doc, got, want)
+				}
+			})
 		}
 	}
 }

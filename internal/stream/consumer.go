@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -34,6 +36,11 @@ type ConsumerConfig struct {
 	AttemptTimeout time.Duration
 	Log            *slog.Logger
 	Metrics        *Metrics
+	// Health, when set, tells readiness checks whether the consumer can
+	// fetch (see Health). Consume keeps it up to date.
+	Health *Health
+	// Now is the clock of the blocked-since time; clock.Now when nil.
+	Now func() time.Time
 }
 
 func (c *ConsumerConfig) defaults() {
@@ -52,6 +59,77 @@ func (c *ConsumerConfig) defaults() {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
+	if c.Health == nil {
+		c.Health = &Health{}
+	}
+	if c.Now == nil {
+		c.Now = clock.Now
+	}
+}
+
+const (
+	// FetchBackoffMin and FetchBackoffMax bound the wait between failed
+	// fetches (the broker unreachable, the group coordinator gone): it
+	// starts at the minimum and doubles up to the maximum.
+	FetchBackoffMin = 100 * time.Millisecond
+	FetchBackoffMax = 5 * time.Second
+	// commitStopGrace is how long a commit in flight may go on after the
+	// consumer was told to stop: an unfinished commit only means the batch
+	// is handed again later, while a commit against an unreachable broker
+	// would otherwise hold the stop for commitTimeout.
+	commitStopGrace = 2 * time.Second
+)
+
+// Health is whether a consumer can fetch from Kafka. While fetches fail
+// (the broker is down or unreachable) the consumer neither fails nor
+// exits: it keeps retrying with a backoff, Ready returns an error naming
+// since when, and the stage's kakin_stage_kafka_up gauge is 0 and
+// kakin_stage_kafka_blocked_since_seconds holds the outage's start. The
+// zero value is ready; it may be shared with readiness checks.
+type Health struct {
+	mu      sync.Mutex
+	since   time.Time // first failed fetch of the current outage; zero while fetching works
+	lastErr error
+}
+
+// Ready returns nil unless the consumer's fetches are failing.
+func (h *Health) Ready(context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.since.IsZero() {
+		return nil
+	}
+	return fmt.Errorf("cannot fetch from kafka since %s: %w", h.since.UTC().Format(time.RFC3339), h.lastErr)
+}
+
+// BlockedSince returns when the current outage started; zero when fetching
+// works.
+func (h *Health) BlockedSince() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.since
+}
+
+// failed records a failed fetch (or probe) at now and reports whether it
+// started a new outage.
+func (h *Health) failed(now time.Time, err error) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lastErr = err
+	if h.since.IsZero() {
+		h.since = now
+		return true
+	}
+	return false
+}
+
+// ok records that fetching works and returns since when it had not.
+func (h *Health) ok() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	since := h.since
+	h.since, h.lastErr = time.Time{}, nil
+	return since
 }
 
 // Consume runs the consumer-group loop until ctx is done. A new group starts
@@ -59,6 +137,13 @@ func (c *ConsumerConfig) defaults() {
 // are committed only after handle succeeded for the batch (at-least-once); a
 // batch in flight when ctx ends is finished, bounded by cfg.AttemptTimeout,
 // before Consume returns.
+//
+// A failing fetch (the broker down or unreachable) is not an error of
+// Consume: it waits FetchBackoffMin doubling up to FetchBackoffMax and
+// fetches again, reporting the outage through cfg.Health and the stage's
+// kakin_stage_kafka_up and kakin_stage_kafka_blocked_since_seconds gauges,
+// until the broker answers again or ctx ends. Consume returns nil when ctx
+// ends.
 func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error {
 	cfg.defaults()
 	reader := kafka.NewReader(kafka.ReaderConfig{
@@ -94,6 +179,9 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 
 	log := cfg.Log.With("stage", cfg.Stage, "group", cfg.Group)
 	log.Info("consumer started", "topics", cfg.Topics)
+	cfg.Health.ok() // nothing failed yet in this run
+	cfg.reportUp()
+	fetch := fetcher{cfg: cfg, log: log, reader: reader, backoff: FetchBackoffMin}
 	batch := make([]kafka.Message, 0, cfg.MaxBatch)
 	for {
 		if ctx.Err() != nil { // a fetch with a done context may still return a buffered record
@@ -101,13 +189,13 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 			return nil
 		}
 		batch = batch[:0]
-		first, err := reader.FetchMessage(ctx)
-		if err != nil {
+		first, ok := fetch.first(ctx)
+		if !ok {
 			if ctx.Err() != nil {
 				log.Info("consumer stopped")
 				return nil
 			}
-			return fmt.Errorf("%s: fetch: %w", cfg.Stage, err)
+			continue
 		}
 		batch = append(batch, first)
 		fillCtx, cancel := context.WithTimeout(ctx, cfg.MaxWait)
@@ -127,12 +215,92 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 			return nil
 		}
 		cctx, done := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(commitStopGrace, done) })
 		if err := reader.CommitMessages(cctx, batch...); err != nil {
 			// Not fatal: the batch is redelivered and handled idempotently.
 			log.Warn("commit failed; batch will be redelivered", "err", err)
 			cfg.observeError("commit")
 		}
+		stopGrace()
 		done()
+	}
+}
+
+// fetcher fetches the first record of each batch, riding out broker
+// outages: a failed fetch is retried after a backoff, never returned.
+type fetcher struct {
+	cfg     ConsumerConfig
+	log     *slog.Logger
+	reader  *kafka.Reader
+	backoff time.Duration // the wait after the next failure
+	blocked bool          // the last fetch (or probe) failed
+}
+
+// first returns the next record, or false when this attempt brought none
+// (a failure, after its backoff; a probe of a blocked consumer; or ctx
+// ended). While blocked it fetches with a deadline of one backoff and,
+// when that brings neither a record nor an error, asks the broker
+// directly (Ping), so an idle topic does not keep a recovered consumer
+// reported as blocked.
+func (f *fetcher) first(ctx context.Context) (kafka.Message, bool) {
+	fctx, cancel := ctx, context.CancelFunc(func() {})
+	if f.blocked {
+		fctx, cancel = context.WithTimeout(ctx, f.backoff)
+	}
+	m, err := f.reader.FetchMessage(fctx)
+	cancel()
+	switch {
+	case err == nil:
+		f.recovered()
+		return m, true
+	case ctx.Err() != nil:
+		return kafka.Message{}, false
+	case f.blocked && fctx.Err() != nil: // the probe deadline, not a fetch error
+		if perr := Ping(ctx, f.cfg.Brokers); perr != nil {
+			f.failed(perr)
+			return kafka.Message{}, false
+		}
+		f.recovered()
+		return kafka.Message{}, false
+	}
+	f.failed(fmt.Errorf("fetch: %w", err))
+	select {
+	case <-ctx.Done():
+	case <-time.After(f.backoff):
+	}
+	f.backoff = min(f.backoff*2, FetchBackoffMax)
+	return kafka.Message{}, false
+}
+
+func (f *fetcher) failed(err error) {
+	f.blocked = true
+	f.cfg.observeError("fetch")
+	if f.cfg.Health.failed(f.cfg.Now(), err) {
+		f.log.Warn("cannot fetch from kafka; retrying until it answers (the stage is not ready meanwhile)", "err", err)
+	} else {
+		f.log.Debug("kafka still unreachable", "err", err, "backoff", f.backoff)
+	}
+	if f.cfg.Metrics != nil {
+		f.cfg.Metrics.KafkaUp.WithLabelValues(f.cfg.Stage).Set(0)
+		f.cfg.Metrics.KafkaBlockedSince.WithLabelValues(f.cfg.Stage).Set(float64(f.cfg.Health.BlockedSince().Unix()))
+	}
+}
+
+func (f *fetcher) recovered() {
+	if !f.blocked {
+		return
+	}
+	f.blocked, f.backoff = false, FetchBackoffMin
+	since := f.cfg.Health.ok()
+	f.log.Info("fetching from kafka again", "blocked_since", since)
+	f.cfg.reportUp()
+}
+
+// reportUp sets the stage's gauges to "fetching works".
+func (c *ConsumerConfig) reportUp() {
+	if c.Metrics != nil {
+		c.Metrics.KafkaUp.WithLabelValues(c.Stage).Set(1)
+		c.Metrics.KafkaBlockedSince.WithLabelValues(c.Stage).Set(0)
 	}
 }
 

@@ -13,6 +13,12 @@ type Metrics struct {
 	Lag          *prometheus.GaugeVec     // consumer lag in records
 	Errors       *prometheus.CounterVec   // failed batch attempts by stage and kind
 	EndToEnd     *prometheus.HistogramVec // ingest time → handled by stage
+	// KafkaUp is 1 while the stage's consumer can fetch (or has not failed
+	// yet), 0 while its fetches fail (see Health).
+	KafkaUp *prometheus.GaugeVec
+	// KafkaBlockedSince is the Unix time of the first failed fetch of the
+	// current outage; 0 when not blocked.
+	KafkaBlockedSince *prometheus.GaugeVec
 }
 
 // NewMetrics creates the stage metrics and registers them with reg.
@@ -39,7 +45,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kakin_stage_ingest_to_handled_seconds", Help: "Time from ingest to a record being handled by the stage.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"stage"}),
+		KafkaUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kakin_stage_kafka_up", Help: "1 while the stage's consumer can fetch from Kafka (or has not failed yet), 0 while its fetches fail (it retries; it is not ready meanwhile).",
+		}, []string{"stage"}),
+		KafkaBlockedSince: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kakin_stage_kafka_blocked_since_seconds", Help: "Unix time of the stage's first failed fetch of the current Kafka outage; 0 when not blocked.",
+		}, []string{"stage"}),
 	}
-	reg.MustRegister(m.Records, m.BatchSize, m.BatchSeconds, m.Lag, m.Errors, m.EndToEnd)
+	reg.MustRegister(m.Records, m.BatchSize, m.BatchSeconds, m.Lag, m.Errors, m.EndToEnd, m.KafkaUp, m.KafkaBlockedSince)
 	return m
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -67,16 +66,56 @@ func CreateTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 	return nil
 }
 
-// Ping checks that a broker answers a metadata request.
+// PingTimeout bounds one Ping (all its brokers together) when the caller's
+// context allows longer.
+const PingTimeout = 2 * time.Second
+
+// Ping checks that a broker answers now: it dials each broker in turn over a
+// fresh connection and sends an ApiVersions request, until one answers,
+// within PingTimeout (or ctx's earlier deadline). It never answers from a
+// cache: kafka.Client's default transport answers metadata requests from
+// its cache (up to 6 s old), which reported a stopped broker as fine.
 func Ping(ctx context.Context, brokers []string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 3 * time.Second}
-	_, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) {
-			return fmt.Errorf("kafka unreachable: %w", err)
+	if len(brokers) == 0 {
+		return errors.New("kafka unreachable: no brokers configured")
+	}
+	ctx, cancel := context.WithTimeout(ctx, PingTimeout)
+	defer cancel()
+	errs := make([]error, 0, len(brokers))
+	for _, addr := range brokers {
+		err := pingBroker(ctx, addr)
+		if err == nil {
+			return nil
 		}
-		return fmt.Errorf("kafka metadata: %w", err)
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("kafka unreachable: %w", errors.Join(errs...))
+}
+
+// pingBroker sends one ApiVersions request to addr over a new connection.
+func pingBroker(ctx context.Context, addr string) error {
+	conn, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		if err := conn.SetDeadline(dl); err != nil {
+			return fmt.Errorf("%s: %w", addr, err)
+		}
+	}
+	// The connection has no context: closing it ends a request in flight
+	// when ctx ends before the deadline (a cancelled readiness probe).
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if _, err := conn.ApiVersions(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: api versions: %w (%w)", addr, ctx.Err(), err)
+		}
+		return fmt.Errorf("%s: api versions: %w", addr, err)
 	}
 	return nil
 }
