@@ -11,7 +11,6 @@ import (
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
-	"github.com/kakin-dev/kakin/internal/tenant"
 )
 
 // Clients serves a tenant's API clients: list, count, create, get, revoke.
@@ -68,7 +67,7 @@ type ClientPage struct {
 
 // List serves GET /v1/clients.
 func (c *Clients) List(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -105,7 +104,7 @@ func (c *Clients) List(w http.ResponseWriter, r *http.Request) {
 
 // Count serves GET /v1/clients/count.
 func (c *Clients) Count(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -128,7 +127,7 @@ type createRequest struct {
 
 // Create serves POST /v1/clients. The secret is in this answer only.
 func (c *Clients) Create(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -193,7 +192,7 @@ func (c *Clients) Create(w http.ResponseWriter, r *http.Request) {
 
 // Get serves GET /v1/clients/{clientId}.
 func (c *Clients) Get(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -210,7 +209,7 @@ func (c *Clients) Get(w http.ResponseWriter, r *http.Request) {
 
 // Revoke serves POST /v1/clients/{clientId}/revoke.
 func (c *Clients) Revoke(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -257,11 +256,3 @@ func storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 // requestTenant returns the tenant of the authenticated caller, or answers
 // 401 when the request has none: a handler never runs without its tenant
 // (the store would refuse an empty one anyway).
-func requestTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
-	ten, ok := tenant.From(r.Context())
-	if !ok || ten == "" {
-		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
-		return "", false
-	}
-	return ten, true
-}

@@ -106,7 +106,7 @@ func formatAmount(currency string, d decimal.Decimal) string {
 
 // ServeHTTP serves GET /v1/charges?customer=C&period=YYYY-MM.
 func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}

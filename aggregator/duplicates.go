@@ -144,7 +144,7 @@ func parseDuplicateFilter(q url.Values) (DuplicateFilter, []httpapi.FieldError) 
 
 // ServeSearch serves GET /v1/usage/duplicates.
 func (d *Duplicates) ServeSearch(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}

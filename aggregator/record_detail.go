@@ -176,7 +176,7 @@ func (r *Records) lines(ctx context.Context, ev *schemas.UsageEvent, gen uint64)
 
 // ServeGet serves GET /v1/usage/{usageId}; another tenant's record is 404.
 func (r *Records) ServeGet(w http.ResponseWriter, req *http.Request) {
-	ten, ok := requestTenant(w, req)
+	ten, ok := httpapi.RequestTenant(w, req)
 	if !ok || !httpapi.KnownQuery(w, req) {
 		return
 	}

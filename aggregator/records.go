@@ -539,7 +539,7 @@ func ParseRecordFilter(q url.Values) (RecordFilter, []httpapi.FieldError) {
 
 // ServeSearch serves GET /v1/usage.
 func (r *Records) ServeSearch(w http.ResponseWriter, req *http.Request) {
-	ten, ok := requestTenant(w, req)
+	ten, ok := httpapi.RequestTenant(w, req)
 	if !ok {
 		return
 	}

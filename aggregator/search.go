@@ -11,7 +11,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
-	"github.com/kakin-dev/kakin/internal/tenant"
 )
 
 // UsageFilter holds the filters every search over usage records takes; empty
@@ -91,14 +90,6 @@ func firstPage[T any](rows []T, size int) ([]T, bool) {
 }
 
 // requestTenant returns the request's tenant, or answers 401.
-func requestTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
-	ten, ok := tenant.From(r.Context())
-	if !ok {
-		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
-	}
-	return ten, ok
-}
-
 // The query parameters of the package's routes: the filters of each search
 // (its /count takes them alone, the search adds pageSize and nextPage).
 // Any other parameter is refused (httpapi.UnknownQuery).
@@ -135,7 +126,7 @@ func parseSearch[F any](q url.Values, filters []string, parse func(url.Values) (
 // serveCount answers a search's /count: parse reads its filters, count runs it.
 func serveCount[F any](w http.ResponseWriter, r *http.Request, filters []string, parse func(url.Values) (F, []httpapi.FieldError),
 	count func(ctx context.Context, tenantID string, f F) (uint64, error)) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}

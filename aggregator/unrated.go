@@ -103,7 +103,7 @@ func parseUnratedFilter(q url.Values) (UnratedFilter, []httpapi.FieldError) {
 
 // ServeSearch serves GET /v1/usage/unrated.
 func (u *Unrated) ServeSearch(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}

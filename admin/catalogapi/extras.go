@@ -52,7 +52,7 @@ type ContractTree struct {
 }
 
 func (a *API) contractTree(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -127,7 +127,7 @@ type CustomerStats struct {
 }
 
 func (a *API) customerStats(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}

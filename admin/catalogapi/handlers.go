@@ -19,7 +19,6 @@ import (
 	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
-	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
@@ -149,14 +148,6 @@ func plural(s string) string {
 
 // ---- handlers ----
 
-func requestTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
-	ten, ok := tenant.From(r.Context())
-	if !ok {
-		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
-	}
-	return ten, ok
-}
-
 func actor(r *http.Request) string {
 	if p, ok := auth.FromContext(r.Context()); ok {
 		return "client:" + p.ClientID
@@ -165,7 +156,7 @@ func actor(r *http.Request) string {
 }
 
 func (a *API) create(w http.ResponseWriter, r *http.Request, res *resource) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -183,7 +174,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, res *resource) {
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request, res *resource) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -209,7 +200,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, res *resource) {
 }
 
 func (a *API) update(w http.ResponseWriter, r *http.Request, res *resource) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -236,7 +227,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, res *resource) {
 }
 
 func (a *API) remove(w http.ResponseWriter, r *http.Request, res *resource) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -263,7 +254,7 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request, res *resource) {
 }
 
 func (a *API) history(w http.ResponseWriter, r *http.Request, res *resource) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -306,7 +297,7 @@ type pageBody struct {
 }
 
 func (a *API) search(w http.ResponseWriter, r *http.Request, res *resource) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -338,7 +329,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, res *resource) {
 }
 
 func (a *API) count(w http.ResponseWriter, r *http.Request, res *resource) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -426,7 +417,7 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request, res *resource) {
 		return
 	}
 	if res.kind == catalogstore.KindServiceContract {
-		ten, ok := requestTenant(w, r)
+		ten, ok := httpapi.RequestTenant(w, r)
 		if !ok {
 			return
 		}
@@ -475,7 +466,7 @@ func (a *API) member(w http.ResponseWriter, r *http.Request, res *resource, add 
 // modify runs a read-modify-write of one entity under the store's lock, so
 // that it needs no If-Match (one is checked when given).
 func (a *API) modify(w http.ResponseWriter, r *http.Request, res *resource, fn func(v any) error) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}

@@ -220,7 +220,7 @@ func (w *work) readHeader() error {
 	lr := newLineReader(w.f, 0, 0)
 	line, err := lr.next()
 	if err != nil {
-		return fmt.Errorf("the file has no header row: %v", err)
+		return fmt.Errorf("the file has no header row: %w", err)
 	}
 	cols, errs := parseHeader(line)
 	if len(errs) > 0 {

@@ -64,7 +64,7 @@ func NewReader(r io.Reader, format, tenant string, now time.Time, lim ingest.Lim
 	if format == FormatCSV {
 		line, err := rd.lr.next()
 		if err != nil {
-			return nil, fmt.Errorf("the file has no header row: %v", err)
+			return nil, fmt.Errorf("the file has no header row: %w", err)
 		}
 		cols, errs := parseHeader(line)
 		if len(errs) > 0 {

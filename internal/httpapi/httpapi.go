@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/strictjson"
+	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -168,4 +169,16 @@ func DecodeStrict(w http.ResponseWriter, r *http.Request, v any, optional bool) 
 	}
 	WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid; errors names every problem", errs...)
 	return false
+}
+
+// RequestTenant returns the authenticated tenant of r (internal/tenant).
+// Without one it answers 401 unauthenticated and reports false: a handler
+// never falls back to "any tenant".
+func RequestTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
+	ten, ok := tenant.From(r.Context())
+	if !ok {
+		WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
+		return "", false
+	}
+	return ten, true
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
-	"github.com/kakin-dev/kakin/internal/tenant"
 )
 
 // API serves the job routes: get, list, count, error report, cancel.
@@ -76,14 +75,6 @@ type Page struct {
 	NextPage string `json:"nextPage,omitempty"`
 }
 
-func requestTenant(w http.ResponseWriter, r *http.Request) (string, bool) {
-	ten, ok := tenant.From(r.Context())
-	if !ok {
-		httpapi.WriteProblem(w, http.StatusUnauthorized, "unauthenticated", "no tenant for this request")
-	}
-	return ten, ok
-}
-
 func (a *API) failed(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.Error("jobs: query failed", "request_id", httpapi.RequestID(r.Context()), "err", err)
 	httpapi.RetryAfter(w, 2*time.Second)
@@ -94,7 +85,7 @@ func (a *API) failed(w http.ResponseWriter, r *http.Request, err error) {
 // 404 (also for another tenant's job: its existence is not revealed).
 // It takes no query parameter: any is refused.
 func (a *API) load(w http.ResponseWriter, r *http.Request) (Job, bool) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok || !httpapi.KnownQuery(w, r) {
 		return Job{}, false
 	}
@@ -159,7 +150,7 @@ func parseFilter(r *http.Request, known ...string) (Filter, []httpapi.FieldError
 
 // List serves GET /v1/jobs: the tenant's jobs, newest first.
 func (a *API) List(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
@@ -198,7 +189,7 @@ func (a *API) List(w http.ResponseWriter, r *http.Request) {
 
 // Count serves GET /v1/jobs/count.
 func (a *API) Count(w http.ResponseWriter, r *http.Request) {
-	ten, ok := requestTenant(w, r)
+	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}

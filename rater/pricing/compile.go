@@ -292,7 +292,7 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		if !ok {
 			var err error
 			if loc, err = time.LoadLocation(b.TimeZone); err != nil || b.TimeZone == "" {
-				return nil, fmt.Errorf("basic contract %s: time zone %q: %v", b.ID, b.TimeZone, err)
+				return nil, fmt.Errorf("basic contract %s: time zone %q: %w", b.ID, b.TimeZone, err)
 			}
 			locations[b.TimeZone] = loc
 		}
