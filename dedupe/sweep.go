@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kakin-dev/kakin/internal/clock"
+	"github.com/kakin-dev/kakin/internal/redislock"
 )
 
 // PurgeGrace is how long past its retention a claim may stay before the
@@ -24,8 +25,8 @@ const PurgeGrace = 24 * time.Hour
 // DefaultSweepInterval is how often the claims are swept.
 const DefaultSweepInterval = time.Hour
 
-// sweepLockKey makes one process of all those sharing the Redis sweep per
-// interval. It is outside the dd: namespace the sweep scans.
+// sweepLockKey (a redislock.Lock with the interval as TTL) makes one process
+// of all those sharing the Redis sweep per interval. It is outside the dd: namespace the sweep scans.
 const sweepLockKey = "kakin:dedupe:sweep-lock"
 
 // sweepChunk is how many buckets one purge script call handles (about
@@ -131,12 +132,11 @@ func (s *Sweeper) Run(ctx context.Context) error {
 	}
 }
 
-// releaseLock deletes the sweep lock if this process holds it.
-var releaseLock = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
-
-// sweepIfLocked sweeps if this process takes the interval's lock.
+// sweepIfLocked sweeps if this process takes the interval's lock. The lock
+// is not released after a sweep: it expires with the interval, so that one
+// process sweeps per interval. A failed sweep releases it.
 func (s *Sweeper) sweepIfLocked(ctx context.Context) error {
-	won, err := s.rdb.SetNX(ctx, sweepLockKey, s.owner, s.interval).Result()
+	lock, won, err := redislock.TryAcquire(ctx, s.rdb, sweepLockKey, s.owner, s.interval)
 	if err != nil {
 		return fmt.Errorf("dedupe sweep: lock: %w", err)
 	}
@@ -144,7 +144,7 @@ func (s *Sweeper) sweepIfLocked(ctx context.Context) error {
 		return nil
 	}
 	if _, err := s.Sweep(ctx); err != nil {
-		_ = releaseLock.Run(context.WithoutCancel(ctx), s.rdb, []string{sweepLockKey}, s.owner).Err()
+		_ = lock.Release(context.WithoutCancel(ctx))
 		return err
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/internal/clock"
+	"github.com/kakin-dev/kakin/internal/redislock"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -202,7 +203,7 @@ func (s *Store) transact(ctx context.Context, tenant, actor string, fn func(tx *
 	if err != nil {
 		return nil, err
 	}
-	defer lock.release(context.WithoutCancel(ctx))
+	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
 	head, err := s.replica.Sync(ctx, tenant)
 	if err != nil {
 		return nil, err
@@ -232,7 +233,7 @@ func (s *Store) transact(ctx context.Context, tenant, actor string, fn func(tx *
 // insert appends rows, retrying the identical insert (which collapses into
 // the same rows) while the lock is held, so that a transient failure does
 // not leave a half-written commit behind.
-func (s *Store) insert(ctx context.Context, lock *writeLock, rows []row) error {
+func (s *Store) insert(ctx context.Context, lock *redislock.Lock, rows []row) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
@@ -242,7 +243,7 @@ func (s *Store) insert(ctx context.Context, lock *writeLock, rows []row) error {
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
 		}
-		if err = lock.extend(ctx); err != nil {
+		if err = extend(ctx, lock); err != nil {
 			return err
 		}
 		if err = s.insertOnce(ctx, rows); err == nil {

@@ -2,20 +2,21 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kakin-dev/kakin/internal/redislock"
 )
 
 // Leases hands out the right to run a job: one holder at a time, per job,
-// across every process sharing the Redis. A lease is a key holding its
-// owner's token with a TTL; the holder renews it (Keep) and deletes it when
-// done. A holder that stops renewing loses it when the TTL runs out.
+// across every process sharing the Redis. A lease is a redislock.Lock (a key
+// holding its owner's token with a TTL); the holder renews it (Keep) and
+// deletes it when done. A holder that stops renewing loses it when the TTL
+// runs out.
 type Leases struct {
 	rdb redis.UniversalClient
 	ttl time.Duration
@@ -30,9 +31,8 @@ func leaseKey(tenant, id string) string { return "job:lease:" + tenant + ":" + i
 
 // Lease is a held lease.
 type Lease struct {
-	ls    *Leases
-	key   string
-	token string
+	ls   *Leases
+	lock *redislock.Lock
 
 	mu      sync.Mutex
 	renewed time.Time // when Redis last confirmed the lease (or granted it)
@@ -42,32 +42,16 @@ type Lease struct {
 
 // Acquire takes the lease of the job for owner, if nobody holds it.
 func (ls *Leases) Acquire(ctx context.Context, tenant, id, owner string) (*Lease, bool, error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	l := &Lease{ls: ls, key: leaseKey(tenant, id), token: owner + "/" + hex.EncodeToString(b[:]), lost: make(chan struct{})}
 	start := time.Now()
-	ok, err := ls.rdb.SetNX(ctx, l.key, l.token, ls.ttl).Result()
+	lock, ok, err := redislock.TryAcquire(ctx, ls.rdb, leaseKey(tenant, id), owner, ls.ttl)
 	if err != nil {
 		return nil, false, fmt.Errorf("jobs: acquire lease: %w", err)
 	}
 	if !ok {
 		return nil, false, nil
 	}
-	l.renewed = start
-	return l, true, nil
+	return &Lease{ls: ls, lock: lock, renewed: start, lost: make(chan struct{})}, true, nil
 }
-
-var renewScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("PEXPIRE", KEYS[1], ARGV[2])
-end
-return 0`)
-
-var releaseScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("DEL", KEYS[1])
-end
-return 0`)
 
 // errLeaseLost means another holder has the lease, or it expired.
 var errLeaseLost = errors.New("job lease lost")
@@ -75,12 +59,12 @@ var errLeaseLost = errors.New("job lease lost")
 // renew extends the lease by the TTL if it is still ours.
 func (l *Lease) renew(ctx context.Context) error {
 	start := time.Now()
-	n, err := renewScript.Run(ctx, l.ls.rdb, []string{l.key}, l.token, l.ls.ttl.Milliseconds()).Int()
+	err := l.lock.Renew(ctx)
+	if errors.Is(err, redislock.ErrLost) {
+		return errLeaseLost
+	}
 	if err != nil {
 		return fmt.Errorf("jobs: renew lease: %w", err)
-	}
-	if n == 0 {
-		return errLeaseLost
 	}
 	l.mu.Lock()
 	l.renewed = start
@@ -131,7 +115,7 @@ func (l *Lease) Keep(ctx context.Context) {
 // Release gives the lease up, if it is still ours.
 func (l *Lease) Release(ctx context.Context) error {
 	l.markLost()
-	if err := releaseScript.Run(ctx, l.ls.rdb, []string{l.key}, l.token).Err(); err != nil {
+	if err := l.lock.Release(ctx); err != nil {
 		return fmt.Errorf("jobs: release lease: %w", err)
 	}
 	return nil

@@ -22,6 +22,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/kakin-dev/kakin/internal/redislock"
 )
 
 // ErrNoKey means a ciphertext names a data key the tenant does not have.
@@ -215,30 +217,18 @@ func (v *Vault) load(ctx context.Context, tenant string) (*tenantKeys, error) {
 }
 
 // create makes the tenant's first data key. Creation is serialised across
-// processes by a Redis lock; under it the table is read again.
+// processes by a Redis lock (redislock, vault:keylock:<tenant>, 10 s TTL,
+// waited for up to 10 s); under it the table is read again.
 func (v *Vault) create(ctx context.Context, tenant string) (*tenantKeys, error) {
 	if v.rdb != nil {
-		lockKey := "vault:keylock:" + tenant
-		token := randomHex(16)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			ok, err := v.rdb.SetNX(ctx, lockKey, token, 10*time.Second).Result()
-			if err != nil {
-				return nil, fmt.Errorf("vault: key lock: %w", err)
-			}
-			if ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				return nil, errors.New("vault: timed out waiting for another process creating the tenant's key")
-			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
+		lock, err := redislock.Acquire(ctx, v.rdb, "vault:keylock:"+tenant, "", 10*time.Second, 10*time.Second)
+		if errors.Is(err, redislock.ErrNotAcquired) {
+			return nil, errors.New("vault: timed out waiting for another process creating the tenant's key")
 		}
-		defer releaseLock(context.WithoutCancel(ctx), v.rdb, lockKey, token)
+		if err != nil {
+			return nil, fmt.Errorf("vault: key lock: %w", err)
+		}
+		defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
 		if k, err := v.load(ctx, tenant); err != nil || k != nil {
 			return k, err
 		}
@@ -365,10 +355,4 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-var releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
-
-func releaseLock(ctx context.Context, rdb redis.UniversalClient, key, token string) {
-	_ = releaseScript.Run(ctx, rdb, []string{key}, token).Err()
 }
