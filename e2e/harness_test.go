@@ -30,7 +30,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/internal/vault"
-	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
@@ -94,7 +94,7 @@ type env struct {
 	database string
 	prices   string
 	ch       driver.Conn
-	pl       *rater.PriceList
+	pl       *pricelist.List
 	extraEnv []string // appended to every process's environment
 	secure   bool     // real access tokens; otherwise --dev-insecure (the Kakin-Tenant header)
 	mu       sync.Mutex
@@ -120,7 +120,7 @@ func newEnv(t *testing.T, priceList string) *env {
 	if _, err := vault.GenerateMasterKeyFile(filepath.Join(dir, "master-key")); err != nil { // customers' personal fields
 		t.Fatal(err)
 	}
-	if e.pl, err = rater.LoadPriceList(e.prices); err != nil {
+	if e.pl, err = pricelist.Load(e.prices); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

@@ -25,6 +25,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -122,11 +123,11 @@ func newPipeline(t *testing.T) *pipeline {
 		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
 		conn.Close()
 	})
-	var f rater.PriceListFile
+	var f pricelist.File
 	if err := json.Unmarshal([]byte(testPrices), &f); err != nil {
 		t.Fatal(err)
 	}
-	pl, err := rater.NewPriceList(f)
+	pl, err := pricelist.New(f)
 	if err != nil {
 		t.Fatal(err)
 	}

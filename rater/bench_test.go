@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/catalog"
@@ -22,7 +23,7 @@ import (
 // BenchmarkRatePerUnit measures pricing one event at a per-unit price,
 // including the line id and the period in the tenant's time zone.
 func BenchmarkRatePerUnit(b *testing.B) {
-	pl, err := NewPriceList(PriceListFile{Tenants: map[string]TenantPriceFile{
+	pl, err := pricelist.New(pricelist.File{Tenants: map[string]pricelist.TenantFile{
 		"jp": {Currency: "JPY", Rounding: "half_up", TimeZone: "Asia/Tokyo", AnyCustomer: true, Prices: map[string]string{"api": "0.037"}},
 	}})
 	if err != nil {
@@ -70,7 +71,7 @@ func BenchmarkStatefulStage(b *testing.B) {
 	if engines.Engine(tenant) == nil {
 		b.Fatal("no engine")
 	}
-	s := NewStage(&PriceList{}, discard{}, stream.NewMetrics(prometheus.NewRegistry())).WithEngines(engines, runstate.New(rdb, time.Hour))
+	s := NewStage(&pricelist.List{}, discard{}, stream.NewMetrics(prometheus.NewRegistry())).WithEngines(engines, runstate.New(rdb, time.Hour))
 	at := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return at.Add(time.Hour) }
 	batch := make([]kafka.Message, batchSize)

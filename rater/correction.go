@@ -3,6 +3,7 @@ package rater
 import (
 	"time"
 
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/schemas"
 )
 
@@ -28,14 +29,17 @@ type CorrectionOutcome struct {
 	Unpriced *schemas.Unrated
 }
 
+// listCorrections prices corrections of price-list tenants.
+type listCorrections struct{ pl *pricelist.List }
+
 // PriceCorrection prices the record again exactly as Rate priced it (same
 // price list, same event time, so the same amount and period) and emits that
 // line negated for an invalidation or as it is for a cancellation. Per-unit
 // prices do not depend on other records, so the negation is exactly what the
 // record added to the period. Quantity carries the same sign as the amount,
 // so summed quantities drop and come back too.
-func (pl *PriceList) PriceCorrection(c *schemas.Correction, now time.Time) CorrectionOutcome {
-	o := pl.Rate(&c.Event, now)
+func (lc listCorrections) PriceCorrection(c *schemas.Correction, now time.Time) CorrectionOutcome {
+	o := lc.pl.Rate(&c.Event, now)
 	if o.Line == nil {
 		return CorrectionOutcome{Unpriced: o.Unrated}
 	}

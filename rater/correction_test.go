@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/stream"
-	"github.com/kakin-dev/kakin/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
+
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/rater/pricelist"
+	"github.com/kakin-dev/kakin/schemas"
 )
 
 // A correction is the record's own line, priced the same way, negated for an
@@ -34,7 +36,7 @@ func TestPriceCorrection(t *testing.T) {
 		ev := schemas.UsageEvent{Tenant: tt.tenant, ID: "e1", Customer: "c1", Element: "api",
 			Quantity: decimal.RequireFromString(tt.qty), Time: at}
 		orig := pl.Rate(&ev, at).Line
-		o := pl.PriceCorrection(&schemas.Correction{Action: tt.action, Generation: tt.gen, Event: ev}, at)
+		o := listCorrections{pl}.PriceCorrection(&schemas.Correction{Action: tt.action, Generation: tt.gen, Event: ev}, at)
 		if len(o.Lines) != 1 || o.Unpriced != nil {
 			t.Fatalf("%+v: %+v", tt, o)
 		}
@@ -53,7 +55,7 @@ func TestPriceCorrection(t *testing.T) {
 		}
 	}
 	ev := schemas.UsageEvent{Tenant: "jp", ID: "e2", Customer: "c1", Element: "sms", Quantity: decimal.NewFromInt(1), Time: at}
-	if o := pl.PriceCorrection(&schemas.Correction{Action: schemas.ActionInvalidate, Generation: 1, Event: ev}, at); len(o.Lines) != 0 || o.Unpriced == nil {
+	if o := (listCorrections{pl}).PriceCorrection(&schemas.Correction{Action: schemas.ActionInvalidate, Generation: 1, Event: ev}, at); len(o.Lines) != 0 || o.Unpriced == nil {
 		t.Errorf("an unpriceable record: %+v, want no lines and the reason", o)
 	}
 }
@@ -125,4 +127,22 @@ func TestStageHandlesCorrections(t *testing.T) {
 	if st2.Priced || len(st2.Lines) != 0 || st2.Status != schemas.StatusInvalid {
 		t.Errorf("unpriceable record's status change %+v", st2)
 	}
+}
+
+// testPriceList is the price list of the rater's tests (the price list's own
+// tests are in rater/pricelist).
+func testPriceList(t *testing.T) *pricelist.List {
+	t.Helper()
+	pl, err := pricelist.New(pricelist.File{Tenants: map[string]pricelist.TenantFile{
+		"jp": {Currency: "JPY", Rounding: "half_up", TimeZone: "Asia/Tokyo", Customers: []string{"c1"},
+			Prices: map[string]string{"api": "0.5", "gb": "1.2345"}},
+		"jpdown": {Currency: "JPY", Rounding: "down", TimeZone: "Asia/Tokyo", Customers: []string{"c1"},
+			Prices: map[string]string{"api": "0.5"}},
+		"us": {Currency: "USD", Rounding: "up", TimeZone: "America/New_York", Customers: []string{"c1"},
+			Prices: map[string]string{"api": "0.0125"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/catalog"
@@ -68,7 +69,7 @@ func newTieredStage(t *testing.T, name string, states States, out Producer, at t
 	if engines.Engine(tenant) == nil {
 		t.Fatal("no engine for the tenant")
 	}
-	s := NewStage(&PriceList{}, out, stream.NewMetrics(prometheus.NewRegistry())).WithEngines(engines, states)
+	s := NewStage(&pricelist.List{}, out, stream.NewMetrics(prometheus.NewRegistry())).WithEngines(engines, states)
 	s.now = func() time.Time { return at.Add(time.Hour) }
 	return s, tenant
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/catalog"
@@ -62,7 +63,7 @@ func TestRerate(t *testing.T) {
 	out := &capture{}
 	hist := &memoryHistory{}
 	stored := &storedAlready{}
-	s := NewStage(&PriceList{}, out, stream.NewMetrics(prometheus.NewRegistry())).
+	s := NewStage(&pricelist.List{}, out, stream.NewMetrics(prometheus.NewRegistry())).
 		WithEngines(engines, runstate.New(rdb, time.Hour)).WithRerate(hist, stored, time.Second)
 
 	at := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/segmentio/kafka-go"
@@ -26,7 +27,7 @@ const StageName = "rater"
 // engine with running state (stateful.go); other tenants by the price list
 // file, per unit.
 type Stage struct {
-	prices      *PriceList
+	prices      *pricelist.List
 	corrections CorrectionPricer
 	engines     *Engines
 	states      States
@@ -40,8 +41,8 @@ type Stage struct {
 
 // NewStage returns the rating stage; corrections are priced by the price
 // list too (per-unit: the record's line negated or added again).
-func NewStage(pl *PriceList, p Producer, m *stream.Metrics) *Stage {
-	return &Stage{prices: pl, corrections: pl, producer: p, metrics: m, now: clock.Now}
+func NewStage(pl *pricelist.List, p Producer, m *stream.Metrics) *Stage {
+	return &Stage{prices: pl, corrections: listCorrections{pl}, producer: p, metrics: m, now: clock.Now}
 }
 
 // WithEngines prices the tenants engines knows with their catalogue,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/catalog"
@@ -142,7 +143,7 @@ func TestStatefulRating(t *testing.T) {
 	}
 	states := &failingStates{States: runstate.New(rdb, time.Hour)}
 	out := &capture{}
-	s := NewStage(&PriceList{}, out, stream.NewMetrics(prometheus.NewRegistry())).WithEngines(engines, states)
+	s := NewStage(&pricelist.List{}, out, stream.NewMetrics(prometheus.NewRegistry())).WithEngines(engines, states)
 
 	at := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
 	ev := func(id string, q int64) schemas.UsageEvent {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/catalog"
@@ -49,7 +50,7 @@ func TestCatalogueLinesCarryTheirUnitPrice(t *testing.T) {
 			engines := NewEngines(src, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 			engines.Refresh()
 			out := &capture{}
-			s := NewStage(&PriceList{}, out, stream.NewMetrics(prometheus.NewRegistry())).WithEngines(engines, runstate.New(rdb, time.Hour))
+			s := NewStage(&pricelist.List{}, out, stream.NewMetrics(prometheus.NewRegistry())).WithEngines(engines, runstate.New(rdb, time.Hour))
 			ev := schemas.UsageEvent{Tenant: tenant, ID: "e1", Customer: "c1", Element: "calls", Quantity: decimal.NewFromInt(150), Time: at, ReceivedAt: at}
 			corr := schemas.Correction{Action: schemas.ActionInvalidate, Generation: 1, Event: ev, Actor: "test", RequestedAt: at}
 			cv, _ := json.Marshal(&corr)

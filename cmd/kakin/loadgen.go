@@ -13,7 +13,7 @@ import (
 
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/loadgen"
-	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 )
 
 // runLoadgen posts realistic usage at a target rate, reports accepted
@@ -64,7 +64,7 @@ func runLoadgen(ctx context.Context, args []string) error {
 		cfg.Token = tok
 	}
 
-	pl, err := rater.LoadPriceList(priceList)
+	pl, err := pricelist.Load(priceList)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/tenantwindow"
 	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/openapi"
@@ -259,7 +260,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			if cfg.RerateWait <= 0 {
 				return nil, fmt.Errorf("--rerate-wait must be positive, got %v", cfg.RerateWait)
 			}
-			pl, err := rater.LoadPriceList(cfg.PriceList)
+			pl, err := pricelist.Load(cfg.PriceList)
 			if err != nil {
 				return nil, err
 			}

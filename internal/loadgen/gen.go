@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/clock"
-	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
 )
@@ -66,7 +66,7 @@ type Expected struct {
 // Next and Probe may be called from different goroutines.
 type Generator struct {
 	opt      Options
-	prices   *rater.PriceList
+	prices   *pricelist.List
 	names    []string // customer names by index
 	probeCus string
 	seed     uint64
@@ -88,7 +88,7 @@ type Generator struct {
 
 // NewGenerator checks o and that the price list prices every element the
 // generator sends for this tenant and run.
-func NewGenerator(o Options, pl *rater.PriceList) (*Generator, error) {
+func NewGenerator(o Options, pl *pricelist.List) (*Generator, error) {
 	switch {
 	case !ValidRunID(o.RunID):
 		return nil, fmt.Errorf("run id %q: want 1-40 characters of a-z, 0-9, '-'", o.RunID)

@@ -9,16 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
 )
 
 // testPrices is the demo price list (tenant loadgen, JPY half_up) plus a USD
 // tenant that rounds up, so both rounding paths are exercised.
-func testPrices(t *testing.T) *rater.PriceList {
+func testPrices(t *testing.T) *pricelist.List {
 	t.Helper()
-	pl, err := rater.NewPriceList(rater.PriceListFile{Tenants: map[string]rater.TenantPriceFile{
+	pl, err := pricelist.New(pricelist.File{Tenants: map[string]pricelist.TenantFile{
 		"loadgen": {Currency: "JPY", Rounding: "half_up", TimeZone: "Asia/Tokyo", AnyCustomer: true,
 			Prices: map[string]string{"api_calls": "0.05", "storage_gb_hours": "1.2", "transfer_gb": "9.8", "sms": "3"}},
 		"lg-usd": {Currency: "USD", Rounding: "up", TimeZone: "America/New_York", AnyCustomer: true,

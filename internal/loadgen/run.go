@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/clock"
-	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 )
 
 // Config is one load run.
@@ -41,7 +41,7 @@ type Config struct {
 	RunID          string        // "" = time-based plus random
 	Timeout        time.Duration // wait for ClickHouse to hold the totals after sending
 
-	PriceList  *rater.PriceList
+	PriceList  *pricelist.List
 	Store      Store
 	HTTPClient *http.Client // nil = NewHTTPClient(Concurrency)
 	Log        *slog.Logger // nil = discard

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/rater"
+	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
 )
@@ -22,7 +22,7 @@ import (
 // No network is involved.
 type fakePipeline struct {
 	t      *testing.T
-	prices *rater.PriceList
+	prices *pricelist.List
 
 	mu       sync.Mutex
 	seen     map[string]bool // tenant/id claimed

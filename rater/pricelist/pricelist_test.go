@@ -1,16 +1,17 @@
-package rater
+package pricelist
 
 import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
+
+	"github.com/kakin-dev/kakin/schemas"
 )
 
-func testPriceList(t *testing.T) *PriceList {
+func testPriceList(t *testing.T) *List {
 	t.Helper()
-	pl, err := NewPriceList(PriceListFile{Tenants: map[string]TenantPriceFile{
+	pl, err := New(File{Tenants: map[string]TenantFile{
 		"jp": {Currency: "JPY", Rounding: "half_up", TimeZone: "Asia/Tokyo", Customers: []string{"c1"},
 			Prices: map[string]string{"api": "0.5", "gb": "1.2345"}},
 		"jpdown": {Currency: "JPY", Rounding: "down", TimeZone: "Asia/Tokyo", Customers: []string{"c1"},
@@ -76,7 +77,7 @@ func TestRateUnrated(t *testing.T) {
 }
 
 func TestNewPriceListRejects(t *testing.T) {
-	bad := []TenantPriceFile{
+	bad := []TenantFile{
 		{Currency: "XXX", Rounding: "half_up", TimeZone: "UTC"},
 		{Currency: "JPY", Rounding: "bankers", TimeZone: "UTC"},
 		{Currency: "JPY", Rounding: "down", TimeZone: "Mars/Base"},
@@ -84,7 +85,7 @@ func TestNewPriceListRejects(t *testing.T) {
 		{Currency: "JPY", Rounding: "down", TimeZone: "UTC", Prices: map[string]string{"a": "one"}},
 	}
 	for i, b := range bad {
-		if _, err := NewPriceList(PriceListFile{Tenants: map[string]TenantPriceFile{"t": b}}); err == nil {
+		if _, err := New(File{Tenants: map[string]TenantFile{"t": b}}); err == nil {
 			t.Errorf("case %d accepted", i)
 		}
 	}
@@ -103,7 +104,7 @@ func TestNewPriceListRejectsUnstorablePrices(t *testing.T) {
 		{"9999999999.999999999", true},
 	}
 	for _, tt := range tests {
-		_, err := NewPriceList(PriceListFile{Tenants: map[string]TenantPriceFile{"t": {Currency: "JPY", Rounding: "down", TimeZone: "UTC",
+		_, err := New(File{Tenants: map[string]TenantFile{"t": {Currency: "JPY", Rounding: "down", TimeZone: "UTC",
 			Prices: map[string]string{"a": tt.price}}}})
 		if (err == nil) != tt.ok {
 			t.Errorf("price %s: err %v, want ok %v", tt.price, err, tt.ok)
@@ -114,7 +115,7 @@ func TestNewPriceListRejectsUnstorablePrices(t *testing.T) {
 // A line the store cannot hold is never emitted: the record is parked as
 // unrated (amount_overflow) with the reason, rather than written as a line
 // the aggregator would refuse (and retry for ever). The price list here
-// bypasses NewPriceList's bounds, as an older one could.
+// bypasses New's bounds, as an older one could.
 func TestRateParksAnUnstorableLine(t *testing.T) {
 	pl := testPriceList(t)
 	pl.tenants["jp"].prices["huge"] = decimal.RequireFromString("99999999999999999999999999999999999999")

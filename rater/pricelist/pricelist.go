@@ -1,4 +1,8 @@
-package rater
+// Package pricelist prices usage per unit from a price list file: per
+// tenant a currency, rounding, time zone, known customers and a price per
+// element. The rater uses it for the tenants that have no catalogue; the load
+// generator uses it to know what its records should cost.
+package pricelist
 
 import (
 	"encoding/json"
@@ -6,20 +10,25 @@ import (
 	"os"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/kakin-dev/kakin/internal/money"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/catalog"
-	"github.com/shopspring/decimal"
 )
 
-// PriceListFile is the JSON form of a price list: per tenant, its currency,
+// stageName is the rater's StageName, which the unrated records made here
+// carry (the rater imports this package, not the reverse).
+const stageName = "rater"
+
+// File is the JSON form of a price list: per tenant, its currency,
 // rounding, time zone, known customers and a per-unit price per element.
-type PriceListFile struct {
-	Tenants map[string]TenantPriceFile `json:"tenants"`
+type File struct {
+	Tenants map[string]TenantFile `json:"tenants"`
 }
 
-// TenantPriceFile is one tenant's entry in a PriceListFile.
-type TenantPriceFile struct {
+// TenantFile is one tenant's entry in a File.
+type TenantFile struct {
 	Currency  string   `json:"currency"`
 	Rounding  string   `json:"rounding"`
 	TimeZone  string   `json:"time_zone"`
@@ -30,8 +39,8 @@ type TenantPriceFile struct {
 	Prices      map[string]string `json:"prices"` // element code → price per unit
 }
 
-// PriceList is a validated, ready-to-use price list.
-type PriceList struct {
+// List is a validated, ready-to-use price list.
+type List struct {
 	tenants map[string]*tenantPrices
 }
 
@@ -44,26 +53,26 @@ type tenantPrices struct {
 	prices    map[string]decimal.Decimal
 }
 
-// LoadPriceList reads and validates a price list file.
-func LoadPriceList(path string) (*PriceList, error) {
+// Load reads and validates a price list file.
+func Load(path string) (*List, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read price list: %w", err)
 	}
-	var f PriceListFile
+	var f File
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("price list %s: %w", path, err)
 	}
-	pl, err := NewPriceList(f)
+	pl, err := New(f)
 	if err != nil {
 		return nil, fmt.Errorf("price list %s: %w", path, err)
 	}
 	return pl, nil
 }
 
-// NewPriceList validates f.
-func NewPriceList(f PriceListFile) (*PriceList, error) {
-	pl := &PriceList{tenants: map[string]*tenantPrices{}}
+// New validates f.
+func New(f File) (*List, error) {
+	pl := &List{tenants: map[string]*tenantPrices{}}
 	for name, t := range f.Tenants {
 		if !schemas.ValidTenant(name) {
 			return nil, fmt.Errorf("tenant %q: malformed tenant id", name)
@@ -115,7 +124,7 @@ type Outcome struct {
 }
 
 // Rate prices one event at the per-unit price of its element.
-func (pl *PriceList) Rate(ev *schemas.UsageEvent, now time.Time) Outcome {
+func (pl *List) Rate(ev *schemas.UsageEvent, now time.Time) Outcome {
 	t, ok := pl.tenants[ev.Tenant]
 	if !ok {
 		return unrated(ev, schemas.ReasonUnknownTenant, "tenant has no price list", now)
@@ -147,5 +156,5 @@ func (pl *PriceList) Rate(ev *schemas.UsageEvent, now time.Time) Outcome {
 }
 
 func unrated(ev *schemas.UsageEvent, code, reason string, now time.Time) Outcome {
-	return Outcome{Unrated: &schemas.Unrated{Event: *ev, ReasonCode: code, Reason: reason, Stage: StageName, At: now}}
+	return Outcome{Unrated: &schemas.Unrated{Event: *ev, ReasonCode: code, Reason: reason, Stage: stageName, At: now}}
 }
