@@ -22,12 +22,6 @@ func acceptedMsg(t testing.TB, p int, o int64, ev schemas.UsageEvent) kafka.Mess
 	return kafka.Message{Topic: schemas.TopicAccepted, Partition: p, Offset: o, Value: jsonValue(t, &ev), Time: ev.ReceivedAt}
 }
 
-func statusMsg(t testing.TB, p int, o int64, ev schemas.UsageEvent, gen uint64) kafka.Message {
-	st := schemas.StatusChange{Event: ev, Generation: gen, Action: schemas.ActionForGeneration(gen),
-		Status: schemas.StatusForGeneration(gen), Actor: "t", RequestedAt: ratedTime, AppliedAt: ratedTime, Priced: true}
-	return kafka.Message{Topic: schemas.TopicStatus, Partition: p, Offset: o, Value: jsonValue(t, &st), Time: ratedTime}
-}
-
 // TestRecordsStoredOnce: every accepted record is stored once with its exact
 // times, attributes and position in usage.accepted, also when redelivered;
 // corrections and unreadable messages on usage.accepted are not records.

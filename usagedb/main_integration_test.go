@@ -186,10 +186,6 @@ func dupMsg(t testing.TB, p int, o int64, d schemas.Duplicate) kafka.Message {
 	return kafka.Message{Topic: schemas.TopicDuplicates, Partition: p, Offset: o, Value: jsonValue(t, &d), Time: d.Event.ReceivedAt}
 }
 
-func unratedMsg(t testing.TB, p int, o int64, u schemas.Unrated) kafka.Message {
-	return kafka.Message{Topic: schemas.TopicUnrated, Partition: p, Offset: o, Value: jsonValue(t, &u), Time: u.Event.ReceivedAt}
-}
-
 func duplicate(tenant, id string, rawP int, rawO int64, firstP int, firstO int64, differs bool) schemas.Duplicate {
 	return schemas.Duplicate{
 		Event: schemas.UsageEvent{Tenant: tenant, ID: id, Customer: "cust-1", Element: "api_calls",
@@ -199,58 +195,6 @@ func duplicate(tenant, id string, rawP int, rawO int64, firstP int, firstO int64
 		PayloadDiffers: differs,
 		DetectedAt:     ratedTime,
 	}
-}
-
-func unrated(tenant, id, reason string) schemas.Unrated {
-	return schemas.Unrated{
-		Event: schemas.UsageEvent{Tenant: tenant, ID: id, Customer: "cust-x", Element: "api_calls",
-			Quantity: dec("2"), Time: march, ReceivedAt: march.Add(time.Second)},
-		ReasonCode: reason, Reason: "no such thing", Stage: "rater", At: ratedTime,
-	}
-}
-
-// tableState is what a reader sees of the three tables, with FINAL.
-type tableState struct {
-	Rated      uint64
-	Amount     decimal.Decimal
-	Duplicates uint64
-	Unrated    uint64
-}
-
-func (s tableState) String() string {
-	return fmt.Sprintf("rated %d (sum %s), duplicates %d, unrated %d", s.Rated, s.Amount, s.Duplicates, s.Unrated)
-}
-
-func (s tableState) equal(o tableState) bool {
-	return s.Rated == o.Rated && s.Amount.Equal(o.Amount) && s.Duplicates == o.Duplicates && s.Unrated == o.Unrated
-}
-
-func state(t *testing.T, conn driver.Conn) tableState {
-	t.Helper()
-	ctx := context.Background()
-	var s tableState
-	if err := conn.QueryRow(ctx, "SELECT count(), sum(amount) FROM rated_usage FINAL").Scan(&s.Rated, &s.Amount); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.QueryRow(ctx, "SELECT count() FROM usage_duplicates FINAL").Scan(&s.Duplicates); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.QueryRow(ctx, "SELECT count() FROM usage_unrated FINAL").Scan(&s.Unrated); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// rawCounts counts the rows stored, without FINAL.
-func rawCounts(t *testing.T, conn driver.Conn) [3]uint64 {
-	t.Helper()
-	var out [3]uint64
-	for i, table := range []string{"rated_usage", "usage_duplicates", "usage_unrated"} {
-		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+table).Scan(&out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
 }
 
 // record is a usage event as it arrives on usage.accepted.

@@ -142,50 +142,6 @@ func unrated(tenant, id, reason string) schemas.Unrated {
 	}
 }
 
-// tableState is what a reader sees of the three tables, with FINAL.
-type tableState struct {
-	Rated      uint64
-	Amount     decimal.Decimal
-	Duplicates uint64
-	Unrated    uint64
-}
-
-func (s tableState) String() string {
-	return fmt.Sprintf("rated %d (sum %s), duplicates %d, unrated %d", s.Rated, s.Amount, s.Duplicates, s.Unrated)
-}
-
-func (s tableState) equal(o tableState) bool {
-	return s.Rated == o.Rated && s.Amount.Equal(o.Amount) && s.Duplicates == o.Duplicates && s.Unrated == o.Unrated
-}
-
-func state(t *testing.T, conn driver.Conn) tableState {
-	t.Helper()
-	ctx := context.Background()
-	var s tableState
-	if err := conn.QueryRow(ctx, "SELECT count(), sum(amount) FROM rated_usage FINAL").Scan(&s.Rated, &s.Amount); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.QueryRow(ctx, "SELECT count() FROM usage_duplicates FINAL").Scan(&s.Duplicates); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.QueryRow(ctx, "SELECT count() FROM usage_unrated FINAL").Scan(&s.Unrated); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// rawCounts counts the rows stored, without FINAL.
-func rawCounts(t *testing.T, conn driver.Conn) [3]uint64 {
-	t.Helper()
-	var out [3]uint64
-	for i, table := range []string{"rated_usage", "usage_duplicates", "usage_unrated"} {
-		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+table).Scan(&out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
-
 // record is a usage event as it arrives on usage.accepted.
 func record(tenant, id, customer, element, contract string, minutes int) schemas.UsageEvent {
 	return schemas.UsageEvent{Tenant: tenant, ID: id, Customer: customer, Element: element, Contract: contract,
