@@ -11,6 +11,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
@@ -45,16 +46,9 @@ type batchRows struct {
 	rated      []schemas.RatedLine
 	duplicates []schemas.Duplicate
 	unrated    []schemas.Unrated
-	records    []acceptedRecord
+	records    []usagedb.AcceptedRecord
 	statuses   []schemas.StatusChange
 	skipped    int // usage.accepted messages that are not records (corrections, or unreadable: the rater parks those)
-}
-
-// acceptedRecord is a usage record with its position in usage.accepted.
-type acceptedRecord struct {
-	event     schemas.UsageEvent
-	partition int
-	offset    int64
 }
 
 // HandleBatch sorts the batch by topic and inserts each table's rows in one
@@ -67,19 +61,19 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 			return err
 		}
 	}
-	if err := s.insert(ctx, "rated_usage", len(rows.rated), func(b driver.Batch) error { return appendRated(b, rows.rated) }); err != nil {
+	if err := s.insert(ctx, "rated_usage", len(rows.rated), func(b driver.Batch) error { return usagedb.AppendRated(b, rows.rated) }); err != nil {
 		return err
 	}
-	if err := s.insert(ctx, "usage_duplicates", len(rows.duplicates), func(b driver.Batch) error { return appendDuplicates(b, rows.duplicates) }); err != nil {
+	if err := s.insert(ctx, "usage_duplicates", len(rows.duplicates), func(b driver.Batch) error { return usagedb.AppendDuplicates(b, rows.duplicates) }); err != nil {
 		return err
 	}
-	if err := s.insert(ctx, "usage_unrated", len(rows.unrated), func(b driver.Batch) error { return appendUnrated(b, rows.unrated) }); err != nil {
+	if err := s.insert(ctx, "usage_unrated", len(rows.unrated), func(b driver.Batch) error { return usagedb.AppendUnrated(b, rows.unrated) }); err != nil {
 		return err
 	}
-	if err := s.insert(ctx, "usage_records", len(rows.records), func(b driver.Batch) error { return appendRecords(b, rows.records, now) }); err != nil {
+	if err := s.insert(ctx, "usage_records", len(rows.records), func(b driver.Batch) error { return usagedb.AppendRecords(b, rows.records, now) }); err != nil {
 		return err
 	}
-	if err := s.insert(ctx, "usage_status", len(rows.statuses), func(b driver.Batch) error { return appendStatuses(b, rows.statuses) }); err != nil {
+	if err := s.insert(ctx, "usage_status", len(rows.statuses), func(b driver.Batch) error { return usagedb.AppendStatuses(b, rows.statuses) }); err != nil {
 		return err
 	}
 	s.metrics.Records.WithLabelValues(StageName, "rated").Add(float64(len(rows.rated)))
@@ -137,7 +131,7 @@ func (r *batchRows) add(m kafka.Message, now time.Time) error {
 			r.skipped++
 			return nil
 		}
-		r.records = append(r.records, acceptedRecord{event: ev, partition: m.Partition, offset: m.Offset})
+		r.records = append(r.records, usagedb.AcceptedRecord{Event: ev, Partition: m.Partition, Offset: m.Offset})
 		return nil
 	case schemas.TopicStatus:
 		var st schemas.StatusChange
@@ -177,7 +171,7 @@ func (s *Stage) insert(ctx context.Context, table string, n int, fill func(drive
 		return nil
 	}
 	start := time.Now()
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+table+" ("+columns[table]+")")
+	b, err := s.conn.PrepareBatch(ctx, usagedb.InsertInto(table))
 	if err != nil {
 		s.metrics.Errors.WithLabelValues(StageName, "clickhouse").Inc()
 		return fmt.Errorf("prepare insert into %s: %w", table, err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
 )
@@ -145,7 +146,7 @@ func TestHandleBatchReRateReplacesTheLine(t *testing.T) {
 		if n != 1 || !amount.Equal(dec(st.amount)) {
 			t.Errorf("%s: line %s read %d rows, amount %s; want 1 row, %s", st.name, v1.LineID, n, amount, st.amount)
 		}
-		resp, err := NewCharges(conn).Query(ctx, "acme", "c1", "2026-03")
+		resp, err := usagedb.NewCharges(conn).Query(ctx, "acme", "c1", "2026-03")
 		if err != nil {
 			t.Fatal(err)
 		}

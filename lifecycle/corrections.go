@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
@@ -37,7 +37,7 @@ const publishChunk = 1000
 
 // Service validates and publishes corrections.
 type Service struct {
-	records  *aggregator.Records
+	records  *usagedb.Records
 	periods  *Periods
 	producer Producer
 	// MaxBulk caps the records one bulk request may change.
@@ -47,7 +47,7 @@ type Service struct {
 }
 
 // NewService returns the correction service; it registers its metrics with reg.
-func NewService(records *aggregator.Records, periods *Periods, p Producer, reg prometheus.Registerer) *Service {
+func NewService(records *usagedb.Records, periods *Periods, p Producer, reg prometheus.Registerer) *Service {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kakin_usage_corrections_total",
 		Help: "Usage records per correction request outcome: published, unchanged (already in the target status), refused_closed, refused_pending, refused_status, too_many.",
@@ -94,7 +94,7 @@ type Request struct {
 // record already in the target status (409), so a caller learns that its
 // request changed nothing.
 func (s *Service) One(ctx context.Context, req Request, id string) (*Result, error) {
-	evs, err := s.records.Events(ctx, req.Tenant, aggregator.RecordFilter{ID: id}, 1)
+	evs, err := s.records.Events(ctx, req.Tenant, usagedb.RecordFilter{ID: id}, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (s *Service) One(ctx context.Context, req Request, id string) (*Result, err
 // are left as they are and counted. Either every other record is published or
 // the request is refused as a whole (a closed period, a record still being
 // priced).
-func (s *Service) Bulk(ctx context.Context, req Request, f aggregator.RecordFilter) (*Result, error) {
+func (s *Service) Bulk(ctx context.Context, req Request, f usagedb.RecordFilter) (*Result, error) {
 	evs, err := s.records.Events(ctx, req.Tenant, f, s.MaxBulk+1)
 	if err != nil {
 		return nil, err

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -48,7 +48,7 @@ func TestInvalidateAndCancelAreExact(t *testing.T) {
 		t.Errorf("after invalidating e1: %+v, want 16 (18 − 2), 7 calls, 1 record", got)
 	}
 	d := p.detail("acme", "e1")
-	if d.Status != aggregator.StatusInvalid || d.Generation != 1 || len(d.History) != 1 || len(d.Lines) != 2 {
+	if d.Status != usagedb.StatusInvalid || d.Generation != 1 || len(d.History) != 1 || len(d.Lines) != 2 {
 		t.Fatalf("e1 after invalidate: %+v", d)
 	}
 	if h := d.History[0]; h.Action != "invalidate" || h.Status != "invalid" || h.Reason != "meter fault" || h.Actor != "client:kc_test" || !h.Priced {
@@ -80,7 +80,7 @@ func TestInvalidateAndCancelAreExact(t *testing.T) {
 	if got := p.total("acme", "c1", "2026-11", "api_calls"); got != start {
 		t.Errorf("after cancelling the invalidation: %+v, want %+v exactly", got, start)
 	}
-	if d := p.detail("acme", "e1"); d.Status != aggregator.StatusRated || d.Generation != 2 || len(d.Lines) != 3 || d.Lines[2].Kind != "cancel" || d.Lines[2].Amount != "2" {
+	if d := p.detail("acme", "e1"); d.Status != usagedb.StatusRated || d.Generation != 2 || len(d.Lines) != 3 || d.Lines[2].Kind != "cancel" || d.Lines[2].Amount != "2" {
 		t.Errorf("e1 after cancel: %+v", d)
 	}
 
@@ -109,7 +109,7 @@ func TestInvalidateAndCancelAreExact(t *testing.T) {
 		t.Fatalf("invalidate unrated e4: %d %v", code, body)
 	}
 	p.run(1)
-	if d := p.detail("acme", "e4"); d.Status != aggregator.StatusInvalid || len(d.Lines) != 0 || len(d.History) != 1 || d.History[0].Priced || d.Unrated == nil {
+	if d := p.detail("acme", "e4"); d.Status != usagedb.StatusInvalid || len(d.Lines) != 0 || len(d.History) != 1 || d.History[0].Priced || d.Unrated == nil {
 		t.Errorf("unrated e4 after invalidate: %+v", d)
 	}
 	if got := p.total("acme", "c1", "2026-11", "api_calls"); got != start {
@@ -123,7 +123,7 @@ func TestInvalidateAndCancelAreExact(t *testing.T) {
 	if code, _, _ := p.do("beta", "GET", "/v1/usage/e2", ""); code != http.StatusNotFound {
 		t.Errorf("GET another tenant's record: %d, want 404", code)
 	}
-	if d := p.detail("beta", "e1"); d.Status != aggregator.StatusRated || d.Generation != 0 {
+	if d := p.detail("beta", "e1"); d.Status != usagedb.StatusRated || d.Generation != 0 {
 		t.Errorf("beta's e1 changed by acme's corrections: %+v", d)
 	}
 	if got := p.total("beta", "c1", "2026-11", "api_calls"); got.Amount != "0.02" {
@@ -187,7 +187,7 @@ func TestCorrectionsCountOnceUnderRedeliveryAndRaces(t *testing.T) {
 
 	// A stale re-publication of generation 1 after the cancel (generation 2)
 	// changes nothing: same line id, and generation 2 stays the latest.
-	stale, err := p.records.Events(ctx, "acme", aggregator.RecordFilter{ID: "r1"}, 1)
+	stale, err := p.records.Events(ctx, "acme", usagedb.RecordFilter{ID: "r1"}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestCorrectionsCountOnceUnderRedeliveryAndRaces(t *testing.T) {
 	if got := p.total("acme", "c1", "2026-11", "api_calls"); got != start {
 		t.Errorf("a stale generation-1 correction changed the total: %+v, want %+v", got, start)
 	}
-	if d := p.detail("acme", "r1"); d.Generation != 2 || d.Status != aggregator.StatusRated {
+	if d := p.detail("acme", "r1"); d.Generation != 2 || d.Status != usagedb.StatusRated {
 		t.Errorf("r1 after a stale correction: generation %d status %s, want 2 rated", d.Generation, d.Status)
 	}
 }

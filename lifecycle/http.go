@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kakin-dev/kakin/aggregator"
+	"github.com/kakin-dev/kakin/admin/usage"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/tenant"
@@ -90,7 +90,7 @@ func (s *Service) ServeBulk(action string) http.Handler {
 		if !httpapi.DecodeStrict(w, r, &body, false) || !validReason(w, body.Reason) {
 			return
 		}
-		f, errs := aggregator.ParseRecordFilter(map[string][]string{
+		f, errs := usage.ParseRecordFilter(map[string][]string{
 			"customer": {body.Customer}, "element": {body.Element}, "contract": {body.Contract},
 			"from": {body.From}, "to": {body.To}, "event_from": {body.EventFrom}, "event_to": {body.EventTo},
 		})

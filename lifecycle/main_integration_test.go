@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/admin/usage"
 	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/auth"
@@ -27,6 +28,7 @@ import (
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
@@ -91,8 +93,8 @@ type pipeline struct {
 	writer  *kafka.Writer
 	rater   *rater.Stage
 	agg     *aggregator.Stage
-	records *aggregator.Records
-	charges *aggregator.Charges
+	records *usagedb.Records
+	charges *usagedb.Charges
 	svc     *Service
 	periods *Periods
 	mux     *http.ServeMux
@@ -135,8 +137,8 @@ func newPipeline(t *testing.T) *pipeline {
 	p := &pipeline{t: t, conn: conn, writer: w,
 		rater:   rater.NewStage(pl, w, m),
 		agg:     aggregator.NewStage(conn, m, prometheus.NewRegistry()),
-		records: aggregator.NewRecords(conn, page.NewCodec([]byte("k"), 1000)),
-		charges: aggregator.NewCharges(conn),
+		records: usagedb.NewRecords(conn),
+		charges: usagedb.NewCharges(conn),
 		periods: NewPeriods(conn),
 		mux:     http.NewServeMux(),
 	}
@@ -145,7 +147,7 @@ func newPipeline(t *testing.T) *pipeline {
 		p.mux.Handle("POST /v1/usage/{usageId}/"+a, p.svc.ServeOne(a))
 		p.mux.Handle("POST /v1/usage/"+a, p.svc.ServeBulk(a))
 	}
-	p.mux.HandleFunc("GET /v1/usage/{usageId}", p.records.ServeGet)
+	p.mux.HandleFunc("GET /v1/usage/{usageId}", usage.NewRecords(p.records, page.NewCodec([]byte("k"), 1000)).ServeGet)
 	p.read = endOffsets(t)
 	return p
 }
@@ -234,7 +236,7 @@ func (p *pipeline) do(tenant, method, path, body string) (int, http.Header, map[
 }
 
 // detail reads GET /v1/usage/{id}.
-func (p *pipeline) detail(tenant, id string) *aggregator.RecordDetail {
+func (p *pipeline) detail(tenant, id string) *usagedb.RecordDetail {
 	p.t.Helper()
 	d, err := p.records.Get(context.Background(), tenant, id)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/admin"
 	"github.com/kakin-dev/kakin/admin/catalogapi"
-	"github.com/kakin-dev/kakin/aggregator"
+	usageapi "github.com/kakin-dev/kakin/admin/usage"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/httpapi"
@@ -17,6 +17,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/ratelimit"
 	"github.com/kakin-dev/kakin/lifecycle"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -95,19 +96,20 @@ func (a *apiRoutes) handleWrite(pattern string, scope auth.Scope, h http.Handler
 // registerAdmin mounts the admin role's routes; corrections of usage records
 // are published with producer, the catalogue is kept in catalogStore.
 func (a *apiRoutes) registerAdmin(conn driver.Conn, producer lifecycle.Producer, catalogStore *catalogstore.Store) {
-	charges := aggregator.NewCharges(conn)
-	unrated := aggregator.NewUnrated(conn, a.pages)
+	charges := usageapi.NewCharges(usagedb.NewCharges(conn))
+	unrated := usageapi.NewUnrated(usagedb.NewUnrated(conn), a.pages)
 	a.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
 	a.handle("GET /v1/usage/unrated", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeSearch))
 	a.handle("GET /v1/usage/unrated/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeCount))
-	duplicates := aggregator.NewDuplicates(conn, a.pages)
+	duplicates := usageapi.NewDuplicates(usagedb.NewDuplicates(conn), a.pages)
 	a.handle("GET /v1/usage/duplicates", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(duplicates.ServeSearch))
 	a.handle("GET /v1/usage/duplicates/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(duplicates.ServeCount))
-	records := aggregator.NewRecords(conn, a.pages)
+	stored := usagedb.NewRecords(conn)
+	records := usageapi.NewRecords(stored, a.pages)
 	a.handle("GET /v1/usage", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(records.ServeSearch))
 	a.handle("GET /v1/usage/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(records.ServeCount))
 	a.handle("GET /v1/usage/{usageId}", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(records.ServeGet))
-	corrections := lifecycle.NewService(records, lifecycle.NewPeriods(conn), producer, a.s.reg)
+	corrections := lifecycle.NewService(stored, lifecycle.NewPeriods(conn), producer, a.s.reg)
 	for _, action := range []string{schemas.ActionInvalidate, schemas.ActionCancel} {
 		a.handleWrite("POST /v1/usage/{usageId}/"+action, auth.ScopeUsageWrite, corrections.ServeOne(action))
 		a.handleWrite("POST /v1/usage/"+action, auth.ScopeUsageWrite, corrections.ServeBulk(action))

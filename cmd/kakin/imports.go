@@ -7,13 +7,13 @@ import (
 	"os"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/aggregator"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/ingest/imports"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/ratelimit"
 	"github.com/kakin-dev/kakin/rater/rerates"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -46,7 +46,7 @@ func (s *server) registerImports(clickhouse func() (driver.Conn, error), redisCl
 func (s *server) registerRerate(conn driver.Conn, redisClient func() *redis.Client, api *apiRoutes, producer rerates.Producer) {
 	store := jobs.NewStore(conn)
 	runner := s.jobRunner(store, redisClient())
-	runner.Register(rerates.Kind, rerates.NewHandler(aggregator.NewRecords(conn, api.pages), producer))
+	runner.Register(rerates.Kind, rerates.NewHandler(usagedb.NewRecords(conn), producer))
 	api.handleWrite("POST /v1/rerate", auth.ScopeUsageWrite, rerates.NewRequests(store, runner.Wake))
 }
 

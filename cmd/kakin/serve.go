@@ -30,6 +30,7 @@ import (
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/openapi"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -276,7 +277,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			kc := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 			stage := rater.NewStage(pl, writer(""), s.metrics).
 				WithEngines(engines, runstate.New(redisClient(), cfg.RaterStateTTL)).
-				WithRerate(aggregator.NewRecords(conn, nil),
+				WithRerate(usagedb.NewRecords(conn),
 					&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, cfg.RerateWait)
 			fixed := rater.NewFixedFees(replica, engines, writer(""), s.metrics, log)
 			cc := consumer(rater.StageName, "kakin-rater", []string{schemas.TopicAccepted})

@@ -17,7 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/kakin-dev/kakin/admin"
 	"github.com/kakin-dev/kakin/admin/catalogapi"
-	"github.com/kakin-dev/kakin/aggregator"
+	"github.com/kakin-dev/kakin/admin/usage"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/ingest/imports"
 	"github.com/kakin-dev/kakin/internal/auth"
@@ -29,6 +29,7 @@ import (
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/kakin-dev/kakin/schemas/openapi"
+	"github.com/kakin-dev/kakin/usagedb"
 )
 
 func loadDoc(t *testing.T) *openapi3.T {
@@ -457,46 +458,46 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"UsageResponse", ingest.Response{Results: []ingest.Result{}}},
 		{"Problem", httpapi.Problem{Type: "about:blank", Title: "Bad Request", Status: 400, Code: "invalid_query",
 			Detail: "the query parameters are invalid", Errors: []httpapi.FieldError{{Field: "period", Reason: "required, as YYYY-MM"}}}},
-		{"ChargesResponse", aggregator.ChargesResponse{Customer: "c", Period: "2026-11", Currency: "JPY", Total: "1200",
-			Totals: []aggregator.Total{{Currency: "JPY", Amount: "1200"}},
-			Lines:  []aggregator.ChargeLine{{Element: "api_calls", Quantity: "1200.5", Amount: "1200", Currency: "JPY", Events: 3}}}},
-		{"ChargesResponse", aggregator.ChargesResponse{Customer: "c", Period: "2026-11",
-			Totals: []aggregator.Total{{Currency: "JPY", Amount: "1200"}, {Currency: "USD", Amount: "12.50"}},
-			Lines: []aggregator.ChargeLine{{Element: "a", Quantity: "1", Amount: "1200", Currency: "JPY", Events: 1},
+		{"ChargesResponse", usagedb.ChargesResponse{Customer: "c", Period: "2026-11", Currency: "JPY", Total: "1200",
+			Totals: []usagedb.Total{{Currency: "JPY", Amount: "1200"}},
+			Lines:  []usagedb.ChargeLine{{Element: "api_calls", Quantity: "1200.5", Amount: "1200", Currency: "JPY", Events: 3}}}},
+		{"ChargesResponse", usagedb.ChargesResponse{Customer: "c", Period: "2026-11",
+			Totals: []usagedb.Total{{Currency: "JPY", Amount: "1200"}, {Currency: "USD", Amount: "12.50"}},
+			Lines: []usagedb.ChargeLine{{Element: "a", Quantity: "1", Amount: "1200", Currency: "JPY", Events: 1},
 				{Element: "b", Quantity: "0.000000001", Amount: "12.50", Currency: "USD", Events: 1}}}},
-		{"ChargesResponse", aggregator.ChargesResponse{Customer: "c", Period: "2026-11", Totals: []aggregator.Total{}, Lines: []aggregator.ChargeLine{}}},
-		{"UnratedPage", aggregator.UnratedPage{Records: []aggregator.UnratedRecord{{ID: "e-1", Customer: "c", Element: "x",
+		{"ChargesResponse", usagedb.ChargesResponse{Customer: "c", Period: "2026-11", Totals: []usagedb.Total{}, Lines: []usagedb.ChargeLine{}}},
+		{"UnratedPage", usage.UnratedPage{Records: []usagedb.UnratedRecord{{ID: "e-1", Customer: "c", Element: "x",
 			Quantity: "1", Time: at, ReceivedAt: at, ReasonCode: schemas.ReasonUnknownElement, Reason: "no price", Stage: "rater"}},
 			NextPage: "abc.def"}},
-		{"UnratedPage", aggregator.UnratedPage{Records: []aggregator.UnratedRecord{}}},
-		{"UsageRecordPage", aggregator.UsageRecordPage{Records: []aggregator.UsageRecord{
+		{"UnratedPage", usage.UnratedPage{Records: []usagedb.UnratedRecord{}}},
+		{"UsageRecordPage", usage.UsageRecordPage{Records: []usagedb.UsageRecord{
 			{ID: "e-1", Customer: "c", Element: "x", Contract: "k", Quantity: "1.5", Time: at, ReceivedAt: at,
-				Attributes: map[string]string{"region": "jp"}, Status: aggregator.StatusInvalid, Generation: 1},
-			{ID: "e-1", Customer: "c", Element: "x", Quantity: "1.5", Time: at, ReceivedAt: at, Status: aggregator.StatusDuplicate}},
+				Attributes: map[string]string{"region": "jp"}, Status: usagedb.StatusInvalid, Generation: 1},
+			{ID: "e-1", Customer: "c", Element: "x", Quantity: "1.5", Time: at, ReceivedAt: at, Status: usagedb.StatusDuplicate}},
 			NextPage: "abc.def"}},
-		{"UsageRecordPage", aggregator.UsageRecordPage{Records: []aggregator.UsageRecord{}}},
-		{"UsageRecordDetail", aggregator.RecordDetail{
-			UsageRecord: aggregator.UsageRecord{ID: "e-1", Customer: "c", Element: "x", Quantity: "1", Time: at, ReceivedAt: at,
-				Status: aggregator.StatusRated, Generation: 2},
-			History: []aggregator.StatusEntry{{Generation: 1, Action: "invalidate", Status: "invalid", Reason: "r", Actor: "client:kc_x",
+		{"UsageRecordPage", usage.UsageRecordPage{Records: []usagedb.UsageRecord{}}},
+		{"UsageRecordDetail", usagedb.RecordDetail{
+			UsageRecord: usagedb.UsageRecord{ID: "e-1", Customer: "c", Element: "x", Quantity: "1", Time: at, ReceivedAt: at,
+				Status: usagedb.StatusRated, Generation: 2},
+			History: []usagedb.StatusEntry{{Generation: 1, Action: "invalidate", Status: "invalid", Reason: "r", Actor: "client:kc_x",
 				RequestedAt: at, AppliedAt: at, Priced: true}},
-			Lines: []aggregator.RecordLine{{LineID: "l", Kind: aggregator.LineUsage, Item: "x", Quantity: "1", UnitPrice: "0.5",
+			Lines: []usagedb.RecordLine{{LineID: "l", Kind: usagedb.LineUsage, Item: "x", Quantity: "1", UnitPrice: "0.5",
 				Amount: "1", Currency: "JPY", Period: "2026-11", RatedAt: at},
-				{LineID: "m", Kind: aggregator.LineInvalidate, Generation: 1, Item: "x", Quantity: "-1", UnitPrice: "0.5",
+				{LineID: "m", Kind: usagedb.LineInvalidate, Generation: 1, Item: "x", Quantity: "-1", UnitPrice: "0.5",
 					Amount: "-1", Currency: "JPY", Period: "2026-11", RatedAt: at}},
-			Duplicates: []aggregator.DuplicateRecord{}}},
-		{"UsageRecordDetail", aggregator.RecordDetail{ // a line priced by a graduated rate: no unit price
-			UsageRecord: aggregator.UsageRecord{ID: "e-3", Customer: "c", Element: "x", Quantity: "150", Time: at, ReceivedAt: at,
-				Status: aggregator.StatusRated},
-			History: []aggregator.StatusEntry{},
-			Lines: []aggregator.RecordLine{{LineID: "l", Kind: aggregator.LineUsage, Item: "s1/calls", Quantity: "150",
+			Duplicates: []usagedb.DuplicateRecord{}}},
+		{"UsageRecordDetail", usagedb.RecordDetail{ // a line priced by a graduated rate: no unit price
+			UsageRecord: usagedb.UsageRecord{ID: "e-3", Customer: "c", Element: "x", Quantity: "150", Time: at, ReceivedAt: at,
+				Status: usagedb.StatusRated},
+			History: []usagedb.StatusEntry{},
+			Lines: []usagedb.RecordLine{{LineID: "l", Kind: usagedb.LineUsage, Item: "s1/calls", Quantity: "150",
 				Amount: "125", Currency: "JPY", Period: "2026-11", RatedAt: at}},
-			Duplicates: []aggregator.DuplicateRecord{}}},
-		{"UsageRecordDetail", aggregator.RecordDetail{
-			UsageRecord: aggregator.UsageRecord{ID: "e-2", Customer: "c", Element: "x", Quantity: "1", Time: at, ReceivedAt: at,
-				Status: aggregator.StatusUnrated},
-			History: []aggregator.StatusEntry{}, Lines: []aggregator.RecordLine{}, Duplicates: []aggregator.DuplicateRecord{},
-			Unrated: &aggregator.UnratedReason{ReasonCode: "unknown_element", Reason: "no price", Stage: "rater"}}},
+			Duplicates: []usagedb.DuplicateRecord{}}},
+		{"UsageRecordDetail", usagedb.RecordDetail{
+			UsageRecord: usagedb.UsageRecord{ID: "e-2", Customer: "c", Element: "x", Quantity: "1", Time: at, ReceivedAt: at,
+				Status: usagedb.StatusUnrated},
+			History: []usagedb.StatusEntry{}, Lines: []usagedb.RecordLine{}, Duplicates: []usagedb.DuplicateRecord{},
+			Unrated: &usagedb.UnratedReason{ReasonCode: "unknown_element", Reason: "no price", Stage: "rater"}}},
 		{"CorrectionAccepted", lifecycle.CorrectionAccepted{ID: "e-1", Action: "invalidate", Generation: 1, Status: "invalid", RequestedAt: at}},
 		{"BulkCorrectionAccepted", lifecycle.BulkCorrectionAccepted{Action: "cancel", Matched: 3, Changed: 2, Unchanged: 1, RequestedAt: at}},
 		{"Limits", auth.Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}},
@@ -516,14 +517,14 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"JobItems", httpapi.Page[jobs.View]{Items: []jobs.View{jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind,
 			Status: jobs.StatusPending, CreatedAt: at, UpdatedAt: at}, false)}, NextPage: "abc.def"}},
 		{"JobItems", httpapi.Page[jobs.View]{Items: []jobs.View{}}},
-		{"UsageRecordItems", httpapi.Page[aggregator.UsageRecord]{Items: []aggregator.UsageRecord{{ID: "e-1", Customer: "c", Element: "x",
-			Quantity: "1.5", Time: at, ReceivedAt: at, Status: aggregator.StatusRated}}, NextPage: "abc.def"}},
-		{"UsageRecordItems", httpapi.Page[aggregator.UsageRecord]{Items: []aggregator.UsageRecord{}}},
-		{"UnratedItems", httpapi.Page[aggregator.UnratedRecord]{Items: []aggregator.UnratedRecord{{ID: "e-1", Customer: "c", Element: "x",
+		{"UsageRecordItems", httpapi.Page[usagedb.UsageRecord]{Items: []usagedb.UsageRecord{{ID: "e-1", Customer: "c", Element: "x",
+			Quantity: "1.5", Time: at, ReceivedAt: at, Status: usagedb.StatusRated}}, NextPage: "abc.def"}},
+		{"UsageRecordItems", httpapi.Page[usagedb.UsageRecord]{Items: []usagedb.UsageRecord{}}},
+		{"UnratedItems", httpapi.Page[usagedb.UnratedRecord]{Items: []usagedb.UnratedRecord{{ID: "e-1", Customer: "c", Element: "x",
 			Quantity: "1", Time: at, ReceivedAt: at, ReasonCode: schemas.ReasonUnknownElement, Reason: "no price", Stage: "rater"}}}},
-		{"DuplicateItems", httpapi.Page[aggregator.DuplicateRecord]{Items: []aggregator.DuplicateRecord{{ID: "e-1", Customer: "c", Element: "x",
-			Quantity: "1", Time: at, ReceivedAt: at, Position: aggregator.Position{Partition: 1, Offset: 9}, FirstReceivedAt: at}}, NextPage: "abc.def"}},
-		{"DuplicatePage", aggregator.DuplicatePage{Records: []aggregator.DuplicateRecord{}}},
+		{"DuplicateItems", httpapi.Page[usagedb.DuplicateRecord]{Items: []usagedb.DuplicateRecord{{ID: "e-1", Customer: "c", Element: "x",
+			Quantity: "1", Time: at, ReceivedAt: at, Position: usagedb.Position{Partition: 1, Offset: 9}, FirstReceivedAt: at}}, NextPage: "abc.def"}},
+		{"DuplicatePage", usage.DuplicatePage{Records: []usagedb.DuplicateRecord{}}},
 		{"ClientItems", httpapi.Page[admin.ClientView]{Items: []admin.ClientView{{ID: "kc_x", Name: "n", Scopes: []auth.Scope{auth.ScopeAdmin},
 			CreatedAt: at}}, NextPage: "abc.def"}},
 		{"ClientList", admin.ClientPage{Clients: []admin.ClientView{{ID: "kc_x", Name: "n", Scopes: []auth.Scope{auth.ScopeAdmin}, CreatedAt: at}}}},
@@ -876,7 +877,7 @@ func TestQueryParametersMatchTheCode(t *testing.T) {
 		"POST /v1/usage/invalidate":           nil,
 		"POST /v1/usage/cancel":               nil,
 	}
-	for _, m := range []map[string][]string{aggregator.QueryParams, jobs.QueryParams, admin.QueryParams} {
+	for _, m := range []map[string][]string{usage.QueryParams, jobs.QueryParams, admin.QueryParams} {
 		for route, params := range m {
 			code[route] = params
 		}

@@ -1,4 +1,4 @@
-package aggregator
+package usagedb
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -32,7 +31,7 @@ func TestDuplicatesSearch(t *testing.T) {
 	if err := stage.HandleBatch(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	d := NewDuplicates(conn, page.NewCodec([]byte("k"), 100))
+	d := NewDuplicates(conn)
 
 	yes, no := true, false
 	for _, tt := range []struct {
@@ -60,7 +59,7 @@ func TestDuplicatesSearch(t *testing.T) {
 	}
 
 	seen := map[string]int{}
-	var after *duplicateKey
+	var after *DuplicateKey
 	for pages := 0; ; pages++ {
 		recs, more, err := d.Search(ctx, "acme", DuplicateFilter{}, after, 2)
 		if err != nil {
@@ -82,7 +81,7 @@ func TestDuplicatesSearch(t *testing.T) {
 			break
 		}
 		last := recs[len(recs)-1]
-		after = &duplicateKey{ID: last.ID, Partition: last.Position.Partition, Offset: last.Position.Offset}
+		after = &DuplicateKey{ID: last.ID, Partition: last.Position.Partition, Offset: last.Position.Offset}
 	}
 	if len(seen) != 10 {
 		t.Errorf("paging saw %d distinct duplicates, want 10 (9 + 1 added while paging): %v", len(seen), seen)

@@ -1,12 +1,10 @@
-package aggregator
+package usagedb
 
 import (
 	"context"
-	"net/http"
 	"sort"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
 )
@@ -172,22 +170,4 @@ func (r *Records) lines(ctx context.Context, ev *schemas.UsageEvent, gen uint64)
 		return out[i].LineID < out[j].LineID
 	})
 	return out, nil
-}
-
-// ServeGet serves GET /v1/usage/{usageId}; another tenant's record is 404.
-func (r *Records) ServeGet(w http.ResponseWriter, req *http.Request) {
-	ten, ok := httpapi.RequestTenant(w, req)
-	if !ok || !httpapi.KnownQuery(w, req) {
-		return
-	}
-	d, err := r.Get(req.Context(), ten, req.PathValue("usageId"))
-	if err != nil {
-		queryFailed(w, req, err)
-		return
-	}
-	if d == nil {
-		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no usage record with this id")
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, d)
 }

@@ -1,4 +1,4 @@
-package aggregator
+package usage
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -23,9 +24,9 @@ func readAPI(conn driver.Conn) http.Handler { return readAPIFor(conn, "acme") }
 // readAPIFor is readAPI with every request acting for tenant ten.
 func readAPIFor(conn driver.Conn, ten string) http.Handler {
 	pages := page.NewCodec([]byte("k"), 100)
-	records, unrated, dups := NewRecords(conn, pages), NewUnrated(conn, pages), NewDuplicates(conn, pages)
+	records, unrated, dups := NewRecords(usagedb.NewRecords(conn), pages), NewUnrated(usagedb.NewUnrated(conn), pages), NewDuplicates(usagedb.NewDuplicates(conn), pages)
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/charges", NewCharges(conn))
+	mux.Handle("GET /v1/charges", NewCharges(usagedb.NewCharges(conn)))
 	mux.HandleFunc("GET /v1/usage", records.ServeSearch)
 	mux.HandleFunc("GET /v1/usage/count", records.ServeCount)
 	mux.HandleFunc("GET /v1/usage/{usageId}", records.ServeGet)

@@ -1,13 +1,9 @@
-package aggregator
+package usagedb
 
 import (
 	"context"
-	"net/http"
-	"regexp"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/money"
 	"github.com/shopspring/decimal"
 )
@@ -45,8 +41,6 @@ type ChargesResponse struct {
 	Totals   []Total      `json:"totals"`
 	Lines    []ChargeLine `json:"lines"`
 }
-
-var periodPattern = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
 
 // Query sums the customer's rated lines for the period, per element. A
 // correction line (invalidate, cancel) sums like any line. events counts the
@@ -102,33 +96,4 @@ func formatAmount(currency string, d decimal.Decimal) string {
 		return c.Format(d)
 	}
 	return d.String()
-}
-
-// ServeHTTP serves GET /v1/charges?customer=C&period=YYYY-MM.
-func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ten, ok := httpapi.RequestTenant(w, r)
-	if !ok {
-		return
-	}
-	q := r.URL.Query()
-	customer, period := q.Get("customer"), q.Get("period")
-	errs := httpapi.UnknownQuery(q, chargesParams...)
-	if customer == "" || len(customer) > 128 {
-		errs = append(errs, httpapi.FieldError{Field: "customer", Reason: "required, at most 128 characters"})
-	}
-	if !periodPattern.MatchString(period) {
-		errs = append(errs, httpapi.FieldError{Field: "period", Reason: "required, as YYYY-MM"})
-	}
-	if len(errs) > 0 {
-		httpapi.InvalidQuery(w, errs...)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	resp, err := c.Query(ctx, ten, customer, period)
-	if err != nil {
-		queryFailed(w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
 }

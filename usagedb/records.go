@@ -1,17 +1,12 @@
-package aggregator
+package usagedb
 
 import (
 	"context"
-	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/internal/httpapi"
-	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
 )
@@ -35,19 +30,16 @@ const (
 	StatusDuplicate = "duplicate"
 )
 
-var recordStatuses = []string{StatusRated, StatusUnrated, StatusPending, StatusInvalid, StatusDuplicate}
-
 // Records searches and reads the usage records Kakin accepted (usage_records,
 // one per id) together with the duplicates of them (usage_duplicates), each
 // with its status.
 type Records struct {
-	conn  driver.Conn
-	pages *page.Codec
+	conn driver.Conn
 }
 
 // NewRecords returns the usage record search.
-func NewRecords(conn driver.Conn, pages *page.Codec) *Records {
-	return &Records{conn: conn, pages: pages}
+func NewRecords(conn driver.Conn) *Records {
+	return &Records{conn: conn}
 }
 
 // RecordFilter narrows a record search; empty fields do not filter.
@@ -77,13 +69,6 @@ type UsageRecord struct {
 	Status     string            `json:"status"`
 	// Generation counts the record's status changes (0: never invalidated).
 	Generation uint64 `json:"generation"`
-}
-
-// UsageRecordPage is the body of GET /v1/usage before API version
-// 2027-01-01 (httpapi.WriteList).
-type UsageRecordPage struct {
-	Records  []UsageRecord `json:"records"`
-	NextPage string        `json:"nextPage,omitempty"`
 }
 
 // baseConditions are the filters both usage_records and usage_duplicates
@@ -153,17 +138,17 @@ func (f RecordFilter) recordConditions(tenantID string) *conditions {
 	return c
 }
 
-// recordKey is the keyset cursor: records sort by id, then the first record
+// RecordKey is the keyset cursor of a record search: records sort by id, then the first record
 // (kind 0) before its duplicates (kind 1), which sort by their position in
 // usage.raw.
-type recordKey struct {
+type RecordKey struct {
 	ID        string
 	Kind      uint8
 	Partition int32
 	Offset    int64
 }
 
-func (k recordKey) less(o recordKey) bool {
+func (k RecordKey) less(o RecordKey) bool {
 	if k.ID != o.ID {
 		return k.ID < o.ID
 	}
@@ -183,14 +168,14 @@ const recordColumns = `event_id, customer, element, contract, quantity, event_ti
 // hit is one row of a search with its sorting key.
 type hit struct {
 	ev  schemas.UsageEvent
-	key recordKey
+	key RecordKey
 }
 
 // Search returns up to size records (and duplicates) after the key after
 // (nil: from the start) in id order, and the key to continue after when more
 // follow (nil on the last page). Records and duplicates are read separately
 // (each at most size+1 rows) and merged.
-func (r *Records) Search(ctx context.Context, tenantID string, f RecordFilter, after *recordKey, size int) ([]UsageRecord, *recordKey, error) {
+func (r *Records) Search(ctx context.Context, tenantID string, f RecordFilter, after *RecordKey, size int) ([]UsageRecord, *RecordKey, error) {
 	var found []hit
 	if f.Status != StatusDuplicate {
 		c := f.recordConditions(tenantID)
@@ -241,7 +226,7 @@ func (r *Records) Search(ctx context.Context, tenantID string, f RecordFilter, a
 		}
 		out = append(out, rec)
 	}
-	var next *recordKey
+	var next *RecordKey
 	if more {
 		next = &found[len(found)-1].key
 	}
@@ -291,7 +276,7 @@ func (r *Records) records(ctx context.Context, tenantID string, f RecordFilter, 
 				rows.Close()
 				return nil, err
 			}
-			h.key = recordKey{ID: h.ev.ID, Partition: pos.Partition, Offset: pos.Offset}
+			h.key = RecordKey{ID: h.ev.ID, Partition: pos.Partition, Offset: pos.Offset}
 			out = append(out, h)
 		}
 		rows.Close()
@@ -303,7 +288,7 @@ func (r *Records) records(ctx context.Context, tenantID string, f RecordFilter, 
 }
 
 // duplicates reads up to limit duplicates matching c after the key after.
-func (r *Records) duplicates(ctx context.Context, c *conditions, after *recordKey, limit int) ([]hit, error) {
+func (r *Records) duplicates(ctx context.Context, c *conditions, after *RecordKey, limit int) ([]hit, error) {
 	if after != nil {
 		if after.Kind == 0 {
 			c.add("event_id >= ?", after.ID) // the duplicates of the last record come after it
@@ -326,7 +311,7 @@ func (r *Records) duplicates(ctx context.Context, c *conditions, after *recordKe
 		if err := scanEvent(rows, &h.ev, &pos); err != nil {
 			return nil, err
 		}
-		h.key = recordKey{ID: h.ev.ID, Kind: 1, Partition: pos.Partition, Offset: pos.Offset}
+		h.key = RecordKey{ID: h.ev.ID, Kind: 1, Partition: pos.Partition, Offset: pos.Offset}
 		out = append(out, h)
 	}
 	return out, rows.Err()
@@ -508,72 +493,4 @@ func (r *Records) Events(ctx context.Context, tenantID string, f RecordFilter, l
 func (r *Records) CountEvents(ctx context.Context, tenantID string, f RecordFilter) (uint64, error) {
 	f.Status = ""
 	return countRows(ctx, r.conn, "usage_records", f.recordConditions(tenantID))
-}
-
-// ParseRecordFilter reads a record search's filters from the query string:
-// customer, element, from, to (received), id, contract, event_from, event_to
-// and status.
-func ParseRecordFilter(q url.Values) (RecordFilter, []httpapi.FieldError) {
-	uf, errs := parseUsageFilter(q)
-	f := RecordFilter{UsageFilter: uf, ID: q.Get("id"), Contract: q.Get("contract"), Status: q.Get("status")}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"event_from", &f.EventFrom}, {"event_to", &f.EventTo}} {
-		if s := q.Get(p.name); s != "" {
-			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
-				errs = append(errs, httpapi.FieldError{Field: p.name, Reason: "must be an RFC 3339 timestamp"})
-			}
-			*p.dst = t
-		}
-	}
-	if !f.EventFrom.IsZero() && !f.EventTo.IsZero() && !f.EventTo.After(f.EventFrom) {
-		errs = append(errs, httpapi.FieldError{Field: "event_to", Reason: "must be after event_from"})
-	}
-	if f.Status != "" && !slices.Contains(recordStatuses, f.Status) {
-		errs = append(errs, httpapi.FieldError{Field: "status", Reason: "must be one of rated, unrated, pending, invalid, duplicate"})
-	}
-	return f, errs
-}
-
-// ServeSearch serves GET /v1/usage.
-func (r *Records) ServeSearch(w http.ResponseWriter, req *http.Request) {
-	ten, ok := httpapi.RequestTenant(w, req)
-	if !ok {
-		return
-	}
-	q := req.URL.Query()
-	f, errs := parseSearch(q, recordFilters, ParseRecordFilter)
-	preq, perrs := r.pages.Parse(q, page.Scope(ten, "usage", f.Customer, f.Element, q.Get("from"), q.Get("to"),
-		f.ID, f.Contract, q.Get("event_from"), q.Get("event_to"), f.Status))
-	if errs = append(errs, perrs...); len(errs) > 0 {
-		httpapi.InvalidQuery(w, errs...)
-		return
-	}
-	var after *recordKey
-	if len(preq.After) == 4 {
-		k, err1 := strconv.ParseUint(preq.After[1], 10, 8)
-		p, err2 := strconv.ParseInt(preq.After[2], 10, 32)
-		o, err3 := strconv.ParseInt(preq.After[3], 10, 64)
-		if err1 == nil && err2 == nil && err3 == nil {
-			after = &recordKey{ID: preq.After[0], Kind: uint8(k), Partition: int32(p), Offset: o}
-		}
-	}
-	recs, next, err := r.Search(req.Context(), ten, f, after, preq.Size)
-	if err != nil {
-		queryFailed(w, req, err)
-		return
-	}
-	var nextPage string
-	if next != nil {
-		nextPage = r.pages.Next(preq, true, next.ID, strconv.Itoa(int(next.Kind)),
-			strconv.Itoa(int(next.Partition)), strconv.FormatInt(next.Offset, 10))
-	}
-	httpapi.WriteList(w, req, recs, nextPage, UsageRecordPage{Records: recs, NextPage: nextPage})
-}
-
-// ServeCount serves GET /v1/usage/count.
-func (r *Records) ServeCount(w http.ResponseWriter, req *http.Request) {
-	serveCount(w, req, recordFilters, ParseRecordFilter, r.Count)
 }

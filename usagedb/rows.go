@@ -1,4 +1,4 @@
-package aggregator
+package usagedb
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// columns are the columns each table's insert fills, in the order its
+// Append function passes them.
 var columns = map[string]string{
 	"rated_usage":      "tenant, period, customer, line_id, event_id, element, item, contract, quantity, unit_price, unit_priced, amount, currency, event_time, received_at, rated_at, version",
 	"usage_duplicates": "tenant, event_id, customer, element, contract, quantity, event_time, received_at, raw_partition, raw_offset, first_partition, first_offset, first_received_at, payload_differs, detected_at",
@@ -18,6 +20,10 @@ var columns = map[string]string{
 		"attribute_keys, attribute_values, accepted_partition, accepted_offset, stored_at",
 	"usage_status": "tenant, event_id, customer, element, generation, action, status, reason, actor, requested_at, applied_at, priced",
 }
+
+// InsertInto is table's INSERT statement, for PrepareBatch; the batch is
+// filled by the table's Append function.
+func InsertInto(table string) string { return "INSERT INTO " + table + " (" + columns[table] + ")" }
 
 // checkDecimal refuses what ClickHouse would silently truncate or wrap: more
 // than 9 fraction digits, or a magnitude of schemas.MaxStoredDecimal (10^28)
@@ -33,7 +39,8 @@ func checkDecimal(field string, d decimal.Decimal) error {
 	return nil
 }
 
-func appendRated(b driver.Batch, lines []schemas.RatedLine) error {
+// AppendRated adds rated lines to a batch of rated_usage.
+func AppendRated(b driver.Batch, lines []schemas.RatedLine) error {
 	for i := range lines {
 		l := &lines[i]
 		for _, c := range []struct {
@@ -57,7 +64,8 @@ func appendRated(b driver.Batch, lines []schemas.RatedLine) error {
 	return nil
 }
 
-func appendDuplicates(b driver.Batch, dups []schemas.Duplicate) error {
+// AppendDuplicates adds duplicates to a batch of usage_duplicates.
+func AppendDuplicates(b driver.Batch, dups []schemas.Duplicate) error {
 	for i := range dups {
 		d := &dups[i]
 		if err := checkDecimal("quantity", d.Event.Quantity); err != nil {
@@ -76,7 +84,8 @@ func appendDuplicates(b driver.Batch, dups []schemas.Duplicate) error {
 	return nil
 }
 
-func appendUnrated(b driver.Batch, us []schemas.Unrated) error {
+// AppendUnrated adds unrated records to a batch of usage_unrated.
+func AppendUnrated(b driver.Batch, us []schemas.Unrated) error {
 	for i := range us {
 		u := &us[i]
 		if err := checkDecimal("quantity", u.Event.Quantity); err != nil {
@@ -91,9 +100,18 @@ func appendUnrated(b driver.Batch, us []schemas.Unrated) error {
 	return nil
 }
 
-func appendRecords(b driver.Batch, recs []acceptedRecord, now time.Time) error {
+// AcceptedRecord is a usage record with its position in usage.accepted.
+type AcceptedRecord struct {
+	Event     schemas.UsageEvent
+	Partition int
+	Offset    int64
+}
+
+// AppendRecords adds accepted records, stored at now, to a batch of
+// usage_records.
+func AppendRecords(b driver.Batch, recs []AcceptedRecord, now time.Time) error {
 	for i := range recs {
-		e := &recs[i].event
+		e := &recs[i].Event
 		if err := checkDecimal("quantity", e.Quantity); err != nil {
 			return fmt.Errorf("record %s: %w", e.ID, err)
 		}
@@ -101,7 +119,7 @@ func appendRecords(b driver.Batch, recs []acceptedRecord, now time.Time) error {
 		evTime, recvTime := chTime(e.Time), chTime(e.ReceivedAt)
 		if err := b.Append(e.Tenant, e.ID, e.Customer, e.Contract, e.Element, e.Quantity,
 			evTime, uint32(evTime.Nanosecond()), recvTime, uint32(recvTime.Nanosecond()), keys, values,
-			int32(recs[i].partition), recs[i].offset, now); err != nil {
+			int32(recs[i].Partition), recs[i].Offset, now); err != nil {
 			return err
 		}
 	}
@@ -123,7 +141,8 @@ func sortedAttributes(attrs map[string]string) ([]string, []string) {
 	return keys, values
 }
 
-func appendStatuses(b driver.Batch, sts []schemas.StatusChange) error {
+// AppendStatuses adds status changes to a batch of usage_status.
+func AppendStatuses(b driver.Batch, sts []schemas.StatusChange) error {
 	for i := range sts {
 		s := &sts[i]
 		priced := uint8(0)

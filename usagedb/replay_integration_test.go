@@ -1,4 +1,4 @@
-package aggregator
+package usagedb
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/segmentio/kafka-go"
 )
@@ -38,7 +37,7 @@ func TestHistoryAndPeriodLines(t *testing.T) {
 	if err := stage.HandleBatch(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	r := NewRecords(conn, page.NewCodec([]byte("k"), 100))
+	r := NewRecords(conn)
 	got, err := r.History(ctx, "acme", "c1", march.Add(-time.Hour), march.Add(30*24*time.Hour), 3, 18)
 	if err != nil {
 		t.Fatal(err)

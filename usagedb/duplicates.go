@@ -1,28 +1,22 @@
-package aggregator
+package usagedb
 
 import (
 	"context"
-	"net/http"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/internal/httpapi"
-	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/shopspring/decimal"
 )
 
 // Duplicates searches the usage records flagged as repeats of an earlier
 // record with the same id.
 type Duplicates struct {
-	conn  driver.Conn
-	pages *page.Codec
+	conn driver.Conn
 }
 
 // NewDuplicates returns the duplicates search.
-func NewDuplicates(conn driver.Conn, pages *page.Codec) *Duplicates {
-	return &Duplicates{conn: conn, pages: pages}
+func NewDuplicates(conn driver.Conn) *Duplicates {
+	return &Duplicates{conn: conn}
 }
 
 // DuplicateFilter narrows a search; empty fields do not filter.
@@ -53,13 +47,6 @@ type DuplicateRecord struct {
 	PayloadDiffers  bool      `json:"payload_differs"`
 }
 
-// DuplicatePage is the body of GET /v1/usage/duplicates before API version
-// 2027-01-01 (httpapi.WriteList).
-type DuplicatePage struct {
-	Records  []DuplicateRecord `json:"records"`
-	NextPage string            `json:"nextPage,omitempty"`
-}
-
 func (f DuplicateFilter) conditions(tenantID string) *conditions {
 	c := usageConditions(tenantID, f.UsageFilter)
 	if f.PayloadDiffers != nil {
@@ -72,8 +59,8 @@ func (f DuplicateFilter) conditions(tenantID string) *conditions {
 	return c
 }
 
-// duplicateKey is the table's sorting key after the tenant: the keyset cursor.
-type duplicateKey struct {
+// DuplicateKey is the table's sorting key after the tenant: the keyset cursor.
+type DuplicateKey struct {
 	ID        string
 	Partition int32
 	Offset    int64
@@ -81,7 +68,7 @@ type duplicateKey struct {
 
 // Search returns up to size duplicates after the key after (nil: from the
 // start) in sorting-key order, and whether more follow.
-func (d *Duplicates) Search(ctx context.Context, tenantID string, f DuplicateFilter, after *duplicateKey, size int) ([]DuplicateRecord, bool, error) {
+func (d *Duplicates) Search(ctx context.Context, tenantID string, f DuplicateFilter, after *DuplicateKey, size int) ([]DuplicateRecord, bool, error) {
 	c := f.conditions(tenantID)
 	if after != nil {
 		c.add("(event_id > ? OR (event_id = ? AND (raw_partition > ? OR (raw_partition = ? AND raw_offset > ?))))",
@@ -126,57 +113,4 @@ func queryDuplicates(ctx context.Context, conn driver.Conn, c *conditions, limit
 // Count returns how many duplicates match the filter.
 func (d *Duplicates) Count(ctx context.Context, tenantID string, f DuplicateFilter) (uint64, error) {
 	return countRows(ctx, d.conn, "usage_duplicates", f.conditions(tenantID))
-}
-
-func parseDuplicateFilter(q url.Values) (DuplicateFilter, []httpapi.FieldError) {
-	uf, errs := parseUsageFilter(q)
-	f := DuplicateFilter{UsageFilter: uf}
-	switch v := q.Get("payload_differs"); v {
-	case "":
-	case "true", "false":
-		b := v == "true"
-		f.PayloadDiffers = &b
-	default:
-		errs = append(errs, httpapi.FieldError{Field: "payload_differs", Reason: "must be true or false"})
-	}
-	return f, errs
-}
-
-// ServeSearch serves GET /v1/usage/duplicates.
-func (d *Duplicates) ServeSearch(w http.ResponseWriter, r *http.Request) {
-	ten, ok := httpapi.RequestTenant(w, r)
-	if !ok {
-		return
-	}
-	q := r.URL.Query()
-	f, errs := parseSearch(q, duplicateFilters, parseDuplicateFilter)
-	req, perrs := d.pages.Parse(q, page.Scope(ten, "usage/duplicates", f.Customer, f.Element, q.Get("from"), q.Get("to"), q.Get("payload_differs")))
-	if errs = append(errs, perrs...); len(errs) > 0 {
-		httpapi.InvalidQuery(w, errs...)
-		return
-	}
-	var after *duplicateKey
-	if len(req.After) == 3 {
-		p, err1 := strconv.ParseInt(req.After[1], 10, 32)
-		o, err2 := strconv.ParseInt(req.After[2], 10, 64)
-		if err1 == nil && err2 == nil {
-			after = &duplicateKey{ID: req.After[0], Partition: int32(p), Offset: o}
-		}
-	}
-	recs, more, err := d.Search(r.Context(), ten, f, after, req.Size)
-	if err != nil {
-		queryFailed(w, r, err)
-		return
-	}
-	var nextPage string
-	if more {
-		last := recs[len(recs)-1]
-		nextPage = d.pages.Next(req, true, last.ID, strconv.Itoa(int(last.Position.Partition)), strconv.FormatInt(last.Position.Offset, 10))
-	}
-	httpapi.WriteList(w, r, recs, nextPage, DuplicatePage{Records: recs, NextPage: nextPage})
-}
-
-// ServeCount serves GET /v1/usage/duplicates/count.
-func (d *Duplicates) ServeCount(w http.ResponseWriter, r *http.Request) {
-	serveCount(w, r, duplicateFilters, parseDuplicateFilter, d.Count)
 }

@@ -1,0 +1,50 @@
+package usage
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/usagedb"
+)
+
+// Charges serves a customer's charges for one billing period.
+type Charges struct {
+	charges *usagedb.Charges
+}
+
+// NewCharges returns the charges route over charges.
+func NewCharges(charges *usagedb.Charges) *Charges { return &Charges{charges: charges} }
+
+var periodPattern = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
+
+// ServeHTTP serves GET /v1/charges?customer=C&period=YYYY-MM.
+func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ten, ok := httpapi.RequestTenant(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	customer, period := q.Get("customer"), q.Get("period")
+	errs := httpapi.UnknownQuery(q, chargesParams...)
+	if customer == "" || len(customer) > 128 {
+		errs = append(errs, httpapi.FieldError{Field: "customer", Reason: "required, at most 128 characters"})
+	}
+	if !periodPattern.MatchString(period) {
+		errs = append(errs, httpapi.FieldError{Field: "period", Reason: "required, as YYYY-MM"})
+	}
+	if len(errs) > 0 {
+		httpapi.InvalidQuery(w, errs...)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	resp, err := c.charges.Query(ctx, ten, customer, period)
+	if err != nil {
+		queryFailed(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
+}
