@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 PREFIX   ?= /usr/local
 
-.PHONY: all build install deps run test test-clock test-short bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
+.PHONY: all build install deps run test test-clock test-short fuzz bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
 
 all: build
 
@@ -57,6 +57,25 @@ test-clock:
 
 test-short:
 	$(GO) test -count=1 -short ./...
+
+# Native Go fuzzing of every decoder of outside input (request bodies, CSV
+# and NDJSON files, catalogue files, cursors, tokens, headers, Kafka messages,
+# Redis state): each Fuzz* target in turn (go test -fuzz takes one at a time)
+# for FUZZTIME. The seed corpora (f.Add and testdata/fuzz/) also run in every
+# plain `go test`, so `make test` replays them. -short keeps the integration
+# packages from starting Redis/ClickHouse: no fuzz target needs them. A new
+# failing input lands in the package's testdata/fuzz/FuzzX/: commit it with
+# the fix. FUZZ narrows the targets by name (make fuzz FUZZ=Decode).
+FUZZTIME         ?= 30s
+FUZZMINIMIZETIME ?= 10s
+FUZZ             ?= .
+fuzz:
+	@grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u | while read -r dir; do \
+		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | sed 's/^func //' | grep -E '$(FUZZ)'); do \
+			echo "== $$dir $$target ($(FUZZTIME))"; \
+			$(GO) test -short -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$dir || exit 1; \
+		done; \
+	done
 
 # Pipeline benchmark: a private stack on free ports, `kakin loadgen` against it.
 bench: deps build

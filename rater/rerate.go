@@ -3,6 +3,7 @@ package rater
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -49,8 +50,8 @@ func (s *Stage) WithRerate(history History, stored StoredUpTo, wait time.Duratio
 //     records after it are priced on top of the recomputation and a
 //     redelivered request is skipped like any applied record.
 func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
-	var r schemas.Rerate
-	if err := json.Unmarshal(m.Value, &r); err != nil || r.Tenant == "" || r.Customer == "" {
+	r, err := decodeRerate(m.Value)
+	if err != nil {
 		s.metrics.Records.WithLabelValues(StageName, "rerate_malformed").Inc()
 		out, err := unratedMessage(m, malformed(m, fmt.Sprintf("re-rate request is not valid: %v", err), "rerate", s.now().UTC()))
 		if err != nil {
@@ -70,7 +71,7 @@ func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
 		return nil
 	}
 	wait, cancel := context.WithTimeout(ctx, s.rerateWait)
-	err := s.stored.WaitCommitted(wait, m.Partition, m.Offset, 100*time.Millisecond)
+	err = s.stored.WaitCommitted(wait, m.Partition, m.Offset, 100*time.Millisecond)
 	cancel()
 	if err != nil {
 		s.metrics.Errors.WithLabelValues(StageName, "rerate_wait").Inc()
@@ -188,4 +189,17 @@ func ratedMessage(m kafka.Message, l *schemas.RatedLine) (kafka.Message, error) 
 		return kafka.Message{}, fmt.Errorf("rater: encode: %w", err)
 	}
 	return kafka.Message{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time}, nil
+}
+
+// decodeRerate reads a re-rate request; one without tenant or customer is
+// not one.
+func decodeRerate(value []byte) (schemas.Rerate, error) {
+	var r schemas.Rerate
+	if err := json.Unmarshal(value, &r); err != nil {
+		return schemas.Rerate{}, err
+	}
+	if r.Tenant == "" || r.Customer == "" {
+		return schemas.Rerate{}, errors.New("no tenant or customer")
+	}
+	return r, nil
 }

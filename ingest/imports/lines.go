@@ -43,7 +43,7 @@ func (lr *lineReader) next() ([]byte, error) {
 		if tooLong {
 			return nil, errLineTooLong
 		}
-		if len(bytes.TrimSpace(b)) == 0 {
+		if blank(b) {
 			if err != nil {
 				return nil, err
 			}
@@ -80,6 +80,20 @@ func (lr *lineReader) readLine() (line []byte, tooLong bool, n int, err error) {
 		tooLong = true
 	}
 	return b, tooLong, n, err
+}
+
+// blank reports whether a line holds only ASCII white space, the lines
+// recordCounter does not count. Other Unicode spaces (U+00A0, U+2028…) make
+// a record, which is then rejected, rather than a line silently skipped.
+func blank(line []byte) bool {
+	for _, b := range line {
+		switch b {
+		case ' ', '\t', '\r', '\v', '\f':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // recordCounter counts the non-blank lines of what is written to it: the

@@ -81,6 +81,10 @@ func NewTokens(keys *KeyRing, ttl, leeway time.Duration) *Tokens {
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(func() time.Time { return t.Now() }),
+		// Only base64 as Issue writes it: leniently, a signature's last
+		// character has four spellings, so a token it never issued would
+		// verify (and miss the verified-token cache).
+		jwt.WithStrictDecoding(),
 	)
 	return t
 }

@@ -150,8 +150,12 @@ func (d *lexer) integer() (int, error) {
 	if d.i < len(d.b) && d.b[d.i] == '-' {
 		d.i++
 	}
+	digits := d.i
 	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
 		d.i++
+	}
+	if d.i-digits > 1 && d.b[digits] == '0' {
+		return 0, errSlow // 01 is not JSON: encoding/json refuses it
 	}
 	n, err := strconv.Atoi(string(d.b[start:d.i]))
 	if err != nil {
@@ -269,10 +273,16 @@ func (d *lexer) serviceContract(c *catalog.ServiceContract) error {
 		case "quantity":
 			c.Quantity, err = d.integer()
 		case "attributes":
+			if c.Attributes != nil {
+				return errSlow // a repeated key: encoding/json merges the maps
+			}
 			c.Attributes, err = d.attrs()
 		case "cancelled":
 			c.Cancelled, err = d.boolean()
 		case "plans":
+			if c.Plans != nil {
+				return errSlow // a repeated key: encoding/json reuses the first array
+			}
 			if err = d.byte('['); err != nil {
 				return err
 			}
@@ -388,6 +398,9 @@ func (d *lexer) customer(c *catalog.Customer) error {
 		case "status":
 			c.Status, err = d.str()
 		case "attributes":
+			if c.Attributes != nil {
+				return errSlow // a repeated key: encoding/json merges the maps
+			}
 			c.Attributes, err = d.attrs()
 		case "personal":
 			err = d.object(func(key []byte) (err error) {

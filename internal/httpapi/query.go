@@ -40,11 +40,19 @@ func InvalidQuery(w http.ResponseWriter, errs ...FieldError) {
 
 // KnownQuery reports whether every query parameter of r is one of known;
 // otherwise it answers 400 invalid_query (UnknownQuery) and reports false.
+// A query string that does not parse (a bad %-escape, a ';' separator) is
+// refused too: r.URL.Query() would silently drop the pair, and with it a
+// filter or a page size.
 func KnownQuery(w http.ResponseWriter, r *http.Request, known ...string) bool {
 	if r.URL.RawQuery == "" {
 		return true
 	}
-	if errs := UnknownQuery(r.URL.Query(), known...); len(errs) > 0 {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		InvalidQuery(w, FieldError{Field: "query", Reason: "malformed query string: " + err.Error()})
+		return false
+	}
+	if errs := UnknownQuery(q, known...); len(errs) > 0 {
 		InvalidQuery(w, errs...)
 		return false
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -114,8 +115,8 @@ func (s *Store) replay(w http.ResponseWriter, ctx context.Context, rkey, fp stri
 		s.unavailable(w, err)
 		return
 	}
-	var prev record
-	if err := json.Unmarshal(raw, &prev); err != nil {
+	prev, err := decodeRecord(raw)
+	if err != nil {
 		s.unavailable(w, err)
 		return
 	}
@@ -135,6 +136,20 @@ func (s *Store) replay(w http.ResponseWriter, ctx context.Context, rkey, fp stri
 		w.WriteHeader(prev.Status)
 		_, _ = w.Write(prev.Body)
 	}
+}
+
+// decodeRecord reads a stored record. A finished one must hold an answer
+// Middleware stores (a status from 200 to 499): replaying another would
+// panic in WriteHeader or answer what no request answered.
+func decodeRecord(raw []byte) (record, error) {
+	var rec record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return record{}, fmt.Errorf("idempotency record: %w", err)
+	}
+	if rec.Done && (rec.Status < 200 || rec.Status > 499) {
+		return record{}, fmt.Errorf("idempotency record: status %d is not a stored answer", rec.Status)
+	}
+	return rec, nil
 }
 
 func (s *Store) unavailable(w http.ResponseWriter, err error) {

@@ -295,7 +295,7 @@ func members(raw []byte, fn func(key string, val []byte)) {
 		}
 		end := stringEnd(raw, i)
 		key := string(raw[i+1 : end-1])
-		if strings.IndexByte(key, '\\') >= 0 {
+		if strings.IndexByte(key, '\\') >= 0 || !utf8.ValidString(key) { // as encoding/json reads it: U+FFFD for bad bytes
 			_ = json.Unmarshal(raw[i:end], &key)
 		}
 		i = skipSpace(raw, end) + 1 // :

@@ -218,6 +218,9 @@ func (s *State) commitRemove(n State, agg uint8, r record, del int) {
 	s.uniques = uniques
 }
 
+// before reports whether u sorts before v (by hash).
+func (u uniqueValue) before(v uniqueValue) bool { return u.hi < v.hi || u.hi == v.hi && u.lo < v.lo }
+
 func (s *State) findUnique(hi, lo uint64) (int, bool) {
 	i := sort.Search(len(s.uniques), func(i int) bool {
 		u := s.uniques[i]
@@ -296,6 +299,11 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		var u uniqueValue
 		u.hi, u.lo = d.u64(), d.u64()
 		u.n = d.uvarint()
+		// findUnique searches the values in order, and a value no live
+		// record carries is removed: anything else would count wrong.
+		if k := len(n.uniques); d.err == nil && (u.n == 0 || k > 0 && !n.uniques[k-1].before(u)) {
+			return fmt.Errorf("pricing: state: unique values out of order or unused")
+		}
 		n.uniques = append(n.uniques, u)
 	}
 	if d.err != nil {

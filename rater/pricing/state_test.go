@@ -1,10 +1,12 @@
 package pricing
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,6 +23,9 @@ func TestStateBinaryRoundTrip(t *testing.T) {
 		for j := rng.IntN(4); j > 0; j-- {
 			s.uniques = append(s.uniques, uniqueValue{rng.Uint64(), rng.Uint64(), rng.Uint64N(100) + 1})
 		}
+		slices.SortFunc(s.uniques, func(a, b uniqueValue) int { // in order, as the engine keeps them
+			return cmp.Or(cmp.Compare(a.hi, b.hi), cmp.Compare(a.lo, b.lo))
+		})
 		b, err := s.MarshalBinary()
 		if err != nil {
 			t.Fatal(err)

@@ -164,14 +164,18 @@ func decode(b []byte) (Entry, bool) {
 	if len(b) < v2HeaderLen || string(b[:3]) != v2Magic {
 		return Entry{}, false
 	}
-	return Entry{
+	e := Entry{
 		Version:      binary.BigEndian.Uint64(b[3:]),
 		Partition:    int(binary.BigEndian.Uint16(b[11:])),
 		Offset:       int64(binary.BigEndian.Uint64(b[13:])),
 		RawPartition: int(binary.BigEndian.Uint16(b[21:])),
 		RawOffset:    int64(binary.BigEndian.Uint64(b[23:])),
 		Data:         b[v2HeaderLen:],
-	}, true
+	}
+	if e.Offset < -1 || e.RawOffset < -1 { // Save never writes them
+		return Entry{}, false
+	}
+	return e, true
 }
 
 // Load returns the entries for keys in one round trip. A missing key gives

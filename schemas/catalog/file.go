@@ -48,18 +48,27 @@ func YAMLToJSON(b []byte) ([]byte, error) {
 		return []byte("{}"), nil
 	}
 	var out bytes.Buffer
-	if err := writeJSON(&out, &doc); err != nil {
+	if err := writeJSON(&out, &doc, maxExpandedJSON(len(b))); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
 }
 
-func writeJSON(w *bytes.Buffer, n *yaml.Node) error {
+// maxExpandedJSON bounds the JSON of a YAML file of n bytes. Aliases are
+// written out in full, so a few lines of aliases of aliases would otherwise
+// expand to gigabytes; without aliases the JSON is at most about 4 times the
+// YAML (quotes, commas, escapes).
+func maxExpandedJSON(n int) int { return 1<<20 + 8*n }
+
+func writeJSON(w *bytes.Buffer, n *yaml.Node, limit int) error {
+	if w.Len() > limit {
+		return fmt.Errorf("catalogue: line %d: with its aliases expanded the file is larger than %d bytes", n.Line, limit)
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
-		return writeJSON(w, n.Content[0])
+		return writeJSON(w, n.Content[0], limit)
 	case yaml.AliasNode:
-		return writeJSON(w, n.Alias)
+		return writeJSON(w, n.Alias, limit)
 	case yaml.MappingNode:
 		w.WriteByte('{')
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -73,7 +82,7 @@ func writeJSON(w *bytes.Buffer, n *yaml.Node) error {
 			kb, _ := json.Marshal(k.Value)
 			w.Write(kb)
 			w.WriteByte(':')
-			if err := writeJSON(w, n.Content[i+1]); err != nil {
+			if err := writeJSON(w, n.Content[i+1], limit); err != nil {
 				return err
 			}
 		}
@@ -84,7 +93,7 @@ func writeJSON(w *bytes.Buffer, n *yaml.Node) error {
 			if i > 0 {
 				w.WriteByte(',')
 			}
-			if err := writeJSON(w, c); err != nil {
+			if err := writeJSON(w, c, limit); err != nil {
 				return err
 			}
 		}
