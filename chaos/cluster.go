@@ -27,6 +27,9 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// partitions per topic.
+const partitions = 6
+
 // Groups are the pipeline's consumer groups and the topics each reads.
 var Groups = []struct {
 	Role, Group string
@@ -233,7 +236,7 @@ func (c *Cluster) Environ() []string {
 		"KAKIN_CLICKHOUSE_ADDR="+c.CH.Addr,
 		"KAKIN_CLICKHOUSE_DATABASE="+c.Database,
 		"KAKIN_PRICE_LIST="+filepath.Join(c.dir, "pricelist.json"),
-		"KAKIN_PARTITIONS=6",
+		"KAKIN_PARTITIONS="+strconv.Itoa(partitions),
 		"KAKIN_SESSION_TIMEOUT=6s",
 		"KAKIN_FLUSH_INTERVAL=50ms",
 		"KAKIN_BATCH_SIZE=500",

@@ -38,6 +38,7 @@ type Report struct {
 	Faults        map[string]int
 	Skipped       map[string]int
 	NotReady      int
+	Overlaps      int
 	Exits         map[string]int // unplanned exits by slot
 	LastExits     map[string]string
 	Tenants       []*TenantResult
@@ -132,7 +133,7 @@ func Run(ctx context.Context, o Options) *Report {
 	close(stopTraffic)
 	wg.Wait()
 	trafficEnd := time.Now()
-	rep.Faults, rep.Skipped, rep.NotReady = nem.Counts()
+	rep.Faults, rep.Skipped, rep.NotReady, rep.Overlaps = nem.Counts()
 	if nemErr != nil {
 		rep.Err = fmt.Errorf("nemesis: %w", nemErr)
 		return rep
@@ -174,7 +175,7 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 		if drained {
 			rep.Tenants = nil
-			raw, rerr := readRaw(ctx, c.Broker.Addr, 6)
+			raw, rerr := readRaw(ctx, c.Broker.Addr, partitions)
 			ok := rerr == nil
 			for _, tenant := range []string{FlatTenant, TieredTenant} {
 				if rerr != nil {
@@ -231,7 +232,7 @@ func (r *Report) String() string {
 		total += r.Faults[k]
 	}
 	fmt.Fprintf(&b, "  %-16s %5d\n", "total", total)
-	fmt.Fprintf(&b, "  cluster not healthy within 90s before a fault: %d times\n", r.NotReady)
+	fmt.Fprintf(&b, "  made while the cluster still recovered from the last: %d; cluster not healthy within 90s before a fault: %d times\n", r.Overlaps, r.NotReady)
 	fmt.Fprintf(&b, "unplanned process exits (restarted by the supervisor): %s\n", kv(r.Exits))
 	for _, k := range sortedKeys(r.LastExits) {
 		fmt.Fprintf(&b, "  last exit of %s: %s\n", k, trim(r.LastExits[k], 400))
