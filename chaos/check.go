@@ -111,13 +111,13 @@ func readStored(ctx context.Context, ch driver.Conn, tenant string) (Got, error)
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return g, err
+			return g, fmt.Errorf("usage_records: %w", err)
 		}
 		g.Records[id]++
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return g, err
+		return g, fmt.Errorf("usage_records: %w", err)
 	}
 	rows, err = ch.Query(ctx, `SELECT customer, period, count(), sum(amount) FROM rated_usage FINAL WHERE tenant = ? GROUP BY customer, period`, tenant)
 	if err != nil {
@@ -129,14 +129,14 @@ func readStored(ctx context.Context, ch driver.Conn, tenant string) (Got, error)
 		var amt decimal.Decimal
 		if err := rows.Scan(&cust, &period, &n, &amt); err != nil {
 			rows.Close()
-			return g, err
+			return g, fmt.Errorf("rated_usage: %w", err)
 		}
 		g.Lines += int(n)
 		g.Totals[cust+" "+period] = amt
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return g, err
+		return g, fmt.Errorf("rated_usage: %w", err)
 	}
 	var n uint64
 	if err := ch.QueryRow(ctx, `SELECT count() FROM usage_duplicates FINAL WHERE tenant = ?`, tenant).Scan(&n); err != nil {

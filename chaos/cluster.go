@@ -101,17 +101,17 @@ func NewCluster(ctx context.Context, bin, dir string, roles map[string]int, log 
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "pricelist.json"), []byte(PriceList), 0o644); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("chaos: price list: %w", err)
 	}
 	if _, err := auth.GenerateKeyFile(filepath.Join(dir, "token-keys")); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("chaos: token keys: %w", err)
 	}
 	if _, err := vault.GenerateMasterKeyFile(filepath.Join(dir, "master-key")); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("chaos: master key: %w", err)
 	}
 	port, err := devstack.FreePort()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("chaos: broker port: %w", err)
 	}
 	brokerAddr := "127.0.0.1:" + strconv.Itoa(port)
 	c.Broker = &Slot{Name: "broker", Role: "broker", Addr: brokerAddr, c: c,
@@ -132,13 +132,13 @@ func NewCluster(ctx context.Context, bin, dir string, roles map[string]int, log 
 				return nil, err
 			}
 			if err := c.setUpTenants(ctx); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("chaos: set up tenants: %w", err)
 			}
 		}
 		for i := range roles[role] {
 			port, err := devstack.FreePort()
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("chaos: %s port: %w", role, err)
 			}
 			addr := "127.0.0.1:" + strconv.Itoa(port)
 			s := &Slot{Name: fmt.Sprintf("%s-%d", role, i+1), Role: role, Addr: addr, c: c,
@@ -209,7 +209,7 @@ func (c *Cluster) setUpTenants(ctx context.Context) error {
 	}
 	path := filepath.Join(c.dir, "tiered.yaml")
 	if err := os.WriteFile(path, []byte(TieredCatalogue()), 0o644); err != nil {
-		return err
+		return fmt.Errorf("chaos: catalogue file: %w", err)
 	}
 	if out, err := c.Run(ctx, "catalog", "apply", "--tenant", TieredTenant, "-f", path, "--yes"); err != nil {
 		return fmt.Errorf("chaos: %w\n%s", err, out)
