@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/rater"
 )
@@ -45,6 +46,7 @@ type Report struct {
 	Lags          map[string]int64
 	DrainTime     time.Duration // end of traffic → exact and lag 0 (or the bound)
 	Drained       bool
+	CheckErr      string // the last error reading the state, if any
 	ClientProblem []string
 	Err           error
 }
@@ -170,34 +172,25 @@ func Run(ctx context.Context, o Options) *Report {
 	for {
 		rep.Lags, err = c.Lags(ctx)
 		drained := err == nil
+		if err != nil {
+			rep.CheckErr = err.Error()
+		}
 		for _, l := range rep.Lags {
 			drained = drained && l == 0
 		}
-		if drained {
-			rep.Tenants = nil
-			raw, rerr := readRaw(ctx, c.Broker.Addr, partitions)
-			ok := rerr == nil
-			for _, tenant := range []string{FlatTenant, TieredTenant} {
-				if rerr != nil {
-					break
-				}
-				got, gerr := readStored(ctx, ch, tenant)
-				if gerr != nil {
-					ok = false
-					break
-				}
-				got.RawCopies = raw[tenant]
-				res := compare(tenant, exps[tenant], got)
-				rep.Tenants = append(rep.Tenants, res)
-				ok = ok && res.OK()
+		last := time.Now().After(deadline) || ctx.Err() != nil
+		if drained || last {
+			// Check when drained; at the bound, report what is there.
+			exact, err := rep.check(ctx, c, ch, exps)
+			if err != nil {
+				rep.CheckErr = err.Error()
 			}
-			if ok && len(rep.Tenants) == 2 {
+			if exact && drained {
 				rep.Drained = true
 				break
 			}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			rep.Drained = drained
+		if last {
 			break
 		}
 		if err := sleep(ctx, time.Second); err != nil {
@@ -213,6 +206,29 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 	}
 	return rep
+}
+
+// check reads usage.raw and ClickHouse and compares both tenants with what
+// they should hold; it reports whether both are exact.
+func (r *Report) check(ctx context.Context, c *Cluster, ch driver.Conn, exps map[string]Expected) (bool, error) {
+	raw, err := readRaw(ctx, c.Broker.Addr, partitions)
+	if err != nil {
+		return false, err
+	}
+	var results []*TenantResult
+	exact := true
+	for _, tenant := range []string{FlatTenant, TieredTenant} {
+		got, err := readStored(ctx, ch, tenant)
+		if err != nil {
+			return false, err
+		}
+		got.RawCopies = raw[tenant]
+		res := compare(tenant, exps[tenant], got)
+		results = append(results, res)
+		exact = exact && res.OK()
+	}
+	r.Tenants = results
+	return exact, nil
 }
 
 // String is the summary table.
@@ -274,6 +290,9 @@ func (r *Report) String() string {
 	}
 	if r.Err != nil {
 		fmt.Fprintf(&b, "ERROR: %v\n", r.Err)
+	}
+	if !r.Drained && r.CheckErr != "" {
+		fmt.Fprintf(&b, "last error reading the state: %s\n", r.CheckErr)
 	}
 	return b.String()
 }
