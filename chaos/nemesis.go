@@ -163,7 +163,7 @@ func (n *Nemesis) strike(ctx context.Context, f Fault) (bool, string, error) {
 		if err := sleep(ctx, f.Downtime); err != nil {
 			return true, "redis", err
 		}
-		return true, "redis", c.Redis.Restart(ctx)
+		return true, "redis", restart(ctx, c.Redis.Restart)
 	case KillClickHouse, StopClickHouse:
 		var err error
 		if f.Kind == KillClickHouse {
@@ -177,9 +177,24 @@ func (n *Nemesis) strike(ctx context.Context, f Fault) (bool, string, error) {
 		if err := sleep(ctx, f.Downtime); err != nil {
 			return true, "clickhouse", err
 		}
-		return true, "clickhouse", c.CH.Restart(ctx)
+		return true, "clickhouse", restart(ctx, c.CH.Restart)
 	}
 	return false, "", fmt.Errorf("unknown fault kind %q", f.Kind)
+}
+
+// restart starts a server again like a supervisor would: up to three
+// attempts (each bounded by the devstack's own readiness timeout).
+func restart(ctx context.Context, start func(context.Context) error) error {
+	var err error
+	for range 3 {
+		if err = start(ctx); err == nil || ctx.Err() != nil {
+			return err
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+	return err
 }
 
 // Counts returns the faults carried out and skipped by kind, how often the

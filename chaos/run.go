@@ -85,6 +85,14 @@ func Run(ctx context.Context, o Options) *Report {
 		return rep
 	}
 	defer c.Close()
+	defer func() { // every unplanned exit, whatever the outcome
+		for _, s := range append([]*Slot{c.Broker}, c.Roles...) {
+			if _, unplanned, last := s.Stats(); unplanned > 0 {
+				rep.Exits[s.Name] = unplanned
+				rep.LastExits[s.Name] = last
+			}
+		}
+	}()
 	pl, err := rater.LoadPriceList(filepath.Join(o.Dir, "pricelist.json"))
 	if err != nil {
 		rep.Err = err
@@ -198,13 +206,6 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 	}
 	rep.DrainTime = time.Since(trafficEnd)
-	for _, s := range append([]*Slot{c.Broker}, c.Roles...) {
-		_, unplanned, last := s.Stats()
-		if unplanned > 0 {
-			rep.Exits[s.Name] = unplanned
-			rep.LastExits[s.Name] = last
-		}
-	}
 	return rep
 }
 
