@@ -144,9 +144,8 @@ func Run(ctx context.Context, o Options) *Report {
 	wg.Wait()
 	trafficEnd := time.Now()
 	rep.Faults, rep.Skipped, rep.NotReady, rep.Overlaps = nem.Counts()
-	if nemErr != nil {
+	if nemErr != nil { // report it, and still check what the pipeline holds
 		rep.Err = fmt.Errorf("nemesis: %w", nemErr)
-		return rep
 	}
 	if sendErr != nil {
 		rep.Err = fmt.Errorf("client: %w", sendErr)
