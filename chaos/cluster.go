@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,12 +71,13 @@ type Slot struct {
 	mu        sync.Mutex
 	cmd       *exec.Cmd
 	done      chan struct{}
-	planned   bool          // the running process was signalled by the nemesis
-	downtime  time.Duration // after a planned exit, restart after this long
-	holdUntil time.Time     // do not restart before this
-	starts    int           // processes started
-	unplanned int           // exits nobody asked for
-	lastExit  string        // how the last unplanned exit ended, with its log tail
+	planned   bool           // the running process was signalled by the nemesis
+	downtime  time.Duration  // after a planned exit, restart after this long
+	holdUntil time.Time      // do not restart before this
+	starts    int            // processes started
+	unplanned int            // exits nobody asked for
+	lastExit  string         // how the last unplanned exit ended, with its log tail
+	causes    map[string]int // unplanned exits by cause (see exitCause)
 }
 
 // NewCluster starts Redis, ClickHouse and the broker under dir, migrates, and
@@ -114,7 +116,7 @@ func NewCluster(ctx context.Context, bin, dir string, roles map[string]int, log 
 		return nil, fmt.Errorf("chaos: broker port: %w", err)
 	}
 	brokerAddr := "127.0.0.1:" + strconv.Itoa(port)
-	c.Broker = &Slot{Name: "broker", Role: "broker", Addr: brokerAddr, c: c,
+	c.Broker = &Slot{Name: "broker", Role: "broker", Addr: brokerAddr, c: c, causes: map[string]int{},
 		args: []string{"broker", "--addr=" + brokerAddr, "--data-dir=" + filepath.Join(dir, "kafka")}}
 	c.superviseSlot(sctx, c.Broker)
 	if err := c.waitBroker(ctx, time.Minute); err != nil {
@@ -141,7 +143,7 @@ func NewCluster(ctx context.Context, bin, dir string, roles map[string]int, log 
 				return nil, fmt.Errorf("chaos: %s port: %w", role, err)
 			}
 			addr := "127.0.0.1:" + strconv.Itoa(port)
-			s := &Slot{Name: fmt.Sprintf("%s-%d", role, i+1), Role: role, Addr: addr, c: c,
+			s := &Slot{Name: fmt.Sprintf("%s-%d", role, i+1), Role: role, Addr: addr, c: c, causes: map[string]int{},
 				args: []string{"serve", "--roles=" + role, "--http-addr=" + addr}}
 			c.Roles = append(c.Roles, s)
 			c.superviseSlot(sctx, s)
@@ -346,6 +348,7 @@ func (s *Slot) supervise(ctx context.Context) {
 		} else {
 			s.unplanned++
 			s.lastExit = fmt.Sprintf("%v; log: %s", werr, lastLines(logPath, 3))
+			s.causes[exitCause(logPath)]++
 			s.holdUntil = time.Now().Add(time.Second)
 			s.c.log.Warn("chaos: process exited on its own; restarting it", "slot", s.Name, "exit", werr)
 		}
@@ -409,11 +412,42 @@ func (s *Slot) Ready(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// Stats returns the slot's process starts, unplanned exits and the last one.
-func (s *Slot) Stats() (starts, unplanned int, last string) {
+// Stats returns the slot's process starts, unplanned exits, the last one,
+// and the exits by cause.
+func (s *Slot) Stats() (starts, unplanned int, last string, causes map[string]int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.starts, s.unplanned, s.lastExit
+	causes = map[string]int{}
+	for k, v := range s.causes {
+		causes[k] = v
+	}
+	return s.starts, s.unplanned, s.lastExit, causes
+}
+
+var (
+	addrRE   = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:\d+`)
+	numberRE = regexp.MustCompile(`\d+`)
+)
+
+// exitCause is the error a kakin process exited with (its last
+// "kakin serve: …" line), with addresses and numbers blanked so that exits
+// for one reason count together.
+func exitCause(logPath string) string {
+	cause := "no error line (killed by a signal?)"
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return cause
+	}
+	if len(b) > 64<<10 {
+		b = b[len(b)-64<<10:]
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "kakin serve: ") || strings.HasPrefix(l, "kakin broker: ") {
+			cause = l
+		}
+	}
+	cause = numberRE.ReplaceAllString(addrRE.ReplaceAllString(cause, "ADDR"), "N")
+	return trim(cause, 160)
 }
 
 // Slots returns the slots of a role.

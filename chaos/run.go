@@ -42,6 +42,7 @@ type Report struct {
 	Overlaps      int
 	Exits         map[string]int // unplanned exits by slot
 	LastExits     map[string]string
+	ExitCauses    map[string]int // unplanned exits by role and error
 	Tenants       []*TenantResult
 	Lags          map[string]int64
 	DrainTime     time.Duration // end of traffic → exact and lag 0 (or the bound)
@@ -67,7 +68,7 @@ func (r *Report) OK() bool {
 // Run starts a cluster, sends traffic while the nemesis works through its
 // plan, waits for the pipeline to drain and checks the result.
 func Run(ctx context.Context, o Options) *Report {
-	rep := &Report{Seed: o.Seed, Exits: map[string]int{}, LastExits: map[string]string{}}
+	rep := &Report{Seed: o.Seed, Exits: map[string]int{}, LastExits: map[string]string{}, ExitCauses: map[string]int{}}
 	start := time.Now()
 	defer func() { rep.Duration = time.Since(start) }()
 	log := o.Log
@@ -87,9 +88,13 @@ func Run(ctx context.Context, o Options) *Report {
 	defer c.Close()
 	defer func() { // every unplanned exit, whatever the outcome
 		for _, s := range append([]*Slot{c.Broker}, c.Roles...) {
-			if _, unplanned, last := s.Stats(); unplanned > 0 {
+			_, unplanned, last, causes := s.Stats()
+			if unplanned > 0 {
 				rep.Exits[s.Name] = unplanned
 				rep.LastExits[s.Name] = last
+			}
+			for k, v := range causes {
+				rep.ExitCauses[s.Role+": "+k] += v
 			}
 		}
 	}()
@@ -250,8 +255,8 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "  %-16s %5d\n", "total", total)
 	fmt.Fprintf(&b, "  made while the cluster still recovered from the last: %d; cluster not healthy within 90s before a fault: %d times\n", r.Overlaps, r.NotReady)
 	fmt.Fprintf(&b, "unplanned process exits (restarted by the supervisor): %s\n", kv(r.Exits))
-	for _, k := range sortedKeys(r.LastExits) {
-		fmt.Fprintf(&b, "  last exit of %s: %s\n", k, trim(r.LastExits[k], 400))
+	for _, k := range sortedKeys(r.ExitCauses) {
+		fmt.Fprintf(&b, "  %4d × %s\n", r.ExitCauses[k], k)
 	}
 	fmt.Fprintf(&b, "%-13s %8s %8s %15s %15s %7s %9s %9s %9s %8s %6s\n", "tenant", "records", "lines", "expected", "got", "wrong", "dups exp", "dups got", "(resends", "+retry)", "unrated")
 	for _, t := range r.Tenants {
