@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 PREFIX   ?= /usr/local
 
-.PHONY: all build install deps run test test-clock test-short fuzz bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
+.PHONY: all build install deps run test test-clock test-short fuzz chaos bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
 
 all: build
 
@@ -76,6 +76,15 @@ fuzz:
 			$(GO) test -short -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$dir || exit 1; \
 		done; \
 	done
+
+# The fault harness, long version (chaos/, docs/ARCHITECTURE.md "Fault
+# harness"): two processes of every role, the broker, Redis and ClickHouse
+# killed or stopped at random, at least 20 faults of every kind, then exact
+# totals. 15-30 minutes. KAKIN_CHAOS_SEED=N repeats a run (a failing run
+# prints its seed), KAKIN_CHAOS_FAULTS=N sets the faults per kind. The short
+# version (8 faults, under a minute) runs in `make test`.
+chaos: deps
+	KAKIN_CHAOS=long $(GO) test -count=1 -v -timeout 3h -run '^TestChaos$$' ./chaos/
 
 # Pipeline benchmark: a private stack on free ports, `kakin loadgen` against it.
 bench: deps build

@@ -29,6 +29,8 @@ Usage:
   kakin serve   [flags]   run roles (--roles=all or a comma list of ingest,dedupe,rater,aggregator,admin)
   kakin migrate [flags]   create Kafka topics and ClickHouse tables (idempotent)
   kakin dev     [flags]   start Redis, ClickHouse and an embedded broker under ./.run, migrate, and serve all roles
+  kakin broker  [--addr A] [--data-dir D] [--sync]
+                          run only the embedded Kafka-protocol broker (what dev runs in process), until SIGTERM
   kakin loadgen [flags]   post realistic usage at a target rate and verify the totals in ClickHouse
   kakin tenants create ID [--name N] | list | set-limits ID [...]
   kakin clients create --tenant T --name N --scopes usage:write,... | list --tenant T | revoke --tenant T ID
@@ -62,6 +64,8 @@ func main() {
 		err = runMigrate(ctx, args)
 	case "dev":
 		err = runDev(ctx, args)
+	case "broker":
+		err = runBroker(ctx, args)
 	case "loadgen":
 		err = runLoadgen(ctx, args)
 	case "tenants":

@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -31,7 +32,9 @@ type ClickHouse struct {
 	// HTTPAddr is the HTTP interface address, "127.0.0.1:port".
 	HTTPAddr string
 
-	dir string
+	dir  string
+	bin  string
+	args []string // the same ports and paths on every (re)start
 
 	mu   sync.Mutex
 	proc *proc
@@ -67,14 +70,15 @@ func StartClickHouse(ctx context.Context, dir string, tcpPort, httpPort int) (*C
 			}
 		}
 	}
+	// Paths need their trailing slash: ClickHouse 18.16 concatenates them.
+	d := dir + "/"
 	c := &ClickHouse{
 		Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
 		HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 		dir:      dir,
+		bin:      bin,
 	}
-	// Paths need their trailing slash: ClickHouse 18.16 concatenates them.
-	d := dir + "/"
-	args := []string{
+	c.args = []string{
 		"--config-file=" + clickHouseConfig,
 		"--",
 		"--listen_host=127.0.0.1",
@@ -97,29 +101,38 @@ func StartClickHouse(ctx context.Context, dir string, tcpPort, httpPort int) (*C
 		return nil, fmt.Errorf("start clickhouse: %w", err)
 	}
 
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.start(ctx); err != nil {
+		return nil, fmt.Errorf("start clickhouse: %w", err)
+	}
+	return c, nil
+}
+
+// start launches the server with c.args and waits until it answers; c.mu
+// must be held.
+func (c *ClickHouse) start(ctx context.Context) error {
 	// A live server on this dir holds an flock on dir/status and makes a new
 	// one exit with "Another server instance in same directory is already
 	// running". A stale file from a killed server is harmless.
-	err = killLeftover(c.statusFile(), func(pid int) bool {
+	d := c.dir + "/"
+	err := killLeftover(c.statusFile(), func(pid int) bool {
 		argv := procCmdline(pid)
 		return len(argv) > 0 && strings.Contains(argv[0], "clickhouse") && slices.Contains(argv, "--path="+d)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start clickhouse: %w", err)
+		return err
 	}
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, err := startProc(bin, args, dir, c.stdoutFile())
+	p, err := startProc(c.bin, c.args, c.dir, c.stdoutFile())
 	if err != nil {
-		return nil, fmt.Errorf("start clickhouse: %w", err)
+		return err
 	}
 	c.proc = p
 	if err := c.waitReady(ctx); err != nil {
 		_ = p.kill()
-		return nil, fmt.Errorf("start clickhouse: %w\n%s", err, c.logTail())
+		return fmt.Errorf("%w\n%s", err, c.logTail())
 	}
-	return c, nil
+	return nil
 }
 
 func (c *ClickHouse) statusFile() string { return filepath.Join(c.dir, "status") }
@@ -214,6 +227,20 @@ func (c *ClickHouse) Kill() error {
 	}
 	if err := c.proc.kill(); err != nil {
 		return fmt.Errorf("kill clickhouse: %w", err)
+	}
+	return nil
+}
+
+// Restart starts the server again on the same ports and data directory
+// (after Stop or Kill) and waits until it answers, like StartClickHouse.
+func (c *ClickHouse) Restart(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc != nil && !c.proc.exited() {
+		return errors.New("restart clickhouse: still running; call Stop or Kill first")
+	}
+	if err := c.start(ctx); err != nil {
+		return fmt.Errorf("restart clickhouse: %w", err)
 	}
 	return nil
 }

@@ -122,6 +122,24 @@ func TestStack(t *testing.T) {
 	readOne(ctx, t, k2.Addrs, topic, "hello")
 
 	t.Logf("kafka reopen done at %v", time.Since(start))
+	// ClickHouse: a table survives SIGKILL + Restart on the same ports.
+	if err := ch.Exec(ctx, "CREATE TABLE default.devstack_restart (x UInt8) ENGINE = TinyLog"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClickHouse.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClickHouse.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var tables uint64
+	if err := ch.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = 'default' AND name = 'devstack_restart'").Scan(&tables); err != nil || tables != 1 {
+		t.Fatalf("after kill+restart the table count is %d, %v; want 1", tables, err)
+	}
+	if err := s.ClickHouse.Restart(ctx); err == nil {
+		t.Fatal("Restart of a running ClickHouse succeeded")
+	}
+	t.Logf("clickhouse kill+restart done at %v", time.Since(start))
 	// Stop is clean and idempotent.
 	for range 2 {
 		if err := s.ClickHouse.Stop(); err != nil {
