@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/clock"
@@ -182,6 +184,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 	cfg.Health.ok() // nothing failed yet in this run
 	cfg.reportUp()
 	fetch := fetcher{cfg: cfg, log: log, reader: reader, backoff: FetchBackoffMin}
+	unsettled := uncommitted{cfg: cfg, log: log}
 	batch := make([]kafka.Message, 0, cfg.MaxBatch)
 	for {
 		if ctx.Err() != nil { // a fetch with a done context may still return a buffered record
@@ -189,11 +192,14 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 			return nil
 		}
 		batch = batch[:0]
-		first, ok := fetch.first(ctx)
+		first, ok := fetch.first(ctx, unsettled.pending())
 		if !ok {
 			if ctx.Err() != nil {
 				log.Info("consumer stopped")
 				return nil
+			}
+			if unsettled.pending() && !fetch.blocked {
+				unsettled.commit(ctx, reader, nil)
 			}
 			continue
 		}
@@ -214,15 +220,84 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 			log.Info("consumer stopped", "uncommitted", len(batch))
 			return nil
 		}
-		cctx, done := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-		stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(commitStopGrace, done) })
-		if err := reader.CommitMessages(cctx, batch...); err != nil {
-			// Not fatal: the batch is redelivered and handled idempotently.
-			log.Warn("commit failed; batch will be redelivered", "err", err)
-			cfg.observeError("commit")
+		unsettled.commit(ctx, reader, batch)
+	}
+}
+
+// commitFault, set only by tests (export_test.go), may fail a commit
+// before it is sent, as a broker that went away would.
+var commitFault atomic.Pointer[func(msgs []kafka.Message) error]
+
+// commitMessages commits the offsets of msgs through the reader.
+func commitMessages(ctx context.Context, r *kafka.Reader, msgs ...kafka.Message) error {
+	if f := commitFault.Load(); f != nil {
+		if err := (*f)(msgs); err != nil {
+			return err
 		}
-		stopGrace()
-		done()
+	}
+	return r.CommitMessages(ctx, msgs...)
+}
+
+// uncommitted holds, per topic and partition, the last handled record whose
+// offset a failed commit did not store. The reader does not hand a batch
+// again after a failed commit (it keeps its own position), so without a
+// retry the group's offset would stay behind until the next record of that
+// partition, or for ever on a quiet one: lag that never drains, and a
+// redelivery on the next rebalance. Every later commit carries these too
+// (the broker keeps the highest offset per partition), and an idle consumer
+// retries them every commitRetryEvery.
+type uncommitted struct {
+	cfg  ConsumerConfig
+	log  *slog.Logger
+	last map[string]kafka.Message
+}
+
+// commitRetryEvery is how long an idle consumer with uncommitted offsets
+// waits for a record before it retries the commit.
+const commitRetryEvery = time.Second
+
+func (u *uncommitted) pending() bool { return len(u.last) > 0 }
+
+// commit stores the offsets of batch and of every earlier batch whose
+// commit failed; on failure it keeps them for the next try.
+func (u *uncommitted) commit(ctx context.Context, reader *kafka.Reader, batch []kafka.Message) {
+	msgs := batch
+	if len(u.last) > 0 {
+		msgs = make([]kafka.Message, 0, len(batch)+len(u.last))
+		msgs = append(msgs, batch...)
+		for _, m := range u.last {
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	cctx, done := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(commitStopGrace, done) })
+	err := commitMessages(cctx, reader, msgs...)
+	stopGrace()
+	done()
+	if err == nil {
+		if len(u.last) > 0 {
+			u.log.Info("offsets committed after an earlier commit failed", "partitions", len(u.last))
+		}
+		clear(u.last)
+		return
+	}
+	// Not fatal: the records are handled; the commit is tried again with
+	// the next batch, or after commitRetryEvery when none comes. A
+	// rebalance meanwhile hands them to a member that handles them again,
+	// idempotently.
+	u.log.Warn("commit failed; retrying it with the next batch or within a second", "err", err)
+	u.cfg.observeError("commit")
+	if u.last == nil {
+		u.last = map[string]kafka.Message{}
+	}
+	for _, m := range batch {
+		k := m.Topic + "/" + strconv.Itoa(m.Partition)
+		if prev, ok := u.last[k]; !ok || m.Offset > prev.Offset {
+			u.last[k] = m
+		}
 	}
 }
 
@@ -242,10 +317,17 @@ type fetcher struct {
 // when that brings neither a record nor an error, asks the broker
 // directly (Ping), so an idle topic does not keep a recovered consumer
 // reported as blocked.
-func (f *fetcher) first(ctx context.Context) (kafka.Message, bool) {
+//
+// With idle set (offsets wait for a retried commit) a fetch that brings
+// nothing within commitRetryEvery returns false too, so the caller can retry
+// the commit on a quiet partition.
+func (f *fetcher) first(ctx context.Context, idle bool) (kafka.Message, bool) {
 	fctx, cancel := ctx, context.CancelFunc(func() {})
-	if f.blocked {
+	switch {
+	case f.blocked:
 		fctx, cancel = context.WithTimeout(ctx, f.backoff)
+	case idle:
+		fctx, cancel = context.WithTimeout(ctx, commitRetryEvery)
 	}
 	m, err := f.reader.FetchMessage(fctx)
 	cancel()
@@ -261,6 +343,8 @@ func (f *fetcher) first(ctx context.Context) (kafka.Message, bool) {
 			return kafka.Message{}, false
 		}
 		f.recovered()
+		return kafka.Message{}, false
+	case idle && fctx.Err() != nil: // quiet for commitRetryEvery
 		return kafka.Message{}, false
 	}
 	f.failed(fmt.Errorf("fetch: %w", err))
