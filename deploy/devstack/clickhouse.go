@@ -59,14 +59,44 @@ func StartClickHouse(ctx context.Context, dir string, tcpPort, httpPort int) (*C
 	if tcpPort != 0 && tcpPort == httpPort {
 		return nil, fmt.Errorf("start clickhouse: tcp and http port are both %d", tcpPort)
 	}
-	ports := []int{tcpPort, httpPort, 0} // native, http, interserver
+	// Our own users.xml: "default" without password from loopback only, and
+	// poll_interval=1 so idle client connections notice SIGTERM within a
+	// second (the default of 10s makes every Stop with an open pool take 10s).
+	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(clickHouseUsersXML), 0o644); err != nil {
+		return nil, fmt.Errorf("start clickhouse: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		ports := []int{tcpPort, httpPort, 0}
+		c, err := startClickHouseOn(ctx, bin, dir, ports)
+		if err == nil {
+			return c, nil
+		}
+		// A port FreePort chose was taken before the server bound it: again,
+		// on fresh ones. A port the caller named is not changed.
+		chosenTaken := false
+		for i, p := range ports {
+			if (i == 2 || []int{tcpPort, httpPort}[i] == 0) && strings.Contains(err.Error(), ":"+strconv.Itoa(p)) {
+				chosenTaken = true
+			}
+		}
+		if attempt == portAttempts || !portTaken(err) || !chosenTaken {
+			return nil, fmt.Errorf("start clickhouse: %w", err)
+		}
+		_ = os.Remove(filepath.Join(dir, "err"))
+	}
+}
+
+// startClickHouseOn starts the server on ports (native, http, interserver;
+// 0 = a free port).
+func startClickHouseOn(ctx context.Context, bin, dir string, ports []int) (*ClickHouse, error) {
 	clash := func(i int) bool {
 		return slices.Contains(ports[:i], ports[i]) || slices.Contains(ports[i+1:], ports[i])
 	}
+	var err error
 	for i := range ports {
 		for ports[i] == 0 || clash(i) {
-			if ports[i], err = FreePort(); err != nil {
-				return nil, fmt.Errorf("start clickhouse: %w", err)
+			if ports[i], err = freePort(); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -94,17 +124,10 @@ func StartClickHouse(ctx context.Context, dir string, tcpPort, httpPort int) (*C
 		"--users_config=" + d + "users.xml",
 	}
 
-	// Our own users.xml: "default" without password from loopback only, and
-	// poll_interval=1 so idle client connections notice SIGTERM within a
-	// second (the default of 10s makes every Stop with an open pool take 10s).
-	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(clickHouseUsersXML), 0o644); err != nil {
-		return nil, fmt.Errorf("start clickhouse: %w", err)
-	}
-
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.start(ctx); err != nil {
-		return nil, fmt.Errorf("start clickhouse: %w", err)
+		return nil, err
 	}
 	return c, nil
 }

@@ -31,12 +31,26 @@ func FreePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// portAttempts is how many times a server is started on fresh ports when a
+// port FreePort chose was taken before the server bound it (another process,
+// such as a second test run on the same machine, got there first).
+const portAttempts = 5
+
+// portTaken reports whether a failed start (its error carries the server's
+// log tail) failed because a port was already in use.
+func portTaken(err error) bool {
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), "address already in use")
+}
+
+// freePort is FreePort; tests replace it to hand out a port that is taken.
+var freePort = FreePort
+
 // portOrFree returns port, or a free port when port is 0.
 func portOrFree(port int) (int, error) {
 	if port != 0 {
 		return port, nil
 	}
-	return FreePort()
+	return freePort()
 }
 
 // proc is a child server process running in its own process group.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,22 +52,31 @@ func startRedis(ctx context.Context, dir string, port int, extra []string) (*Red
 	if dir, err = absDir(dir); err != nil {
 		return nil, fmt.Errorf("start redis: data dir: %w", err)
 	}
-	if port, err = portOrFree(port); err != nil {
-		return nil, fmt.Errorf("start redis: %w", err)
+	for attempt := 1; ; attempt++ {
+		p, err := portOrFree(port)
+		if err != nil {
+			return nil, fmt.Errorf("start redis: %w", err)
+		}
+		r := &Redis{
+			Addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(p)),
+			bin:   bin,
+			dir:   dir,
+			port:  p,
+			extra: extra,
+		}
+		r.mu.Lock()
+		err = r.start(ctx)
+		r.mu.Unlock()
+		if err == nil {
+			return r, nil
+		}
+		if port != 0 || attempt == portAttempts || !portTaken(err) {
+			return nil, fmt.Errorf("start redis: %w", err)
+		}
+		// The free port was taken before redis-server bound it: again,
+		// on another one, with a fresh log.
+		_ = os.Remove(r.logFile())
 	}
-	r := &Redis{
-		Addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		bin:   bin,
-		dir:   dir,
-		port:  port,
-		extra: extra,
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.start(ctx); err != nil {
-		return nil, fmt.Errorf("start redis: %w", err)
-	}
-	return r, nil
 }
 
 func (r *Redis) args() []string {
