@@ -20,6 +20,10 @@ import (
 const (
 	// clickHouseReadyTimeout bounds how long StartClickHouse waits for Ping.
 	clickHouseReadyTimeout = 30 * time.Second
+	// clickHouseRestartTimeout bounds how long Restart waits: a server
+	// killed under load loads and checks every part of its tables first,
+	// which on a loaded box with a million rows takes well over 30s.
+	clickHouseRestartTimeout = 3 * time.Minute
 	// clickHouseConfig is the Debian package's server config; everything
 	// that points outside the data dir is overridden on the command line.
 	clickHouseConfig = "/etc/clickhouse-server/config.xml"
@@ -126,15 +130,15 @@ func startClickHouseOn(ctx context.Context, bin, dir string, ports []int) (*Clic
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.start(ctx); err != nil {
+	if err := c.start(ctx, clickHouseReadyTimeout); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// start launches the server with c.args and waits until it answers; c.mu
-// must be held.
-func (c *ClickHouse) start(ctx context.Context) error {
+// start launches the server with c.args and waits up to timeout until it
+// answers; c.mu must be held.
+func (c *ClickHouse) start(ctx context.Context, timeout time.Duration) error {
 	// A live server on this dir holds an flock on dir/status and makes a new
 	// one exit with "Another server instance in same directory is already
 	// running". A stale file from a killed server is harmless.
@@ -151,7 +155,7 @@ func (c *ClickHouse) start(ctx context.Context) error {
 		return err
 	}
 	c.proc = p
-	if err := c.waitReady(ctx); err != nil {
+	if err := c.waitReady(ctx, timeout); err != nil {
 		_ = p.kill()
 		return fmt.Errorf("%w\n%s", err, c.logTail())
 	}
@@ -172,8 +176,8 @@ func (c *ClickHouse) logTail() string {
 	return s
 }
 
-func (c *ClickHouse) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, clickHouseReadyTimeout)
+func (c *ClickHouse) waitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:         []string{c.Addr},
@@ -262,7 +266,7 @@ func (c *ClickHouse) Restart(ctx context.Context) error {
 	if c.proc != nil && !c.proc.exited() {
 		return errors.New("restart clickhouse: still running; call Stop or Kill first")
 	}
-	if err := c.start(ctx); err != nil {
+	if err := c.start(ctx, clickHouseRestartTimeout); err != nil {
 		return fmt.Errorf("restart clickhouse: %w", err)
 	}
 	return nil
