@@ -42,7 +42,7 @@ var (
 	recordFilters    = append(slices.Clip(usageFilters), "id", "contract", "event_from", "event_to", "status")
 	unratedFilters   = append(slices.Clip(usageFilters), "reason")
 	duplicateFilters = append(slices.Clip(usageFilters), "payload_differs")
-	chargesParams    = []string{"customer", "period"}
+	chargesParams    = []string{"customer", "period", "contract"}
 )
 
 // QueryParams lists the query parameters each route of the package

@@ -99,6 +99,8 @@ func (a *apiRoutes) registerAdmin(conn driver.Conn, producer corrections.Produce
 	charges := usageapi.NewCharges(usagedb.NewCharges(conn))
 	unrated := usageapi.NewUnrated(usagedb.NewUnrated(conn), a.pages)
 	a.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
+	a.handle("GET /v1/service-contracts/{id}/charges", auth.ScopeBillingRead, ratelimit.Admin,
+		usageapi.NewContractCharges(usagedb.NewContractCharges(conn), catalogStore.Replica(), nil))
 	a.handle("GET /v1/usage/unrated", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeSearch))
 	a.handle("GET /v1/usage/unrated/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeCount))
 	duplicates := usageapi.NewDuplicates(usagedb.NewDuplicates(conn), a.pages)
