@@ -49,14 +49,15 @@ var (
 // understands, by route (the OpenAPI document's tests compare them with
 // what it documents).
 var QueryParams = map[string][]string{
-	"GET /v1/charges":                chargesParams,
-	"GET /v1/usage":                  page.Params(recordFilters...),
-	"GET /v1/usage/count":            recordFilters,
-	"GET /v1/usage/{usageId}":        nil,
-	"GET /v1/usage/unrated":          page.Params(unratedFilters...),
-	"GET /v1/usage/unrated/count":    unratedFilters,
-	"GET /v1/usage/duplicates":       page.Params(duplicateFilters...),
-	"GET /v1/usage/duplicates/count": duplicateFilters,
+	"GET /v1/charges":                        chargesParams,
+	"GET /v1/service-contracts/{id}/charges": ContractChargesParams,
+	"GET /v1/usage":                          page.Params(recordFilters...),
+	"GET /v1/usage/count":                    recordFilters,
+	"GET /v1/usage/{usageId}":                nil,
+	"GET /v1/usage/unrated":                  page.Params(unratedFilters...),
+	"GET /v1/usage/unrated/count":            unratedFilters,
+	"GET /v1/usage/duplicates":               page.Params(duplicateFilters...),
+	"GET /v1/usage/duplicates/count":         duplicateFilters,
 }
 
 // parseSearch reads a search's filters (parse) and page from the query,
