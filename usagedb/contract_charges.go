@@ -47,7 +47,15 @@ func NewContractCharges(conn driver.Conn) *ContractCharges { return &ContractCha
 // ("YYYY-MM"), in period order, fixed items first, then by item, element
 // and currency. customer is the contract's customer: rated_usage is sorted
 // by (tenant, customer, period), so the read touches only that customer's
-// periods. Lines are read with FINAL: a redelivered line counts once.
+// periods. A line stored twice (a redelivered batch, before ClickHouse
+// merged the rows) counts once, and a re-rated line (a higher version)
+// replaces the earlier one: the rows of one (period, line_id) are reduced
+// to the highest version's values, as ReplacingMergeTree(version) and FINAL
+// would. The reduction runs on the rows the key range and the contract
+// select (tens to thousands), not on the table: with FINAL the read merged
+// every granule the range touches in every part, single-threaded, which
+// measured 5x slower (1.6-1.9 s against 0.28-0.38 s for one contract-month
+// at 1,000,000 lines on a loaded box).
 func (c *ContractCharges) Items(ctx context.Context, tenantID, customer, contract string, periods []string) ([]ContractItem, error) {
 	if len(periods) == 0 {
 		return nil, nil
@@ -59,11 +67,18 @@ func (c *ContractCharges) Items(ctx context.Context, tenantID, customer, contrac
 	}
 	args = append(args, contract)
 	rows, err := c.conn.Query(ctx, `
-		SELECT period, startsWith(event_id, '`+FixedLinePrefix+`') AS fixed, item, element, currency,
-		       sum(quantity) AS quantity, sum(amount) AS amount, count() AS lines,
-		       min(event_time) AS first_time, max(event_time) AS last_time
-		FROM rated_usage FINAL
-		WHERE tenant = ? AND customer = ? AND period IN (`+marks+`) AND contract = ?
+		SELECT period, startsWith(eid, '`+FixedLinePrefix+`') AS fixed, item, element, currency,
+		       sum(q) AS quantity, sum(a) AS amount, count() AS lines,
+		       min(t) AS first_time, max(t) AS last_time
+		FROM (
+		    SELECT period, line_id,
+		           argMax(event_id, version) AS eid, argMax(item, version) AS item,
+		           argMax(element, version) AS element, argMax(currency, version) AS currency,
+		           argMax(quantity, version) AS q, argMax(amount, version) AS a,
+		           argMax(event_time, version) AS t
+		    FROM rated_usage
+		    WHERE tenant = ? AND customer = ? AND period IN (`+marks+`) AND contract = ?
+		    GROUP BY period, line_id)
 		GROUP BY period, fixed, item, element, currency
 		ORDER BY period, fixed DESC, item, element, currency`, args...)
 	if err != nil {

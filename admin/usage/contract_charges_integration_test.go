@@ -81,11 +81,13 @@ func seedContractLines(t *testing.T) http.Handler {
 	invalidated := e2
 	invalidated.LineID = schemas.CorrectionLineID("acme", "e2", e2.Item, schemas.ActionInvalidate, 1)
 	invalidated.Event.Quantity, invalidated.Amount = dec("-5"), dec("-50")
+	e3 := contractLine("acme", "c1", "sc-1", "2026-03", "e3", "traffic", "sc-1/bw[1000]", "1", "30", mar.Add(2*time.Hour))
+	rerated := e3 // a re-rate: the same line, a higher version, another amount
+	rerated.Amount, rerated.RatedAt = dec("35"), e3.RatedAt.Add(time.Hour)
 	lines := []schemas.RatedLine{
-		fixed,
+		fixed, e3, rerated,
 		contractLine("acme", "c1", "sc-1", "2026-03", "e1", "traffic", "sc-1/bw[500]", "10", "100", mar),
 		e2, invalidated,
-		contractLine("acme", "c1", "sc-1", "2026-03", "e3", "traffic", "sc-1/bw[1000]", "1", "30", mar.Add(2*time.Hour)),
 		contractLine("acme", "c1", "sc-1", "2026-04", "e4", "traffic", "sc-1/bw[500]", "2", "20", mar.AddDate(0, 1, 0)),
 		// The customer's other contract, and the same ids under another tenant.
 		contractLine("acme", "c1", "sc-2", "2026-03", "e5", "traffic", "sc-2/bw[500]", "7", "7", mar),
@@ -111,14 +113,14 @@ func TestContractCharges(t *testing.T) {
 			{BillItem: "base", BillItemCode: "0", Item: "sc-1/base", Fee: "base", Element: "base", Attributes: map[string]string{},
 				Quantity: "1", Amount: "1000", Currency: "JPY", Lines: 1, EffectiveDate: "2026-03-10", TerminationDate: "2026-03-31"},
 			{BillItem: "additional", BillItemCode: "1", Item: "sc-1/bw[1000]", Fee: "bw", Element: "traffic", Attributes: map[string]string{"bandwidth": "1000"},
-				Quantity: "1", Amount: "30", Currency: "JPY", Lines: 1, EffectiveDate: "2026-03-10", TerminationDate: "2026-03-31",
+				Quantity: "1", Amount: "35", Currency: "JPY", Lines: 1, EffectiveDate: "2026-03-10", TerminationDate: "2026-03-31",
 				FirstUsageAt: ptr(time.Date(2026, 3, 12, 5, 0, 0, 0, time.UTC)), LastUsageAt: ptr(time.Date(2026, 3, 12, 5, 0, 0, 0, time.UTC))},
 			// e2 and its invalidation net to nothing; three lines summed.
 			{BillItem: "additional", BillItemCode: "1", Item: "sc-1/bw[500]", Fee: "bw", Element: "traffic", Attributes: map[string]string{"bandwidth": "500"},
 				Quantity: "10", Amount: "100", Currency: "JPY", Lines: 3, EffectiveDate: "2026-03-10", TerminationDate: "2026-03-31",
 				FirstUsageAt: ptr(time.Date(2026, 3, 12, 3, 0, 0, 0, time.UTC)), LastUsageAt: ptr(time.Date(2026, 3, 12, 4, 0, 0, 0, time.UTC))},
 		},
-		Totals: []usagedb.Total{{Currency: "JPY", Amount: "1130"}}, Currency: "JPY", Total: "1130"}
+		Totals: []usagedb.Total{{Currency: "JPY", Amount: "1135"}}, Currency: "JPY", Total: "1135"}
 	april := ContractChargeMonth{Month: "202604", Period: "2026-04", PeriodStart: "2026-04-01", PeriodEnd: "2026-04-30", Result: MonthOK,
 		Items: []ContractChargeItem{
 			{BillItem: "additional", BillItemCode: "1", Item: "sc-1/bw[500]", Fee: "bw", Element: "traffic", Attributes: map[string]string{"bandwidth": "500"},
@@ -137,7 +139,7 @@ func TestContractCharges(t *testing.T) {
 		name, target string
 		want         ContractChargesResponse
 	}{
-		{"one month: fixed and metered items, split attributes, mid-month start", "/v1/service-contracts/sc-1/charges?month=202603", sc1(march)},
+		{"one month: fixed and metered items, split attributes, mid-month start, the re-rated amount", "/v1/service-contracts/sc-1/charges?month=202603", sc1(march)},
 		{"without month: the previous and the current month of the business clock", "/v1/service-contracts/sc-1/charges", sc1(march, april)},
 		{"a month without lines is no_data, not 404", "/v1/service-contracts/sc-1/charges?month=202602", sc1(noData("202602", "2026-02", "2026-02-01", "2026-02-28"))},
 		{"the customer's other contract has its own lines", "/v1/service-contracts/sc-2/charges?month=202603", ContractChargesResponse{
@@ -203,8 +205,8 @@ func TestContractChargesErrors(t *testing.T) {
 func TestChargesContractFilter(t *testing.T) {
 	h := seedContractLines(t)
 	for _, tt := range []struct{ query, total string }{
-		{"customer=c1&period=2026-03", "1137"},
-		{"customer=c1&period=2026-03&contract=sc-1", "1130"},
+		{"customer=c1&period=2026-03", "1142"},
+		{"customer=c1&period=2026-03&contract=sc-1", "1135"},
 		{"customer=c1&period=2026-03&contract=sc-2", "7"},
 	} {
 		status, body := get(t, h, "", "/v1/charges?"+tt.query)
