@@ -189,6 +189,7 @@ var routes = map[string]string{
 	"POST /v1/discount-tables/{code}/versions/{n}/end": "catalog:write",
 	"GET /v1/customers/{id}/contracts":                 "customers:read",
 	"GET /v1/stats/customers":                          "customers:read",
+	"GET /v1/services/{code}/contracts":                "customers:read",
 }
 
 func TestOpenAPILoadsAndValidates(t *testing.T) {
