@@ -75,6 +75,52 @@ func BenchmarkContractCharges(b *testing.B) {
 		{"heavy_contract_100k_lines_one_month", "big", "sc-big", []string{"2026-03"}, 5},
 		{"contract_without_lines", "c7", "sc-none", []string{"2026-03"}, 0},
 	}
+	// For comparison, on the typical contract-month: the same sums read with
+	// FINAL (the first version), and with the invariant columns grouped on
+	// instead of reduced with argMax.
+	raw := func(sql string) func() error {
+		return func() error {
+			rows, err := conn.Query(ctx, sql, "acme", "c7", "2026-03", "sc-7-1")
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+			}
+			return rows.Err()
+		}
+	}
+	comparisons := []struct {
+		name string
+		run  func() error
+	}{
+		{"compare_final_typical_contract_one_month", raw(`SELECT period, startsWith(event_id, 'fixed:') AS fixed, item, element, currency,
+			sum(quantity), sum(amount), count(), min(event_time), max(event_time)
+			FROM rated_usage FINAL WHERE tenant = ? AND customer = ? AND period IN (?) AND contract = ?
+			GROUP BY period, fixed, item, element, currency`)},
+		{"compare_grouped_typical_contract_one_month", raw(`SELECT period, startsWith(event_id, 'fixed:') AS fixed, item, element, currency,
+			sum(q), sum(a), count(), min(event_time), max(event_time)
+			FROM (SELECT period, line_id, event_id, item, element, currency, event_time,
+			             argMax(quantity, version) AS q, argMax(amount, version) AS a
+			      FROM rated_usage WHERE tenant = ? AND customer = ? AND period IN (?) AND contract = ?
+			      GROUP BY period, line_id, event_id, item, element, currency, event_time)
+			GROUP BY period, fixed, item, element, currency`)},
+	}
+	for _, c := range comparisons {
+		b.Run(c.name, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
+		})
+	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			lat := make([]time.Duration, 0, b.N)
