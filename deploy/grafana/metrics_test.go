@@ -28,7 +28,8 @@ import (
 // correction, a catalogue write, refused and rate-limited token requests, a request without a
 // token — and checks that every metric a dashboard or an alert rule names is
 // on its /metrics. A renamed or removed metric fails here, not on a
-// dashboard in production.
+// dashboard in production. Then a real Prometheus scrapes it and evaluates
+// the rules and the dashboards' queries (checkWithPrometheus).
 func TestEveryNamedMetricExists(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Redis, ClickHouse and kakin: skipped in -short mode")
@@ -62,6 +63,8 @@ func TestEveryNamedMetricExists(t *testing.T) {
 		t.Errorf("%s (read by %s) is not on a running Kakin's /metrics", m, want[m])
 	}
 	t.Logf("%d metric names read by the dashboards and alert rules, all on /metrics: %v", len(want), len(missing) == 0)
+
+	t.Run("prometheus", func(t *testing.T) { checkWithPrometheus(ctx, t, k) })
 }
 
 type kakin struct {
