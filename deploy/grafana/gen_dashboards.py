@@ -109,6 +109,10 @@ dash("kakin-rater","Kakin / Rater","Pricing outcomes, running-state load/save er
   panel("Catalogue compiles", [(f'sum by (outcome) (rate(kakin_rater_catalogue_compiles_total[{R}]))',"{{outcome}}")],unit="ops",w=12),
   panel("Catalogue compile time p99", [(q(0.99,"kakin_rater_catalogue_compile_seconds","instance"),"{{instance}}")],unit="s",w=12),
   panel("Catalogue replica: last poll age", [('time() - max by (instance) (kakin_catalog_replica_last_poll_timestamp_seconds)',"{{instance}}")],unit="s",w=12),
+  panel("Catalogue replica: changes applied, errors, poll time", [(f'sum by (instance) (rate(kakin_catalog_replica_applied_total[{R}]))',"applied/s {{instance}}"),
+     (f'sum by (instance) (increase(kakin_catalog_replica_errors_total[1h]))',"errors (1h) {{instance}}"),(q(0.99,"kakin_catalog_replica_poll_seconds","instance"),"poll p99 s {{instance}}"),
+     ('max by (instance) (kakin_catalog_replica_load_seconds)',"initial load s {{instance}}")],w=12),
+  panel("Catalogue write lock wait p99", [(q(0.99,"kakin_catalog_lock_wait_seconds","instance"),"{{instance}}")],unit="s",w=12),
   panel("Component failures (process stopped)", [(f'sum by (component) (increase(kakin_component_failures_total[1h]))',"{{component}}")],w=12),
  ])
 
@@ -133,7 +137,8 @@ dash("kakin-api","Kakin / API","Requests per route and status, latency, 5xx, rat
   panel("Token endpoint", [(f'sum(rate(kakin_auth_tokens_issued_total[{R}]))',"issued"),(f'sum by (error) (rate(kakin_auth_token_errors_total[{R}]))',"refused: {{error}}"),
      (f'sum by (by) (rate(kakin_auth_token_attempts_limited_total[{R}]))',"limited before hash, by {{by}}"),(f'sum(rate(kakin_auth_secret_hashes_total[{R}]))',"argon2id hashes")],unit="ops",w=12),
   panel("Requests refused by authentication", [(f'sum by (code) (rate(kakin_auth_rejected_total[{R}]))',"{{code}}")],unit="reqps",w=12),
-  panel("Revocation list", [('max by (instance) (kakin_auth_revocations_age_seconds)',"age {{instance}}"),('max by (instance) (kakin_auth_revocations_stale)',"stale {{instance}}"),('max(kakin_auth_revoked_clients)',"revoked clients")],w=12),
+  panel("Revocation list", [('max by (instance) (kakin_auth_revocations_age_seconds)',"age {{instance}}"),('max by (instance) (kakin_auth_revocations_stale)',"stale {{instance}}"),('max(kakin_auth_revoked_clients)',"revoked clients"),
+     ('sum(increase(kakin_auth_revocation_refresh_failures_total[1h]))',"refresh failures (1h)")],w=12),
   panel("Corrections (invalidate / cancel)", [(f'sum by (action, outcome) (rate(kakin_usage_corrections_total[{R}]))',"{{action}} {{outcome}}")],unit="ops",w=12),
  ])
 

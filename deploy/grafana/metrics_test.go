@@ -35,7 +35,7 @@ func TestEveryNamedMetricExists(t *testing.T) {
 		t.Skip("starts Redis, ClickHouse and kakin: skipped in -short mode")
 	}
 	want := namedMetrics(append(dashboardExprs(t), ruleExprs(t)...))
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := devstack.EnsureInstalled(ctx, nil); err != nil {
 		t.Fatal(err)
