@@ -19,12 +19,14 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/deploy/devstack"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/segmentio/kafka-go"
 )
 
 // TestEveryNamedMetricExists starts Kakin (kakin dev: every role in one
 // process, with its own Redis, ClickHouse and embedded broker, real access
 // tokens), sends it the traffic that makes each series appear — usage
-// accepted, rejected, duplicate and unrated, a file import (a job), a
+// accepted, rejected, duplicate, unrated and unreadable, a file import (a job), a
 // correction, a catalogue write, refused and rate-limited token requests, a request without a
 // token — and checks that every metric a dashboard or an alert rule names is
 // on its /metrics. A renamed or removed metric fails here, not on a
@@ -68,9 +70,10 @@ func TestEveryNamedMetricExists(t *testing.T) {
 }
 
 type kakin struct {
-	base string // http://127.0.0.1:port
-	dir  string
-	log  string
+	base  string // http://127.0.0.1:port
+	kafka string // the embedded broker
+	dir   string
+	log   string
 }
 
 // startKakin builds the binary and runs `kakin dev` on free ports until the
@@ -89,18 +92,18 @@ func startKakin(ctx context.Context, t *testing.T) *kakin {
 		}
 		return "127.0.0.1:" + strconv.Itoa(p)
 	}
-	httpAddr := port()
+	httpAddr, kafkaAddr := port(), port()
 	chHTTP, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &kakin{base: "http://" + httpAddr, dir: filepath.Join(dir, "data"), log: filepath.Join(dir, "kakin.log")}
+	k := &kakin{base: "http://" + httpAddr, kafka: kafkaAddr, dir: filepath.Join(dir, "data"), log: filepath.Join(dir, "kakin.log")}
 	logf, err := os.Create(k.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "dev", "--data-dir="+k.dir, "--http-addr="+httpAddr, "--redis-addr="+port(),
-		"--clickhouse-addr="+port(), "--clickhouse-http-port="+strconv.Itoa(chHTTP), "--kafka-brokers="+port())
+		"--clickhouse-addr="+port(), "--clickhouse-http-port="+strconv.Itoa(chHTTP), "--kafka-brokers="+kafkaAddr)
 	cmd.Env = append(os.Environ(),
 		"KAKIN_RATE_TOKEN_PER_ADDRESS=3", // a few refused token requests reach the limit
 		"KAKIN_FLUSH_INTERVAL=50ms",
@@ -240,6 +243,13 @@ func (k *kakin) traffic(ctx context.Context, t *testing.T) {
 	// A file import: a job.
 	k.must(ctx, t, http.StatusAccepted, http.MethodPost, "/v1/usage/imports", ndjson,
 		ev("i-1", "cust-003", "api_calls", "5")+"\n"+ev("i-2", "cust-003", "api_calls", "-5")+"\n", token)
+	// A record no stage can read, written straight to usage.raw: dedupe
+	// parks it as malformed_record.
+	w := &kafka.Writer{Addr: kafka.TCP(k.kafka), Topic: schemas.TopicRaw, RequiredAcks: kafka.RequireAll}
+	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("demo/cust-001"), Value: []byte("not json")}); err != nil {
+		t.Fatalf("write a malformed record: %v", err)
+	}
+	w.Close()
 	// A catalogue write.
 	k.must(ctx, t, http.StatusCreated, http.MethodPost, "/v1/customers", "application/json", `{"id":"cust-metrics"}`, token)
 	// A correction of a stored record (once the aggregator stored it).
