@@ -199,13 +199,14 @@ func seedFinanceSample(t *testing.T, conn driver.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, c := range []struct{ tenant, id, customer, service string }{
-		{"acme", "sc-a", "cust-001", "storage"}, {"acme", "sc-b", "cust-001", "backup"},
-		{"acme", "sc-c", "cust-002", "api"}, {"acme", "sc-d", "cust-003", "api"},
-		{"globex", "sc-a", "cust-001", "other"},
+	for i, c := range []struct{ tenant, id, customer, service, extra string }{
+		{"acme", "sc-a", "cust-001", "storage", `,"label":"head office","associated_services":[{"service":"mtx1","name":"Private backbone"}]`},
+		{"acme", "sc-b", "cust-001", "backup", ""},
+		{"acme", "sc-c", "cust-002", "api", ""}, {"acme", "sc-d", "cust-003", "api", ""},
+		{"globex", "sc-a", "cust-001", "other", `,"label":"globex label"`},
 	} {
-		doc := fmt.Sprintf(`{"id":%q,"customer":%q,"basic_contract":"b-1","service":%q,"start_date":"2026-01-01","plans":[{"plan":"p","start_date":"2026-01-01"}]}`,
-			c.id, c.customer, c.service)
+		doc := fmt.Sprintf(`{"id":%q,"customer":%q,"basic_contract":"b-1","service":%q,"start_date":"2026-01-01","plans":[{"plan":"p","start_date":"2026-01-01"}]%s}`,
+			c.id, c.customer, c.service, c.extra)
 		if err := b.Append(c.tenant, "service_contract", c.id, uint64(1), uint64(i+1), uint64(i+1), mar, uint8(0), mar, "t", doc,
 			"", "", "", "", "", c.customer); err != nil {
 			t.Fatal(err)

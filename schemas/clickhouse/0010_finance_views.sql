@@ -71,3 +71,17 @@ SELECT tenant, toYYYYMM(event_time, 'UTC') AS month,
        uniqExact(event_id) AS distinct_ids
 FROM usage_duplicates FINAL
 GROUP BY tenant, month;
+
+-- The contract listing fields of service contracts (spec 002): the
+-- customer's label, the associated services (連携サービス) and the contracted
+-- accounts, as JSON (ClickHouse 18.16 cannot unnest a JSON array).
+CREATE VIEW IF NOT EXISTS catalog_service_contract_listing AS
+SELECT tenant, id AS service_contract, customer,
+       visitParamExtractString(doc, 'service') AS service,
+       visitParamExtractString(doc, 'parent') AS parent,
+       visitParamExtractString(doc, 'label') AS label,
+       visitParamExtractRaw(doc, 'associated_services') AS associated_services_json,
+       visitParamExtractRaw(doc, 'accounts') AS accounts_json,
+       revision, changed_at
+FROM catalog_current FINAL
+WHERE kind = 'service_contract' AND deleted = 0;
