@@ -87,7 +87,7 @@ func newEnv(t *testing.T, priceList string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Close)
-	e := &env{t: t, dir: dir, kafka: k, database: testenv.DatabaseName(t, "e2e"),
+	e := &env{t: t, dir: dir, kafka: k, database: testenv.NewDatabase(t, "e2e"),
 		prices: filepath.Join(dir, "pricelist.json")}
 	if err := os.WriteFile(e.prices, []byte(priceList), 0o644); err != nil {
 		t.Fatal(err)
@@ -102,18 +102,6 @@ func newEnv(t *testing.T, priceList string) *env {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	boot, err := chdb.Open(ctx, chdb.Config{Addr: shared.chAddr, Database: "default", User: "default"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := boot.Exec(ctx, "DROP DATABASE IF EXISTS "+e.database); err != nil {
-			t.Logf("drop %s: %v", e.database, err)
-		}
-		boot.Close()
-	})
 	e.run(t, "migrate") // the database is new: the binary's migrate creates it
 	if e.ch, err = chdb.Open(ctx, chdb.Config{Addr: shared.chAddr, Database: e.database, User: "default"}); err != nil {
 		t.Fatal(err)

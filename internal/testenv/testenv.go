@@ -5,7 +5,8 @@
 // take what they need from it:
 //
 //   - ClickHouse(t, prefix): a fresh migrated database of the test's own,
-//     dropped when the test ends;
+//     dropped when the test ends (NewDatabase: only its name, for a test
+//     that migrates it itself);
 //   - Redis(t): a client of the package's redis-server, closed when the test
 //     ends (tests keep to keys and tenants of their own);
 //   - Brokers / Broker(t): the package's broker.
@@ -220,11 +221,7 @@ func DatabaseName(t testing.TB, prefix string) string {
 // is dropped and the connection closed when the test ends.
 func ClickHouse(t testing.TB, prefix string) (driver.Conn, chdb.Config) {
 	t.Helper()
-	Need(t)
-	if chAddr == "" {
-		t.Fatal("testenv: ClickHouse not wanted by the package's testenv.Main")
-	}
-	cfg := chdb.Config{Addr: chAddr, Database: DatabaseName(t, prefix), User: "default"}
+	cfg := chdb.Config{Addr: chAddr, Database: NewDatabase(t, prefix), User: "default"}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
@@ -234,15 +231,38 @@ func ClickHouse(t testing.TB, prefix string) (driver.Conn, chdb.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, cfg
+}
+
+// NewDatabase names a database of the test's own (DatabaseName) on the
+// package's ClickHouse without creating it, for a test that creates and
+// migrates it another way (e2e runs `kakin migrate`); whatever is there by
+// that name is dropped when the test ends.
+func NewDatabase(t testing.TB, prefix string) string {
+	t.Helper()
+	Need(t)
+	if chAddr == "" {
+		t.Fatal("testenv: ClickHouse not wanted by the package's testenv.Main")
+	}
+	name := DatabaseName(t, prefix)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database); err != nil {
-			t.Logf("drop %s: %v", cfg.Database, err)
+		if err := dropDatabase(ctx, name); err != nil {
+			t.Logf("drop %s: %v", name, err)
 		}
-		conn.Close()
 	})
-	return conn, cfg
+	return name
+}
+
+func dropDatabase(ctx context.Context, name string) error {
+	conn, err := chdb.Open(ctx, chdb.Config{Addr: chAddr, Database: "default", User: "default"})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
 }
 
 // MigrateOnce migrates one database for the whole package (named
@@ -259,10 +279,10 @@ func MigrateOnce(ctx context.Context, prefix string) (driver.Conn, chdb.Config, 
 		return nil, cfg, err
 	}
 	AtExit(func() {
+		conn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database)
-		conn.Close()
+		_ = dropDatabase(ctx, cfg.Database)
 	})
 	return conn, cfg, nil
 }
