@@ -125,8 +125,15 @@ func DayQuantities(changes []LevelChange, first, last catalog.Date, loc *time.Lo
 	var out []DayQuantity
 	for d := first; !d.After(last); d = d.AddDays(1) {
 		start, end := d.In(loc), d.AddDays(1).In(loc)
-		ls := levelTime(changes, start, end)
 		ds := int64(end.Sub(start) / time.Second)
+		// A day no change falls into is held whole at one level: its
+		// quantity is the level itself (no division).
+		i, level := levelAt(changes, start)
+		if i == len(changes) || !changes[i].At.Before(end) {
+			out = append(out, DayQuantity{Day: d, LevelSeconds: level.Mul(decimal.NewFromInt(ds)), DaySeconds: ds, Quantity: level})
+			continue
+		}
+		ls := levelTime(changes, start, end)
 		q := decimal.Zero
 		if !ls.IsZero() {
 			q = ls.DivRound(decimal.NewFromInt(ds), QuantityScale)
