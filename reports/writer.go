@@ -118,21 +118,15 @@ func DateOfEpochDays(n int32) catalog.Date {
 	return catalog.DateOf(time.Unix(int64(n)*86400, 0).UTC())
 }
 
-// DecimalBytes encodes q at scale 9 as the big-endian two's complement of its
-// unscaled value (Parquet DECIMAL on a byte array).
+// DecimalBytes encodes q at scale 9 as the 16-byte big-endian two's
+// complement of its unscaled value (Parquet DECIMAL(38, 9), a fixed-length
+// byte array). Stored quantities are below 10^28, far inside 2^127.
 func DecimalBytes(q decimal.Decimal) []byte {
 	u := q.Shift(9).BigInt() // exact: quantities have at most 9 fraction digits
-	if u.Sign() >= 0 {
-		b := u.Bytes()
-		if len(b) == 0 || b[0]&0x80 != 0 {
-			b = append([]byte{0}, b...)
-		}
-		return b
+	if u.Sign() < 0 {
+		u.Add(u, new(big.Int).Lsh(big.NewInt(1), 128))
 	}
-	// Negative: 2^(8n) + u in n bytes, n large enough to keep the sign bit.
-	n := (u.BitLen() + 8) / 8
-	m := new(big.Int).Lsh(big.NewInt(1), uint(8*n))
-	return m.Add(m, u).FillBytes(make([]byte, n))
+	return u.FillBytes(make([]byte, 16))
 }
 
 // DecimalFromBytes decodes DecimalBytes.
