@@ -70,8 +70,11 @@ var QueryParams = map[string][]string{
 	"GET /v1/reports":               page.Params(listFilters...),
 	"GET /v1/reports/{reportId}":    nil,
 	"DELETE /v1/reports/{reportId}": nil,
-	"GET /report-files/{reportId}":  {"tenant", "expires", "signature"},
 }
+
+// DownloadQueryParams are the query parameters of GET /report-files/{reportId}
+// (the signed URL's).
+var DownloadQueryParams = []string{"tenant", "expires", "signature"}
 
 var listFilters = []string{"from", "to", "type", "sort"}
 
@@ -397,7 +400,7 @@ func (a *API) List(w http.ResponseWriter, r *http.Request) {
 // URL answers 404 at once.
 func (a *API) Download(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if errs := httpapi.UnknownQuery(q, QueryParams["GET /report-files/{reportId}"]...); len(errs) > 0 {
+	if errs := httpapi.UnknownQuery(q, DownloadQueryParams...); len(errs) > 0 {
 		httpapi.InvalidQuery(w, errs...)
 		return
 	}

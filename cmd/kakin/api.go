@@ -31,6 +31,7 @@ type apiRoutes struct {
 	limiter *ratelimit.Limiter
 	pages   *page.Codec
 	idem    *idempotency.Store
+	keys    *auth.KeyRing // signs report download URLs (Derive)
 }
 
 func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, error), redisClient func() *redis.Client) (*apiRoutes, error) {
@@ -71,6 +72,7 @@ func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, err
 		api.guard = a
 	}
 	api.pages = page.NewCodec(keys.Derive("pagination cursors"), cfg.PageMaxSize)
+	api.keys = keys
 	api.idem = idempotency.New(redisClient(), cfg.IdempotencyTTL, log)
 	return api, nil
 }
