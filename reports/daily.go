@@ -130,7 +130,17 @@ func (d *DB) ComputeDays(ctx context.Context, tenant string, first, last catalog
 	if err := w.send(ctx); err != nil {
 		return w.n, err
 	}
-	// Zero what an earlier computation stored and this one did not write.
+	// Zero what an earlier computation stored and this one did not write
+	// (only when an earlier one left rows: the check reads one column
+	// without FINAL).
+	var older uint64
+	if err := d.conn.QueryRow(ctx, "SELECT count() FROM usage_daily WHERE tenant = ? AND time_zone = ? AND day >= toDate(?) AND day <= toDate(?) AND version < ?",
+		tenant, loc.String(), first.String(), last.String(), version).Scan(&older); err != nil {
+		return w.n, fmt.Errorf("reports: look for earlier daily rows: %w", err)
+	}
+	if older == 0 {
+		return w.n, nil
+	}
 	err = d.conn.Exec(ctx, "INSERT INTO usage_daily ("+dailyColumns+") SELECT tenant, time_zone, day, customer, contract, element, "+
 		"user, subscriber, workspace, location, toDecimal128(0, 9), day_seconds, now(), ? FROM usage_daily FINAL "+
 		"WHERE tenant = ? AND time_zone = ? AND day >= toDate(?) AND day <= toDate(?) AND version < ? AND quantity != toDecimal128(0, 9)",
@@ -272,14 +282,22 @@ type Aggregate struct {
 	Start, End catalog.Date
 }
 
-// Aggregates reads the report's rows from usage_daily FINAL: the days
-// first..last of zone tz summed to the level of t, only customers (nil: all),
-// groups with a non-zero quantity, in key order. Decimals are summed, never
-// grouped by (ClickHouse 18.16 crashes grouping by a Decimal128 next to a
-// String).
-func (d *DB) Aggregates(ctx context.Context, tenant, tz string, first, last catalog.Date, t Type, customers []string, fn func(*Aggregate) error) error {
+// Aggregates reads the report's rows from usage_daily: the days first..last
+// of zone tz summed to the level of t, only customers (nil: all), groups
+// with a non-zero quantity, in key order. With version 0 it reads the table
+// FINAL (the latest computation of every key); otherwise exactly the rows of
+// the computation with that version — each of which that one run wrote once
+// (a run that fails starts over with a new version), so no FINAL is needed
+// and a later computation of the same days by another report cannot change
+// this one. Decimals are summed, never grouped by (ClickHouse 18.16 crashes
+// grouping by a Decimal128 next to a String).
+func (d *DB) Aggregates(ctx context.Context, tenant, tz string, first, last catalog.Date, version uint64, t Type, customers []string, fn func(*Aggregate) error) error {
 	keys := strings.Join(groupColumns(t), ", ")
+	from := "usage_daily FINAL"
 	where, args := "tenant = ? AND time_zone = ? AND day >= toDate(?) AND day <= toDate(?)", []any{tenant, tz, first.String(), last.String()}
+	if version != 0 {
+		from, where, args = "usage_daily", where+" AND version = ?", append(args, version)
+	}
 	if customers != nil {
 		if len(customers) == 0 {
 			return nil
@@ -288,7 +306,7 @@ func (d *DB) Aggregates(ctx context.Context, tenant, tz string, first, last cata
 		args = append(args, customers)
 	}
 	q := "SELECT " + keys + ", sum(quantity) AS q, minIf(day, quantity != toDecimal128(0, 9)), maxIf(day, quantity != toDecimal128(0, 9))" +
-		" FROM usage_daily FINAL WHERE " + where + " GROUP BY " + keys + " HAVING q != toDecimal128(0, 9) ORDER BY " + keys
+		" FROM " + from + " WHERE " + where + " GROUP BY " + keys + " HAVING q != toDecimal128(0, 9) ORDER BY " + keys
 	rows, err := d.conn.Query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("reports: read daily usage: %w", err)

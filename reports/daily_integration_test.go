@@ -53,7 +53,7 @@ func fixture(tenant string) (recs []usagedb.AcceptedRecord, u1first, u3 usagedb.
 func aggregates(t *testing.T, db *DB, tenant string, typ Type, customers []string) []string {
 	t.Helper()
 	var out []string
-	err := db.Aggregates(context.Background(), tenant, "UTC", day("2026-03-01"), day("2026-03-03"), typ, customers, func(a *Aggregate) error {
+	err := db.Aggregates(context.Background(), tenant, "UTC", day("2026-03-01"), day("2026-03-03"), 0, typ, customers, func(a *Aggregate) error {
 		out = append(out, fmt.Sprintf("%s %s %s..%s", strings.Join(a.Keys, "/"), a.Quantity, a.Start, a.End))
 		return nil
 	})

@@ -185,7 +185,7 @@ func (h *Handler) writeFile(ctx context.Context, tenant, id string, p Params, re
 	first, last, _, _ := p.Period()
 	var n int64
 	row := Row{PartnerName: partnerName, PartnerID: partnerID}
-	err = h.db.Aggregates(ctx, tenant, loc.String(), first, last, p.Type, customers, func(a *Aggregate) error {
+	err = h.db.Aggregates(ctx, tenant, loc.String(), first, last, res.Version, p.Type, customers, func(a *Aggregate) error {
 		names.fill(&row, p.Type, a)
 		n++
 		return rw.Write(&row)
