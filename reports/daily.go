@@ -3,7 +3,9 @@ package reports
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -84,7 +86,13 @@ func (d *DB) ComputeDays(ctx context.Context, tenant string, first, last catalog
 		return 0, fmt.Errorf("reports: read usage records: %w", err)
 	}
 	defer rows.Close()
-	w := &dailyWriter{d: d, tenant: tenant, tz: loc.String(), version: version, computedAt: time.Now().UTC()}
+	w := newDailyWriter(ctx, d, tenant, loc.String(), version)
+	finished := false
+	defer func() {
+		if !finished {
+			_ = w.finish(ctx)
+		}
+	}()
 	var (
 		cur     stateKey
 		changes []change
@@ -127,7 +135,8 @@ func (d *DB) ComputeDays(ctx context.Context, tenant string, first, last catalog
 	if err := flush(); err != nil {
 		return w.n, err
 	}
-	if err := w.send(ctx); err != nil {
+	finished = true
+	if err := w.finish(ctx); err != nil {
 		return w.n, err
 	}
 	// Zero what an earlier computation stored and this one did not write
@@ -197,14 +206,8 @@ func dayRows(k stateKey, changes []change, first, last catalog.Date, loc *time.L
 
 const dailyColumns = "tenant, time_zone, day, customer, contract, element, user, subscriber, workspace, location, quantity, day_seconds, computed_at, version"
 
-// dailyWriter inserts usage_daily rows in batches, column-wise.
-type dailyWriter struct {
-	d          *DB
-	tenant, tz string
-	version    uint64
-	computedAt time.Time
-	n          int
-
+// dailyCols is one insert's worth of usage_daily rows, column by column.
+type dailyCols struct {
 	day                               []time.Time
 	customer, contract, element, user []string
 	subscriber, workspace, location   []string
@@ -212,29 +215,89 @@ type dailyWriter struct {
 	daySeconds                        []uint32
 }
 
+// dailyWriter inserts usage_daily rows in batches, column-wise, in a
+// goroutine of its own: the next batch is computed while one is inserted
+// (at most one waits, so memory stays at about two batches).
+type dailyWriter struct {
+	d          *DB
+	tenant, tz string
+	version    uint64
+	computedAt time.Time
+	n          int // rows handed to the inserter
+
+	cur     *dailyCols
+	batches chan *dailyCols
+	done    chan error
+	failed  atomic.Bool
+}
+
+func newDailyWriter(ctx context.Context, d *DB, tenant, tz string, version uint64) *dailyWriter {
+	w := &dailyWriter{d: d, tenant: tenant, tz: tz, version: version, computedAt: time.Now().UTC(),
+		cur: &dailyCols{}, batches: make(chan *dailyCols, 1), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for b := range w.batches {
+			if err == nil {
+				if err = w.insert(ctx, b); err != nil {
+					w.failed.Store(true)
+				}
+			}
+		}
+		w.done <- err
+	}()
+	return w
+}
+
 func (w *dailyWriter) add(ctx context.Context, rows []DailyRow) error {
+	c := w.cur
 	for i := range rows {
 		r := &rows[i]
 		if !r.Quantity.Equal(r.Quantity.Truncate(9)) {
 			return fmt.Errorf("reports: daily quantity %s has more than 9 decimal places", r.Quantity)
 		}
-		w.day = append(w.day, dateTime(r.Day))
-		w.customer, w.contract, w.element = append(w.customer, r.Customer), append(w.contract, r.Contract), append(w.element, r.Element)
-		w.user, w.subscriber = append(w.user, r.User), append(w.subscriber, r.Subscriber)
-		w.workspace, w.location = append(w.workspace, r.Workspace), append(w.location, r.Location)
-		w.quantity, w.daySeconds = append(w.quantity, r.Quantity), append(w.daySeconds, r.DaySeconds)
+		c.day = append(c.day, dateTime(r.Day))
+		c.customer, c.contract, c.element = append(c.customer, r.Customer), append(c.contract, r.Contract), append(c.element, r.Element)
+		c.user, c.subscriber = append(c.user, r.User), append(c.subscriber, r.Subscriber)
+		c.workspace, c.location = append(c.workspace, r.Workspace), append(c.location, r.Location)
+		c.quantity, c.daySeconds = append(c.quantity, r.Quantity), append(c.daySeconds, r.DaySeconds)
 	}
-	if len(w.day) >= w.d.InsertBatch {
-		return w.send(ctx)
+	if len(c.day) >= w.d.InsertBatch {
+		return w.flush(ctx)
 	}
 	return nil
 }
 
-func (w *dailyWriter) send(ctx context.Context) error {
-	n := len(w.day)
-	if n == 0 {
+// flush hands the current batch to the inserter.
+func (w *dailyWriter) flush(ctx context.Context) error {
+	if w.failed.Load() {
+		return fmt.Errorf("reports: an insert of daily rows failed")
+	}
+	if len(w.cur.day) == 0 {
 		return nil
 	}
+	select {
+	case w.batches <- w.cur:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w.n += len(w.cur.day)
+	w.cur = &dailyCols{}
+	return nil
+}
+
+// finish inserts what is left and waits for every insert; after it the
+// writer is done (also when it returns an error).
+func (w *dailyWriter) finish(ctx context.Context) error {
+	err := w.flush(ctx)
+	close(w.batches)
+	if ierr := <-w.done; ierr != nil {
+		return ierr
+	}
+	return err
+}
+
+func (w *dailyWriter) insert(ctx context.Context, c *dailyCols) error {
+	n := len(c.day)
 	b, err := w.d.conn.PrepareBatch(ctx, "INSERT INTO usage_daily ("+dailyColumns+")")
 	if err != nil {
 		return fmt.Errorf("reports: prepare daily insert: %w", err)
@@ -244,8 +307,8 @@ func (w *dailyWriter) send(ctx context.Context) error {
 	for i := range n {
 		tenants[i], tzs[i], at[i], versions[i] = w.tenant, w.tz, w.computedAt, w.version
 	}
-	for i, col := range []any{tenants, tzs, w.day, w.customer, w.contract, w.element, w.user, w.subscriber, w.workspace,
-		w.location, w.quantity, w.daySeconds, at, versions} {
+	for i, col := range []any{tenants, tzs, c.day, c.customer, c.contract, c.element, c.user, c.subscriber, c.workspace,
+		c.location, c.quantity, c.daySeconds, at, versions} {
 		if err := b.Column(i).Append(col); err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("reports: append daily column %d: %w", i, err)
@@ -254,10 +317,6 @@ func (w *dailyWriter) send(ctx context.Context) error {
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("reports: insert %d daily rows: %w", n, err)
 	}
-	w.n += n
-	w.day, w.customer, w.contract, w.element = w.day[:0], w.customer[:0], w.contract[:0], w.element[:0]
-	w.user, w.subscriber, w.workspace, w.location = w.user[:0], w.subscriber[:0], w.workspace[:0], w.location[:0]
-	w.quantity, w.daySeconds = w.quantity[:0], w.daySeconds[:0]
 	return nil
 }
 
@@ -289,10 +348,13 @@ type Aggregate struct {
 // the computation with that version — each of which that one run wrote once
 // (a run that fails starts over with a new version), so no FINAL is needed
 // and a later computation of the same days by another report cannot change
-// this one. Decimals are summed, never grouped by (ClickHouse 18.16 crashes
-// grouping by a Decimal128 next to a String).
+// this one. ClickHouse only sorts the rows by the group's keys; the sums are
+// made here, exactly, over consecutive rows (a GROUP BY of seven strings
+// took ten times as long as the sorted read on 1 M rows, and 18.16 must not
+// group by a Decimal128 next to a String anyway).
 func (d *DB) Aggregates(ctx context.Context, tenant, tz string, first, last catalog.Date, version uint64, t Type, customers []string, fn func(*Aggregate) error) error {
-	keys := strings.Join(groupColumns(t), ", ")
+	cols := groupColumns(t)
+	keys := strings.Join(cols, ", ")
 	from := "usage_daily FINAL"
 	where, args := "tenant = ? AND time_zone = ? AND day >= toDate(?) AND day <= toDate(?)", []any{tenant, tz, first.String(), last.String()}
 	if version != 0 {
@@ -305,32 +367,56 @@ func (d *DB) Aggregates(ctx context.Context, tenant, tz string, first, last cata
 		where += " AND has(?, customer)"
 		args = append(args, customers)
 	}
-	q := "SELECT " + keys + ", sum(quantity) AS q, minIf(day, quantity != toDecimal128(0, 9)), maxIf(day, quantity != toDecimal128(0, 9))" +
-		" FROM " + from + " WHERE " + where + " GROUP BY " + keys + " HAVING q != toDecimal128(0, 9) ORDER BY " + keys
-	rows, err := d.conn.Query(ctx, q, args...)
+	rows, err := d.conn.Query(ctx, "SELECT "+keys+", quantity, day FROM "+from+" WHERE "+where+" ORDER BY "+keys, args...)
 	if err != nil {
 		return fmt.Errorf("reports: read daily usage: %w", err)
 	}
 	defer rows.Close()
-	n := len(groupColumns(t))
-	a := Aggregate{Keys: make([]string, n)}
-	dest := make([]any, 0, n+3)
-	for i := range a.Keys {
-		dest = append(dest, &a.Keys[i])
+	n := len(cols)
+	rk := make([]string, n)
+	var (
+		qty  decimal.Decimal
+		day  time.Time
+		have bool
+		days bool // a non-zero day seen in the current group
+		a    = Aggregate{Keys: make([]string, n)}
+	)
+	dest := make([]any, 0, n+2)
+	for i := range rk {
+		dest = append(dest, &rk[i])
 	}
-	var start, end time.Time
-	dest = append(dest, &a.Quantity, &start, &end)
+	dest = append(dest, &qty, &day)
+	emit := func() error {
+		if !have || a.Quantity.IsZero() {
+			return nil
+		}
+		return fn(&a)
+	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("reports: scan daily usage: %w", err)
 		}
-		a.Start, a.End = catalog.DateOf(start.UTC()), catalog.DateOf(end.UTC())
-		if err := fn(&a); err != nil {
-			return err
+		if !have || !slices.Equal(rk, a.Keys) {
+			if err := emit(); err != nil {
+				return err
+			}
+			copy(a.Keys, rk)
+			a.Quantity, have, days = decimal.Zero, true, false
+		}
+		a.Quantity = a.Quantity.Add(qty)
+		if !qty.IsZero() {
+			dd := catalog.DateOf(day.UTC())
+			if !days || dd.Before(a.Start) {
+				a.Start = dd
+			}
+			if !days || dd.After(a.End) {
+				a.End = dd
+			}
+			days = true
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("reports: read daily usage: %w", err)
 	}
-	return nil
+	return emit()
 }

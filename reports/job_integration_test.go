@@ -62,12 +62,12 @@ func TestReportSurvivesAKilledProcess(t *testing.T) {
 			db := NewDB(conn)
 			// What the killed run had written: a day row no computation of
 			// today's records produces.
-			w := &dailyWriter{d: db, tenant: "t1", tz: "UTC", version: 1, computedAt: time.Now().UTC()}
+			w := newDailyWriter(ctx, db, "t1", "UTC", 1)
 			if err := w.add(ctx, []DailyRow{{Day: day("2026-03-02"), Customer: "c1", Contract: "sc1", Element: "seats",
 				User: "ghost", Quantity: dec("5"), DaySeconds: 86400}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.send(ctx); err != nil {
+			if err := w.finish(ctx); err != nil {
 				t.Fatal(err)
 			}
 			checkpoint := tc.checkpoint
