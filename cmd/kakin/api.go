@@ -32,6 +32,7 @@ type apiRoutes struct {
 	limiter *ratelimit.Limiter
 	pages   *page.Codec
 	idem    *idempotency.Store
+	keys    *auth.KeyRing // signs report download URLs (Derive)
 }
 
 func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, error), redisClient func() *redis.Client) (*apiRoutes, error) {
@@ -72,6 +73,7 @@ func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, err
 		api.guard = a
 	}
 	api.pages = page.NewCodec(keys.Derive("pagination cursors"), cfg.PageMaxSize)
+	api.keys = keys
 	api.idem = idempotency.New(redisClient(), cfg.IdempotencyTTL, log)
 	return api, nil
 }
