@@ -22,7 +22,7 @@ type DB struct {
 	InsertBatch int
 }
 
-// NewDB returns the report tables on conn (migrated with 0010).
+// NewDB returns the report tables on conn (migrated with 0011).
 func NewDB(conn driver.Conn) *DB { return &DB{conn: conn, InsertBatch: 50_000} }
 
 // attr is the SQL of a record attribute's value ("" when absent).
