@@ -2,78 +2,31 @@ package reports
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"log/slog"
-	"os"
-	"regexp"
-	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/deploy/devstack"
-	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
 
-// env is the real ClickHouse and Redis every test of this package shares;
-// each test migrates a database of its own.
+// env is the real ClickHouse and Redis every test of this package shares
+// (testenv); each test migrates a database of its own.
 var env struct {
-	ch  *devstack.ClickHouse
 	rdb *redis.Client
 }
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run() // integration tests skip themselves
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "adminreports", devstack.Want{ClickHouse: true, Redis: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	env.ch = srv.ClickHouse
-	env.rdb = redis.NewClient(&redis.Options{Addr: srv.Redis.Addr})
-	defer env.rdb.Close()
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true}, func(context.Context) error {
+		env.rdb = redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+		testenv.AtExit(func() { env.rdb.Close() })
+		return nil
+	})
 }
 
-var dbSeq atomic.Int64
-var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
-
-// newConn migrates a fresh database for the test and returns a connection.
+// newConn migrates a fresh database for the test and returns a connection;
+// the database is dropped when the test ends.
 func newConn(t testing.TB) driver.Conn {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs clickhouse-server and redis-server; skipped in -short mode")
-	}
-	name := fmt.Sprintf("arep_%s_%d", unsafeIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), dbSeq.Add(1))
-	if len(name) > 60 {
-		name = fmt.Sprintf("arep_%d_%d", time.Now().UnixNano(), dbSeq.Add(1))
-	}
-	cfg := chdb.Config{Addr: env.ch.Addr, Database: name, User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chdb.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
-		conn.Close()
-	})
+	conn, _ := testenv.ClickHouse(t, "arep")
 	return conn
 }
