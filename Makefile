@@ -97,7 +97,9 @@ fuzz:
 chaos: deps
 	KAKIN_CHAOS=long $(GO) test -count=1 -v -timeout 3h -run '^TestChaos$$' ./chaos/
 
-# Pipeline benchmark: a private stack on free ports, `kakin loadgen` against it.
+# Pipeline benchmark: the bare Kafka chain (shared/bench/barechain) and a private
+# Kakin stack with `kakin loadgen`, interleaved (A B A B); prints both, their
+# ratio, and appends a row to docs/BENCHMARKS.md (BENCH_RECORD=0: not).
 bench: deps build
 	@bash deploy/bench.sh
 

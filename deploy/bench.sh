@@ -1,20 +1,46 @@
 #!/usr/bin/env bash
-# make bench: starts a private Kakin stack (Redis, ClickHouse, embedded broker,
-# all roles in one process) on free ports in a temporary directory, runs
-# `kakin loadgen` against it for a fixed number of events, prints the report and
-# tears everything down. It runs twice over the same stack: once through an
-# ingest process in --dev-insecure mode (no tokens, no rate limits), once
-# through the real front door (access token, rate limits), and prints both.
-# Override with BENCH_EVENTS, BENCH_BATCH, BENCH_CONCURRENCY, BENCH_RATE,
-# BENCH_DUP.
+# make bench: Kakin against the bare Kafka chain (the floor, ../shared/bench/
+# barechain or BARECHAIN_DIR), interleaved in the same run: A B A B… so that
+# the ratio is taken on a machine in the same state (this box is shared and
+# its speed drifts).
+#
+# It starts a private Kakin stack (Redis, ClickHouse, embedded broker, every
+# role in one `kakin dev` process) on free ports in a temporary directory and
+# an ingest-only front door (--dev-insecure, as the bare chain has no auth).
+# Each round runs the bare chain's pipelined mode (N msgs produced while the
+# chain runs; N ÷ first produce → last row) and then `kakin loadgen` for N
+# events (accepted ÷ first post → last total queryable, totals verified
+# exactly), and prints both and their ratio. The CPU each side used is read
+# from /proc for the process trees (Kakin: the dev process, its ClickHouse,
+# Redis and the front door; loadgen excluded; the bare chain: its process and
+# its ClickHouse), per event.
+#
+# At the end it prints the medians and appends a row (date, commit, figures)
+# to docs/BENCHMARKS.md (BENCH_RECORD=0: do not). BENCH_SECURE=1 adds a run
+# through the real front door (access token, rate limits).
+# Override with BENCH_EVENTS, BENCH_ROUNDS, BENCH_BATCH, BENCH_CONCURRENCY,
+# BENCH_RATE, BENCH_DUP, BENCH_NOTE (the row's note), BARECHAIN_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 bin=./bin/kakin
 [[ -x $bin ]] || { echo "bench: build first (make build)" >&2; exit 1; }
+events=${BENCH_EVENTS:-200000}
+rounds=${BENCH_ROUNDS:-2}
+bare_dir=${BARECHAIN_DIR:-}
+if [[ -z $bare_dir ]]; then
+	for d in ../shared/bench/barechain ../../shared/bench/barechain /work/shared/bench/barechain; do
+		[[ -f $d/main.go ]] && { bare_dir=$d; break; }
+	done
+fi
+[[ -n $bare_dir && -f $bare_dir/main.go ]] || { echo "bench: bare chain not found (set BARECHAIN_DIR)" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dir=$(mktemp -d /tmp/kakin-bench.XXXXXX)
+bare_bin=$dir/barechain
+(cd "$bare_dir" && go build -o "$bare_bin" .)
+
 http=$(free_port); http2=$(free_port); http3=$(free_port); redis=$(free_port); ch=$(free_port); chhttp=$(free_port); kafka=$(free_port)
 export KAKIN_HTTP_ADDR=127.0.0.1:$http KAKIN_REDIS_ADDR=127.0.0.1:$redis \
 	KAKIN_CLICKHOUSE_ADDR=127.0.0.1:$ch KAKIN_KAFKA_BROKERS=127.0.0.1:$kafka \
@@ -37,33 +63,106 @@ for _ in $(seq 1 300); do
 	sleep 0.1
 done
 
-# Two ingest-only front doors on the same stack, alike but for one thing:
-# one checks access tokens and rate limits, the other runs --dev-insecure.
 export KAKIN_TOKEN_KEYS_FILE="$dir/token-keys"
 $bin serve --roles=ingest --dev-insecure --http-addr=127.0.0.1:$http2 2>"$dir/insecure.log" &
 pid2=$!
-$bin serve --roles=ingest --http-addr=127.0.0.1:$http3 2>"$dir/secure.log" &
-pid3=$!
-for port in $http2 $http3; do
+if [[ ${BENCH_SECURE:-0} == 1 ]]; then
+	$bin serve --roles=ingest --http-addr=127.0.0.1:$http3 2>"$dir/secure.log" &
+	pid3=$!
+fi
+for port in $http2 ${pid3:+$http3}; do
 	for _ in $(seq 1 100); do
 		curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
 		sleep 0.1
 	done
 done
 
-id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$dir/loadgen-client.json")
-secret=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$dir/loadgen-client.json")
+# cpu_of PID…: CPU seconds (user + system) used so far by the processes and
+# all their descendants that are alive now.
+cpu_of() {
+	python3 - "$@" <<'PY'
+import os, sys
+hz = os.sysconf("SC_CLK_TCK")
+kids, cpu = {}, {}
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        s = open(f"/proc/{p}/stat").read()
+    except OSError:
+        continue
+    f = s[s.rindex(")") + 2:].split()
+    kids.setdefault(int(f[1]), []).append(int(p))
+    cpu[int(p)] = (int(f[11]) + int(f[12])) / hz
+todo, seen, total = [int(a) for a in sys.argv[1:]], set(), 0.0
+while todo:
+    p = todo.pop()
+    if p in seen:
+        continue
+    seen.add(p)
+    total += cpu.get(p, 0)
+    todo += kids.get(p, [])
+print(f"{total:.2f}")
+PY
+}
 
-run() {
-	$bin loadgen --events "${BENCH_EVENTS:-200000}" --batch "${BENCH_BATCH:-1000}" \
+loadgen() {
+	$bin loadgen --events "$events" --batch "${BENCH_BATCH:-1000}" \
 		--concurrency "${BENCH_CONCURRENCY:-4}" --rate "${BENCH_RATE:-0}" \
 		--duplicate-share "${BENCH_DUP:-0.05}" --customers 1000 "$@"
 }
 
-echo "bench: $(nproc) cores, $(git describe --always --dirty 2>/dev/null || echo unknown)"
+commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
+echo "bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $commit, $events events, $rounds rounds (bare chain and Kakin interleaved)"
+results=$dir/results
+: >"$results"
+for r in $(seq 1 "$rounds"); do
+	# A: the bare chain, pipelined.
+	"$bare_bin" -modes pipelined -n "$events" >"$dir/bare.out" 2>"$dir/bare.log" || { echo "bench: bare chain failed:" >&2; tail -20 "$dir/bare.log" >&2; exit 1; }
+	bare_line=$(grep 'pipelined: produced' "$dir/bare.log" | tail -1)
+	bare_rate=$(sed -E 's/.*= ([0-9]+) msgs\/s end to end.*/\1/' <<<"$bare_line")
+	bare_us=$(sed -E 's/.* = ([0-9.]+) µs\/msg.*/\1/' <<<"$bare_line")
+	grep -q 'verify .*: exact' "$dir/bare.log" || { echo "bench: bare chain totals not exact" >&2; exit 1; }
+
+	# B: Kakin, first post → last total queryable.
+	c0=$(cpu_of "$pid" "$pid2")
+	loadgen --url "http://127.0.0.1:$http2" --json >"$dir/kakin.json" 2>"$dir/loadgen.log" || { echo "bench: loadgen failed:" >&2; cat "$dir/kakin.json" >&2; tail -20 "$dir/loadgen.log" >&2; exit 1; }
+	c1=$(cpu_of "$pid" "$pid2")
+	read -r k_rate k_acc k_send k_drain k_p50 k_p99 k_exact < <(python3 - "$dir/kakin.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); v = r["verification"]; l = r["ingest_to_queryable"]
+total = r["send_seconds"] + (v["drain_seconds"] or float("nan"))
+print(f'{r["accepted"] / total:.0f} {r["accepted"]} {r["send_seconds"]:.2f} {v["drain_seconds"] or float("nan"):.2f} {l["p50_ms"]:.0f} {l["p99_ms"]:.0f} {"exact" if v["exact"] else "MISMATCH"}')
+PY
+)
+	k_us=$(python3 -c "print(f'{($c1 - $c0) * 1e6 / $k_acc:.1f}')")
+	ratio=$(python3 -c "print(f'{$k_rate / $bare_rate:.3f}')")
+	printf 'round %d: bare chain %s msgs/s (%s µs/msg) | Kakin %s events/s (%s µs/event; send %ss + drain %ss; ingest→queryable p50 %s / p99 %s ms; totals %s) | ratio %s\n' \
+		"$r" "$bare_rate" "$bare_us" "$k_rate" "$k_us" "$k_send" "$k_drain" "$k_p50" "$k_p99" "$k_exact" "$ratio"
+	echo "$bare_rate $bare_us $k_rate $k_us $ratio $k_p50 $k_p99" >>"$results"
+	[[ $k_exact == exact ]] || { echo "bench: Kakin totals did not match" >&2; exit 1; }
+done
+
+read -r m_bare m_bare_us m_k m_k_us m_ratio m_p50 m_p99 all_ratios < <(python3 - "$results" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+med = lambda i: statistics.median(r[i] for r in rows)
+print(f"{med(0):.0f} {med(1):.1f} {med(2):.0f} {med(3):.1f} {med(4):.3f} {med(5):.0f} {med(6):.0f} " + ",".join(f"{r[4]:.2f}" for r in rows))
+PY
+)
 echo
-echo "== 1. ingest without auth and rate limits (--dev-insecure) =="
-run --url "http://127.0.0.1:$http2"
-echo
-echo "== 2. ingest with access token and rate limits =="
-run --url "http://127.0.0.1:$http3" --client-id "$id" --client-secret "$secret"
+echo "bench: median of $rounds rounds: bare chain $m_bare msgs/s ($m_bare_us µs/msg), Kakin $m_k events/s ($m_k_us µs/event), ratio $m_ratio (per round: $all_ratios)"
+
+if [[ ${BENCH_SECURE:-0} == 1 ]]; then
+	id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$dir/loadgen-client.json")
+	secret=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_secret"])' "$dir/loadgen-client.json")
+	echo
+	echo "== ingest with access token and rate limits =="
+	loadgen --url "http://127.0.0.1:$http3" --client-id "$id" --client-secret "$secret"
+fi
+
+if [[ ${BENCH_RECORD:-1} == 1 ]]; then
+	printf '| %s | %s | %s | %s | %s / %s | %s | %s / %s ms | %s |\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "$events × $rounds" \
+		"$m_bare" "$m_bare_us" "$m_k_us" "$m_k" "$m_ratio ($all_ratios)" "$m_p50" "$m_p99" "${BENCH_NOTE:-}" >>"$root/docs/BENCHMARKS.md"
+	echo "bench: row appended to docs/BENCHMARKS.md"
+fi
