@@ -162,7 +162,7 @@ if [[ ${BENCH_SECURE:-0} == 1 ]]; then
 fi
 
 if [[ ${BENCH_RECORD:-1} == 1 ]]; then
-	printf '| %s | %s | %s | %s | %s / %s | %s | %s / %s ms | %s |\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "$events × $rounds" \
+	printf '| %s | %s | %s | %s | %s / %s | %s | %s | %s / %s ms | %s |\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "$events × $rounds" \
 		"$m_bare" "$m_bare_us" "$m_k_us" "$m_k" "$m_ratio ($all_ratios)" "$m_p50" "$m_p99" "${BENCH_NOTE:-}" >>"$root/docs/BENCHMARKS.md"
 	echo "bench: row appended to docs/BENCHMARKS.md"
 fi
