@@ -66,6 +66,7 @@ type config struct {
 	JobWorkers          int
 	MasterKeyFile       string
 	CatalogPollInterval time.Duration
+	Pprof               string
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -112,7 +113,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.JobLease, "job-lease", 15*time.Second, "lease of a running job, renewed every third of it; a job of a crashed process is resumed elsewhere after about this long")
 	fs.IntVar(&c.JobWorkers, "job-workers", 2, "jobs (usage imports) one process runs at once")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", ".run/master-key", "master keys that wrap each tenant's data key for customers' personal fields, one `kid base64url-secret` (32 bytes) per line; the first wraps, all unwrap")
-	fs.DurationVar(&c.CatalogPollInterval, "catalog-poll-interval", 250*time.Millisecond, "how often each process polls ClickHouse for catalogue changes (a change reaches every process within about this)")
+	fs.DurationVar(&c.CatalogPollInterval, "catalog-poll-interval", time.Second, "how often each process polls ClickHouse for catalogue changes (a change reaches every process within about this)")
+	fs.StringVar(&c.Pprof, "pprof", "", "loopback HOST:PORT to serve net/http/pprof on, for profiling a running process (empty: off)")
 }
 
 // envName is the environment variable for a flag.

@@ -292,6 +292,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			}
 			stage := aggregator.NewStage(conn, s.metrics, reg)
 			cc := consumer(aggregator.StageName, "kakin-aggregator", aggregator.Topics)
+			cc.MaxBatch = aggregator.ConsumerBatch(cc.MaxBatch)
 			s.addLoop("aggregator", func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
 		case "admin":
 			conn, err := clickhouse()
@@ -405,6 +406,10 @@ func (s *server) run(ctx context.Context) error {
 		return listenError(err, "the HTTP API (and /metrics, /healthz, /readyz)", s.cfg.HTTPAddr, "http-addr", "HOST:PORT")
 	}
 	s.addr = ln.Addr().String()
+	if err := startPprof(ctx, s.cfg.Pprof, s.log); err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler:           httpapi.NewObserver(s.log, s.reg).Wrap(s.mux),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -32,9 +32,12 @@ type ClickHouse struct{ Conn driver.Conn }
 // NewClickHouse returns a Store reading through conn.
 func NewClickHouse(conn driver.Conn) *ClickHouse { return &ClickHouse{Conn: conn} }
 
+// ProbeIDs reads without FINAL: a probe is queryable once any part holds its
+// line, and a line stored twice is still one id here. A FINAL read every
+// poll interval was over a third of ClickHouse's query time under load.
 func (c *ClickHouse) ProbeIDs(ctx context.Context, tenant, customer, period string) ([]string, error) {
 	rows, err := c.Conn.Query(ctx,
-		`SELECT event_id FROM rated_usage FINAL WHERE tenant = ? AND customer = ? AND period = ?`,
+		`SELECT event_id FROM rated_usage WHERE tenant = ? AND customer = ? AND period = ?`,
 		tenant, customer, period)
 	if err != nil {
 		return nil, err
