@@ -38,6 +38,7 @@ type config struct {
 	MaxFutureSkew      time.Duration
 	BatchSize          int
 	FlushInterval      time.Duration
+	HopFlushInterval   time.Duration
 	SessionTimeout     time.Duration
 	LogLevel           string
 	LogFormat          string
@@ -90,6 +91,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MaxFutureSkew, "max-future-skew", ingest.DefaultLimits.MaxFutureSkew, "how far in the future an event time may be")
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per consumer batch (and per ClickHouse insert) at most")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 200*time.Millisecond, "longest wait to fill a consumer batch once it has a record")
+	fs.DurationVar(&c.HopFlushInterval, "hop-flush-interval", 20*time.Millisecond, "longest wait to fill a dedupe or rater batch once it has a record (0: --flush-interval); the aggregator waits --flush-interval, which buys large ClickHouse inserts")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead member's partitions move")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -115,6 +117,14 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", ".run/master-key", "master keys that wrap each tenant's data key for customers' personal fields, one `kid base64url-secret` (32 bytes) per line; the first wraps, all unwrap")
 	fs.DurationVar(&c.CatalogPollInterval, "catalog-poll-interval", time.Second, "how often each process polls ClickHouse for catalogue changes (a change reaches every process within about this)")
 	fs.StringVar(&c.Pprof, "pprof", "", "loopback HOST:PORT to serve net/http/pprof on, for profiling a running process (empty: off)")
+}
+
+// hopFlushInterval is the fill wait of the dedupe and rater consumers.
+func (c *config) hopFlushInterval() time.Duration {
+	if c.HopFlushInterval <= 0 {
+		return c.FlushInterval
+	}
+	return c.HopFlushInterval
 }
 
 // envName is the environment variable for a flag.

@@ -255,6 +255,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 				dedupe.Options{Windows: w, FutureSkew: cfg.MaxFutureSkew, Registerer: reg})
 			sweeper := dedupe.NewSweeper(claimsRedis, w, cfg.MaxFutureSkew, 0, log, reg)
 			cc := consumer(dedupe.StageName, "kakin-dedupe", []string{schemas.TopicRaw})
+			cc.MaxWait = cfg.hopFlushInterval()
 			s.addLoop("dedupe", func(ctx context.Context) error { return stream.Consume(ctx, cc, stage.HandleBatch) })
 			s.addLoop("dedupe_sweeper", sweeper.Run)
 		case "rater":
@@ -281,6 +282,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 					&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, cfg.RerateWait)
 			fixed := rater.NewFixedFees(replica, engines, writer(""), s.metrics, log)
 			cc := consumer(rater.StageName, "kakin-rater", []string{schemas.TopicAccepted})
+			cc.MaxWait = cfg.hopFlushInterval()
 			cc.AttemptTimeout = raterAttemptTimeout(cfg.RerateWait)
 			s.loops = append(s.loops, raterLoops(replica.WaitReady, engines.Refresh, engines.Run,
 				func(ctx context.Context) error { return fixed.Run(ctx, time.Minute) },
