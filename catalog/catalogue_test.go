@@ -57,14 +57,33 @@ rate_tables:
         model: graduated
         tiers: [{from: 0, up_to: 10, unit_price: 1}, {from: 11, unit_price: 1}]
 `, "rate_tables[0].versions[0].tiers[1].from"},
-		{"last tier bounded", `
+		{"above_last_tier with an open last tier", `
+rate_tables:
+  - code: rt
+    versions:
+      - valid_from: 2026-01-01T00:00:00Z
+        model: volume
+        tiers: [{up_to: 10, unit_price: 1}, {unit_price: 1}]
+        above_last_tier: {unit_price: 2}
+`, "rate_tables[0].versions[0].above_last_tier"},
+		{"above_last_tier negative", `
 rate_tables:
   - code: rt
     versions:
       - valid_from: 2026-01-01T00:00:00Z
         model: volume
         tiers: [{up_to: 10, unit_price: 1}]
-`, "rate_tables[0].versions[0].tiers[0].up_to"},
+        above_last_tier: {unit_price: -2}
+`, "rate_tables[0].versions[0].above_last_tier.unit_price"},
+		{"unknown tier_bounds", `
+rate_tables:
+  - code: rt
+    versions:
+      - valid_from: 2026-01-01T00:00:00Z
+        model: graduated
+        tier_bounds: lower
+        tiers: [{up_to: 10, unit_price: 1}, {unit_price: 1}]
+`, "rate_tables[0].versions[0].tier_bounds"},
 		{"negative price", `
 rate_tables:
   - code: rt

@@ -212,6 +212,32 @@ type RateTableVersion struct {
 	Package    *Package         `json:"package,omitempty"`
 	Overage    *Overage         `json:"overage,omitempty"`
 	Percentage *Percentage      `json:"percentage,omitempty"`
+	// TierBounds says which tier a quantity exactly on a bound belongs to
+	// (graduated, volume): "up_to" (the default) makes every bound the
+	// inclusive upper end of its tier (q = 50 stays in the tier up to 50);
+	// "from" makes it the inclusive lower end of the next tier (q = 50 is in
+	// the tier ">= 50"), with no workaround such as up_to 49.999999999.
+	TierBounds TierBounds `json:"tier_bounds,omitempty"`
+	// AboveLastTier prices the quantity beyond a closed last tier (one with
+	// an up_to), like Zuora's tiered with overage model: graduated charges
+	// the units beyond it at UnitPrice, volume all units. Without it, a
+	// record that takes the period's quantity beyond a closed last tier is
+	// unrated (above_last_tier).
+	AboveLastTier *AboveLastTier `json:"above_last_tier,omitempty"`
+}
+
+// TierBounds is which side of a tier bound a quantity on it belongs to.
+type TierBounds string
+
+// Tier bounds.
+const (
+	BoundsUpTo TierBounds = "up_to" // bounds are inclusive upper ends (the default)
+	BoundsFrom TierBounds = "from"  // bounds are inclusive lower ends (">= 50")
+)
+
+// AboveLastTier is the explicit overage rule beyond a closed last tier.
+type AboveLastTier struct {
+	UnitPrice decimal.Decimal `json:"unit_price"`
 }
 
 // Model is a pricing model.
@@ -229,9 +255,11 @@ const (
 
 // Tier is one step of a graduated or volume table. Tiers are ordered; each
 // starts where the previous ended (the first at 0) and ends at UpTo
-// (inclusive); the last tier has no UpTo. From is optional; when given it
-// must equal the previous tier's UpTo (0 for the first), which catches gaps
-// and overlaps in hand-written tables.
+// (inclusive, or exclusive with tier_bounds "from"); the last tier has no
+// UpTo, or has one (closed) and the version says what lies beyond it
+// (AboveLastTier, else unrated). From is optional; when given it must equal
+// the previous tier's UpTo (0 for the first), which catches gaps and
+// overlaps in hand-written tables.
 type Tier struct {
 	From      *decimal.Decimal `json:"from,omitempty"`
 	UpTo      *decimal.Decimal `json:"up_to,omitempty"`
@@ -611,6 +639,17 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 		}
 	case ModelGraduated, ModelVolume:
 		checkTiers(f+".tiers", v.Tiers, errs)
+		switch v.TierBounds {
+		case "", BoundsUpTo, BoundsFrom:
+		default:
+			errs.Add(f+".tier_bounds", "must be up_to or from")
+		}
+		if a := v.AboveLastTier; a != nil {
+			unitPrice(f+".above_last_tier.unit_price", a.UnitPrice, errs)
+			if n := len(v.Tiers); n > 0 && v.Tiers[n-1].UpTo == nil {
+				errs.Add(f+".above_last_tier", "needs a closed last tier (one with up_to): an open last tier already prices every quantity")
+			}
+		}
 	case ModelPackage:
 		p := v.Package
 		if p == nil {
@@ -662,10 +701,11 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 	}
 }
 
-// checkTiers requires ascending, gap-free tiers that end with an open tier.
-// Gaps cannot occur by construction (each tier starts where the previous one
-// ends), so the checks are: every bound above the previous one, only the
-// last tier open, prices not negative.
+// checkTiers requires ascending, gap-free tiers. Gaps cannot occur by
+// construction (each tier starts where the previous one ends), so the checks
+// are: every bound above the previous one, only the last tier open (a closed
+// last tier is allowed: what lies beyond it is the version's
+// above_last_tier, else unrated), prices not negative.
 func checkTiers(field string, tiers []Tier, errs *Errors) {
 	if len(tiers) == 0 {
 		errs.Add(field, "at least one tier is required")
@@ -678,8 +718,6 @@ func checkTiers(field string, tiers []Tier, errs *Errors) {
 		switch {
 		case t.UpTo == nil && !last:
 			errs.Add(f+".up_to", "only the last tier may be open-ended")
-		case t.UpTo != nil && last:
-			errs.Add(f+".up_to", "the last tier must be open-ended (no up_to), or quantities above it would have no price")
 		case t.UpTo != nil && !t.UpTo.GreaterThan(prev):
 			errs.Add(f+".up_to", fmt.Sprintf("must be greater than the previous bound %s (tiers overlap)", prev))
 		}

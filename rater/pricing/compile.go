@@ -185,6 +185,12 @@ type rateVersion struct {
 	over  *overageSpec
 	pct   *percentageSpec
 	fast  bool // the model can be priced on the fixed-point path
+	// fromBounds: tier bounds are inclusive lower ends (tier_bounds from).
+	fromBounds bool
+	// closed: the last tier has an up_to and nothing prices beyond it; a
+	// quantity beyond limit is unrated (above_last_tier).
+	closed bool
+	limit  num
 }
 
 type discountTable struct {
@@ -466,6 +472,17 @@ func compileRateTable(rt *catalog.RateTable) *rateTable {
 				ts.flatAmt = mul64(ts.flat.raw, qtyOne)
 				rv.fast = rv.fast && ts.from.fast && (ts.open || ts.upTo.fast) && ts.unit.fast && ts.flat.fast
 				rv.tiers = append(rv.tiers, ts)
+			}
+			rv.fromBounds = v.TierBounds == catalog.BoundsFrom
+			if n := len(rv.tiers); n > 0 && !rv.tiers[n-1].open {
+				if a := v.AboveLastTier; a != nil {
+					// The overage rule is an open tier without a flat fee.
+					ts := tierSpec{from: prev, unit: newNum(a.UnitPrice), flat: newNum(decimal.Zero), open: true}
+					rv.fast = rv.fast && ts.unit.fast
+					rv.tiers = append(rv.tiers, ts)
+				} else {
+					rv.closed, rv.limit = true, prev
+				}
 			}
 		case catalog.ModelPackage:
 			if p := v.Package; p != nil {

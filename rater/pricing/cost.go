@@ -18,11 +18,11 @@ func (r *rateVersion) costDec(q decimal.Decimal) decimal.Decimal {
 		return q.Mul(r.unit.d)
 	case catalog.ModelGraduated:
 		// Each tier's units at that tier's price; a tier's flat fee once the
-		// quantity enters the tier (q > from).
+		// quantity enters the tier (q > from; q >= from with from bounds).
 		total := decimal.Zero
 		for i := range r.tiers {
 			t := &r.tiers[i]
-			if q.Cmp(t.from.d) <= 0 {
+			if c := q.Cmp(t.from.d); c < 0 || c == 0 && !r.fromBounds {
 				break
 			}
 			upper := q
@@ -34,17 +34,21 @@ func (r *rateVersion) costDec(q decimal.Decimal) decimal.Decimal {
 		return total
 	case catalog.ModelVolume:
 		// Every unit at the price of the tier the quantity reaches (from <
-		// q <= up_to), plus that tier's flat fee; nothing for 0.
-		if q.Sign() == 0 {
+		// q <= up_to), plus that tier's flat fee; nothing for 0. With from
+		// bounds the tier is from <= q < up_to, and 0 is in the first tier.
+		if q.Sign() == 0 && !r.fromBounds {
 			return decimal.Zero
 		}
 		for i := range r.tiers {
 			t := &r.tiers[i]
-			if t.open || q.Cmp(t.upTo.d) <= 0 {
+			if t.open {
+				return q.Mul(t.unit.d).Add(t.flat.d)
+			}
+			if c := q.Cmp(t.upTo.d); c < 0 || c == 0 && !r.fromBounds {
 				return q.Mul(t.unit.d).Add(t.flat.d)
 			}
 		}
-		return decimal.Zero // unreachable: the last tier is open
+		return decimal.Zero // beyond a closed last tier: refused before pricing (above_last_tier)
 	case catalog.ModelPackage:
 		p := r.pkg
 		if q.Cmp(p.free.d) <= 0 {
@@ -79,7 +83,7 @@ func (r *rateVersion) costFast(q u128) (u128, bool) {
 		var total u128
 		for i := range r.tiers {
 			t := &r.tiers[i]
-			if x <= t.from.raw {
+			if x < t.from.raw || x == t.from.raw && !r.fromBounds {
 				break
 			}
 			upper := x
@@ -96,12 +100,12 @@ func (r *rateVersion) costFast(q u128) (u128, bool) {
 		}
 		return total, true
 	case catalog.ModelVolume:
-		if x == 0 {
+		if x == 0 && !r.fromBounds {
 			return u128{}, true
 		}
 		for i := range r.tiers {
 			t := &r.tiers[i]
-			if t.open || x <= t.upTo.raw {
+			if t.open || x < t.upTo.raw || x == t.upTo.raw && !r.fromBounds {
 				return mul64(x, t.unit.raw).add(t.flatAmt)
 			}
 		}

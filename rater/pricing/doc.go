@@ -44,6 +44,15 @@
 //     bounds (up_to), so q exactly on a bound stays in the lower tier.
 //   - volume: all of q at the price of the tier q reaches (lower < q ≤
 //     up_to), plus that tier's flat fee; q = 0 costs nothing.
+//   - tier_bounds from (either model): every bound is the inclusive lower
+//     end of the next tier instead (q = 50 is in the tier ">= 50"): a
+//     graduated tier's flat fee is due once q >= its lower bound, a volume
+//     tier is lower <= q < up_to, and q = 0 is in the first tier.
+//   - a closed last tier (one with up_to): the quantity beyond it is priced
+//     by the version's above_last_tier unit price (an open tier without flat
+//     fee: graduated the units beyond, volume all units), or, without one, a
+//     record taking the period's quantity beyond it is unrated
+//     (above_last_tier) and the state is unchanged.
 //   - package: blocks of size after free units, partial blocks up or down, ×
 //     price.
 //   - overage: (q − included)⁺ × price.

@@ -34,7 +34,9 @@ func TestStreamEqualsBatch(t *testing.T) {
 	}
 	for seed := uint64(1); seed <= uint64(n); seed++ {
 		rng := rand.New(rand.NewPCG(seed, 0x6b616b696e))
-		g := &gen{rng: rng, oi: seed%2 == 0}
+		// The models issue 19 added draw from their own stream, so the
+		// catalogues of the earlier models stay what they were per seed.
+		g := &gen{rng: rng, oi: seed%2 == 0, x: rand.New(rand.NewPCG(seed, 0x6973737565313900))}
 		cat := g.catalogue()
 		if err := cat.Validate(); err != nil {
 			t.Fatalf("seed %d: generated catalogue invalid: %v", seed, err)
@@ -189,6 +191,15 @@ type gen struct {
 	rng      *rand.Rand
 	oi       bool
 	elements []catalog.Element
+	x        *rand.Rand // draws for the issue-19 rules (rng when nil)
+}
+
+// xpick draws for the rules added by issue 19.
+func (g *gen) xpick(n int) int {
+	if g.x == nil {
+		return g.rng.IntN(n)
+	}
+	return g.x.IntN(n)
 }
 
 var (
@@ -234,6 +245,19 @@ func (g *gen) rateVersion() catalog.RateTableVersion {
 				t.UpTo = &b
 			}
 			v.Tiers = append(v.Tiers, t)
+		}
+		if g.xpick(3) == 0 {
+			v.TierBounds = catalog.BoundsFrom
+		}
+		// A closed last tier: priced beyond by an overage rule, or (only
+		// where the order of records may matter) unrated beyond.
+		if close := g.xpick(3); close == 0 || close == 1 && !g.oi {
+			last := &v.Tiers[len(v.Tiers)-1]
+			b := bound.Add(decimal.NewFromInt(1 + int64(g.xpick(30))))
+			last.UpTo = &b
+			if close == 0 {
+				v.AboveLastTier = &catalog.AboveLastTier{UnitPrice: decimal.New(int64(g.xpick(100000)), -4)}
+			}
 		}
 	case catalog.ModelPackage:
 		r := "up"
