@@ -75,6 +75,11 @@ rate_tables:
         tiers: [{up_to: 10, unit_price: 1}]
         above_last_tier: {unit_price: -2}
 `, "rate_tables[0].versions[0].above_last_tier.unit_price"},
+		{"unknown unmatched_rates", `
+plans:
+  - code: p
+    versions: [{valid_from: 2026-01-01T00:00:00Z, type: metered, currency: JPY, fees: [f], unmatched_rates: ignore}]
+`, "plans[0].versions[0].unmatched_rates"},
 		{"unknown tier_bounds", `
 rate_tables:
   - code: rt

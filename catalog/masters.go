@@ -52,7 +52,24 @@ type PlanVersion struct {
 	// ("period", the default: a customer's lines always sum to the rounded
 	// period amount).
 	RoundingPoint RoundingPoint `json:"rounding_point,omitempty"`
+	// UnmatchedRates says what a record matching no rates entry of one of
+	// the plan's fees on its element does: "unrated" (the default, as
+	// before: the whole record is not priced, no_rate) or "skip" (that fee
+	// does not apply to the record, which is priced under the plan's other
+	// fees: fees restricted by attribute, e.g. one fee for region jp and one
+	// for region us on one element; no_rate only when no fee applies).
+	UnmatchedRates UnmatchedRates `json:"unmatched_rates,omitempty"`
 }
+
+// UnmatchedRates is what a fee none of whose rates entries matches a record
+// does to the record.
+type UnmatchedRates string
+
+// Unmatched-rates policies.
+const (
+	UnmatchedUnrated UnmatchedRates = "unrated"
+	UnmatchedSkip    UnmatchedRates = "skip"
+)
 
 // PlanType is fixed (定額) or metered (従量).
 type PlanType string
@@ -499,6 +516,11 @@ func (p *Plan) Validate() error {
 		case "", RoundPeriod, RoundLine:
 		default:
 			errs.Add(f+".rounding_point", "must be period or line")
+		}
+		switch v.UnmatchedRates {
+		case "", UnmatchedUnrated, UnmatchedSkip:
+		default:
+			errs.Add(f+".unmatched_rates", "must be unrated or skip")
 		}
 	}, &errs)
 	return errs.Err()

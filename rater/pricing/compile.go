@@ -77,8 +77,11 @@ type plan struct {
 type planVersion struct {
 	span
 	roundLine bool
-	fees      []*fee
-	byElement map[string][]*fee // metered fees by any element they meter in any version
+	// skipUnmatched: a fee none of whose rates entries matches a record
+	// does not apply to it (unmatched_rates skip).
+	skipUnmatched bool
+	fees          []*fee
+	byElement     map[string][]*fee // metered fees by any element they meter in any version
 }
 
 type fee struct {
@@ -268,7 +271,7 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		cp := &plan{code: p.Code}
 		for _, v := range p.Versions {
 			pv := &planVersion{span: spanOf(v.Validity), roundLine: v.RoundingPoint == catalog.RoundLine,
-				byElement: map[string][]*fee{}}
+				skipUnmatched: v.UnmatchedRates == catalog.UnmatchedSkip, byElement: map[string][]*fee{}}
 			for _, code := range v.Fees {
 				f := fees[code]
 				if f == nil {

@@ -26,7 +26,11 @@
 // each metered fee of that version on the event's element with the fee,
 // element and rate-table versions valid at the instant. The rates entry whose
 // match has the most keys, all equal to the event's attributes, wins; equal
-// specificity is ambiguous_rate. Reason codes are schemas.Reason*.
+// specificity is ambiguous_rate. A fee none of whose rates entries matches
+// makes the record unpriced (no_rate), unless the plan version's
+// unmatched_rates is skip: then that fee does not apply to the record (fees
+// restricted by attribute) and no_rate only when no fee applies. Reason
+// codes are schemas.Reason*.
 //
 // # Running charges and periods
 //

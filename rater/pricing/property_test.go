@@ -315,6 +315,7 @@ func (g *gen) catalogue() *catalog.Catalogue {
 	}
 	g.elements = c.Elements
 	nFees := 1 + g.pick(3)
+	skipUnmatched := g.xpick(2) == 0 // fees restricted by attribute (item 10)
 	var feeCodes []string
 	for i := 0; i < nFees; i++ {
 		code := fmt.Sprintf("f%d", i)
@@ -337,6 +338,9 @@ func (g *gen) catalogue() *catalog.Catalogue {
 				rt.Versions = []catalog.RateTableVersion{first}
 			}
 			c.RateTables = append(c.RateTables, rt)
+			if j == 0 && g.xpick(3) == 0 {
+				match = map[string]string{"region": "r2"} // no default entry: the fee is restricted
+			}
 			fv.Rates = append(fv.Rates, catalog.RateChoice{Match: match, RateTable: rt.Code})
 		}
 		if g.pick(3) == 0 {
@@ -357,6 +361,9 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		pv := catalog.PlanVersion{Validity: since, Type: catalog.PlanMetered, Currency: cur, Fees: feeCodes}
 		if roundLine {
 			pv.RoundingPoint = catalog.RoundLine
+		}
+		if skipUnmatched {
+			pv.UnmatchedRates = catalog.UnmatchedSkip
 		}
 		c.Plans = append(c.Plans, catalog.Plan{Code: "p-" + cur, Name: "P", Versions: []catalog.PlanVersion{pv}})
 	}
