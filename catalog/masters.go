@@ -59,6 +59,11 @@ type PlanVersion struct {
 	// fees: fees restricted by attribute, e.g. one fee for region jp and one
 	// for region us on one element; no_rate only when no fee applies).
 	UnmatchedRates UnmatchedRates `json:"unmatched_rates,omitempty"`
+	// MinimumWithoutUsage charges each metered fee's minimum also for a
+	// billing period in which the fee had no record (a separate line, like
+	// Lago's true-up fee); by default a fee minimum applies only once the
+	// period has usage.
+	MinimumWithoutUsage bool `json:"minimum_without_usage,omitempty"`
 }
 
 // UnmatchedRates is what a fee none of whose rates entries matches a record

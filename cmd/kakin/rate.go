@@ -307,6 +307,27 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 				t := total(totalKey{sc.Customer, p.String(), l.Currency})
 				t.fixed = t.fixed.Add(l.Amount)
 			}
+			// Fee minimums of a period without usage (plans with
+			// minimum_without_usage).
+			idle, err := e.IdleMinimums(sc.ID, p, func(fee string) bool {
+				for k, st := range b.States {
+					if k.Contract == sc.ID && k.Fee == fee && k.Period == p && !st.Empty() {
+						return true
+					}
+				}
+				return false
+			})
+			if err != nil {
+				continue
+			}
+			for _, l := range idle {
+				cur, _ := money.LookupCurrency(l.Currency)
+				rep.Fixed = append(rep.Fixed, fixedRow{Customer: sc.Customer, Period: p.String(), Contract: l.Contract, Fee: l.Fee + " (minimum)",
+					From: l.From.String(), To: l.To.String(), BillOn: l.BillOn.String(), Quantity: l.Quantity,
+					Amount: cur.Format(l.Amount), Discount: cur.Format(l.Discount), Currency: l.Currency})
+				t := total(totalKey{sc.Customer, p.String(), l.Currency})
+				t.fixed = t.fixed.Add(l.Amount)
+			}
 		}
 	}
 

@@ -80,8 +80,11 @@ type planVersion struct {
 	// skipUnmatched: a fee none of whose rates entries matches a record
 	// does not apply to it (unmatched_rates skip).
 	skipUnmatched bool
-	fees          []*fee
-	byElement     map[string][]*fee // metered fees by any element they meter in any version
+	// idleMinimum: fee minimums are due for periods without usage too
+	// (minimum_without_usage; IdleMinimums).
+	idleMinimum bool
+	fees        []*fee
+	byElement   map[string][]*fee // metered fees by any element they meter in any version
 }
 
 type fee struct {
@@ -271,7 +274,8 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		cp := &plan{code: p.Code}
 		for _, v := range p.Versions {
 			pv := &planVersion{span: spanOf(v.Validity), roundLine: v.RoundingPoint == catalog.RoundLine,
-				skipUnmatched: v.UnmatchedRates == catalog.UnmatchedSkip, byElement: map[string][]*fee{}}
+				skipUnmatched: v.UnmatchedRates == catalog.UnmatchedSkip, idleMinimum: v.MinimumWithoutUsage,
+				byElement: map[string][]*fee{}}
 			for _, code := range v.Fees {
 				f := fees[code]
 				if f == nil {

@@ -30,6 +30,72 @@ type FixedLine struct {
 	Amount   decimal.Decimal // amount × quantity × pro-ration, discounted, rounded to the currency
 	Discount decimal.Decimal // what discounts changed Amount by (≤ 0)
 	Currency string
+	// IdleMinimum marks a metered fee's minimum charged for a period in
+	// which the fee had no record (IdleMinimums); Quantity is then 0.
+	IdleMinimum bool
+}
+
+// IdleMinimums returns the minimums of a service contract's metered fees
+// for a billing period in which they had no record, when the plan version
+// says so (minimum_without_usage): for each metered fee with a minimum of the
+// plan version in force on the period's last day the contract covers (at the
+// start of that day), for which used(fee) is false, a line of the minimum
+// (not pro-rated, like the minimum of a period with usage), after the
+// discount contracts that cover the fee on that day (basis quantity: 0),
+// rounded to the currency, due on the period's last day. used reports
+// whether any record of the contract was priced under the fee in the period
+// (any of its rate tables and split values); the caller knows the period's
+// running charges.
+func (e *Engine) IdleMinimums(contractID string, id PeriodID, used func(fee string) bool) ([]FixedLine, error) {
+	k := e.contracts[contractID]
+	if k == nil {
+		return nil, fmt.Errorf("pricing: unknown service contract %q", contractID)
+	}
+	b := k.basic
+	p := b.period(id)
+	first := max(dayOf(p.Start), k.start, b.start)
+	last := min(dayOf(p.End), k.end, b.end)
+	if first > last {
+		return nil, nil
+	}
+	var pl *plan
+	for i := range k.terms {
+		if tm := &k.terms[i]; last >= tm.start && last <= tm.end {
+			pl = tm.plan
+			break
+		}
+	}
+	if pl == nil {
+		return nil, nil
+	}
+	at := dateOf(last).In(b.loc).UnixNano()
+	pv := versionAt(pl.versions, at)
+	if pv == nil || !pv.idleMinimum {
+		return nil, nil
+	}
+	var out []FixedLine
+	cu := e.customers[k.customer]
+	for _, f := range pv.fees {
+		fv := versionAt(f.versions, at)
+		if fv == nil || !fv.metered || fv.min == nil || used(f.code) {
+			continue
+		}
+		gross := money.Round(fv.min.d, b.places, b.mode)
+		net := gross
+		var mask uint64
+		for i, d := range cu.discounts {
+			if last >= d.start && last <= d.end && d.applies(k, pl.code, f.code) {
+				mask |= 1 << uint(i)
+			}
+		}
+		if mask != 0 {
+			net = money.Round(applyDiscounts(cu.discounts, mask, at, gross, func() decimal.Decimal { return decimal.Zero }), b.places, b.mode)
+		}
+		out = append(out, FixedLine{Contract: k.id, Plan: pl.code, Fee: f.code, Period: id, Timing: catalog.Arrears,
+			From: dateOf(first), To: dateOf(last), BillOn: p.End, Days: int(last - first + 1), Factor: decimal.NewFromInt(1),
+			Amount: net, Discount: net.Sub(gross), Currency: b.currency, IdleMinimum: true})
+	}
+	return out, nil
 }
 
 // PeriodAt returns the billing period of a service contract that contains
