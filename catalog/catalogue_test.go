@@ -75,6 +75,20 @@ rate_tables:
         tiers: [{up_to: 10, unit_price: 1}]
         above_last_tier: {unit_price: -2}
 `, "rate_tables[0].versions[0].above_last_tier.unit_price"},
+		{"tier minimum above its maximum", `
+rate_tables:
+  - code: rt
+    versions:
+      - valid_from: 2026-01-01T00:00:00Z
+        model: graduated
+        tiers: [{up_to: 10, unit_price: 1, minimum: 5, maximum: 4}, {unit_price: 1}]
+`, "rate_tables[0].versions[0].tiers[0].minimum"},
+		{"rates entry maximum negative", `
+fees:
+  - code: f
+    versions:
+      - {valid_from: 2026-01-01T00:00:00Z, kind: metered, element: e, rates: [{rate_table: rt, maximum: -1}]}
+`, "fees[0].versions[0].rates[0].maximum"},
 		{"unknown unmatched_rates", `
 plans:
   - code: p

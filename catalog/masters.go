@@ -175,6 +175,12 @@ const (
 type RateChoice struct {
 	Match     map[string]string `json:"match,omitempty"`
 	RateTable string            `json:"rate_table"`
+	// Minimum and Maximum bound the period amount of a charge priced by this
+	// entry (Zuora's charge-level min/max of a pricing entry), before the
+	// fee's own minimum and maximum; the minimum applies once the period has
+	// usage.
+	Minimum *decimal.Decimal `json:"minimum,omitempty"`
+	Maximum *decimal.Decimal `json:"maximum,omitempty"`
 }
 
 // Element is the calculation-element master (計算要素マスタ): a metered
@@ -287,6 +293,12 @@ type Tier struct {
 	UpTo      *decimal.Decimal `json:"up_to,omitempty"`
 	UnitPrice decimal.Decimal  `json:"unit_price"`
 	FlatFee   decimal.Decimal  `json:"flat_fee"`
+	// Minimum and Maximum bound the tier's amount (Zuora's tier-level
+	// min/max): graduated, the amount of the tier's units plus its flat fee
+	// once the quantity enters the tier; volume, the amount of the tier the
+	// quantity reaches.
+	Minimum *decimal.Decimal `json:"minimum,omitempty"`
+	Maximum *decimal.Decimal `json:"maximum,omitempty"`
 }
 
 // Package prices whole blocks of Size units.
@@ -572,6 +584,12 @@ func (fe *Fee) Validate() error {
 				if !schemas.ValidCode(r.RateTable) {
 					errs.Add(fmt.Sprintf("%s.rates[%d].rate_table", f, i), "is required")
 				}
+				rf := fmt.Sprintf("%s.rates[%d]", f, i)
+				amountPtr(rf+".minimum", r.Minimum, &errs)
+				amountPtr(rf+".maximum", r.Maximum, &errs)
+				if r.Minimum != nil && r.Maximum != nil && r.Minimum.GreaterThan(*r.Maximum) {
+					errs.Add(rf+".minimum", "must not exceed maximum")
+				}
 				key := matchKey(r.Match)
 				if j, dup := seen[key]; dup {
 					errs.Add(fmt.Sprintf("%s.rates[%d].match", f, i), fmt.Sprintf("same match as rates[%d]", j))
@@ -764,6 +782,11 @@ func checkTiers(field string, tiers []Tier, errs *Errors) {
 		}
 		unitPrice(f+".unit_price", t.UnitPrice, errs)
 		amount(f+".flat_fee", t.FlatFee, errs)
+		amountPtr(f+".minimum", t.Minimum, errs)
+		amountPtr(f+".maximum", t.Maximum, errs)
+		if t.Minimum != nil && t.Maximum != nil && t.Minimum.GreaterThan(*t.Maximum) {
+			errs.Add(f+".minimum", "must not exceed maximum")
+		}
 	}
 }
 

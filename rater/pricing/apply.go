@@ -29,6 +29,7 @@ type Charge struct {
 	el        *elementVersion
 	agg       uint8
 	rate      *rateVersion
+	choice    *rateChoice // the rates entry: its amount bounds
 	discounts []*discount
 	discMask  uint64
 	at        int64 // event time, Unix ns: selects the discount table version

@@ -117,8 +117,9 @@ type bound struct {
 }
 
 type rateChoice struct {
-	match []attr // sorted by key
-	table *rateTable
+	match    []attr // sorted by key
+	table    *rateTable
+	min, max *bound // the entry's amount bounds (charge-level min/max)
 }
 
 type attr struct{ key, value string }
@@ -165,7 +166,8 @@ type tierSpec struct {
 	from, upTo num
 	open       bool
 	unit, flat num
-	flatAmt    u128 // flat × 10^9: the flat fee at the amount scale
+	flatAmt    u128   // flat × 10^9: the flat fee at the amount scale
+	min, max   *bound // the tier's amount bounds (tier-level min/max)
 }
 
 type packageSpec struct {
@@ -471,7 +473,8 @@ func compileRateTable(rt *catalog.RateTable) *rateTable {
 			rv.fast = true
 			prev := newNum(decimal.Zero)
 			for _, t := range v.Tiers {
-				ts := tierSpec{from: prev, unit: newNum(t.UnitPrice), flat: newNum(t.FlatFee), open: t.UpTo == nil}
+				ts := tierSpec{from: prev, unit: newNum(t.UnitPrice), flat: newNum(t.FlatFee), open: t.UpTo == nil,
+					min: newBound(t.Minimum), max: newBound(t.Maximum)}
 				if t.UpTo != nil {
 					ts.upTo = newNum(*t.UpTo)
 					prev = ts.upTo
@@ -539,7 +542,7 @@ func compileFee(f *catalog.Fee, elements map[string]*element, tables map[string]
 				if rt == nil {
 					return nil, fmt.Errorf("fee %s: unknown rate table %q", f.Code, r.RateTable)
 				}
-				rc := rateChoice{table: rt}
+				rc := rateChoice{table: rt, min: newBound(r.Minimum), max: newBound(r.Maximum)}
 				for k, val := range r.Match {
 					rc.match = append(rc.match, attr{k, val})
 				}

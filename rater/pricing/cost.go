@@ -29,7 +29,7 @@ func (r *rateVersion) costDec(q decimal.Decimal) decimal.Decimal {
 			if !t.open && q.Cmp(t.upTo.d) > 0 {
 				upper = t.upTo.d
 			}
-			total = total.Add(upper.Sub(t.from.d).Mul(t.unit.d)).Add(t.flat.d)
+			total = total.Add(clampDec(upper.Sub(t.from.d).Mul(t.unit.d).Add(t.flat.d), t.min, t.max))
 		}
 		return total
 	case catalog.ModelVolume:
@@ -42,10 +42,10 @@ func (r *rateVersion) costDec(q decimal.Decimal) decimal.Decimal {
 		for i := range r.tiers {
 			t := &r.tiers[i]
 			if t.open {
-				return q.Mul(t.unit.d).Add(t.flat.d)
+				return clampDec(q.Mul(t.unit.d).Add(t.flat.d), t.min, t.max)
 			}
 			if c := q.Cmp(t.upTo.d); c < 0 || c == 0 && !r.fromBounds {
-				return q.Mul(t.unit.d).Add(t.flat.d)
+				return clampDec(q.Mul(t.unit.d).Add(t.flat.d), t.min, t.max)
 			}
 		}
 		return decimal.Zero // beyond a closed last tier: refused before pricing (above_last_tier)
@@ -90,11 +90,16 @@ func (r *rateVersion) costFast(q u128) (u128, bool) {
 			if !t.open && x > t.upTo.raw {
 				upper = t.upTo.raw
 			}
-			var ok bool
-			if total, ok = total.add(mul64(upper-t.from.raw, t.unit.raw)); !ok {
+			amt, ok := mul64(upper-t.from.raw, t.unit.raw).add(t.flatAmt)
+			if !ok {
 				return u128{}, false
 			}
-			if total, ok = total.add(t.flatAmt); !ok {
+			if t.min != nil || t.max != nil {
+				if amt, ok = clampFast(amt, t.min, t.max); !ok {
+					return u128{}, false
+				}
+			}
+			if total, ok = total.add(amt); !ok {
 				return u128{}, false
 			}
 		}
@@ -106,7 +111,11 @@ func (r *rateVersion) costFast(q u128) (u128, bool) {
 		for i := range r.tiers {
 			t := &r.tiers[i]
 			if t.open || x < t.upTo.raw || x == t.upTo.raw && !r.fromBounds {
-				return mul64(x, t.unit.raw).add(t.flatAmt)
+				amt, ok := mul64(x, t.unit.raw).add(t.flatAmt)
+				if ok && (t.min != nil || t.max != nil) {
+					amt, ok = clampFast(amt, t.min, t.max)
+				}
+				return amt, ok
 			}
 		}
 		return u128{}, true
@@ -131,6 +140,38 @@ func (r *rateVersion) costFast(q u128) (u128, bool) {
 	return u128{}, false
 }
 
+// clampDec bounds an amount by a minimum and a maximum (either may be nil).
+func clampDec(a decimal.Decimal, lo, hi *bound) decimal.Decimal {
+	if lo != nil && a.LessThan(lo.d) {
+		a = lo.d
+	}
+	if hi != nil && a.GreaterThan(hi.d) {
+		a = hi.d
+	}
+	return a
+}
+
+// clampFast is clampDec on the fast path (false: a bound does not fit it).
+func clampFast(a u128, lo, hi *bound) (u128, bool) {
+	if lo != nil {
+		if !lo.ok {
+			return u128{}, false
+		}
+		if a.cmp(lo.fast) < 0 {
+			a = lo.fast
+		}
+	}
+	if hi != nil {
+		if !hi.ok {
+			return u128{}, false
+		}
+		if a.cmp(hi.fast) > 0 {
+			a = hi.fast
+		}
+	}
+	return a, true
+}
+
 // quantityDec is the state's quantity as priced: with per-period quantity
 // rounding applied.
 func (c *Charge) quantityDec(t tally) decimal.Decimal {
@@ -152,6 +193,9 @@ func (c *Charge) grossDec(t tally) decimal.Decimal {
 		amt = decimalOf(t.charged, amountScale)
 	} else {
 		amt = c.rate.costDec(c.quantityDec(t))
+	}
+	if rc := c.choice; rc != nil && (rc.min != nil || rc.max != nil) {
+		amt = clampDec(amt, rc.min, rc.max)
 	}
 	if m := c.fee.min; m != nil && amt.LessThan(m.d) {
 		amt = m.d
@@ -180,6 +224,11 @@ func (c *Charge) grossFast(t tally) (u128, bool) {
 	amt, ok := c.rate.costFast(q)
 	if !ok {
 		return u128{}, false
+	}
+	if rc := c.choice; rc != nil && (rc.min != nil || rc.max != nil) {
+		if amt, ok = clampFast(amt, rc.min, rc.max); !ok {
+			return u128{}, false
+		}
 	}
 	if m := c.fee.min; m != nil {
 		if !m.ok {

@@ -65,7 +65,11 @@
 //     catalog.Percentage (Lago's model); the element's aggregation does not
 //     apply (the running quantity is the sum of amounts).
 //
-// Fee minimum and maximum bound the model's amount per period; the minimum
+// A tier's minimum and maximum bound that tier's amount (graduated: its
+// units and flat fee once entered; volume: the amount of the tier reached);
+// a rates entry's minimum and maximum bound the model's amount of the
+// charges it prices, before the fee's. Fee minimum and maximum bound the
+// model's amount per period; the minimum
 // applies once the period has usage (a charge with no record costs nothing,
 // the first record's line carries the minimum). A plan version with
 // minimum_without_usage also charges the minimum of a fee without any record

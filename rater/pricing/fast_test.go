@@ -76,26 +76,31 @@ func bruteForce(v *catalog.RateTableVersion, q int64) (decimal.Decimal, bool) {
 	total := decimal.Zero
 	switch v.Model {
 	case catalog.ModelGraduated:
-		entered := map[int]bool{}
+		// Each tier's amount (its units and flat fee), bounded by the tier's
+		// minimum and maximum once entered.
+		amt := map[int]decimal.Decimal{}
 		for u := int64(1); u <= q; u++ {
 			i := tierOf(u)
-			total = total.Add(tiers[i].UnitPrice)
-			if !entered[i] && !from {
-				entered[i] = true
-				total = total.Add(tiers[i].FlatFee)
+			a, entered := amt[i]
+			if !entered && !from {
+				a = tiers[i].FlatFee
 			}
+			amt[i] = a.Add(tiers[i].UnitPrice)
 		}
 		if from {
 			lower := decimal.Zero
-			for _, t := range tiers {
+			for i, t := range tiers {
 				if decimal.NewFromInt(q).LessThan(lower) {
 					break
 				}
-				total = total.Add(t.FlatFee)
+				amt[i] = amt[i].Add(t.FlatFee)
 				if t.UpTo != nil {
 					lower = *t.UpTo
 				}
 			}
+		}
+		for i, a := range amt {
+			total = total.Add(bounded(a, tiers[i]))
 		}
 	case catalog.ModelVolume:
 		i := -1
@@ -115,7 +120,7 @@ func bruteForce(v *catalog.RateTableVersion, q int64) (decimal.Decimal, bool) {
 			for u := int64(1); u <= q; u++ {
 				total = total.Add(t.UnitPrice)
 			}
-			total = total.Add(t.FlatFee)
+			total = bounded(total.Add(t.FlatFee), t)
 		}
 	case catalog.ModelPackage:
 		p := v.Package
@@ -132,6 +137,17 @@ func bruteForce(v *catalog.RateTableVersion, q int64) (decimal.Decimal, bool) {
 		}
 	}
 	return total, true
+}
+
+// bounded applies a tier's minimum and maximum to its amount.
+func bounded(a decimal.Decimal, t catalog.Tier) decimal.Decimal {
+	if t.Minimum != nil && a.LessThan(*t.Minimum) {
+		a = *t.Minimum
+	}
+	if t.Maximum != nil && a.GreaterThan(*t.Maximum) {
+		a = *t.Maximum
+	}
+	return a
 }
 
 // TestFastPathEqualsDecimal: for random rate tables, fee bounds, quantity

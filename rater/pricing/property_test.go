@@ -239,6 +239,14 @@ func (g *gen) rateVersion() catalog.RateTableVersion {
 			if g.pick(3) == 0 {
 				t.FlatFee = g.dec(50, 2)
 			}
+			if g.xpick(4) == 0 { // tier-level minimum and maximum (item 7)
+				lo := decimal.New(int64(g.xpick(3000)), -2)
+				t.Minimum = &lo
+			}
+			if g.xpick(4) == 0 {
+				hi := decimal.New(int64(3000+g.xpick(20000)), -2)
+				t.Maximum = &hi
+			}
 			if i < n-1 {
 				bound = bound.Add(decimal.NewFromInt(1 + g.rng.Int64N(15)))
 				b := bound
@@ -341,7 +349,16 @@ func (g *gen) catalogue() *catalog.Catalogue {
 			if j == 0 && g.xpick(3) == 0 {
 				match = map[string]string{"region": "r2"} // no default entry: the fee is restricted
 			}
-			fv.Rates = append(fv.Rates, catalog.RateChoice{Match: match, RateTable: rt.Code})
+			rc := catalog.RateChoice{Match: match, RateTable: rt.Code}
+			if g.xpick(4) == 0 { // rates-entry minimum and maximum (item 7)
+				lo := decimal.New(int64(g.xpick(4000)), -2)
+				rc.Minimum = &lo
+			}
+			if g.xpick(4) == 0 {
+				hi := decimal.New(int64(4000+g.xpick(30000)), -2)
+				rc.Maximum = &hi
+			}
+			fv.Rates = append(fv.Rates, rc)
 		}
 		if g.pick(3) == 0 {
 			fv.SplitBy = []string{"region"}

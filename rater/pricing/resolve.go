@@ -194,6 +194,7 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		}
 		ch.Period, ch.Currency, ch.Plan, ch.RoundLine = period, b.currency, chosenPlan.code, chosenPV.roundLine
 		ch.places, ch.mode, ch.fee, ch.el, ch.agg, ch.rate, ch.discounts, ch.at = b.places, b.mode, fv, elv, agg, rv, cu.discounts, t
+		ch.choice = rc
 		for i, d := range cu.discounts {
 			if day >= d.start && day <= d.end && d.applies(chosen, chosenPlan.code, f.code) {
 				ch.discMask |= 1 << uint(i)
