@@ -258,11 +258,14 @@ func (c *Charge) netDec(t tally, gross decimal.Decimal) decimal.Decimal {
 	if c.discMask == 0 || t.records == 0 {
 		return gross
 	}
-	return applyDiscounts(c.discounts, c.discMask, c.at, gross, func() decimal.Decimal { return c.quantityDec(t) })
+	return applyDiscounts(c.discounts, c.discMask, c.at, gross, func() decimal.Decimal { return c.quantityDec(t) }, nil)
 }
 
-// applyDiscounts applies the discounts selected by mask to amt.
-func applyDiscounts(discounts []*discount, mask uint64, at int64, amt decimal.Decimal, quantity func() decimal.Decimal) decimal.Decimal {
+// applyDiscounts applies the discounts selected by mask to amt. prorate,
+// when not nil, turns a fixed discount's value into what it takes off a
+// pro-rated line (FixedCharges: the fee's own pro-ration).
+func applyDiscounts(discounts []*discount, mask uint64, at int64, amt decimal.Decimal, quantity func() decimal.Decimal,
+	prorate func(decimal.Decimal) decimal.Decimal) decimal.Decimal {
 	var q decimal.Decimal
 	qDone := false
 	for i, d := range discounts {
@@ -291,6 +294,9 @@ func applyDiscounts(discounts []*discount, mask uint64, at int64, amt decimal.De
 			}
 		} else {
 			off = value
+			if prorate != nil {
+				off = prorate(value)
+			}
 		}
 		if !v.credit {
 			room := amt

@@ -89,7 +89,8 @@
 // earlier ones left: percentage or fixed amount of the tier chosen by the
 // charge's quantity or by the amount it applies to; never below zero unless
 // the table allows credit. A fixed discount is therefore taken off every
-// charge in its scope (scope it to a fee to take it once).
+// charge in its scope (scope it to a fee to take it once). On a pro-rated
+// fixed fee a fixed discount is pro-rated by the fee's factor (FixedCharges).
 //
 // # Money
 //

@@ -89,7 +89,7 @@ func (e *Engine) IdleMinimums(contractID string, id PeriodID, used func(fee stri
 			}
 		}
 		if mask != 0 {
-			net = money.Round(applyDiscounts(cu.discounts, mask, at, gross, func() decimal.Decimal { return decimal.Zero }), b.places, b.mode)
+			net = money.Round(applyDiscounts(cu.discounts, mask, at, gross, func() decimal.Decimal { return decimal.Zero }, nil), b.places, b.mode)
 		}
 		out = append(out, FixedLine{Contract: k.id, Plan: pl.code, Fee: f.code, Period: id, Timing: catalog.Arrears,
 			From: dateOf(first), To: dateOf(last), BillOn: p.End, Days: int(last - first + 1), Factor: decimal.NewFromInt(1),
@@ -142,7 +142,8 @@ func (e *Engine) Period(contractID string, id PeriodID) (Period, error) {
 // Each line is rounded to the currency with the basic contract's mode, after
 // the customer's discount contracts of the contract's service active on the
 // first covered day whose scope matches (basis quantity: the contract
-// quantity).
+// quantity). A fixed-amount discount on a pro-rated line is pro-rated by the
+// line's own factor (same day-count basis) and rounded to the currency.
 func (e *Engine) FixedCharges(contractID string, id PeriodID) ([]FixedLine, error) {
 	k := e.contracts[contractID]
 	if k == nil {
@@ -308,7 +309,16 @@ func (e *Engine) fixedLine(k *contract, s fixedRun, id PeriodID, num, den int64,
 	if mask != 0 {
 		at := dateOf(s.from).In(b.loc).UnixNano()
 		q := decimal.NewFromInt(k.quantity)
-		net = money.Round(applyDiscounts(cu.discounts, mask, at, gross, func() decimal.Decimal { return q }), b.places, b.mode)
+		// A fixed discount covers the same part of the period as the fee:
+		// value × num / den, rounded to the currency like the fee (Zuora:
+		// a fixed-amount discount always prorates).
+		var prorate func(decimal.Decimal) decimal.Decimal
+		if num != den {
+			prorate = func(v decimal.Decimal) decimal.Decimal {
+				return divRound(v.Mul(decimal.NewFromInt(num)), den, b.places, b.mode)
+			}
+		}
+		net = money.Round(applyDiscounts(cu.discounts, mask, at, gross, func() decimal.Decimal { return q }, prorate), b.places, b.mode)
 	}
 	return FixedLine{Contract: k.id, Plan: s.plan.code, Fee: s.fee.code, Period: id, Recurrence: s.fv.recurrence,
 		Timing: s.fv.timing, From: dateOf(s.from), To: dateOf(s.to), BillOn: billOn, Days: days, Factor: factor,
