@@ -64,6 +64,12 @@ type PlanVersion struct {
 	// Lago's true-up fee); by default a fee minimum applies only once the
 	// period has usage.
 	MinimumWithoutUsage bool `json:"minimum_without_usage,omitempty"`
+	// Commitment is a minimum spend per billing period across the plan's
+	// fees (fixed and metered, before discounts), billed as a true-up line
+	// of its own: commitment − what the period's lines charged, never
+	// negative; pro-rated by days when the contract covers part of the
+	// period.
+	Commitment *decimal.Decimal `json:"commitment,omitempty"`
 }
 
 // UnmatchedRates is what a fee none of whose rates entries matches a record
@@ -534,6 +540,7 @@ func (p *Plan) Validate() error {
 		default:
 			errs.Add(f+".rounding_point", "must be period or line")
 		}
+		amountPtr(f+".commitment", v.Commitment, &errs)
 		switch v.UnmatchedRates {
 		case "", UnmatchedUnrated, UnmatchedSkip:
 		default:

@@ -83,6 +83,7 @@ type planVersion struct {
 	// idleMinimum: fee minimums are due for periods without usage too
 	// (minimum_without_usage; IdleMinimums).
 	idleMinimum bool
+	commitment  *decimal.Decimal // minimum spend per period (TrueUp)
 	fees        []*fee
 	byElement   map[string][]*fee // metered fees by any element they meter in any version
 }
@@ -276,7 +277,7 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		cp := &plan{code: p.Code}
 		for _, v := range p.Versions {
 			pv := &planVersion{span: spanOf(v.Validity), roundLine: v.RoundingPoint == catalog.RoundLine,
-				skipUnmatched: v.UnmatchedRates == catalog.UnmatchedSkip, idleMinimum: v.MinimumWithoutUsage,
+				skipUnmatched: v.UnmatchedRates == catalog.UnmatchedSkip, idleMinimum: v.MinimumWithoutUsage, commitment: v.Commitment,
 				byElement: map[string][]*fee{}}
 			for _, code := range v.Fees {
 				f := fees[code]

@@ -73,7 +73,9 @@
 // applies once the period has usage (a charge with no record costs nothing,
 // the first record's line carries the minimum). A plan version with
 // minimum_without_usage also charges the minimum of a fee without any record
-// in the period, as a line of its own (IdleMinimums). Quantity rules come from the
+// in the period, as a line of its own (IdleMinimums). A plan version's
+// commitment is a minimum spend per period across its fees, billed as its
+// own true-up line (TrueUp: commitment − used, never negative). Quantity rules come from the
 // element: aggregation sum, max, count, unique_count (distinct values of an
 // attribute; the state keeps a 128-bit hash and a count per value) or latest
 // (by event time, ties by event id hash); quantity rounding to a multiple of

@@ -33,6 +33,58 @@ type FixedLine struct {
 	// IdleMinimum marks a metered fee's minimum charged for a period in
 	// which the fee had no record (IdleMinimums); Quantity is then 0.
 	IdleMinimum bool
+	// TrueUp marks a plan's commitment true-up (TrueUp); Fee is then empty
+	// and Quantity 0.
+	TrueUp bool
+}
+
+// TrueUp returns the commitment true-up of a service contract for a billing
+// period, or nil: the commitment of the plan version in force on the
+// period's last day the contract covers (at the start of that day),
+// pro-rated by covered days / days in the period when the contract covers
+// part of it (rounded to the currency with the basic contract's mode), minus
+// used — what the contract's lines of the period charged before discounts —
+// when positive, due on the period's last day. A commitment is its own line,
+// never a fee minimum, and never negative.
+func (e *Engine) TrueUp(contractID string, id PeriodID, used decimal.Decimal) (*FixedLine, error) {
+	k := e.contracts[contractID]
+	if k == nil {
+		return nil, fmt.Errorf("pricing: unknown service contract %q", contractID)
+	}
+	b := k.basic
+	p := b.period(id)
+	ps, pe := dayOf(p.Start), dayOf(p.End)
+	first, last := max(ps, k.start, b.start), min(pe, k.end, b.end)
+	if first > last {
+		return nil, nil
+	}
+	var pl *plan
+	for i := range k.terms {
+		if tm := &k.terms[i]; last >= tm.start && last <= tm.end {
+			pl = tm.plan
+			break
+		}
+	}
+	if pl == nil {
+		return nil, nil
+	}
+	pv := versionAt(pl.versions, dateOf(last).In(b.loc).UnixNano())
+	if pv == nil || pv.commitment == nil {
+		return nil, nil
+	}
+	days, all := int64(last-first+1), int64(pe-ps+1)
+	commit := money.Round(*pv.commitment, b.places, b.mode)
+	factor := decimal.NewFromInt(1)
+	if days != all {
+		commit = divRound(pv.commitment.Mul(decimal.NewFromInt(days)), all, b.places, b.mode)
+		factor = decimal.NewFromInt(days).DivRound(decimal.NewFromInt(all), 18)
+	}
+	short := money.Round(commit.Sub(used), b.places, b.mode)
+	if short.Sign() <= 0 {
+		return nil, nil
+	}
+	return &FixedLine{Contract: k.id, Plan: pl.code, Period: id, Timing: catalog.Arrears, From: dateOf(first), To: dateOf(last),
+		BillOn: p.End, Days: int(days), Factor: factor, Amount: short, Currency: b.currency, TrueUp: true}, nil
 }
 
 // IdleMinimums returns the minimums of a service contract's metered fees
