@@ -89,6 +89,16 @@ fees:
     versions:
       - {valid_from: 2026-01-01T00:00:00Z, kind: metered, element: e, rates: [{rate_table: rt, maximum: -1}]}
 `, "fees[0].versions[0].rates[0].maximum"},
+		{"precision without receivable", `
+plans:
+  - code: p
+    versions: [{valid_from: 2026-01-01T00:00:00Z, type: metered, currency: USD, fees: [f], precision: 6}]
+`, "plans[0].versions[0].precision"},
+		{"precision coarser than the currency", `
+plans:
+  - code: p
+    versions: [{valid_from: 2026-01-01T00:00:00Z, type: metered, currency: USD, fees: [f], rounding_point: receivable, precision: 1}]
+`, "plans[0].versions[0].precision"},
 		{"unknown unmatched_rates", `
 plans:
   - code: p

@@ -52,6 +52,11 @@ type PlanVersion struct {
 	// ("period", the default: a customer's lines always sum to the rounded
 	// period amount).
 	RoundingPoint RoundingPoint `json:"rounding_point,omitempty"`
+	// Precision is the decimal places of the lines with the receivable
+	// rounding point (at least the currency's, at most MaxDecimalPlaces;
+	// default MaxDecimalPlaces): a per-GiB price of 0.0001 USD is billed as
+	// its document states, and the receivable rounds the sum.
+	Precision *int32 `json:"precision,omitempty"`
 	// UnmatchedRates says what a record matching no rates entry of one of
 	// the plan's fees on its element does: "unrated" (the default, as
 	// before: the whole record is not priced, no_rate) or "skip" (that fee
@@ -98,6 +103,11 @@ type RoundingPoint string
 const (
 	RoundPeriod RoundingPoint = "period"
 	RoundLine   RoundingPoint = "line"
+	// RoundReceivable keeps the lines at the plan's precision (finer than
+	// the currency's minor unit; each line is round(after) − round(before)
+	// at that precision, like period); the receivable (invoice) rounds the
+	// customer's period total to the currency.
+	RoundReceivable RoundingPoint = "receivable"
 )
 
 // Fee is the fee master (料金マスタ): one charge item of a plan, e.g. the
@@ -536,9 +546,18 @@ func (p *Plan) Validate() error {
 			seen[fee] = true
 		}
 		switch v.RoundingPoint {
-		case "", RoundPeriod, RoundLine:
+		case "", RoundPeriod, RoundLine, RoundReceivable:
 		default:
-			errs.Add(f+".rounding_point", "must be period or line")
+			errs.Add(f+".rounding_point", "must be period, line or receivable")
+		}
+		if v.Precision != nil {
+			places, ok := currencyPlaces(v.Currency)
+			switch {
+			case v.RoundingPoint != RoundReceivable:
+				errs.Add(f+".precision", "applies only to rounding_point receivable (line and period round to the currency)")
+			case ok && (*v.Precision < places || *v.Precision > MaxDecimalPlaces):
+				errs.Add(f+".precision", fmt.Sprintf("must be between the currency's %d decimal places and %d", places, MaxDecimalPlaces))
+			}
 		}
 		amountPtr(f+".commitment", v.Commitment, &errs)
 		switch v.UnmatchedRates {

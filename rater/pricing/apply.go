@@ -37,7 +37,8 @@ type Charge struct {
 }
 
 // Line is the amount an event adds to a charge: cost(state after) − cost(state
-// before), in minor units of the charge's currency. With the period rounding
+// before), in minor units of the charge's currency (with the receivable
+// rounding point, in units of 10^-Places, the plan's precision). With the period rounding
 // point it is round(after) − round(before), so a charge's lines always sum to
 // its rounded period total; with the line rounding point it is the raw
 // difference rounded. Amounts may be negative (a volume tier with a lower

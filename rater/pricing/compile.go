@@ -84,8 +84,12 @@ type planVersion struct {
 	// (minimum_without_usage; IdleMinimums).
 	idleMinimum bool
 	commitment  *decimal.Decimal // minimum spend per period (TrueUp)
-	fees        []*fee
-	byElement   map[string][]*fee // metered fees by any element they meter in any version
+	// precision: lines at this many decimal places, rounded to the
+	// currency by the receivable (-1: the currency's, rounding point line
+	// or period).
+	precision int32
+	fees      []*fee
+	byElement map[string][]*fee // metered fees by any element they meter in any version
 }
 
 type fee struct {
@@ -278,7 +282,13 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		for _, v := range p.Versions {
 			pv := &planVersion{span: spanOf(v.Validity), roundLine: v.RoundingPoint == catalog.RoundLine,
 				skipUnmatched: v.UnmatchedRates == catalog.UnmatchedSkip, idleMinimum: v.MinimumWithoutUsage, commitment: v.Commitment,
-				byElement: map[string][]*fee{}}
+				precision: -1, byElement: map[string][]*fee{}}
+			if v.RoundingPoint == catalog.RoundReceivable {
+				pv.precision = catalog.MaxDecimalPlaces
+				if v.Precision != nil {
+					pv.precision = *v.Precision
+				}
+			}
 			for _, code := range v.Fees {
 				f := fees[code]
 				if f == nil {

@@ -102,7 +102,10 @@
 // path by TestFastPathEqualsDecimal. Rounding uses money's modes and
 // the basic contract's currency at the plan's rounding point: period (line =
 // round(after) − round(before), so a charge's lines sum to its rounded
-// period total) or line (each line's raw difference rounded).
+// period total) or line (each line's raw difference rounded), or receivable:
+// lines as with period but at the plan's precision (up to 9 places, finer
+// than the minor unit; Line.Places says which), the receivable rounding the
+// customer's total.
 //
 // A line is priced with the versions valid at its event's time. When a
 // version changes inside a period the period's charge therefore depends on

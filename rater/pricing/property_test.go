@@ -374,10 +374,18 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		c.Fees = append(c.Fees, catalog.Fee{Code: code, Name: "F", Versions: []catalog.FeeVersion{fv}})
 	}
 	roundLine := !g.oi && g.pick(2) == 0
+	var precision *int32 // rounding point receivable (item 5)
+	if !roundLine && g.xpick(4) == 0 {
+		p := int32(3 + g.xpick(7))
+		precision = &p
+	}
 	for _, cur := range []string{"JPY", "USD", "BHD"} {
 		pv := catalog.PlanVersion{Validity: since, Type: catalog.PlanMetered, Currency: cur, Fees: feeCodes}
 		if roundLine {
 			pv.RoundingPoint = catalog.RoundLine
+		}
+		if precision != nil {
+			pv.RoundingPoint, pv.Precision = catalog.RoundReceivable, precision
 		}
 		if skipUnmatched {
 			pv.UnmatchedRates = catalog.UnmatchedSkip

@@ -195,6 +195,9 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		ch.Period, ch.Currency, ch.Plan, ch.RoundLine = period, b.currency, chosenPlan.code, chosenPV.roundLine
 		ch.places, ch.mode, ch.fee, ch.el, ch.agg, ch.rate, ch.discounts, ch.at = b.places, b.mode, fv, elv, agg, rv, cu.discounts, t
 		ch.choice = rc
+		if chosenPV.precision >= 0 && chosenPV.precision > b.places {
+			ch.places = chosenPV.precision // receivable: lines finer than the minor unit
+		}
 		for i, d := range cu.discounts {
 			if day >= d.start && day <= d.end && d.applies(chosen, chosenPlan.code, f.code) {
 				ch.discMask |= 1 << uint(i)
