@@ -34,6 +34,10 @@ split and rate table per contract and period) with its records, quantity and
 amount, the fixed fees of the periods seen, and totals per customer and period.
 Records that cannot be priced are listed with their reason. --period keeps only
 that billing period. Nothing is written anywhere.
+
+Exits non-zero when any record was rejected or could not be priced (after
+printing the report), so scripts can rely on the exit status; --allow-unrated
+exits 0 anyway.
 `
 
 // runRate implements `kakin rate`.
@@ -45,6 +49,7 @@ func runRate(args []string, stdout io.Writer) error {
 	periodFlag := fs.String("period", "", "only this billing period, YYYY-MM (the month it ends in)")
 	format := fs.String("format", "table", "output: table or json")
 	tenant := fs.String("tenant", "", "tenant of the records (default: the catalogue's tenant)")
+	allowUnrated := fs.Bool("allow-unrated", false, "exit 0 even when records were rejected or could not be priced")
 	if err := fs.Parse(args); err != nil {
 		return ignoreHelp(err)
 	}
@@ -88,10 +93,22 @@ func runRate(args []string, stdout io.Writer) error {
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		err = enc.Encode(rep)
+	} else {
+		err = rep.writeTable(stdout)
 	}
-	return rep.writeTable(stdout)
+	if err != nil {
+		return err
+	}
+	if n, m := len(rep.Rejected), len(rep.Unrated); (n > 0 || m > 0) && !*allowUnrated {
+		return fmt.Errorf("%w: %d record(s) rejected, %d not priced (--allow-unrated to exit 0)", errRateIncomplete, n, m)
+	}
+	return nil
 }
+
+// errRateIncomplete: kakin rate printed its report, but some records were
+// rejected or could not be priced.
+var errRateIncomplete = errors.New("kakin rate: not every record was priced")
 
 func readCatalogue(path string) (*catalog.Catalogue, error) {
 	f, err := os.Open(path)

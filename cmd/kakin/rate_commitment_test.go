@@ -34,7 +34,7 @@ func TestRateCommitmentAndIdleMinimum(t *testing.T) {
 	}
 	_, usage := rateExampleFiles(t)
 	var out bytes.Buffer
-	if err := runRate([]string{"--catalog", catPath, "--usage", usage, "--format", "json", "--period", "2026-03"}, &out); err != nil {
+	if err := runRate([]string{"--catalog", catPath, "--usage", usage, "--format", "json", "--period", "2026-03", "--allow-unrated"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	var rep rateReport

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ func rateExampleFiles(t *testing.T) (string, string) {
 func TestRateCommandJSON(t *testing.T) {
 	cat, usage := rateExampleFiles(t)
 	var out bytes.Buffer
-	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json"}, &out); err != nil {
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json", "--allow-unrated"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	var rep rateReport
@@ -71,7 +72,7 @@ func TestRateCommandJSON(t *testing.T) {
 func TestRateCommandPeriodAndTable(t *testing.T) {
 	cat, usage := rateExampleFiles(t)
 	var out bytes.Buffer
-	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--period", "2026-04"}, &out); err != nil {
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--period", "2026-04", "--allow-unrated"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -133,7 +134,7 @@ func TestRateCommandCSV(t *testing.T) {
 	}
 	run := func(usage string) rateReport {
 		var out bytes.Buffer
-		if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json"}, &out); err != nil {
+		if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json", "--allow-unrated"}, &out); err != nil {
 			t.Fatal(err)
 		}
 		var rep rateReport
@@ -165,5 +166,22 @@ func str(v any) string {
 	default:
 		b, _ := json.Marshal(x)
 		return string(b)
+	}
+}
+
+// Issue 19 (what-if CLI): a non-zero exit when a record was rejected or not
+// priced, after the report; --allow-unrated exits 0.
+func TestRateExitStatus(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	var out bytes.Buffer
+	err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json"}, &out)
+	if !errors.Is(err, errRateIncomplete) || !strings.Contains(err.Error(), "1 record(s) rejected, 1 not priced") {
+		t.Fatalf("err = %v, want errRateIncomplete with the counts", err)
+	}
+	if !strings.Contains(out.String(), `"totals"`) {
+		t.Errorf("the report was not printed before the error:\n%s", out.String())
+	}
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--allow-unrated"}, new(bytes.Buffer)); err != nil {
+		t.Errorf("--allow-unrated: %v", err)
 	}
 }
