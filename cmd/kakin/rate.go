@@ -33,7 +33,9 @@ a duplicate and priced once) and priced in file order. Prints each charge (fee,
 split and rate table per contract and period) with its records, quantity and
 amount, the fixed fees of the periods seen, and totals per customer and period.
 Records that cannot be priced are listed with their reason. --period keeps only
-that billing period. Nothing is written anywhere.
+that billing period. --lines also lists every record's line per charge with
+the charge's running state (records, quantity, total) after it. Nothing is
+written anywhere.
 
 Exits non-zero when any record was rejected or could not be priced (after
 printing the report), so scripts can rely on the exit status; --allow-unrated
@@ -50,6 +52,7 @@ func runRate(args []string, stdout io.Writer) error {
 	format := fs.String("format", "table", "output: table or json")
 	tenant := fs.String("tenant", "", "tenant of the records (default: the catalogue's tenant)")
 	allowUnrated := fs.Bool("allow-unrated", false, "exit 0 even when records were rejected or could not be priced")
+	withLines := fs.Bool("lines", false, "also list each record's line per charge with the charge's running state after it")
 	if err := fs.Parse(args); err != nil {
 		return ignoreHelp(err)
 	}
@@ -90,6 +93,9 @@ func runRate(args []string, stdout io.Writer) error {
 
 	batch := engine.RatePeriod(in.events)
 	rep := buildRateReport(engine, cat, in, batch, only)
+	if *withLines {
+		rep.Lines = recordLines(in, batch, only)
+	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -104,6 +110,26 @@ func runRate(args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w: %d record(s) rejected, %d not priced (--allow-unrated to exit 0)", errRateIncomplete, n, m)
 	}
 	return nil
+}
+
+// recordLines lists each record's line per charge, in file order, with the
+// charge's running state and total after it.
+func recordLines(in *usageInput, b *pricing.Batch, only pricing.PeriodID) []lineRow {
+	totals := map[pricing.Key]int64{}
+	var out []lineRow
+	for _, l := range b.Lines {
+		totals[l.Key] += l.Line.Amount
+		if only != 0 && l.Key.Period != only {
+			continue
+		}
+		cur := money.Currency{Code: l.Currency, Places: l.Line.Places}
+		ev := &in.events[l.Event]
+		out = append(out, lineRow{Line: in.lineOf[l.Event], ID: ev.ID, Customer: l.Key.Customer, Period: l.Key.Period.String(),
+			Contract: l.Key.Contract, Item: l.Key.Item(), RateTable: l.Key.Rate, Amount: cur.Format(l.Line.Decimal()),
+			Discount: cur.Format(l.Line.DiscountDecimal()), Currency: l.Currency, Records: l.Records, Quantity: l.Quantity.String(),
+			Total: cur.Format(decimal.New(totals[l.Key], -l.Line.Places))})
+	}
+	return out
 }
 
 // errRateIncomplete: kakin rate printed its report, but some records were
@@ -193,12 +219,32 @@ func readUsage(path, tenant string) (*usageInput, error) {
 
 // rateReport is what `kakin rate` prints.
 type rateReport struct {
+	// Lines are the per-record lines (--lines): each record's amount under
+	// each charge and the charge's running state after it.
+	Lines      []lineRow         `json:"lines,omitempty"`
 	Charges    []chargeRow       `json:"charges"`
 	Fixed      []fixedRow        `json:"fixed"`
 	Totals     []totalRow        `json:"totals"`
 	Unrated    []unratedRow      `json:"unrated"`
 	Rejected   []rejectedRecord  `json:"rejected"`
 	Duplicates []duplicateRecord `json:"duplicates"`
+}
+
+type lineRow struct {
+	Line      int    `json:"line"` // line of the usage file
+	ID        string `json:"id"`
+	Customer  string `json:"customer"`
+	Period    string `json:"period"`
+	Contract  string `json:"contract"`
+	Item      string `json:"item"`
+	RateTable string `json:"rate_table"`
+	Amount    string `json:"amount"`
+	Discount  string `json:"discount"`
+	Currency  string `json:"currency"`
+	// The charge's running state after the record.
+	Records  uint64 `json:"records_after"`
+	Quantity string `json:"quantity_after"`
+	Total    string `json:"total_after"`
 }
 
 type chargeRow struct {
@@ -423,6 +469,18 @@ func unratedInPeriod(e *pricing.Engine, ev *schemas.UsageEvent, only pricing.Per
 
 func (r *rateReport) writeTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(r.Lines) > 0 {
+		fmt.Fprintln(tw, "LINE	ID	CUSTOMER	PERIOD	ITEM	RATE TABLE	AMOUNT	RECORDS AFTER	QUANTITY AFTER	TOTAL AFTER	CURRENCY	")
+		for _, l := range r.Lines {
+			fmt.Fprintf(tw, "%d	%s	%s	%s	%s	%s	%s	%d	%s	%s	%s	\n", l.Line, l.ID, l.Customer, l.Period, l.Item, l.RateTable,
+				l.Amount, l.Records, l.Quantity, l.Total, l.Currency)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	}
 	fmt.Fprintln(tw, "CUSTOMER\tPERIOD\tCONTRACT\tITEM\tRATE TABLE\tRECORDS\tQUANTITY\tDISCOUNT\tAMOUNT\tCURRENCY\t")
 	for _, c := range r.Charges {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", c.Customer, c.Period, c.Contract, c.Item, c.RateTable,

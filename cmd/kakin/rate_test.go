@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,5 +184,38 @@ func TestRateExitStatus(t *testing.T) {
 	}
 	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--allow-unrated"}, new(bytes.Buffer)); err != nil {
 		t.Errorf("--allow-unrated: %v", err)
+	}
+}
+
+// Issue 19 (what-if CLI): per-record lines with the running state after each
+// record, in JSON and in the table.
+func TestRateLines(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	var out bytes.Buffer
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json", "--lines", "--allow-unrated"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep rateReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// c1's March charge: e1 (60 calls) then e2 (60 more: 100 × 1 + 20 × 0.5
+	// + flat 10 = 120).
+	var got []string
+	for _, l := range rep.Lines {
+		if l.Customer == "c1" && l.Period == "2026-03" {
+			got = append(got, fmt.Sprintf("%d %s %s %d %s %s", l.Line, l.ID, l.Amount, l.Records, l.Quantity, l.Total))
+		}
+	}
+	want := []string{"1 e1 60 1 60 60", "2 e2 60 2 120 120"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("lines %v, want %v", got, want)
+	}
+	out.Reset()
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--lines", "--allow-unrated"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "QUANTITY AFTER") || !strings.Contains(out.String(), "e2") {
+		t.Errorf("table without the lines:\n%s", out.String())
 	}
 }
