@@ -24,7 +24,7 @@ import (
 )
 
 const rateUsage = `Usage:
-  kakin rate --catalog catalogue.yaml --usage usage.ndjson [--period YYYY-MM] [--format table|json] [--tenant T]
+  kakin rate --catalog catalogue.yaml --usage usage.ndjson [--period YYYY-MM | --from YYYY-MM --to YYYY-MM] [--lines] [--format table|json] [--tenant T] [--allow-unrated]
 
 Prices usage offline with the rater's pricing engine: the catalogue file (masters
 and contracts, YAML or JSON) is decoded and validated, every usage record is read
@@ -33,7 +33,8 @@ a duplicate and priced once) and priced in file order. Prints each charge (fee,
 split and rate table per contract and period) with its records, quantity and
 amount, the fixed fees of the periods seen, and totals per customer and period.
 Records that cannot be priced are listed with their reason. --period keeps only
-that billing period. --lines also lists every record's line per charge with
+that billing period; --from and --to a range of them, and the fixed fees of
+every period of the range appear, with or without usage. --lines also lists every record's line per charge with
 the charge's running state (records, quantity, total) after it. Nothing is
 written anywhere.
 
@@ -49,6 +50,8 @@ func runRate(args []string, stdout io.Writer) error {
 	catalogPath := fs.String("catalog", "", "catalogue file with contracts (YAML or JSON)")
 	usagePath := fs.String("usage", "", "usage records, NDJSON (one record per line)")
 	periodFlag := fs.String("period", "", "only this billing period, YYYY-MM (the month it ends in)")
+	fromFlag := fs.String("from", "", "first billing period of a range, YYYY-MM (with --to): fixed fees appear for every period of the range, with or without usage")
+	toFlag := fs.String("to", "", "last billing period of the range, YYYY-MM (with --from)")
 	format := fs.String("format", "table", "output: table or json")
 	tenant := fs.String("tenant", "", "tenant of the records (default: the catalogue's tenant)")
 	allowUnrated := fs.Bool("allow-unrated", false, "exit 0 even when records were rejected or could not be priced")
@@ -62,13 +65,32 @@ func runRate(args []string, stdout io.Writer) error {
 	if *format != "table" && *format != "json" {
 		return fmt.Errorf("--format %q: want table or json", *format)
 	}
-	var only pricing.PeriodID
+	var only periodRange
 	if *periodFlag != "" {
-		p, err := pricing.ParsePeriod(*periodFlag)
-		if err != nil {
-			return err
+		if *fromFlag != "" || *toFlag != "" {
+			return errors.New("--period and --from/--to exclude each other")
 		}
-		only = p
+		*fromFlag, *toFlag = *periodFlag, *periodFlag
+	}
+	if (*fromFlag == "") != (*toFlag == "") {
+		return errors.New("--from and --to go together")
+	}
+	if *fromFlag != "" {
+		lo, err := pricing.ParsePeriod(*fromFlag)
+		if err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+		hi, err := pricing.ParsePeriod(*toFlag)
+		if err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+		if hi < lo {
+			return fmt.Errorf("--to %s is before --from %s", *toFlag, *fromFlag)
+		}
+		if hi-lo >= 120 {
+			return errors.New("--from/--to span more than 120 periods")
+		}
+		only = periodRange{lo, hi}
 	}
 
 	cat, err := readCatalogue(*catalogPath)
@@ -114,12 +136,12 @@ func runRate(args []string, stdout io.Writer) error {
 
 // recordLines lists each record's line per charge, in file order, with the
 // charge's running state and total after it.
-func recordLines(in *usageInput, b *pricing.Batch, only pricing.PeriodID) []lineRow {
+func recordLines(in *usageInput, b *pricing.Batch, only periodRange) []lineRow {
 	totals := map[pricing.Key]int64{}
 	var out []lineRow
 	for _, l := range b.Lines {
 		totals[l.Key] += l.Line.Amount
-		if only != 0 && l.Key.Period != only {
+		if !only.has(l.Key.Period) {
 			continue
 		}
 		cur := money.Currency{Code: l.Currency, Places: l.Line.Places}
@@ -297,7 +319,7 @@ type totalKey struct{ customer, period, currency string }
 
 type totalSum struct{ metered, fixed decimal.Decimal }
 
-func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, b *pricing.Batch, only pricing.PeriodID) *rateReport {
+func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, b *pricing.Batch, only periodRange) *rateReport {
 	rep := &rateReport{Rejected: in.rejected, Duplicates: in.duplicates}
 	type acc struct {
 		key      pricing.Key
@@ -309,7 +331,7 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 	charges := map[pricing.Key]*acc{}
 	var order []pricing.Key
 	for _, l := range b.Lines {
-		if only != 0 && l.Key.Period != only {
+		if !only.has(l.Key.Period) {
 			continue
 		}
 		a := charges[l.Key]
@@ -355,8 +377,10 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 
 	// Fixed fees of the periods that appear (or the one asked for).
 	periods := map[pricing.PeriodID]bool{}
-	if only != 0 {
-		periods[only] = true
+	if !only.all() {
+		for p := only.lo; p <= only.hi; p++ {
+			periods[p] = true
+		}
 	} else {
 		for _, l := range b.Lines {
 			periods[l.Key.Period] = true
@@ -446,7 +470,7 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 
 	for _, u := range b.Unrated {
 		ev := &in.events[u.Event]
-		if only != 0 && !unratedInPeriod(e, ev, only) {
+		if !only.all() && !unratedInPeriod(e, ev, only) {
 			continue
 		}
 		rep.Unrated = append(rep.Unrated, unratedRow{Line: in.lineOf[u.Event], ID: ev.ID, Customer: ev.Customer,
@@ -458,14 +482,22 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 // unratedInPeriod keeps an unrated record under --period when its time falls
 // in that period for one of its customer's contracts (or, without a contract,
 // in the calendar month).
-func unratedInPeriod(e *pricing.Engine, ev *schemas.UsageEvent, only pricing.PeriodID) bool {
+func unratedInPeriod(e *pricing.Engine, ev *schemas.UsageEvent, only periodRange) bool {
 	if ev.Contract != "" {
 		if p, err := e.PeriodAt(ev.Contract, ev.Time); err == nil {
-			return p.ID == only
+			return only.has(p.ID)
 		}
 	}
-	return pricing.PeriodOfMonth(ev.Time.Year(), ev.Time.Month()) == only
+	return only.has(pricing.PeriodOfMonth(ev.Time.Year(), ev.Time.Month()))
 }
+
+// periodRange is the billing periods --period or --from/--to keep (the zero
+// value: every period).
+type periodRange struct{ lo, hi pricing.PeriodID }
+
+func (r periodRange) all() bool { return r.lo == 0 }
+
+func (r periodRange) has(p pricing.PeriodID) bool { return r.all() || p >= r.lo && p <= r.hi }
 
 func (r *rateReport) writeTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -219,3 +219,37 @@ func TestRateLines(t *testing.T) {
 		t.Errorf("table without the lines:\n%s", out.String())
 	}
 }
+
+// Issue 19 (what-if CLI): --from/--to shows the fixed fees of every period of
+// the range, also those without usage.
+func TestRatePeriodRange(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	var out bytes.Buffer
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json", "--from", "2026-04", "--to", "2026-06", "--allow-unrated"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep rateReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tr := range rep.Totals {
+		got[tr.Customer+"/"+tr.Period] = tr.Total
+	}
+	// c1: April 5 calls + base 3100; May and June (no usage): base 3100 each.
+	want := map[string]string{"c1/2026-04": "3105", "c1/2026-05": "3100", "c1/2026-06": "3100"}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("totals %v, want %s = %s", got, k, w)
+		}
+	}
+	if _, ok := got["c1/2026-03"]; ok {
+		t.Errorf("March is outside the range: %v", got)
+	}
+	for _, bad := range [][]string{{"--from", "2026-04"}, {"--from", "2026-05", "--to", "2026-04"}, {"--period", "2026-04", "--from", "2026-04", "--to", "2026-04"}} {
+		args := append([]string{"--catalog", cat, "--usage", usage}, bad...)
+		if err := runRate(args, new(bytes.Buffer)); err == nil || errors.Is(err, errRateIncomplete) {
+			t.Errorf("%v: err = %v, want a usage error", bad, err)
+		}
+	}
+}
