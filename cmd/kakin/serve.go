@@ -311,6 +311,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 				catalogstore.StoreOptions{Log: log, Registerer: reg, MaxFutureSkew: cfg.MaxFutureSkew})
 			api.registerAdmin(conn, writer(""), store)
 			s.registerRerate(conn, redisClient, api, writer(""))
+			if err := s.registerReports(conn, redisClient, api, catalogReplica(conn)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if api != nil {
