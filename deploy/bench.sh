@@ -154,27 +154,28 @@ echo
 echo "bench: median of $rounds rounds: bare chain $m_bare msgs/s ($m_bare_us µs/msg), Kakin $m_k events/s ($m_k_us µs/event), ratio $m_ratio (per round: $all_ratios)"
 
 # Batch and insert sizes over all rounds, from the dev process's metrics.
-curl -fsS "http://127.0.0.1:$http/metrics" 2>/dev/null | python3 -c '
+cat >"$dir/sizes.py" <<'PY'
 import re, sys
 m = {}
-for line in sys.stdin:
-    g = re.match(r"(\w+)\{([^}]*)\} (\S+)$", line.strip())
+for line in open(sys.argv[1]):
+    g = re.match(r'(\w+)\{([^}]*)\} (\S+)$', line.strip())
     if g:
         m[(g[1], g[2])] = float(g[3])
 def val(name, **labels):
-    return sum(v for (n, l), v in m.items() if n == name and all(f"{k}=\"{x}\"" in l for k, x in labels.items()))
+    return sum(v for (n, l), v in m.items() if n == name and all(f'{k}="{x}"' in l for k, x in labels.items()))
 out = []
 for st in ("dedupe", "rater", "aggregator"):
     c = val("kakin_stage_batch_records_count", stage=st)
     if c:
-        out.append(f"{st} {val(\"kakin_stage_batch_records_sum\", stage=st) / c:.0f}")
+        out.append("%s %.0f" % (st, val("kakin_stage_batch_records_sum", stage=st) / c))
 rows = []
 for table, outcome in (("rated_usage", "rated"), ("usage_records", "record"), ("usage_duplicates", "duplicate")):
     n = val("kakin_clickhouse_insert_seconds_count", table=table)
     if n:
-        rows.append(f"{table} {val(\"kakin_stage_records_total\", stage=\"aggregator\", outcome=outcome) / n:.0f}")
+        rows.append("%s %.0f" % (table, val("kakin_stage_records_total", stage="aggregator", outcome=outcome) / n))
 print("bench: mean records per consumer batch: " + ", ".join(out) + "; mean rows per insert: " + ", ".join(rows))
-' || true
+PY
+curl -fsS "http://127.0.0.1:$http/metrics" >"$dir/metrics.txt" 2>/dev/null && python3 "$dir/sizes.py" "$dir/metrics.txt" || true
 
 if [[ ${BENCH_SECURE:-0} == 1 ]]; then
 	id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' "$dir/loadgen-client.json")
