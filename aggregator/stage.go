@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -82,20 +83,55 @@ func (s *Stage) process(ctx context.Context, b *stream.Batch[row]) error {
 	for i := range b.Items {
 		rows.add(&b.Items[i])
 	}
-	if err := s.insert(ctx, "rated_usage", len(rows.rated), func(b driver.Batch) error { return usagedb.AppendRated(b, rows.rated) }); err != nil {
-		return err
+	// Every table's rows are appended first, and only when all of them
+	// passed the checks (a value ClickHouse would corrupt refuses the whole
+	// batch, nothing stored) are the inserts sent, at once: they are
+	// independent and ClickHouse works on each in its own thread. The batch
+	// succeeds only when every insert did; a failed batch is handed again
+	// whole, and the rows an insert stored already are replaced by their
+	// copies (every table is a ReplacingMergeTree keyed by deterministic ids).
+	inserts := []struct {
+		table string
+		n     int
+		fill  func(driver.Batch) error
+	}{
+		{"rated_usage", len(rows.rated), func(bt driver.Batch) error { return usagedb.AppendRated(bt, rows.rated) }},
+		{"usage_duplicates", len(rows.duplicates), func(bt driver.Batch) error { return usagedb.AppendDuplicates(bt, rows.duplicates) }},
+		{"usage_unrated", len(rows.unrated), func(bt driver.Batch) error { return usagedb.AppendUnrated(bt, rows.unrated) }},
+		{"usage_records", len(rows.records), func(bt driver.Batch) error { return usagedb.AppendRecords(bt, rows.records, b.Now) }},
+		{"usage_status", len(rows.statuses), func(bt driver.Batch) error { return usagedb.AppendStatuses(bt, rows.statuses) }},
 	}
-	if err := s.insert(ctx, "usage_duplicates", len(rows.duplicates), func(b driver.Batch) error { return usagedb.AppendDuplicates(b, rows.duplicates) }); err != nil {
-		return err
+	var ready []*prepared
+	abort := func() {
+		for _, p := range ready {
+			_ = p.batch.Abort()
+		}
 	}
-	if err := s.insert(ctx, "usage_unrated", len(rows.unrated), func(b driver.Batch) error { return usagedb.AppendUnrated(b, rows.unrated) }); err != nil {
-		return err
+	for _, in := range inserts {
+		if in.n == 0 {
+			continue
+		}
+		p, err := s.prepare(ctx, in.table, in.fill)
+		if err != nil {
+			abort()
+			return err
+		}
+		ready = append(ready, p)
 	}
-	if err := s.insert(ctx, "usage_records", len(rows.records), func(bt driver.Batch) error { return usagedb.AppendRecords(bt, rows.records, b.Now) }); err != nil {
-		return err
+	errs := make([]error, len(ready))
+	var wg sync.WaitGroup
+	for i, p := range ready {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.send(p)
+		}()
 	}
-	if err := s.insert(ctx, "usage_status", len(rows.statuses), func(b driver.Batch) error { return usagedb.AppendStatuses(b, rows.statuses) }); err != nil {
-		return err
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	b.Count("rated", len(rows.rated))
 	b.Count("duplicate", len(rows.duplicates))
@@ -213,22 +249,33 @@ func complete(fields ...string) error {
 	return nil
 }
 
-func (s *Stage) insert(ctx context.Context, table string, n int, fill func(driver.Batch) error) error {
-	if n == 0 {
-		return nil
-	}
+// prepared is one table's insert, filled and not yet sent.
+type prepared struct {
+	table string
+	batch driver.Batch
+	start time.Time
+}
+
+// prepare starts an insert into table and appends its rows; an error from
+// fill (a value ClickHouse would store wrongly) aborts it.
+func (s *Stage) prepare(ctx context.Context, table string, fill func(driver.Batch) error) (*prepared, error) {
 	start := time.Now()
 	b, err := s.conn.PrepareBatch(ctx, usagedb.InsertInto(table))
 	if err != nil {
-		return stream.Fail("clickhouse", fmt.Errorf("prepare insert into %s: %w", table, err))
+		return nil, stream.Fail("clickhouse", fmt.Errorf("prepare insert into %s: %w", table, err))
 	}
 	if err := fill(b); err != nil {
 		_ = b.Abort()
-		return fmt.Errorf("insert into %s: %w", table, err)
+		return nil, fmt.Errorf("insert into %s: %w", table, err)
 	}
-	if err := b.Send(); err != nil {
-		return stream.Fail("clickhouse", fmt.Errorf("insert into %s: %w", table, err))
+	return &prepared{table: table, batch: b, start: start}, nil
+}
+
+// send sends a prepared insert and returns once ClickHouse stored it.
+func (s *Stage) send(p *prepared) error {
+	if err := p.batch.Send(); err != nil {
+		return stream.Fail("clickhouse", fmt.Errorf("insert into %s: %w", p.table, err))
 	}
-	s.insertSeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
+	s.insertSeconds.WithLabelValues(p.table).Observe(time.Since(p.start).Seconds())
 	return nil
 }
