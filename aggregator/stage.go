@@ -24,20 +24,21 @@ const StageName = "aggregator"
 // usage.accepted for the record store (usage_records).
 var Topics = []string{schemas.TopicRated, schemas.TopicDuplicates, schemas.TopicUnrated, schemas.TopicAccepted, schemas.TopicStatus}
 
-// MinConsumerBatch is the fewest messages the aggregator takes per consumer
-// batch, whatever --batch-size says: ClickHouse wants inserts of 10-100K
-// rows (an insert of ~2,500 rows costs the server 5-6x the CPU per row of
-// one of ~19,000, docs/STACK.md), and a batch is spread over five tables,
-// most of it two messages per event (usage.accepted and usage.rated). A
-// batch is still committed only after every insert of it succeeded; the
-// fill wait (--flush-interval) still bounds how long a batch waits, so
-// under light load inserts stay small and latency low, and under load they
-// grow to ~20K rows per table.
-const MinConsumerBatch = 50000
+// BatchFactor is how many times --batch-size the aggregator takes per
+// consumer batch (50,000 messages at the default 5,000): ClickHouse wants
+// inserts of 10-100K rows (an insert of ~2,500 rows costs the server 5-6x
+// the CPU per row of one of ~19,000, docs/STACK.md), and a batch is spread
+// over five tables, most of it two messages per event (usage.accepted and
+// usage.rated). A batch is still committed only after every insert of it
+// succeeded; the fill wait (--flush-interval) still bounds how long a
+// batch waits, so under light load inserts stay small and latency low, and
+// under load they grow to ~16-20K rows per table. A smaller --batch-size
+// still makes smaller aggregator batches (the crash tests rely on it).
+const BatchFactor = 10
 
-// ConsumerBatch is the consumer batch size for the aggregator given the
-// configured one (--batch-size): at least MinConsumerBatch.
-func ConsumerBatch(configured int) int { return max(configured, MinConsumerBatch) }
+// ConsumerBatch is the aggregator's consumer batch size for the configured
+// one (--batch-size).
+func ConsumerBatch(configured int) int { return configured * BatchFactor }
 
 // Stage inserts batches of pipeline outcomes into ClickHouse.
 type Stage struct {

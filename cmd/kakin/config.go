@@ -89,7 +89,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", ingest.DefaultLimits.MaxBodyBytes, "largest accepted ingest request body, in bytes (413 above)")
 	fs.IntVar(&c.MaxRecords, "max-records", ingest.DefaultLimits.MaxRecords, "most records in one ingest request (413 above)")
 	fs.DurationVar(&c.MaxFutureSkew, "max-future-skew", ingest.DefaultLimits.MaxFutureSkew, "how far in the future an event time may be")
-	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per consumer batch (and per ClickHouse insert) at most")
+	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per consumer batch at most; the aggregator takes 10 times this (its batch spans five topics and makes one ClickHouse insert per table)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 200*time.Millisecond, "longest wait to fill a consumer batch once it has a record")
 	fs.DurationVar(&c.HopFlushInterval, "hop-flush-interval", 20*time.Millisecond, "longest wait to fill a dedupe or rater batch once it has a record (0: --flush-interval); the aggregator waits --flush-interval, which buys large ClickHouse inserts")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead member's partitions move")
