@@ -28,9 +28,29 @@ func hash128(fields ...string) string {
 
 // ReceivableID derives a receivable's id from (tenant, basic contract,
 // period): one receivable per basic contract and period, whichever run
-// computes it, so a re-run or a resumed run writes the same rows.
+// computes it, so a re-run or a resumed run writes the same rows. The id
+// starts with the period (rcv_YYYYMM_), so a lookup by id is a lookup by the
+// table's sorting key.
 func ReceivableID(tenant, basicContract, period string) string {
-	return "rcv_" + hash128("receivable", tenant, basicContract, period)
+	return "rcv_" + strings.Replace(period, "-", "", 1) + "_" + hash128("receivable", tenant, basicContract, period)
+}
+
+// PeriodOfID returns the billing period (YYYY-MM) a receivable id names, or
+// false when s is not a receivable id.
+func PeriodOfID(s string) (string, bool) {
+	if len(s) != 4+6+1+32 || !strings.HasPrefix(s, "rcv_") || s[10] != '_' {
+		return "", false
+	}
+	for _, c := range s[4:10] + s[11:] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", false
+		}
+	}
+	p := s[4:8] + "-" + s[8:10]
+	if p[5:] < "01" || p[5:] > "12" {
+		return "", false
+	}
+	return p, true
 }
 
 // LineID derives a detail line's id from its receivable and everything that

@@ -157,3 +157,15 @@ func TestFormatNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestReceivableIDNamesItsPeriod(t *testing.T) {
+	id := ReceivableID("t", "b", "2026-11")
+	if p, ok := PeriodOfID(id); !ok || p != "2026-11" {
+		t.Errorf("%s: %s %v", id, p, ok)
+	}
+	for _, bad := range []string{"", "rcv_", "rcv_202613_" + id[11:], "rcv_202611-" + id[11:], id + "0", "RCV" + id[3:]} {
+		if _, ok := PeriodOfID(bad); ok {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
