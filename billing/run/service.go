@@ -182,8 +182,8 @@ func adjusted(p pricing.PeriodID, closed map[string]bool) []pricing.PeriodID {
 
 type billedKey struct {
 	basic, contract, fee, item, rate string
-	cat                                   catalog.TaxCategory
-	incl                                  bool
+	cat                              catalog.TaxCategory
+	incl                             bool
 }
 
 // billed sums, per receivable and charge, what the tenant's final
