@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/shopspring/decimal"
 )
 

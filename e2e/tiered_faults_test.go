@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/apitest"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/shopspring/decimal"
 )
 

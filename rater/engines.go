@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/rater/pricing"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
 	"github.com/zeebo/xxh3"

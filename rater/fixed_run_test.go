@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/stream"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )

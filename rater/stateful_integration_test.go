@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/money"
 	"github.com/shopspring/decimal"
 )
 

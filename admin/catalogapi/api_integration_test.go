@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/catalogstore"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
 func demo(t testing.TB) *catalog.Catalogue {

@@ -18,13 +18,13 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/auth"
-	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/kakin-dev/kakin/internal/vault"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
 // BenchmarkCatalogAtScale loads one tenant with KAKIN_BENCH_CUSTOMERS

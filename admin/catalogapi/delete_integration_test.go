@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/clock"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
 // A contract that has taken effect may have produced charges (usage lines,

@@ -5,11 +5,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/auth"
-	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
 // maxTree bounds how many contracts of one kind a contract tree lists.

@@ -15,11 +15,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/auth"
-	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
 // maxBody bounds a request body.

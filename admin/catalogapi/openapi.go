@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/kakin-dev/kakin/catalog"
 )
 
 // The catalogue's part of schemas/openapi/openapi.yaml is generated from

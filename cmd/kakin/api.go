@@ -6,16 +6,16 @@ import (
 	"net/http"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/admin"
 	"github.com/kakin-dev/kakin/admin/catalogapi"
+	"github.com/kakin-dev/kakin/admin/clients"
+	"github.com/kakin-dev/kakin/admin/corrections"
 	usageapi "github.com/kakin-dev/kakin/admin/usage"
+	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/auth"
-	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/idempotency"
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/ratelimit"
-	"github.com/kakin-dev/kakin/lifecycle"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/redis/go-redis/v9"
@@ -95,7 +95,7 @@ func (a *apiRoutes) handleWrite(pattern string, scope auth.Scope, h http.Handler
 
 // registerAdmin mounts the admin role's routes; corrections of usage records
 // are published with producer, the catalogue is kept in catalogStore.
-func (a *apiRoutes) registerAdmin(conn driver.Conn, producer lifecycle.Producer, catalogStore *catalogstore.Store) {
+func (a *apiRoutes) registerAdmin(conn driver.Conn, producer corrections.Producer, catalogStore *catalogstore.Store) {
 	charges := usageapi.NewCharges(usagedb.NewCharges(conn))
 	unrated := usageapi.NewUnrated(usagedb.NewUnrated(conn), a.pages)
 	a.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
@@ -109,17 +109,17 @@ func (a *apiRoutes) registerAdmin(conn driver.Conn, producer lifecycle.Producer,
 	a.handle("GET /v1/usage", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(records.ServeSearch))
 	a.handle("GET /v1/usage/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(records.ServeCount))
 	a.handle("GET /v1/usage/{usageId}", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(records.ServeGet))
-	corrections := lifecycle.NewService(stored, lifecycle.NewPeriods(conn), producer, a.s.reg)
+	corrector := corrections.NewService(stored, corrections.NewPeriods(conn), producer, a.s.reg)
 	for _, action := range []string{schemas.ActionInvalidate, schemas.ActionCancel} {
-		a.handleWrite("POST /v1/usage/{usageId}/"+action, auth.ScopeUsageWrite, corrections.ServeOne(action))
-		a.handleWrite("POST /v1/usage/"+action, auth.ScopeUsageWrite, corrections.ServeBulk(action))
+		a.handleWrite("POST /v1/usage/{usageId}/"+action, auth.ScopeUsageWrite, corrector.ServeOne(action))
+		a.handleWrite("POST /v1/usage/"+action, auth.ScopeUsageWrite, corrector.ServeBulk(action))
 	}
-	clients := admin.NewClients(a.store, a.pages)
-	a.handle("GET /v1/clients", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clients.List))
-	a.handle("GET /v1/clients/count", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clients.Count))
-	a.handle("GET /v1/clients/{clientId}", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clients.Get))
-	a.handleWrite("POST /v1/clients", auth.ScopeAdmin, http.HandlerFunc(clients.Create))
-	a.handleWrite("POST /v1/clients/{clientId}/revoke", auth.ScopeAdmin, http.HandlerFunc(clients.Revoke))
+	clientAPI := clients.New(a.store, a.pages)
+	a.handle("GET /v1/clients", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clientAPI.List))
+	a.handle("GET /v1/clients/count", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clientAPI.Count))
+	a.handle("GET /v1/clients/{clientId}", auth.ScopeAdmin, ratelimit.Admin, http.HandlerFunc(clientAPI.Get))
+	a.handleWrite("POST /v1/clients", auth.ScopeAdmin, http.HandlerFunc(clientAPI.Create))
+	a.handleWrite("POST /v1/clients/{clientId}/revoke", auth.ScopeAdmin, http.HandlerFunc(clientAPI.Revoke))
 	// The catalogue, customers, groups and contracts: the same operations for
 	// every kind (catalogapi.Routes).
 	for _, rt := range catalogapi.New(catalogStore, a.pages, a.s.log).Routes() {

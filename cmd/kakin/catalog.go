@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/catalogstore"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 )
@@ -31,7 +31,7 @@ the changed lines) or unchanged; with --yes it then stores the whole file in
 one transaction (validated together: all of it or nothing). Applying the same
 file twice changes nothing. Entities the file does not list are left alone.
 Both talk to ClickHouse and Redis directly (like kakin tenants); the file's
-format is schemas/catalog/catalogue.schema.json.
+format is catalog/catalogue.schema.json.
 `
 
 // runCatalog exports and applies catalogue files.

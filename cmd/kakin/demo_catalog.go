@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/catalogstore"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/vault"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/redis/go-redis/v9"
 )
 

@@ -7,12 +7,12 @@ import (
 	"os"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/admin/rerates"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/ingest/imports"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/ratelimit"
-	"github.com/kakin-dev/kakin/rater/rerates"
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/redis/go-redis/v9"
 )

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/chdb"
-	"github.com/kakin-dev/kakin/internal/loadgen"
 	"github.com/kakin-dev/kakin/rater/pricelist"
+	"github.com/kakin-dev/kakin/tools/loadgen"
 )
 
 // runLoadgen posts realistic usage at a target rate, reports accepted

@@ -8,8 +8,8 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/kakin-dev/kakin/admin/corrections"
 	"github.com/kakin-dev/kakin/internal/chdb"
-	"github.com/kakin-dev/kakin/lifecycle"
 )
 
 const periodsUsage = `Usage:
@@ -54,7 +54,7 @@ func runPeriods(ctx context.Context, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	periods := lifecycle.NewPeriods(conn)
+	periods := corrections.NewPeriods(conn)
 	switch sub {
 	case "close", "reopen":
 		if err := periods.Set(ctx, *tenantID, *period, sub == "close", cliActor()); err != nil {

@@ -12,14 +12,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/ingest/imports"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
-	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/money"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/shopspring/decimal"
 )
 

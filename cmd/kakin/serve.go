@@ -15,10 +15,10 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/aggregator"
+	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/dedupe"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/internal/auth"
-	"github.com/kakin-dev/kakin/internal/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"

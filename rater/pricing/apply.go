@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/money"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/shopspring/decimal"
 	"github.com/zeebo/xxh3"
 )

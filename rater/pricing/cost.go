@@ -1,7 +1,7 @@
 package pricing
 
 import (
-	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/shopspring/decimal"
 )
 

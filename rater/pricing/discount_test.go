@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/kakin-dev/kakin/catalog"
 )
 
 type discountSpec struct {

@@ -1,5 +1,5 @@
 // Package pricing prices usage records against a tenant's catalogue and
-// contracts (schemas/catalog), exactly and incrementally. It is pure: no I/O,
+// contracts (catalog), exactly and incrementally. It is pure: no I/O,
 // no clock; the rater stage keeps the running states and emits the lines.
 //
 // # Using it
@@ -77,7 +77,7 @@
 // Amounts are exact: decimal.Decimal, or on the fast path 128-bit integers
 // at 10^-18 (quantities and prices at 10^-9); the fast path is used when every
 // number fits and there are no discounts, and is proven equal to the decimal
-// path by TestFastPathEqualsDecimal. Rounding uses internal/money's modes and
+// path by TestFastPathEqualsDecimal. Rounding uses money's modes and
 // the basic contract's currency at the plan's rounding point: period (line =
 // round(after) − round(before), so a charge's lines sum to its rounded
 // period total) or line (each line's raw difference rounded).

@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/kakin-dev/kakin/internal/money"
-	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/money"
 	"github.com/shopspring/decimal"
 )
 

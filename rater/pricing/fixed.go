@@ -5,7 +5,7 @@ import (
 	"math/big"
 	"math/bits"
 
-	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/money"
 	"github.com/shopspring/decimal"
 )
 

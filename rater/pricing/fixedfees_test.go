@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/money"
-	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/money"
 )
 
 // fixedCatalogue: contract k on plan "fx" with one fixed fee "base".

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/money"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/shopspring/decimal"
 )
 

@@ -5,9 +5,9 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/kakin-dev/kakin/internal/money"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/money"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
 // modelCase prices a sequence of records (one running charge) and checks

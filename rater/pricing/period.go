@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/kakin-dev/kakin/catalog"
 )
 
 // PeriodID names a billing period by the month it ends in: year*12 +

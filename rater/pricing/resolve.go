@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
 // Key identifies one running charge: a fee of a customer's service contract,

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
 var tokyo, _ = time.LoadLocation("Asia/Tokyo")

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/shopspring/decimal"
 )
 

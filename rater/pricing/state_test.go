@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 )
 
 func TestStateBinaryRoundTrip(t *testing.T) {

@@ -1,4 +1,4 @@
--- The catalogue, customers, groups and contracts (internal/catalogstore).
+-- The catalogue, customers, groups and contracts (catalog/catalogstore).
 --
 -- catalog_entities is the system of record: append-only, one row per revision
 -- of every entity of every kind. Nothing is updated in place; a delete is a

@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/kakin-dev/kakin/admin"
 	"github.com/kakin-dev/kakin/admin/catalogapi"
+	"github.com/kakin-dev/kakin/admin/clients"
+	"github.com/kakin-dev/kakin/admin/corrections"
 	"github.com/kakin-dev/kakin/admin/usage"
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/ingest/imports"
 	"github.com/kakin-dev/kakin/internal/auth"
@@ -25,9 +27,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/idempotency"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/page"
-	"github.com/kakin-dev/kakin/lifecycle"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
 	"github.com/kakin-dev/kakin/schemas/openapi"
 	"github.com/kakin-dev/kakin/usagedb"
 )
@@ -498,8 +498,8 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 				Status: usagedb.StatusUnrated},
 			History: []usagedb.StatusEntry{}, Lines: []usagedb.RecordLine{}, Duplicates: []usagedb.DuplicateRecord{},
 			Unrated: &usagedb.UnratedReason{ReasonCode: "unknown_element", Reason: "no price", Stage: "rater"}}},
-		{"CorrectionAccepted", lifecycle.CorrectionAccepted{ID: "e-1", Action: "invalidate", Generation: 1, Status: "invalid", RequestedAt: at}},
-		{"BulkCorrectionAccepted", lifecycle.BulkCorrectionAccepted{Action: "cancel", Matched: 3, Changed: 2, Unchanged: 1, RequestedAt: at}},
+		{"CorrectionAccepted", corrections.CorrectionAccepted{ID: "e-1", Action: "invalidate", Generation: 1, Status: "invalid", RequestedAt: at}},
+		{"BulkCorrectionAccepted", corrections.BulkCorrectionAccepted{Action: "cancel", Matched: 3, Changed: 2, Unchanged: 1, RequestedAt: at}},
 		{"Limits", auth.Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}},
 		{"Limits", auth.Limits{}},
 		{"LimitsInput", auth.Limits{IngestRequestsPerSecond: 10}},
@@ -525,9 +525,9 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"DuplicateItems", httpapi.Page[usagedb.DuplicateRecord]{Items: []usagedb.DuplicateRecord{{ID: "e-1", Customer: "c", Element: "x",
 			Quantity: "1", Time: at, ReceivedAt: at, Position: usagedb.Position{Partition: 1, Offset: 9}, FirstReceivedAt: at}}, NextPage: "abc.def"}},
 		{"DuplicatePage", usage.DuplicatePage{Records: []usagedb.DuplicateRecord{}}},
-		{"ClientItems", httpapi.Page[admin.ClientView]{Items: []admin.ClientView{{ID: "kc_x", Name: "n", Scopes: []auth.Scope{auth.ScopeAdmin},
+		{"ClientItems", httpapi.Page[clients.ClientView]{Items: []clients.ClientView{{ID: "kc_x", Name: "n", Scopes: []auth.Scope{auth.ScopeAdmin},
 			CreatedAt: at}}, NextPage: "abc.def"}},
-		{"ClientList", admin.ClientPage{Clients: []admin.ClientView{{ID: "kc_x", Name: "n", Scopes: []auth.Scope{auth.ScopeAdmin}, CreatedAt: at}}}},
+		{"ClientList", clients.ClientPage{Clients: []clients.ClientView{{ID: "kc_x", Name: "n", Scopes: []auth.Scope{auth.ScopeAdmin}, CreatedAt: at}}}},
 		{"JobError", jobs.LineError{Line: 3, RecordID: "e-2", Field: "quantity", Reason: "must not be negative"}},
 		{"ImportAccepted", imports.Accepted{Size: 10, CheckImportStatus: "/v1/jobs/x",
 			Job: jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind, Status: jobs.StatusPending, CreatedAt: at, UpdatedAt: at}, false)}},
@@ -877,7 +877,7 @@ func TestQueryParametersMatchTheCode(t *testing.T) {
 		"POST /v1/usage/invalidate":           nil,
 		"POST /v1/usage/cancel":               nil,
 	}
-	for _, m := range []map[string][]string{usage.QueryParams, jobs.QueryParams, admin.QueryParams} {
+	for _, m := range []map[string][]string{usage.QueryParams, jobs.QueryParams, clients.QueryParams} {
 		for route, params := range m {
 			code[route] = params
 		}

@@ -1,0 +1,274 @@
+package catalog
+
+import (
+	"fmt"
+	"net/mail"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kakin-dev/kakin/money"
+	"github.com/kakin-dev/kakin/schemas"
+)
+
+// Customer is a customer (顧客): the unit that is billed. Personal fields are
+// in Personal, which the store keeps encrypted; everything else is plain.
+type Customer struct {
+	ID         string            `json:"id"`
+	Status     string            `json:"status,omitempty"` // active (default) or suspended
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Personal   Personal          `json:"personal"`
+}
+
+// Personal holds a customer's personally identifying fields. They are stored
+// encrypted with the tenant's data key; exact-match search on them goes
+// through a keyed blind index.
+type Personal struct {
+	Name    string `json:"name,omitempty"`
+	Address string `json:"address,omitempty"`
+	Phone   string `json:"phone,omitempty"`
+	Email   string `json:"email,omitempty"`
+}
+
+// Group is a group (グループ) of customers with the same attributes.
+type Group struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Members []string `json:"members,omitempty"` // customer ids
+}
+
+// BasicContract is a basic contract (基本契約): the customer's billing terms.
+type BasicContract struct {
+	ID       string `json:"id"`
+	Customer string `json:"customer"`
+	DateRange
+	Currency string `json:"currency"`
+	// ClosingDay is the day of the month a billing period ends on (1-28), or
+	// 0 for the last day of the month.
+	ClosingDay int        `json:"closing_day"`
+	TimeZone   string     `json:"time_zone"`
+	Rounding   money.Mode `json:"rounding"` // half_up, down or up
+}
+
+// ServiceContract is a service contract (サービス契約) together with its
+// price contracts (料金契約): the service, its term and the plans that apply
+// in which periods. A child contract names its parent contract; an option
+// is a child whose service is of kind option.
+type ServiceContract struct {
+	ID       string `json:"id"`
+	Customer string `json:"customer"`
+	Basic    string `json:"basic_contract"`
+	Service  string `json:"service"`
+	Parent   string `json:"parent,omitempty"` // parent service contract id
+	DateRange
+	// Quantity multiplies fixed fees (e.g. number of accounts); 0 means 1.
+	Quantity   int               `json:"quantity,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Plans      []PricePlanTerm   `json:"plans"`
+	// Cancelled is set by a cancellation (解約): EndDate is then the last day.
+	Cancelled bool `json:"cancelled,omitempty"`
+}
+
+// PricePlanTerm is one price contract: a plan applied for a date range.
+type PricePlanTerm struct {
+	Plan string `json:"plan"`
+	DateRange
+}
+
+// DiscountContract is a discount contract (割引契約).
+type DiscountContract struct {
+	ID       string `json:"id"`
+	Customer string `json:"customer"`
+	// Service is the service whose contracts the discount applies to: it
+	// discounts only charges (metered and fixed) of the customer's service
+	// contracts of this service. A discount contract for a service the
+	// customer has no contract for discounts nothing.
+	Service       string `json:"service"`
+	DiscountTable string `json:"discount_table"`
+	DateRange
+	// Scope narrows the discount, within Service, to one service contract,
+	// one plan or one fee; an empty Scope (or level customer) discounts all
+	// of the customer's charges of Service — never other services'.
+	Scope DiscountScope `json:"scope"`
+	// Order sets the order in which a customer's discounts apply (ascending,
+	// then by id); each applies to what the earlier ones left.
+	Order     int  `json:"order"`
+	Cancelled bool `json:"cancelled,omitempty"`
+}
+
+// DiscountScope selects what a discount contract discounts.
+type DiscountScope struct {
+	Level  string `json:"level"`            // customer, contract, plan or fee
+	Target string `json:"target,omitempty"` // the contract id, plan code or fee code
+}
+
+// Validate checks the customer on its own.
+func (c *Customer) Validate() error {
+	var errs Errors
+	if !schemas.ValidCode(c.ID) {
+		errs.Add("id", "must be 1-64 characters of letters, digits and _-.:")
+	}
+	switch c.Status {
+	case "", "active", "suspended":
+	default:
+		errs.Add("status", "must be active or suspended")
+	}
+	checkAttrs("attributes", c.Attributes, &errs)
+	if c.Personal.Email != "" {
+		if a, err := mail.ParseAddress(c.Personal.Email); err != nil || a.Address != c.Personal.Email {
+			errs.Add("personal.email", "is not an e-mail address")
+		}
+	}
+	for field, v := range map[string]string{"name": c.Personal.Name, "address": c.Personal.Address, "phone": c.Personal.Phone} {
+		if len(v) > 1024 {
+			errs.Add("personal."+field, "must be at most 1024 bytes")
+		}
+	}
+	return errs.Err()
+}
+
+// Validate checks the group on its own.
+func (g *Group) Validate() error {
+	var errs Errors
+	if !schemas.ValidCode(g.ID) {
+		errs.Add("id", "must be 1-64 characters of letters, digits and _-.:")
+	}
+	if g.Name == "" || len(g.Name) > 256 {
+		errs.Add("name", "must be 1-256 characters")
+	}
+	seen := map[string]bool{}
+	for i, m := range g.Members {
+		if seen[m] {
+			errs.Add(fmt.Sprintf("members[%d]", i), "listed twice")
+		}
+		seen[m] = true
+	}
+	return errs.Err()
+}
+
+// Validate checks the basic contract on its own.
+func (b *BasicContract) Validate() error {
+	var errs Errors
+	checkContractHeader(b.ID, b.Customer, &errs)
+	b.DateRange.check("", &errs)
+	if _, ok := currencyPlaces(b.Currency); !ok {
+		errs.Add("currency", fmt.Sprintf("unknown currency %q", b.Currency))
+	}
+	if b.ClosingDay < 0 || b.ClosingDay > 28 {
+		errs.Add("closing_day", "must be 1-28, or 0 for the last day of the month")
+	}
+	if _, err := time.LoadLocation(b.TimeZone); err != nil || b.TimeZone == "" {
+		errs.Add("time_zone", fmt.Sprintf("unknown time zone %q", b.TimeZone))
+	}
+	if _, err := money.ParseMode(string(b.Rounding)); err != nil {
+		errs.Add("rounding", "must be half_up, down or up")
+	}
+	return errs.Err()
+}
+
+// Validate checks the service contract on its own.
+func (s *ServiceContract) Validate() error {
+	var errs Errors
+	checkContractHeader(s.ID, s.Customer, &errs)
+	if !schemas.ValidCode(s.Basic) {
+		errs.Add("basic_contract", "is required")
+	}
+	if !schemas.ValidCode(s.Service) {
+		errs.Add("service", "is required")
+	}
+	if s.Parent == s.ID && s.ID != "" {
+		errs.Add("parent", "a contract cannot be its own parent")
+	}
+	s.DateRange.check("", &errs)
+	if s.Quantity < 0 {
+		errs.Add("quantity", "must not be negative")
+	}
+	if s.Quantity > MaxContractQuantity {
+		errs.Add("quantity", "must be at most 1000000000 (10^9), so that fixed fees times it fit the stored amounts")
+	}
+	checkAttrs("attributes", s.Attributes, &errs)
+	if len(s.Plans) == 0 {
+		errs.Add("plans", "at least one price plan is required")
+	}
+	for i, p := range s.Plans {
+		f := fmt.Sprintf("plans[%d]", i)
+		if !schemas.ValidCode(p.Plan) {
+			errs.Add(f+".plan", "is required")
+		}
+		p.DateRange.check(f, &errs)
+		if p.Start.Before(s.Start) || (s.End != nil && (p.End == nil || p.End.After(*s.End))) {
+			errs.Add(f, "must lie within the contract's start_date and end_date")
+		}
+		for j := 0; j < i; j++ {
+			if s.Plans[j].Overlaps(p.DateRange) {
+				errs.Add(f, fmt.Sprintf("overlaps plans[%d]: one plan at a time", j))
+			}
+		}
+	}
+	return errs.Err()
+}
+
+// Validate checks the discount contract on its own.
+func (d *DiscountContract) Validate() error {
+	var errs Errors
+	checkContractHeader(d.ID, d.Customer, &errs)
+	if !schemas.ValidCode(d.Service) {
+		errs.Add("service", "is required")
+	}
+	if !schemas.ValidCode(d.DiscountTable) {
+		errs.Add("discount_table", "is required")
+	}
+	d.DateRange.check("", &errs)
+	switch d.Scope.Level {
+	case "", "customer":
+		if d.Scope.Target != "" {
+			errs.Add("scope.target", "a customer-wide discount has no target")
+		}
+	case "contract", "plan", "fee":
+		if !schemas.ValidCode(d.Scope.Target) {
+			errs.Add("scope.target", "is required for level "+d.Scope.Level)
+		}
+	default:
+		errs.Add("scope.level", "must be customer, contract, plan or fee")
+	}
+	return errs.Err()
+}
+
+func checkContractHeader(id, customer string, errs *Errors) {
+	if !schemas.ValidCode(id) {
+		errs.Add("id", "must be 1-64 characters of letters, digits and _-.:")
+	}
+	if !schemas.ValidCode(customer) {
+		errs.Add("customer", "is required")
+	}
+}
+
+func checkAttrs(field string, m map[string]string, errs *Errors) {
+	for k, v := range m {
+		if k == "" || len(k) > 64 {
+			errs.Add(field, fmt.Sprintf("key %q must be 1-64 characters", k))
+		}
+		if len(v) > 256 {
+			errs.Add(field+"."+k, "must be at most 256 characters")
+		}
+	}
+}
+
+func currencyPlaces(code string) (int32, bool) {
+	c, err := money.LookupCurrency(code)
+	return c.Places, err == nil && code == c.Code
+}
+
+// canonicalAttrs renders attributes sorted by key, for comparisons and keys.
+func canonicalAttrs(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%q=%q;", k, m[k])
+	}
+	return b.String()
+}
