@@ -18,10 +18,10 @@ import (
 	"github.com/kakin-dev/kakin/billingdb"
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/chdb"
-	"github.com/kakin-dev/kakin/lifecycle"
+	"github.com/kakin-dev/kakin/admin/corrections"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
@@ -67,7 +67,7 @@ type env struct {
 	conn    driver.Conn
 	store   *billingdb.Store
 	records *usagedb.Records
-	periods *lifecycle.Periods
+	periods *corrections.Periods
 	svc     *Service
 	now     time.Time
 	cats    catalogues
@@ -105,7 +105,7 @@ func newEnv(t *testing.T) *env {
 		rdb.Close()
 	})
 	e := &env{t: t, conn: conn, store: billingdb.New(conn), records: usagedb.NewRecords(conn),
-		periods: lifecycle.NewPeriods(conn), cats: catalogues{}, maxLine: DefaultMaxLines,
+		periods: corrections.NewPeriods(conn), cats: catalogues{}, maxLine: DefaultMaxLines,
 		// The business clock: 3 December 2026, after November's end in every zone.
 		now: time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)}
 	e.svc = New(Options{Store: e.store, Records: e.records, Catalogues: e.cats, Periods: e.periods, Redis: rdb,

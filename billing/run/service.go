@@ -22,7 +22,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/redislock"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/schemas/catalog"
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -41,7 +41,7 @@ type Catalogues interface {
 	Catalogue(tenant string) *catalog.Catalogue
 }
 
-// Periods keeps the closed-period markers (lifecycle.Periods): corrections
+// Periods keeps the closed-period markers (corrections.Periods): corrections
 // of a closed period are refused there.
 type Periods interface {
 	Set(ctx context.Context, tenant, period string, closed bool, actor string) error
