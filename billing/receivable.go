@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kakin-dev/kakin/money"
 	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/money"
 	"github.com/shopspring/decimal"
 )
 

@@ -3,8 +3,8 @@ package billing
 import (
 	"testing"
 
-	"github.com/kakin-dev/kakin/money"
 	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/money"
 	"github.com/shopspring/decimal"
 )
 

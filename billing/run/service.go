@@ -18,11 +18,11 @@ import (
 
 	"github.com/kakin-dev/kakin/billing"
 	"github.com/kakin-dev/kakin/billingdb"
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/redislock"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
