@@ -37,6 +37,9 @@ func (s *Service) Close(ctx context.Context, tenant, period, actor string) (Clos
 	if _, err := pricing.ParsePeriod(period); err != nil {
 		return res, err
 	}
+	if s.o.Catalogues.Catalogue(tenant) == nil {
+		return res, ErrNoCatalogue
+	}
 	l, err := s.lock(ctx, tenant, "close")
 	if err != nil {
 		return res, err
