@@ -37,7 +37,7 @@ func (s *Service) Close(ctx context.Context, tenant, period, actor string) (Clos
 	if _, err := pricing.ParsePeriod(period); err != nil {
 		return res, err
 	}
-	if s.o.Catalogues.Catalogue(tenant) == nil {
+	if c := s.o.Catalogues.Catalogue(tenant); c == nil || len(c.BasicContracts) == 0 {
 		return res, ErrNoCatalogue
 	}
 	l, err := s.lock(ctx, tenant, "close")

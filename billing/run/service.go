@@ -110,7 +110,7 @@ var (
 	ErrClosed      = errors.New("the period is closed")
 	ErrNotClosed   = errors.New("the period is not closed")
 	ErrNotLatest   = errors.New("only the latest closed period can be reopened")
-	ErrNoCatalogue = errors.New("the tenant has no catalogue")
+	ErrNoCatalogue = errors.New("the tenant has no basic contracts to bill")
 	ErrLimit       = errors.New("the receivable detail-line limit would be exceeded")
 )
 
@@ -233,7 +233,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		return res, err
 	}
 	cat := s.o.Catalogues.Catalogue(req.Tenant)
-	if cat == nil {
+	if cat == nil || len(cat.BasicContracts) == 0 {
 		return res, ErrNoCatalogue
 	}
 	engine, err := pricing.Compile(cat)

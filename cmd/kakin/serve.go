@@ -311,6 +311,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 				catalogstore.StoreOptions{Log: log, Registerer: reg, MaxFutureSkew: cfg.MaxFutureSkew})
 			api.registerAdmin(conn, writer(""), store)
 			s.registerRerate(conn, redisClient, api, writer(""))
+			s.registerBilling(conn, redisClient(), api, catalogReplica(conn))
 		}
 	}
 	if api != nil {
