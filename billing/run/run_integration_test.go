@@ -264,4 +264,55 @@ func TestStoreIsTenantScoped(t *testing.T) {
 	}
 }
 
-var _ = schemas.UsageEvent{}
+
+// An injected difference (one streamed line 1 yen off, and a streamed line
+// of a charge the batch does not produce) is reported as such, with both
+// figures; the receivable takes the batch's.
+func TestReconciliationReportsAnInjectedDifference(t *testing.T) {
+	e := newEnv(t)
+	e.loadCatalogue("acme")
+	nov := november("acme")
+	e.storeRecords(nov...)
+	e.streamLines("acme", pricing.PeriodOfMonth(2026, time.November), nov, func(l *schemas.RatedLine) {
+		if l.Event.ID == "u7" {
+			l.Amount = l.Amount.Add(decimalOf("1"))
+		}
+	})
+	e.streamLines("acme", pricing.PeriodOfMonth(2026, time.November), []schemas.UsageEvent{
+		ev("acme", "stray", "k-api", "calls", "1", 11, 2, 0, time.Time{})}, func(l *schemas.RatedLine) {
+		if l.Event.ID == "stray" { // the fixed lines are written again unchanged
+			l.Item = "k-gone/api-calls"
+		}
+	})
+	res := e.run("acme", "2026-11", "job_r")
+	if res.Differences != 2 {
+		t.Errorf("%d differences, want 2", res.Differences)
+	}
+	got := map[string]billingdb.Diff{}
+	if err := e.store.Reconciliation(context.Background(), "acme", "job_r", "", func(d billingdb.Diff) error {
+		got[d.Item] = d
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if d := got["k-food/meals"]; d.Outcome != billingdb.Differ || !d.Batch.Equal(decimalOf("1620")) || !d.Stream.Equal(decimalOf("1621")) {
+		t.Errorf("meals: %+v", d)
+	}
+	if d := got["k-gone/api-calls"]; d.Outcome != billingdb.OnlyInStream || !d.Stream.Equal(decimalOf("1")) {
+		t.Errorf("stray: %+v", d)
+	}
+	if d := got["k-api/api-calls"]; d.Outcome != billingdb.Match {
+		t.Errorf("calls: %+v", d)
+	}
+	if r := e.receivable("acme", "2026-11"); !r.Total.Equal(decimalOf("12063")) {
+		t.Errorf("total %s", r.Total)
+	}
+	// Finance's views: FINAL built in, deleted lines left out.
+	var n uint64
+	if err := e.conn.QueryRow(context.Background(), "SELECT count() FROM receivable_lines_current WHERE tenant = 'acme'").Scan(&n); err != nil || n != 9 {
+		t.Errorf("receivable_lines_current: %d %v", n, err)
+	}
+	if err := e.conn.QueryRow(context.Background(), "SELECT count() FROM receivables_current WHERE tenant = 'acme'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("receivables_current: %d %v", n, err)
+	}
+}
