@@ -264,7 +264,6 @@ func TestStoreIsTenantScoped(t *testing.T) {
 	}
 }
 
-
 // An injected difference (one streamed line 1 yen off, and a streamed line
 // of a charge the batch does not produce) is reported as such, with both
 // figures; the receivable takes the batch's.
