@@ -17,6 +17,7 @@ import (
 	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/billingdb"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
+	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/jobs"
@@ -31,7 +32,8 @@ import (
 func (s *server) registerBilling(conn driver.Conn, rdb *redis.Client, api *apiRoutes, replica *catalogstore.Replica) {
 	store := billingdb.New(conn)
 	svc := run.New(run.Options{Store: store, Records: usagedb.NewRecords(conn), Catalogues: replica,
-		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: s.log, Registerer: s.reg})
+		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: s.log, Registerer: s.reg,
+		MaxLines: detailLineLimit(auth.NewStore(conn))})
 	js := jobs.NewStore(conn)
 	runner := s.jobRunner(js, rdb)
 	runner.Register(run.Kind, run.NewJob(svc))
@@ -115,7 +117,7 @@ func runBilling(ctx context.Context, args []string) error {
 		return err
 	}
 	svc := run.New(run.Options{Store: store, Records: usagedb.NewRecords(conn), Catalogues: replica,
-		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: quiet})
+		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: quiet, MaxLines: detailLineLimit(auth.NewStore(conn))})
 	out := json.NewEncoder(os.Stdout)
 	out.SetIndent("", "  ")
 	switch sub {
