@@ -17,6 +17,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/ratelimit"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/tenants"
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/redis/go-redis/v9"
 )
@@ -51,7 +52,7 @@ func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, err
 	if err != nil {
 		return nil, err
 	}
-	api.store = auth.NewStore(conn)
+	api.store = auth.NewStore(conn, tenants.NewStore(conn))
 	api.limiter = ratelimit.New(redisClient(), ratelimit.Defaults{
 		IngestEventsPerSecond: cfg.IngestEventsPerSec, IngestRequestsPerSecond: cfg.IngestReqsPerSec,
 		AdminRequestsPerMinute: cfg.AdminReqsPerMin, MaxEventsPerRequest: cfg.MaxRecords,

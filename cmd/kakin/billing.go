@@ -17,11 +17,11 @@ import (
 	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/billingdb"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
-	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/ratelimit"
+	"github.com/kakin-dev/kakin/tenants"
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/redis/go-redis/v9"
 )
@@ -33,7 +33,7 @@ func (s *server) registerBilling(conn driver.Conn, rdb *redis.Client, api *apiRo
 	store := billingdb.New(conn)
 	svc := run.New(run.Options{Store: store, Records: usagedb.NewRecords(conn), Catalogues: replica,
 		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: s.log, Registerer: s.reg,
-		MaxLines: detailLineLimit(auth.NewStore(conn))})
+		MaxLines: detailLineLimit(tenants.NewStore(conn))})
 	js := jobs.NewStore(conn)
 	runner := s.jobRunner(js, rdb)
 	runner.Register(run.Kind, run.NewJob(svc))
@@ -117,7 +117,7 @@ func runBilling(ctx context.Context, args []string) error {
 		return err
 	}
 	svc := run.New(run.Options{Store: store, Records: usagedb.NewRecords(conn), Catalogues: replica,
-		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: quiet, MaxLines: detailLineLimit(auth.NewStore(conn))})
+		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: quiet, MaxLines: detailLineLimit(tenants.NewStore(conn))})
 	out := json.NewEncoder(os.Stdout)
 	out.SetIndent("", "  ")
 	switch sub {

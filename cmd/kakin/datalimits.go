@@ -6,12 +6,12 @@ import (
 	"fmt"
 
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
-	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // dataLimitFlags registers the data-limit flags of `kakin tenants set-limits`.
-func dataLimitFlags(fs *flag.FlagSet) *auth.DataLimits {
-	var l auth.DataLimits
+func dataLimitFlags(fs *flag.FlagSet) *tenants.DataLimits {
+	var l tenants.DataLimits
 	fs.IntVar(&l.Customers, "max-customers", 0, "live customers (0: default 100,000)")
 	fs.IntVar(&l.Contracts, "max-contracts", 0, "live service + discount contracts (0: default 100,000)")
 	fs.IntVar(&l.DetailLines, "max-detail-lines", 0, "receivable detail lines (0: default 1,000,000)")
@@ -21,7 +21,7 @@ func dataLimitFlags(fs *flag.FlagSet) *auth.DataLimits {
 // setDataLimits stores the data-limit flags given (the others keep their
 // value) and reports whether only data limits were given (the rate limits
 // are then left as they are).
-func setDataLimits(ctx context.Context, store *auth.Store, fs *flag.FlagSet, tenant string, given *auth.DataLimits) (bool, error) {
+func setDataLimits(ctx context.Context, store *tenants.Store, fs *flag.FlagSet, tenant string, given *tenants.DataLimits) (bool, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if !set["max-customers"] && !set["max-contracts"] && !set["max-detail-lines"] {
@@ -51,7 +51,7 @@ func setDataLimits(ctx context.Context, store *auth.Store, fs *flag.FlagSet, ten
 
 // catalogueLimits reads a tenant's customer and contract limits for the
 // catalogue store.
-func catalogueLimits(store *auth.Store) catalogstore.DataLimitsFunc {
+func catalogueLimits(store *tenants.Store) catalogstore.DataLimitsFunc {
 	return func(ctx context.Context, tenant string) (catalogstore.DataLimits, error) {
 		l, err := store.DataLimits(ctx, tenant)
 		if err != nil {
@@ -64,7 +64,7 @@ func catalogueLimits(store *auth.Store) catalogstore.DataLimitsFunc {
 
 // detailLineLimit reads a tenant's receivable detail-line limit for the
 // billing run.
-func detailLineLimit(store *auth.Store) func(ctx context.Context, tenant string) (uint64, error) {
+func detailLineLimit(store *tenants.Store) func(ctx context.Context, tenant string) (uint64, error) {
 	return func(ctx context.Context, tenant string) (uint64, error) {
 		l, err := store.DataLimits(ctx, tenant)
 		if err != nil {

@@ -23,13 +23,13 @@ import (
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/stream"
-	"github.com/kakin-dev/kakin/internal/tenantwindow"
 	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/openapi"
+	"github.com/kakin-dev/kakin/tenants"
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -180,8 +180,8 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 
 	// Every tenant's dedupe window, for ingest (how old an event may be) and
 	// dedupe (how long its ids are remembered); loaded once per process.
-	var windows *tenantwindow.Windows
-	tenantWindows := func() (*tenantwindow.Windows, error) {
+	var windows *tenants.Windows
+	tenantWindows := func() (*tenants.Windows, error) {
 		if windows != nil {
 			return windows, nil
 		}
@@ -189,7 +189,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		if err != nil {
 			return nil, err
 		}
-		windows = tenantwindow.New(auth.NewStore(conn), cfg.DedupeWindow, cfg.TenantRefresh, log, reg)
+		windows = tenants.NewWindows(tenants.NewStore(conn), cfg.DedupeWindow, cfg.TenantRefresh, log, reg)
 		s.addLoop("tenant_windows", windows.Run)
 		s.checks = append(s.checks, check{"tenant_windows", windows.Ready})
 		return windows, nil
@@ -308,7 +308,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 				return nil, fmt.Errorf("customers' personal fields need a master key (create one with `kakin dev`, or see docs/ARCHITECTURE.md): %w", err)
 			}
 			store := catalogstore.NewStore(conn, redisClient(), catalogReplica(conn), vault.New(conn, redisClient(), master),
-				catalogstore.StoreOptions{Log: log, Registerer: reg, MaxFutureSkew: cfg.MaxFutureSkew, DataLimits: catalogueLimits(auth.NewStore(conn))})
+				catalogstore.StoreOptions{Log: log, Registerer: reg, MaxFutureSkew: cfg.MaxFutureSkew, DataLimits: catalogueLimits(tenants.NewStore(conn))})
 			api.registerAdmin(conn, writer(""), store)
 			s.registerRerate(conn, redisClient, api, writer(""))
 			s.registerBilling(conn, redisClient(), api, catalogReplica(conn))
