@@ -194,7 +194,7 @@ func (a *API) GetRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("runId")
 	j, err := a.jobs.Get(r.Context(), ten, id)
 	if errors.Is(err, jobs.ErrNotFound) || err == nil && j.Kind != run.Kind {
-		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no billing run "+id)
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such billing run in this tenant")
 		return
 	}
 	if err != nil {
@@ -241,7 +241,7 @@ func (a *API) Reconciliation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if row == nil {
-		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no billing run "+id+" has run yet")
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such billing run in this tenant, or it has not run yet")
 		return
 	}
 	if format == "csv" || format == "" && strings.Contains(r.Header.Get("Accept"), "text/csv") {
@@ -402,7 +402,7 @@ func (a *API) receivable(w http.ResponseWriter, r *http.Request) (*billingdb.Sto
 		return nil, false
 	}
 	if s == nil {
-		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no receivable "+id)
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such receivable in this tenant")
 		return nil, false
 	}
 	return s, true
@@ -500,7 +500,7 @@ func (a *API) Delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s == nil {
-		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no receivable "+id)
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such receivable in this tenant")
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, NewReceivableView(s))

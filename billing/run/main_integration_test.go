@@ -63,7 +63,7 @@ func (c catalogues) Catalogue(t string) *catalog.Catalogue { return c[t] }
 
 // env is one test's database, clock and service.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	conn    driver.Conn
 	store   *billingdb.Store
 	records *usagedb.Records
@@ -75,7 +75,9 @@ type env struct {
 	offset  int64
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvB(t) }
+
+func newEnvB(t testing.TB) *env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs clickhouse-server and redis-server; skipped in -short mode")
