@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/kakin-dev/kakin/billing"
 	"github.com/kakin-dev/kakin/billingdb"
@@ -40,11 +41,11 @@ func (s *Service) Close(ctx context.Context, tenant, period, actor string) (Clos
 	if c := s.o.Catalogues.Catalogue(tenant); c == nil || len(c.BasicContracts) == 0 {
 		return res, ErrNoCatalogue
 	}
-	l, err := s.lock(ctx, tenant, "close")
+	ctx, release, err := s.hold(ctx, tenant, "close")
 	if err != nil {
 		return res, err
 	}
-	defer func() { _ = l.Release(context.WithoutCancel(ctx)) }()
+	defer release()
 	if err := s.o.Periods.Set(ctx, tenant, period, true, actor); err != nil {
 		return res, err
 	}
@@ -58,6 +59,7 @@ func (s *Service) Close(ctx context.Context, tenant, period, actor string) (Clos
 		Watermark: now}, closed); err != nil {
 		return res, err
 	}
+	finaliseStart := time.Now()
 	format, err := s.o.Store.NumberFormat(ctx, tenant)
 	if err != nil {
 		return res, err
@@ -90,7 +92,7 @@ func (s *Service) Close(ctx context.Context, tenant, period, actor string) (Clos
 		return res, err
 	}
 	for start := 0; start < len(drafts); start += finaliseChunk {
-		if err := l.Renew(ctx); err != nil {
+		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("close %s: %w", period, err)
 		}
 		var ws []billingdb.Write
@@ -116,6 +118,8 @@ func (s *Service) Close(ctx context.Context, tenant, period, actor string) (Clos
 		res.Finalised += uint64(len(ws))
 	}
 	s.written.WithLabelValues("finalised").Add(float64(res.Finalised))
+	s.o.Log.Info("billing close", "tenant", tenant, "period", period, "finalised", res.Finalised, "first_seq", res.FirstSeq,
+		"last_seq", res.LastSeq, "finalise", time.Since(finaliseStart).Round(time.Millisecond).String())
 	if err := s.o.Store.AddPeriodEvent(ctx, tenant, billingdb.PeriodEvent{Period: period, Action: "close", Actor: actor,
 		At: now, FirstSeq: res.FirstSeq, LastSeq: res.LastSeq}); err != nil {
 		return res, err
@@ -142,11 +146,11 @@ func (s *Service) Reopen(ctx context.Context, tenant, period, reason, actor stri
 	if reason == "" {
 		return 0, errors.New("a reopen needs a reason")
 	}
-	l, err := s.lock(ctx, tenant, "reopen")
+	ctx, release, err := s.hold(ctx, tenant, "reopen")
 	if err != nil {
 		return 0, err
 	}
-	defer func() { _ = l.Release(context.WithoutCancel(ctx)) }()
+	defer release()
 	closed, err := s.o.Periods.Closed(ctx, tenant)
 	if err != nil {
 		return 0, err
@@ -194,11 +198,11 @@ var ErrReasonRequired = errors.New("voiding a final receivable needs a reason")
 // voided with a reason and kept, its number never reused. It returns the
 // new state, or nil when the tenant has no such receivable.
 func (s *Service) Delete(ctx context.Context, tenant, id, reason, actor string) (*billingdb.Stored, error) {
-	l, err := s.lock(ctx, tenant, "delete")
+	ctx, release, err := s.hold(ctx, tenant, "delete")
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = l.Release(context.WithoutCancel(ctx)) }()
+	defer release()
 	r, err := s.o.Store.Get(ctx, tenant, id)
 	if err != nil || r == nil {
 		return nil, err

@@ -3,10 +3,12 @@ package run
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,6 +92,7 @@ func BenchmarkClose(b *testing.B) {
 		b.StopTimer()
 		e := newEnvB(b)
 		e.cats["bench"] = benchCatalogue(n)
+		e.svc.o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 		ctx := context.Background()
 		recs := make([]usagedb.AcceptedRecord, 0, 100_000)
 		flush := func() {
@@ -126,19 +129,37 @@ func BenchmarkClose(b *testing.B) {
 		runtime.GC()
 		before := vmHWM()
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuSeconds()
 		res, err := e.svc.Close(ctx, "bench", "2026-11", "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
-		d := time.Since(start)
+		d, cpu := time.Since(start), cpuSeconds()-cpu0
 		b.StopTimer()
 		if res.Finalised != uint64(n) || res.Run.Lines != uint64(10*n) || res.LastSeq != uint64(n) {
 			b.Fatalf("close %+v", res)
 		}
 		b.ReportMetric(float64(res.Run.Lines)/d.Seconds(), "lines/s")
 		b.ReportMetric(d.Seconds(), "s/close")
-		b.Logf("%d customers, %d lines: close %.1f s (%.0f lines/s); peak RSS before the close %s, after %s", n, res.Run.Lines,
-			d.Seconds(), float64(res.Run.Lines)/d.Seconds(), before, vmHWM())
+		b.ReportMetric(cpu, "client-cpu-s")
+		b.Logf("%d customers, %d lines: close %.1f s wall (%.0f lines/s), %.1f s of this process's CPU; peak RSS before the close %s, after %s; load average %s",
+			n, res.Run.Lines, d.Seconds(), float64(res.Run.Lines)/d.Seconds(), cpu, before, vmHWM(), loadAvg())
 	}
+}
+
+// cpuSeconds is this process's user + system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }

@@ -136,12 +136,43 @@ type Result struct {
 	PeriodEnd   time.Time // the latest end instant of the period over the basic contracts
 }
 
-func (s *Service) lock(ctx context.Context, tenant, owner string) (*redislock.Lock, error) {
-	l, err := redislock.Acquire(ctx, s.o.Redis, "billing:lock:"+tenant, owner, 2*time.Minute, 2*time.Minute)
+// lockTTL is the billing lock's lease; the holder renews it every third.
+const lockTTL = time.Minute
+
+// hold takes the tenant's billing lock (runs, closes, reopens and deletes
+// of one tenant are serialised) and renews it in the background until
+// release; if a renewal fails (the lease was lost), the returned context is
+// cancelled so the holder stops before writing anything more.
+func (s *Service) hold(ctx context.Context, tenant, owner string) (context.Context, func(), error) {
+	l, err := redislock.Acquire(ctx, s.o.Redis, "billing:lock:"+tenant, owner, lockTTL, 2*time.Minute)
 	if err != nil {
-		return nil, fmt.Errorf("billing lock of %s: %w", tenant, err)
+		return nil, nil, fmt.Errorf("billing lock of %s: %w", tenant, err)
 	}
-	return l, nil
+	held, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(lockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-held.Done():
+				return
+			case <-t.C:
+				if err := l.Renew(held); err != nil {
+					s.o.Log.Warn("billing: lock lost; stopping", "tenant", tenant, "err", err)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	release := func() {
+		cancel()
+		<-done
+		_ = l.Release(context.WithoutCancel(ctx))
+	}
+	return held, release, nil
 }
 
 // Run recomputes a period's draft receivables (refusing a closed period).
@@ -153,11 +184,11 @@ func (s *Service) Run(ctx context.Context, req Request) (Result, error) {
 	if closed[req.Period] {
 		return Result{}, fmt.Errorf("billing run of %s: %w (reopen it first)", req.Period, ErrClosed)
 	}
-	l, err := s.lock(ctx, req.Tenant, req.RunID)
+	ctx, release, err := s.hold(ctx, req.Tenant, req.RunID)
 	if err != nil {
 		return Result{}, err
 	}
-	defer func() { _ = l.Release(context.WithoutCancel(ctx)) }()
+	defer release()
 	return s.compute(ctx, req, closed)
 }
 
@@ -236,6 +267,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	if cat == nil || len(cat.BasicContracts) == 0 {
 		return res, ErrNoCatalogue
 	}
+	phase := newPhases()
 	engine, err := pricing.Compile(cat)
 	if err != nil {
 		return res, fmt.Errorf("compile the catalogue of %s: %w", req.Tenant, err)
@@ -247,6 +279,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		first = adj[len(adj)-1]
 	}
 	from, to := window(first, pid)
+	phase.mark("compile")
 	records, err := s.o.Records.PeriodRecords(ctx, req.Tenant, from, to, req.Watermark)
 	if err != nil {
 		return res, err
@@ -257,6 +290,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 			return res, err
 		}
 	}
+	phase.mark("read records")
 	stored, err := s.o.Store.Period(ctx, req.Tenant, req.Period)
 	if err != nil {
 		return res, err
@@ -266,6 +300,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		prev[st.ID] = st
 	}
 
+	phase.mark("read stored")
 	basics := append([]catalog.BasicContract(nil), cat.BasicContracts...)
 	sort.Slice(basics, func(i, j int) bool {
 		if basics[i].Customer != basics[j].Customer {
@@ -350,6 +385,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		writes = append(writes, w)
 	}
 
+	phase.mark("compute")
 	// The detail-line limit, checked before anything is written.
 	max := uint64(DefaultMaxLines)
 	if s.o.MaxLines != nil {
@@ -380,6 +416,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 			ErrLimit, others+newLines, max)
 	}
 
+	phase.mark("limit")
 	gone, err := s.o.Store.LineIDs(ctx, req.Tenant, req.Period, changed)
 	if err != nil {
 		return res, err
@@ -400,6 +437,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	if err := s.o.Store.WriteReceivables(ctx, writes); err != nil {
 		return res, err
 	}
+	phase.mark("write")
 	res.Receivables = uint64(len(writes))
 	s.written.WithLabelValues("written").Add(float64(len(writes)))
 	s.written.WithLabelValues("unchanged").Add(float64(res.Unchanged))
@@ -418,6 +456,8 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	if err := s.o.Store.WriteReconciliation(ctx, req.Tenant, req.RunID, diffs); err != nil {
 		return res, err
 	}
+	phase.mark("reconcile")
+	s.o.Log.Info("billing run", append([]any{"tenant", req.Tenant, "period", req.Period, "receivables", res.Receivables, "lines", res.Lines}, phase.attrs()...)...)
 	return res, nil
 }
 
@@ -512,3 +552,19 @@ func (s *Service) reconcile(ctx context.Context, req Request, customers map[stri
 	})
 	return out, nil
 }
+
+// phases times the steps of a run for its log line.
+type phases struct {
+	last  time.Time
+	steps []any
+}
+
+func newPhases() *phases { return &phases{last: time.Now()} }
+
+func (p *phases) mark(name string) {
+	now := time.Now()
+	p.steps = append(p.steps, name, now.Sub(p.last).Round(time.Millisecond).String())
+	p.last = now
+}
+
+func (p *phases) attrs() []any { return p.steps }
