@@ -414,6 +414,7 @@ func (s *server) run(ctx context.Context) error {
 	errc := make(chan error, len(s.loops)+1)
 	var wg sync.WaitGroup
 	for _, l := range s.loops {
+		s.failures.WithLabelValues(l.name) // at 0 from the start, so increase() sees the first failure
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
