@@ -308,14 +308,17 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		}
 		return basics[i].ID < basics[j].ID
 	})
-	batches := map[string]*pricing.Batch{}
+	// The basic contracts are in customer order: one customer's priced
+	// records are kept only while its contracts are composed, and its
+	// records are dropped once priced.
+	var curCustomer string
+	var curBatch *pricing.Batch
 	batchOf := func(customer string) *pricing.Batch {
-		b, ok := batches[customer]
-		if !ok {
-			b = tn.RateCustomer(records[customer])
-			batches[customer] = b
+		if curBatch == nil || customer != curCustomer {
+			curCustomer, curBatch = customer, tn.RateCustomer(records[customer])
+			delete(records, customer)
 		}
-		return b
+		return curBatch
 	}
 	var writes []billingdb.Write
 	var changed []string
