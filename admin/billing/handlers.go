@@ -33,6 +33,14 @@ type API struct {
 	wake  func()
 	pages *page.Codec
 	log   *slog.Logger
+	// members resolves a customer group (the catalogue replica's groups).
+	members func(tenant, group string) ([]string, bool)
+}
+
+// WithMembers lets searches filter by customer group.
+func (a *API) WithMembers(m func(tenant, group string) ([]string, bool)) *API {
+	a.members = m
+	return a
 }
 
 // New returns the routes; wake starts the job runner's scan at once.
@@ -58,7 +66,7 @@ type Route struct {
 func (r Route) Pattern() string { return r.Method + " " + r.Path }
 
 // receivableFilters are the receivable search's filters.
-var receivableFilters = []string{"customer", "basic_contract", "period", "status", "number", "min_total", "max_total",
+var receivableFilters = []string{"customer", "group", "basic_contract", "period", "status", "number", "min_total", "max_total",
 	"issued_from", "issued_to"}
 
 // QueryParams lists the query parameters each route understands (any other
@@ -169,6 +177,9 @@ func (a *API) CreateRun(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.Customer != "" && !schemas.ValidCode(p.Customer) {
 		errs = append(errs, httpapi.FieldError{Field: "customer", Reason: "is not a customer id"})
+	}
+	if p.Group != "" && !schemas.ValidCode(p.Group) {
+		errs = append(errs, httpapi.FieldError{Field: "group", Reason: "is not a group id"})
 	}
 	if len(errs) > 0 {
 		httpapi.WriteProblem(w, http.StatusUnprocessableEntity, "invalid_request", "the billing run request is invalid", errs...)
@@ -317,6 +328,22 @@ func parseFilter(q url.Values) (billingdb.Filter, []httpapi.FieldError) {
 	return f, errs
 }
 
+// withGroup narrows f to a group's members: an unknown or empty group
+// matches nothing (Customers holds the empty id, which no customer has).
+func (a *API) withGroup(ten, group string, f *billingdb.Filter) {
+	if group == "" {
+		return
+	}
+	var members []string
+	if a.members != nil {
+		members, _ = a.members(ten, group)
+	}
+	if len(members) == 0 {
+		members = []string{""}
+	}
+	f.Customers = members
+}
+
 // ReceivablePage is the body of GET /v1/receivables before API version
 // 2027-01-01.
 type ReceivablePage struct {
@@ -344,6 +371,7 @@ func (a *API) Search(w http.ResponseWriter, r *http.Request) {
 		httpapi.InvalidQuery(w, errs...)
 		return
 	}
+	a.withGroup(ten, q.Get("group"), &f)
 	var after *billingdb.Key
 	if len(preq.After) == 2 {
 		after = &billingdb.Key{Period: preq.After[0], ID: preq.After[1]}
@@ -382,6 +410,7 @@ func (a *API) Count(w http.ResponseWriter, r *http.Request) {
 		httpapi.InvalidQuery(w, errs...)
 		return
 	}
+	a.withGroup(ten, q.Get("group"), &f)
 	n, err := a.store.Count(r.Context(), ten, f)
 	if err != nil {
 		a.failed(w, r, err)

@@ -177,3 +177,29 @@ func TestTenantIsolation(t *testing.T) {
 		t.Errorf("acme's receivable after the other tenant's requests: %d %s", code, out)
 	}
 }
+
+// A run of a customer group recomputes its members' receivables only; an
+// unknown group fails the run; searches and counts filter by group.
+func TestGroupRunsAndSearch(t *testing.T) {
+	e := newEnv(t)
+	e.storeNovember()
+	if v := e.runJob("acme", `{"period":"2026-11","group":"g-none"}`); v.Status != "completed" || v.Result.Receivables != 0 {
+		t.Fatalf("run of an empty group: %+v %+v", v, v.Result)
+	}
+	if v := e.runJob("acme", `{"period":"2026-11","group":"g-unknown"}`); v.Status != "failed" || !strings.Contains(v.Job.Error, "no such customer group") {
+		t.Fatalf("run of an unknown group: %+v", v)
+	}
+	if v := e.runJob("acme", `{"period":"2026-11","group":"g-c1"}`); v.Status != "completed" || v.Result.Receivables != 1 {
+		t.Fatalf("run of g-c1: %+v %+v", v, v.Result)
+	}
+	for _, tt := range []struct{ query, count string }{
+		{"?group=g-c1", "1"}, {"?group=g-none", "0"}, {"?group=g-unknown", "0"}, {"?group=g-c1&period=2026-10", "0"},
+	} {
+		if code, out := e.do("acme", "GET", "/v1/receivables/count"+tt.query, ""); code != 200 || out != `{"count":`+tt.count+"}\n" {
+			t.Errorf("count%s: %d %s, want %s", tt.query, code, out, tt.count)
+		}
+	}
+	if code, out := e.do("acme", "POST", "/v1/billing-runs", `{"period":"2026-11","group":"a b"}`); code != 422 || !strings.Contains(out, `"group"`) {
+		t.Errorf("bad group id: %d %s", code, out)
+	}
+}

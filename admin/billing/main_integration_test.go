@@ -106,14 +106,14 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{t: t, conn: conn, store: billingdb.New(conn), now: time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)}
 	e.svc = run.New(run.Options{Store: e.store, Records: usagedb.NewRecords(conn), Catalogues: catalogues{"acme": c},
-		Periods: corrections.NewPeriods(conn), Redis: rdb, Now: func() time.Time { return e.now }})
+		Periods: corrections.NewPeriods(conn), Redis: rdb, Now: func() time.Time { return e.now }, Members: members})
 	js := jobs.NewStore(conn)
 	e.runner = jobs.NewRunner(jobs.Options{Store: js, Redis: rdb, LeaseTTL: 3 * time.Second, Owner: name})
 	e.runner.Register(run.Kind, run.NewJob(e.svc))
 	rctx, rcancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.runner.Run(rctx) }()
-	api := New(e.store, e.svc, js, e.runner.Wake, page.NewCodec([]byte("test secret"), 1000), nil)
+	api := New(e.store, e.svc, js, e.runner.Wake, page.NewCodec([]byte("test secret"), 1000), nil).WithMembers(members)
 	mux := http.NewServeMux()
 	for _, rt := range api.Routes() {
 		mux.Handle(rt.Pattern(), rt.Handler)
@@ -141,6 +141,20 @@ func newEnv(t *testing.T) *env {
 }
 
 var tokyo, _ = time.LoadLocation("Asia/Tokyo")
+
+// members: acme's groups g-c1 (customer c1) and g-none (no one).
+func members(tenant, group string) ([]string, bool) {
+	if tenant != "acme" {
+		return nil, false
+	}
+	switch group {
+	case "g-c1":
+		return []string{"c1"}, true
+	case "g-none":
+		return nil, true
+	}
+	return nil, false
+}
 
 // storeNovember stores c1's November records of billing/testdata/month.yaml.
 func (e *env) storeNovember() {

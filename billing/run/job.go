@@ -17,6 +17,7 @@ const Kind = "billing_run"
 type Params struct {
 	Period   string `json:"period"`             // YYYY-MM
 	Customer string `json:"customer,omitempty"` // empty: every customer
+	Group    string `json:"group,omitempty"`    // only this customer group's members
 }
 
 type checkpoint struct {
@@ -60,11 +61,11 @@ func (h *Job) Run(ctx context.Context, run *jobs.Run) (jobs.Outcome, error) {
 		return jobs.Outcome{}, err
 	}
 	res, err := h.s.Run(ctx, Request{Tenant: j.Tenant, RunID: j.ID, Period: p.Period, Customer: p.Customer,
-		Actor: j.CreatedBy, Watermark: cp.Watermark})
+		Group: p.Group, Actor: j.CreatedBy, Watermark: cp.Watermark})
 	row.PeriodEnd, row.Receivables, row.Unchanged, row.Lines, row.Differences = res.PeriodEnd, res.Receivables, res.Unchanged, res.Lines, res.Differences
 	row.FinishedAt, row.Version = h.s.o.Now().UTC(), uint64(time.Now().UnixNano())
 	if err != nil {
-		if !errors.Is(err, ErrClosed) && !errors.Is(err, ErrLimit) && !errors.Is(err, ErrNoCatalogue) {
+		if !errors.Is(err, ErrClosed) && !errors.Is(err, ErrLimit) && !errors.Is(err, ErrNoCatalogue) && !errors.Is(err, ErrNoGroup) {
 			return jobs.Outcome{}, err // a later attempt may get past it
 		}
 		row.Status, row.Error = "failed", err.Error()

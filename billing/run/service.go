@@ -65,8 +65,10 @@ type Options struct {
 	Redis      redis.UniversalClient // the tenant's billing lock
 	Now        func() time.Time      // business clock; default clock.Now
 	// MaxLines returns a tenant's detail-line limit; nil: DefaultMaxLines.
-	MaxLines   func(ctx context.Context, tenant string) (uint64, error)
-	Rates      billing.TaxRates
+	MaxLines func(ctx context.Context, tenant string) (uint64, error)
+	Rates    billing.TaxRates
+	// Members returns a customer group's members (a run of a group); nil: groups unknown.
+	Members    func(tenant, group string) ([]string, bool)
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -112,6 +114,7 @@ var (
 	ErrNotLatest   = errors.New("only the latest closed period can be reopened")
 	ErrNoCatalogue = errors.New("the tenant has no basic contracts to bill")
 	ErrLimit       = errors.New("the receivable detail-line limit would be exceeded")
+	ErrNoGroup     = errors.New("no such customer group")
 )
 
 // Request is what a run computes.
@@ -120,7 +123,9 @@ type Request struct {
 	RunID    string // the job id
 	Period   string // YYYY-MM
 	Customer string // empty: every customer
-	Actor    string
+	// Group, when set, limits the run to the group's members.
+	Group string
+	Actor string
 	// Watermark is the ingest watermark: only records received before it
 	// count. A resumed run passes the one it pinned first.
 	Watermark time.Time
@@ -268,6 +273,21 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		return res, ErrNoCatalogue
 	}
 	phase := newPhases()
+	var members map[string]bool
+	if req.Group != "" {
+		var list []string
+		ok := false
+		if s.o.Members != nil {
+			list, ok = s.o.Members(req.Tenant, req.Group)
+		}
+		if !ok {
+			return res, fmt.Errorf("billing run: group %q: %w", req.Group, ErrNoGroup)
+		}
+		members = make(map[string]bool, len(list))
+		for _, m := range list {
+			members[m] = true
+		}
+	}
 	engine, err := pricing.Compile(cat)
 	if err != nil {
 		return res, fmt.Errorf("compile the catalogue of %s: %w", req.Tenant, err)
@@ -326,7 +346,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	customers := map[string]bool{}
 	var newLines uint64
 	for _, b := range basics {
-		if req.Customer != "" && b.Customer != req.Customer {
+		if req.Customer != "" && b.Customer != req.Customer || members != nil && !members[b.Customer] {
 			continue
 		}
 		p, ok, err := tn.Period(b.ID, pid)
@@ -400,7 +420,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	if err != nil {
 		return res, err
 	}
-	if req.Customer != "" {
+	if req.Customer != "" || members != nil {
 		// Only some of the period's receivables are recomputed: count the rest.
 		all, err := s.o.Store.CountLines(ctx, req.Tenant)
 		if err != nil {
@@ -408,7 +428,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		}
 		var mine uint64
 		for _, st := range stored {
-			if st.Customer == req.Customer {
+			if st.Customer == req.Customer || members[st.Customer] {
 				mine += uint64(st.LineCount)
 			}
 		}
@@ -518,7 +538,7 @@ func (s *Service) reconcile(ctx context.Context, req Request, customers map[stri
 	seen := map[[2]string]bool{}
 	var out []billingdb.Diff
 	for _, t := range stream {
-		if !customers[t.Customer] && (req.Customer != "" || !strings.Contains(t.Item, "/")) {
+		if !customers[t.Customer] && (req.Customer != "" || req.Group != "" || !strings.Contains(t.Item, "/")) {
 			continue // another customer's, or a price-list line (not billed by the catalogue)
 		}
 		k := [2]string{t.Customer, t.Item}

@@ -16,6 +16,7 @@ import (
 	"github.com/kakin-dev/kakin/billing"
 	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/billingdb"
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/clock"
@@ -33,11 +34,11 @@ func (s *server) registerBilling(conn driver.Conn, rdb *redis.Client, api *apiRo
 	store := billingdb.New(conn)
 	svc := run.New(run.Options{Store: store, Records: usagedb.NewRecords(conn), Catalogues: replica,
 		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: s.log, Registerer: s.reg,
-		MaxLines: detailLineLimit(tenants.NewStore(conn))})
+		MaxLines: detailLineLimit(tenants.NewStore(conn)), Members: groupMembers(replica)})
 	js := jobs.NewStore(conn)
 	runner := s.jobRunner(js, rdb)
 	runner.Register(run.Kind, run.NewJob(svc))
-	for _, rt := range adminbilling.New(store, svc, js, runner.Wake, api.pages, s.log).Routes() {
+	for _, rt := range adminbilling.New(store, svc, js, runner.Wake, api.pages, s.log).WithMembers(groupMembers(replica)).Routes() {
 		if rt.Write {
 			api.handleWrite(rt.Pattern(), rt.Scope, rt.Handler)
 		} else {
@@ -47,7 +48,7 @@ func (s *server) registerBilling(conn driver.Conn, rdb *redis.Client, api *apiRo
 }
 
 const billingUsage = `Usage:
-  kakin billing run    --tenant T --period YYYY-MM [--customer C]
+  kakin billing run    --tenant T --period YYYY-MM [--customer C | --group G]
   kakin billing close  --tenant T --period YYYY-MM
   kakin billing reopen --tenant T --period YYYY-MM --reason TEXT
   kakin billing number-format --tenant T --format 'INV-{yyyy}{mm}-{seq:6}'
@@ -77,6 +78,7 @@ func runBilling(ctx context.Context, args []string) error {
 	tenantID := fs.String("tenant", "", "tenant id")
 	period := fs.String("period", "", "billing period, YYYY-MM")
 	customer := fs.String("customer", "", "run: only this customer")
+	group := fs.String("group", "", "run: only this customer group's members")
 	reason := fs.String("reason", "", "reopen: why (recorded)")
 	format := fs.String("format", "", "number-format: the tenant's invoice number format")
 	switch sub {
@@ -117,13 +119,14 @@ func runBilling(ctx context.Context, args []string) error {
 		return err
 	}
 	svc := run.New(run.Options{Store: store, Records: usagedb.NewRecords(conn), Catalogues: replica,
-		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: quiet, MaxLines: detailLineLimit(tenants.NewStore(conn))})
+		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: quiet, MaxLines: detailLineLimit(tenants.NewStore(conn)),
+		Members: groupMembers(replica)})
 	out := json.NewEncoder(os.Stdout)
 	out.SetIndent("", "  ")
 	switch sub {
 	case "run":
 		res, err := svc.Run(ctx, run.Request{Tenant: *tenantID, RunID: "cli:" + clock.Now().UTC().Format(time.RFC3339),
-			Period: *period, Customer: *customer, Actor: cliActor(), Watermark: clock.Now().UTC().Truncate(time.Second)})
+			Period: *period, Customer: *customer, Group: *group, Actor: cliActor(), Watermark: clock.Now().UTC().Truncate(time.Second)})
 		if err != nil {
 			return err
 		}
@@ -141,5 +144,20 @@ func runBilling(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("tenant %s period %s reopened (%d receivables back to draft, numbers kept)\n", *tenantID, *period, n)
 		return nil
+	}
+}
+
+// groupMembers resolves a customer group from the catalogue replica.
+func groupMembers(replica *catalogstore.Replica) func(tenant, group string) ([]string, bool) {
+	return func(tenant, group string) ([]string, bool) {
+		e, ok := replica.Get(tenant, catalogstore.KindGroup, group)
+		if !ok || e.Deleted {
+			return nil, false
+		}
+		g, ok := e.Value.(*catalog.Group)
+		if !ok {
+			return nil, false
+		}
+		return g.Members, true
 	}
 }
