@@ -32,6 +32,7 @@ type apiRoutes struct {
 	limiter *ratelimit.Limiter
 	pages   *page.Codec
 	idem    *idempotency.Store
+	keys    *auth.KeyRing // signs report download URLs (Derive)
 }
 
 func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, error), redisClient func() *redis.Client) (*apiRoutes, error) {
@@ -72,6 +73,7 @@ func (s *server) newAPI(ctx context.Context, clickhouse func() (driver.Conn, err
 		api.guard = a
 	}
 	api.pages = page.NewCodec(keys.Derive("pagination cursors"), cfg.PageMaxSize)
+	api.keys = keys
 	api.idem = idempotency.New(redisClient(), cfg.IdempotencyTTL, log)
 	return api, nil
 }
@@ -100,6 +102,8 @@ func (a *apiRoutes) registerAdmin(conn driver.Conn, producer corrections.Produce
 	charges := usageapi.NewCharges(usagedb.NewCharges(conn))
 	unrated := usageapi.NewUnrated(usagedb.NewUnrated(conn), a.pages)
 	a.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
+	a.handle("GET /v1/service-contracts/{id}/charges", auth.ScopeBillingRead, ratelimit.Admin,
+		usageapi.NewContractCharges(usagedb.NewContractCharges(conn), catalogStore.Replica(), nil))
 	a.handle("GET /v1/usage/unrated", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeSearch))
 	a.handle("GET /v1/usage/unrated/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeCount))
 	duplicates := usageapi.NewDuplicates(usagedb.NewDuplicates(conn), a.pages)

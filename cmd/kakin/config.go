@@ -60,6 +60,7 @@ type config struct {
 	TLSKey               string
 
 	ImportDir           string
+	ReportDir           string
 	MaxImportBytes      int64
 	JobLease            time.Duration
 	JobWorkers          int
@@ -106,6 +107,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file; with --tls-key, HTTPS is served")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file")
 	fs.StringVar(&c.ImportDir, "import-dir", "", "directory usage imports are spooled to until their job ends (empty: kakin-imports in the system temp dir; kakin dev: <data-dir>/imports); every process of the ingest role must see the same one")
+	fs.StringVar(&c.ReportDir, "report-dir", "", "directory usage report files are kept in until the report is deleted (empty: kakin-reports in the system temp dir); every process of the admin role must see the same one")
 	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 512<<20, "largest accepted usage import file, in bytes (413 above)")
 	fs.DurationVar(&c.JobLease, "job-lease", 15*time.Second, "lease of a running job, renewed every third of it; a job of a crashed process is resumed elsewhere after about this long")
 	fs.IntVar(&c.JobWorkers, "job-workers", 2, "jobs (usage imports) one process runs at once")

@@ -312,6 +312,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			api.registerAdmin(conn, writer(""), store)
 			s.registerRerate(conn, redisClient, api, writer(""))
 			s.registerBilling(conn, redisClient(), api, catalogReplica(conn))
+			if err := s.registerReports(conn, redisClient, api, catalogReplica(conn)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if api != nil {

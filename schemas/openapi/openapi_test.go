@@ -20,6 +20,7 @@ import (
 	"github.com/kakin-dev/kakin/admin/catalogapi"
 	"github.com/kakin-dev/kakin/admin/clients"
 	"github.com/kakin-dev/kakin/admin/corrections"
+	reportsapi "github.com/kakin-dev/kakin/admin/reports"
 	"github.com/kakin-dev/kakin/admin/usage"
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/ingest"
@@ -76,37 +77,39 @@ var routes = map[string]string{
 	"POST /v1/billing-periods/{period}/reopen":    "admin",
 	"GET /v1/billing-settings":                    "billing:read",
 	"PUT /v1/billing-settings":                    "admin",
-	"POST /v1/rerate":                             "usage:write",
-	"POST /oauth/token":                           "",
-	"POST /v1/usage":                              "usage:write",
-	"GET /v1/usage":                               "usage:read",
-	"GET /v1/usage/count":                         "usage:read",
-	"GET /v1/usage/{usageId}":                     "usage:read",
-	"POST /v1/usage/{usageId}/invalidate":         "usage:write",
-	"POST /v1/usage/{usageId}/cancel":             "usage:write",
-	"POST /v1/usage/invalidate":                   "usage:write",
-	"POST /v1/usage/cancel":                       "usage:write",
-	"GET /v1/usage/unrated":                       "usage:read",
-	"GET /v1/usage/unrated/count":                 "usage:read",
-	"GET /v1/usage/duplicates":                    "usage:read",
-	"GET /v1/usage/duplicates/count":              "usage:read",
-	"GET /v1/charges":                             "billing:read",
-	"GET /v1/clients":                             "admin",
-	"GET /v1/clients/count":                       "admin",
-	"POST /v1/clients":                            "admin",
-	"GET /v1/clients/{clientId}":                  "admin",
-	"POST /v1/clients/{clientId}/revoke":          "admin",
-	"GET /openapi.json":                           "",
-	"GET /docs":                                   "",
-	"GET /metrics":                                "",
-	"GET /healthz":                                "",
-	"GET /readyz":                                 "",
-	"POST /v1/usage/imports":                      "usage:write",
-	"GET /v1/jobs":                                "usage:read",
-	"GET /v1/jobs/count":                          "usage:read",
-	"GET /v1/jobs/{jobId}":                        "usage:read",
-	"GET /v1/jobs/{jobId}/errors":                 "usage:read",
-	"POST /v1/jobs/{jobId}/cancel":                "usage:write",
+
+	"POST /v1/rerate":                        "usage:write",
+	"POST /oauth/token":                      "",
+	"POST /v1/usage":                         "usage:write",
+	"GET /v1/usage":                          "usage:read",
+	"GET /v1/usage/count":                    "usage:read",
+	"GET /v1/usage/{usageId}":                "usage:read",
+	"POST /v1/usage/{usageId}/invalidate":    "usage:write",
+	"POST /v1/usage/{usageId}/cancel":        "usage:write",
+	"POST /v1/usage/invalidate":              "usage:write",
+	"POST /v1/usage/cancel":                  "usage:write",
+	"GET /v1/usage/unrated":                  "usage:read",
+	"GET /v1/usage/unrated/count":            "usage:read",
+	"GET /v1/usage/duplicates":               "usage:read",
+	"GET /v1/usage/duplicates/count":         "usage:read",
+	"GET /v1/charges":                        "billing:read",
+	"GET /v1/service-contracts/{id}/charges": "billing:read",
+	"GET /v1/clients":                        "admin",
+	"GET /v1/clients/count":                  "admin",
+	"POST /v1/clients":                       "admin",
+	"GET /v1/clients/{clientId}":             "admin",
+	"POST /v1/clients/{clientId}/revoke":     "admin",
+	"GET /openapi.json":                      "",
+	"GET /docs":                              "",
+	"GET /metrics":                           "",
+	"GET /healthz":                           "",
+	"GET /readyz":                            "",
+	"POST /v1/usage/imports":                 "usage:write",
+	"GET /v1/jobs":                           "usage:read",
+	"GET /v1/jobs/count":                     "usage:read",
+	"GET /v1/jobs/{jobId}":                   "usage:read",
+	"GET /v1/jobs/{jobId}/errors":            "usage:read",
+	"POST /v1/jobs/{jobId}/cancel":           "usage:write",
 	// The catalogue: customers, groups, contracts and masters (admin/catalogapi).
 	"POST /v1/customers":                               "customers:write",
 	"GET /v1/customers":                                "customers:read",
@@ -203,6 +206,13 @@ var routes = map[string]string{
 	"POST /v1/discount-tables/{code}/versions/{n}/end": "catalog:write",
 	"GET /v1/customers/{id}/contracts":                 "customers:read",
 	"GET /v1/stats/customers":                          "customers:read",
+	"GET /v1/services/{code}/contracts":                "customers:read",
+	// Usage reports (admin/reports); the file behind a signed URL needs no token.
+	"POST /v1/reports":              "billing:write",
+	"GET /v1/reports":               "billing:read",
+	"GET /v1/reports/{reportId}":    "billing:read",
+	"DELETE /v1/reports/{reportId}": "billing:write",
+	"GET /report-files/{reportId}":  "",
 }
 
 func TestOpenAPILoadsAndValidates(t *testing.T) {
@@ -286,7 +296,7 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 404)
 		}
 		catalogue := v1 && !strings.HasPrefix(o.path, "/v1/usage") && !strings.HasPrefix(o.path, "/v1/charges") && !strings.HasPrefix(o.path, "/v1/clients") &&
-			!strings.HasPrefix(o.path, "/v1/jobs") && o.path != "/v1/rerate" &&
+			!strings.HasPrefix(o.path, "/v1/jobs") && o.path != "/v1/rerate" && !strings.HasPrefix(o.path, "/v1/reports") &&
 			!strings.HasPrefix(o.path, "/v1/billing-") && !strings.HasPrefix(o.path, "/v1/receivables")
 		catalogueItem := catalogue && strings.Contains(o.path, "}")
 		catalogueWrite := catalogue && o.method != "GET"
@@ -329,8 +339,14 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 201)
 		case "POST /v1/usage/{usageId}/invalidate", "POST /v1/usage/{usageId}/cancel", "POST /v1/usage/invalidate", "POST /v1/usage/cancel":
 			want = append(want, 202)
-		case "POST /v1/rerate", "POST /v1/billing-runs":
+		case "POST /v1/rerate", "POST /v1/reports", "POST /v1/billing-runs":
 			want = append(want, 202)
+		case "GET /v1/reports", "GET /v1/reports/{reportId}":
+			want = append(want, 200)
+		case "DELETE /v1/reports/{reportId}":
+			want = append(want, 204, 404)
+		case "GET /report-files/{reportId}":
+			want = append(want, 403, 404)
 		case "GET /v1/billing-runs/{runId}", "GET /v1/billing-runs/{runId}/reconciliation", "GET /v1/receivables/{receivableId}",
 			"GET /v1/receivables/{receivableId}/lines", "DELETE /v1/receivables/{receivableId}",
 			"POST /v1/billing-periods/{period}/close", "POST /v1/billing-periods/{period}/reopen":
@@ -490,6 +506,18 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 			Lines: []usagedb.ChargeLine{{Element: "a", Quantity: "1", Amount: "1200", Currency: "JPY", Events: 1},
 				{Element: "b", Quantity: "0.000000001", Amount: "12.50", Currency: "USD", Events: 1}}}},
 		{"ChargesResponse", usagedb.ChargesResponse{Customer: "c", Period: "2026-11", Totals: []usagedb.Total{}, Lines: []usagedb.ChargeLine{}}},
+		{"ChargesResponse", usagedb.ChargesResponse{Customer: "c", Contract: "sc-1", Period: "2026-11", Totals: []usagedb.Total{}, Lines: []usagedb.ChargeLine{}}},
+		{"ContractChargesResponse", usage.ContractChargesResponse{Contract: "sc-1", Customer: "c", Service: "flex", Months: []usage.ContractChargeMonth{
+			{Month: "202611", Period: "2026-11", PeriodStart: "2026-11-01", PeriodEnd: "2026-11-30", Result: usage.MonthOK,
+				Items: []usage.ContractChargeItem{
+					{BillItem: usage.BillItemBase, BillItemCode: "0", Item: "sc-1/base", Fee: "base", Element: "base", Attributes: map[string]string{},
+						Quantity: "1", Amount: "1000", Currency: "JPY", Lines: 1, EffectiveDate: "2026-11-10", TerminationDate: "2026-11-30"},
+					{BillItem: usage.BillItemAdditional, BillItemCode: "1", Item: "sc-1/bw[500]", Fee: "bw", Element: "traffic",
+						Attributes: map[string]string{"bandwidth": "500"}, Quantity: "2.5", Amount: "20", Currency: "JPY", Lines: 2,
+						EffectiveDate: "2026-11-10", TerminationDate: "2026-11-30", FirstUsageAt: &at, LastUsageAt: &at}},
+				Totals: []usagedb.Total{{Currency: "JPY", Amount: "1020"}}, Currency: "JPY", Total: "1020"},
+			{Month: "202612", Period: "2026-12", PeriodStart: "2026-12-01", PeriodEnd: "2026-12-31", Result: usage.MonthNoData,
+				Items: []usage.ContractChargeItem{}, Totals: []usagedb.Total{}}}}},
 		{"UnratedPage", usage.UnratedPage{Records: []usagedb.UnratedRecord{{ID: "e-1", Customer: "c", Element: "x",
 			Quantity: "1", Time: at, ReceivedAt: at, ReasonCode: schemas.ReasonUnknownElement, Reason: "no price", Stage: "rater"}},
 			NextPage: "abc.def"}},
@@ -530,6 +558,15 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"Count", map[string]uint64{"count": 3}},
 		{"Readiness", map[string]string{"kafka": "ok", "redis": "dial tcp: refused"}},
 		{"Health", map[string]string{"status": "ok"}},
+		{"Report", reportsapi.View{ID: jobs.NewID(), Type: "user", From: "2026-03-01", To: "2026-03-31", Format: "csv",
+			TimeZone: "Asia/Tokyo", Status: reportsapi.StatusInProgress, CreatedBy: "kc_1", CreatedAt: at}},
+		{"Report", func() reportsapi.View {
+			rows, bytes := int64(2), int64(300)
+			return reportsapi.View{ID: jobs.NewID(), Type: "partner", From: "2026-03-01", To: "2026-03-31", Group: "g1",
+				Format: "parquet", TimeZone: "UTC", Status: reportsapi.StatusCompleted, Rows: &rows, Bytes: &bytes, SHA256: "ab",
+				CreatedBy: "kc_1", CreatedAt: at, FinishedAt: &at, DownloadURL: "/report-files/job_x?tenant=t&expires=1&signature=ab", DownloadExpiresAt: &at}
+		}()},
+		{"ReportPage", reportsapi.Page{Reports: []reportsapi.View{}}},
 		{"Job", jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind, Status: jobs.StatusProcessing,
 			Params: json.RawMessage(`{"mode":"partial","format":"csv","size":10,"received_at":"2026-11-23T01:00:00Z"}`),
 			Counts: jobs.Counts{Total: 3, Processed: 1, Accepted: 1}, CreatedBy: "kc_1", CreatedAt: at, UpdatedAt: at}, false)},
@@ -855,7 +892,7 @@ func TestListsHaveOneShape(t *testing.T) {
 	doc := loadDoc(t)
 	legacy := map[string]string{ // the array's name before 2027-01-01
 		"GET /v1/usage": "records", "GET /v1/usage/unrated": "records", "GET /v1/usage/duplicates": "records",
-		"GET /v1/jobs": "jobs", "GET /v1/clients": "clients",
+		"GET /v1/jobs": "jobs", "GET /v1/clients": "clients", "GET /v1/reports": "reports",
 	}
 	lists := 0
 	for _, o := range operations(doc) {
@@ -901,7 +938,7 @@ func TestQueryParametersMatchTheCode(t *testing.T) {
 		"POST /v1/usage/invalidate":           nil,
 		"POST /v1/usage/cancel":               nil,
 	}
-	for _, m := range []map[string][]string{usage.QueryParams, jobs.QueryParams, clients.QueryParams, billing.QueryParams} {
+	for _, m := range []map[string][]string{usage.QueryParams, jobs.QueryParams, clients.QueryParams, reportsapi.QueryParams, billing.QueryParams} {
 		for route, params := range m {
 			code[route] = params
 		}
