@@ -2,15 +2,10 @@ package billing
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,44 +14,19 @@ import (
 	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/billingdb"
 	"github.com/kakin-dev/kakin/catalog"
-	"github.com/kakin-dev/kakin/deploy/devstack"
-	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/tenant"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/usagedb"
-	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 )
 
-var (
-	clickHouse *devstack.ClickHouse
-	redisSrv   *devstack.Redis
-)
-
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "adminbilling", devstack.Want{ClickHouse: true, Redis: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	clickHouse, redisSrv = srv.ClickHouse, srv.Redis
-	return m.Run()
-}
-
-var dbSeq atomic.Int64
-var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
+// Every test migrates a ClickHouse database of its own on the servers the
+// package's tests share (testenv); in -short mode the tests skip themselves.
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true}) }
 
 type catalogues map[string]*catalog.Catalogue
 
@@ -77,24 +47,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs clickhouse-server and redis-server; skipped in -short mode")
-	}
-	name := fmt.Sprintf("ab_%s_%d", unsafeIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), dbSeq.Add(1))
-	if len(name) > 60 {
-		name = name[:40] + fmt.Sprintf("_%d", dbSeq.Add(1))
-	}
-	cfg := chdb.Config{Addr: clickHouse.Addr, Database: name, User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chdb.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr})
+	conn, _ := testenv.ClickHouse(t, "ab")
+	rdb := testenv.Redis(t)
+	name := testenv.DatabaseName(t, "runner")
 	f, err := os.Open("../../billing/testdata/month.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -129,13 +84,6 @@ func newEnv(t *testing.T) *env {
 		e.srv.Close()
 		rcancel()
 		<-done
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Logf("drop %s: %v", name, err)
-		}
-		conn.Close()
-		rdb.Close()
 	})
 	return e
 }

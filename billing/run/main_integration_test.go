@@ -3,14 +3,11 @@ package run
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
-	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,43 +15,16 @@ import (
 	"github.com/kakin-dev/kakin/admin/corrections"
 	"github.com/kakin-dev/kakin/billingdb"
 	"github.com/kakin-dev/kakin/catalog"
-	"github.com/kakin-dev/kakin/deploy/devstack"
-	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/usagedb"
-	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 )
 
-// One ClickHouse and one Redis for the package; each test migrates a
-// database of its own.
-var (
-	clickHouse *devstack.ClickHouse
-	redisSrv   *devstack.Redis
-)
-
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "billingrun", devstack.Want{ClickHouse: true, Redis: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	clickHouse, redisSrv = srv.ClickHouse, srv.Redis
-	return m.Run()
-}
-
-var dbSeq atomic.Int64
-var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
+// Every test migrates a ClickHouse database of its own on the servers the
+// package's tests share (testenv); in -short mode the tests skip themselves.
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true}) }
 
 // catalogues serves fixed catalogues.
 type catalogues map[string]*catalog.Catalogue
@@ -79,33 +49,8 @@ func newEnv(t *testing.T) *env { return newEnvB(t) }
 
 func newEnvB(t testing.TB) *env {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs clickhouse-server and redis-server; skipped in -short mode")
-	}
-	name := fmt.Sprintf("br_%s_%d", unsafeIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), dbSeq.Add(1))
-	if len(name) > 60 {
-		name = name[:40] + fmt.Sprintf("_%d", dbSeq.Add(1))
-	}
-	cfg := chdb.Config{Addr: clickHouse.Addr, Database: name, User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chdb.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Logf("drop %s: %v", name, err)
-		}
-		conn.Close()
-		rdb.Close()
-	})
+	conn, _ := testenv.ClickHouse(t, "br")
+	rdb := testenv.Redis(t)
 	e := &env{t: t, conn: conn, store: billingdb.New(conn), records: usagedb.NewRecords(conn),
 		periods: corrections.NewPeriods(conn), cats: catalogues{}, maxLine: DefaultMaxLines,
 		// The business clock: 3 December 2026, after November's end in every zone.
