@@ -44,7 +44,7 @@ func (a *App) initAPI(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("token keys (create one with `kakin dev`, or see docs/ARCHITECTURE.md): %w", err)
 	}
-	api.store = auth.NewStore(a.ch)
+	api.store = auth.NewStore(a.ch, a.tenants)
 	api.limiter = ratelimit.New(a.rdb, ratelimit.Defaults{
 		IngestEventsPerSecond: cfg.IngestEventsPerSec, IngestRequestsPerSecond: cfg.IngestReqsPerSec,
 		AdminRequestsPerMinute: cfg.AdminReqsPerMin, MaxEventsPerRequest: a.cfg.Ingest.MaxRecords,

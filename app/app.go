@@ -1,8 +1,8 @@
 // Package app wires a Kakin process out of modules. Each role (ingest,
 // dedupe, rater, aggregator, admin) and each dependency roles share
-// (ClickHouse, Redis, Kafka, the tenant windows, the catalogue replica, the
-// /v1 API rules, the job runner) is a module: a name, an init function and
-// the modules it depends on, one file each. A Manager initialises the
+// (ClickHouse, Redis, Kafka, the tenant registry and windows, the
+// catalogue replica, the /v1 API rules, the job runner) is a module: a
+// name, an init function and the modules it depends on, one file each. A Manager initialises the
 // modules the configured roles need, dependencies first and each once; what
 // they start runs in one supervised Group that feeds /readyz. cmd/kakin
 // parses flags into a Config and calls New and Run.
@@ -21,7 +21,7 @@ import (
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/stream"
-	"github.com/kakin-dev/kakin/internal/tenantwindow"
+	"github.com/kakin-dev/kakin/tenants"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -41,6 +41,7 @@ const (
 	ClickHouse     = "clickhouse"      // the connection, readiness "clickhouse"
 	Redis          = "redis"           // the shared client
 	Kafka          = "kafka"           // brokers, writers, consumers; readiness "kafka"
+	Tenants        = "tenants"         // the tenant registry: tenants, limits, dedupe windows
 	TenantWindows  = "tenant_windows"  // every tenant's dedupe window, reloaded
 	CatalogReplica = "catalog_replica" // the catalogue, polled from ClickHouse
 	API            = "http_api"        // the /v1 rules: tokens, rate limits, cursors, idempotency keys
@@ -63,9 +64,10 @@ func (a *App) register(m *Manager) {
 	m.Register(ClickHouse, a.initClickHouse)
 	m.Register(Redis, a.initRedis)
 	m.Register(Kafka, a.initKafka)
-	m.Register(TenantWindows, a.initTenantWindows, ClickHouse)
+	m.Register(Tenants, a.initTenants, ClickHouse)
+	m.Register(TenantWindows, a.initTenantWindows, Tenants)
 	m.Register(CatalogReplica, a.initCatalogReplica, ClickHouse)
-	m.Register(API, a.initAPI, ClickHouse, Redis)
+	m.Register(API, a.initAPI, ClickHouse, Redis, Tenants)
 	m.Register(Jobs, a.initJobs, ClickHouse, Redis, API)
 
 	m.Register(Ingest, a.initIngest, Kafka, TenantWindows, API, Jobs)
@@ -96,7 +98,8 @@ type App struct {
 	// Set by the shared modules' init functions.
 	ch       driver.Conn
 	rdb      *redis.Client
-	windows  *tenantwindow.Windows
+	tenants  *tenants.Store
+	windows  *tenants.Windows
 	replica  *catalogstore.Replica
 	api      *apiRoutes
 	jobStore *jobs.Store

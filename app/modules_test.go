@@ -140,7 +140,7 @@ func TestModuleGraph(t *testing.T) {
 		t.Logf("%s: %s", target, strings.Join(order, " → "))
 	}
 	order, _ := m.Order(Admin)
-	if got := strings.Join(order, ","); got != "kafka,redis,clickhouse,catalog_replica,http_api,jobs,admin" {
+	if got := strings.Join(order, ","); got != "kafka,redis,clickhouse,catalog_replica,tenants,http_api,jobs,admin" {
 		t.Errorf("admin initialises %s", got)
 	}
 }

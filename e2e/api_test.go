@@ -14,6 +14,7 @@ import (
 
 	"github.com/kakin-dev/kakin/internal/apitest"
 	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // api is a client of one running kakin process whose every request and
@@ -101,24 +102,25 @@ func TestAPIPlatform(t *testing.T) {
 	e.secure = true
 	e.extraEnv = []string{"KAKIN_REVOCATION_REFRESH=1s", "KAKIN_MAX_RECORDS=50", "KAKIN_MAX_BODY_BYTES=65536"}
 	ctx := context.Background()
-	store := auth.NewStore(e.ch)
+	registry := tenants.NewStore(e.ch)
+	store := auth.NewStore(e.ch, registry)
 	store.Hash = auth.HashParams{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	for _, ten := range []string{"acme", "other"} {
-		if _, err := store.CreateTenant(ctx, ten, ten, "e2e"); err != nil {
+		if _, err := registry.CreateTenant(ctx, ten, ten, "e2e"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	newClient := func(ten string, limits auth.Limits, scopes ...auth.Scope) testClient {
+	newClient := func(ten string, limits tenants.Limits, scopes ...auth.Scope) testClient {
 		id, secret, err := store.CreateClient(ctx, ten, "e2e "+ten, scopes, limits, "e2e")
 		if err != nil {
 			t.Fatal(err)
 		}
 		return testClient{id: id, secret: secret}
 	}
-	acmeAdmin := newClient("acme", auth.Limits{}, auth.AllScopes...)
-	acmeWriter := newClient("acme", auth.Limits{}, auth.ScopeUsageWrite)
-	acmeSlow := newClient("acme", auth.Limits{AdminRequestsPerMinute: 3, IngestEventsPerSecond: 1}, auth.AllScopes...)
-	otherAdmin := newClient("other", auth.Limits{}, auth.AllScopes...)
+	acmeAdmin := newClient("acme", tenants.Limits{}, auth.AllScopes...)
+	acmeWriter := newClient("acme", tenants.Limits{}, auth.ScopeUsageWrite)
+	acmeSlow := newClient("acme", tenants.Limits{AdminRequestsPerMinute: 3, IngestEventsPerSecond: 1}, auth.AllScopes...)
+	otherAdmin := newClient("other", tenants.Limits{}, auth.AllScopes...)
 
 	p := e.start("all", "all")
 	v := apitest.NewValidator(t)
@@ -191,7 +193,7 @@ func TestAPIPlatform(t *testing.T) {
 				t.Errorf("%s %s with a usage:write token: %d %s, want 403 naming %s", rt.Method, rt.Path, r.status, r.body, rt.Scopes[0])
 			}
 		}
-		billing := newClient("acme", auth.Limits{}, auth.ScopeBillingRead)
+		billing := newClient("acme", tenants.Limits{}, auth.ScopeBillingRead)
 		billing.token = a.token(billing.id, billing.secret)
 		if r := a.do("POST", "/v1/usage", billing.token, usage, "Content-Type", "application/x-ndjson"); r.status != 403 {
 			t.Errorf("POST /v1/usage with a billing:read token: %d", r.status)

@@ -13,6 +13,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // Handlers serves a tenant's API clients: list, count, create, get, revoke.
@@ -28,14 +29,14 @@ func New(store *auth.Store, pages *page.Codec) *Handlers {
 
 // ClientView is a client as the API shows it.
 type ClientView struct {
-	ID        string       `json:"client_id"`
-	Name      string       `json:"name"`
-	Scopes    []auth.Scope `json:"scopes"`
-	Limits    auth.Limits  `json:"limits"`
-	Revoked   bool         `json:"revoked"`
-	CreatedAt time.Time    `json:"created_at"`
-	RevokedAt *time.Time   `json:"revoked_at,omitempty"`
-	Secret    string       `json:"client_secret,omitempty"`
+	ID        string         `json:"client_id"`
+	Name      string         `json:"name"`
+	Scopes    []auth.Scope   `json:"scopes"`
+	Limits    tenants.Limits `json:"limits"`
+	Revoked   bool           `json:"revoked"`
+	CreatedAt time.Time      `json:"created_at"`
+	RevokedAt *time.Time     `json:"revoked_at,omitempty"`
+	Secret    string         `json:"client_secret,omitempty"`
 }
 
 func view(c auth.Client) ClientView {
@@ -122,9 +123,9 @@ func (c *Handlers) Count(w http.ResponseWriter, r *http.Request) {
 }
 
 type createRequest struct {
-	Name   string       `json:"name"`
-	Scopes []auth.Scope `json:"scopes"`
-	Limits *auth.Limits `json:"limits"`
+	Name   string          `json:"name"`
+	Scopes []auth.Scope    `json:"scopes"`
+	Limits *tenants.Limits `json:"limits"`
 }
 
 // Create serves POST /v1/clients. The secret is in this answer only.
@@ -152,7 +153,7 @@ func (c *Handlers) Create(w http.ResponseWriter, r *http.Request) {
 			errs = append(errs, httpapi.FieldError{Field: "scopes[" + strconv.Itoa(i) + "]", Reason: "unknown scope " + string(s)})
 		}
 	}
-	var limits auth.Limits
+	var limits tenants.Limits
 	if req.Limits != nil {
 		limits = *req.Limits
 		for _, l := range []struct {

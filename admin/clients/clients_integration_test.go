@@ -13,6 +13,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/tenant"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // clientRoutes mounts the client routes as the server does (minor version
@@ -23,15 +24,16 @@ func clientRoutes(t *testing.T) (http.Handler, *auth.Store, string, string) {
 	if conn == nil {
 		t.Skip("needs ClickHouse (not in -short mode)")
 	}
-	store := auth.NewStore(conn)
+	registry := tenants.NewStore(conn)
+	store := auth.NewStore(conn, registry)
 	store.Hash = auth.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32} // cheap in tests
 	ten := fmt.Sprintf("t-%d", time.Now().UnixNano())
-	if _, err := store.CreateTenant(t.Context(), ten, "test", "test"); err != nil {
+	if _, err := registry.CreateTenant(t.Context(), ten, "test", "test"); err != nil {
 		t.Fatal(err)
 	}
 	var first string
 	for i := range 2 {
-		id, _, err := store.CreateClient(t.Context(), ten, fmt.Sprintf("client %d", i), []auth.Scope{auth.ScopeUsageRead}, auth.Limits{}, "test")
+		id, _, err := store.CreateClient(t.Context(), ten, fmt.Sprintf("client %d", i), []auth.Scope{auth.ScopeUsageRead}, tenants.Limits{}, "test")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,7 +54,7 @@ func runClients(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		store, closeStore, err := openAuthStore(ctx, cfg)
+		_, store, closeStore, err := openStores(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -75,12 +75,12 @@ func runClients(ctx context.Context, args []string) error {
 		if len(pos) != 0 || *tenantID == "" {
 			return errors.New("usage: kakin clients list --tenant T")
 		}
-		store, closeStore, err := openAuthStore(ctx, cfg)
+		registry, store, closeStore, err := openStores(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer closeStore()
-		if _, err := store.GetTenant(ctx, *tenantID); err != nil {
+		if _, err := registry.GetTenant(ctx, *tenantID); err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -118,7 +118,7 @@ func runClients(ctx context.Context, args []string) error {
 		if len(pos) != 1 || *tenantID == "" {
 			return errors.New("usage: kakin clients revoke --tenant T CLIENT_ID")
 		}
-		store, closeStore, err := openAuthStore(ctx, cfg)
+		_, store, closeStore, err := openStores(ctx, cfg)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/vault"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // runDev starts the local stack (Redis, ClickHouse and an embedded Kafka
@@ -186,13 +187,13 @@ type demoClient struct {
 // bootstrapDemo creates the demo tenants (those of the demo price list) and a
 // demo client with every scope, once.
 func bootstrapDemo(ctx context.Context, cfg app.Config, dir string) (demoClient, error) {
-	store, closeStore, err := openAuthStore(ctx, cfg)
+	registry, store, closeStore, err := openStores(ctx, cfg)
 	if err != nil {
 		return demoClient{}, err
 	}
 	defer closeStore()
 	for _, t := range []string{"demo", "demo-usd", "loadgen"} {
-		if _, err := store.CreateTenant(ctx, t, t, "kakin dev"); err != nil && !errors.Is(err, auth.ErrExists) {
+		if _, err := registry.CreateTenant(ctx, t, t, "kakin dev"); err != nil && !errors.Is(err, tenants.ErrExists) {
 			return demoClient{}, err
 		}
 	}
@@ -202,7 +203,7 @@ func bootstrapDemo(ctx context.Context, cfg app.Config, dir string) (demoClient,
 		return dc, nil
 	}
 	for _, t := range []string{"demo", "loadgen"} {
-		id, secret, err := store.CreateClient(ctx, t, "demo (created by kakin dev)", auth.AllScopes, auth.Limits{}, "kakin dev")
+		id, secret, err := store.CreateClient(ctx, t, "demo (created by kakin dev)", auth.AllScopes, tenants.Limits{}, "kakin dev")
 		if err != nil {
 			return demoClient{}, err
 		}

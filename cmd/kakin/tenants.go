@@ -16,6 +16,7 @@ import (
 	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 const tenantsUsage = `Usage:
@@ -56,7 +57,7 @@ func runTenants(ctx context.Context, args []string) error {
 		if len(pos) != 1 {
 			return errors.New("usage: kakin tenants create ID [--name NAME]")
 		}
-		store, closeStore, err := openAuthStore(ctx, cfg)
+		store, _, closeStore, err := openStores(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -75,7 +76,7 @@ func runTenants(ctx context.Context, args []string) error {
 		if len(pos) != 0 {
 			return errors.New("usage: kakin tenants list")
 		}
-		store, closeStore, err := openAuthStore(ctx, cfg)
+		store, _, closeStore, err := openStores(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -101,7 +102,7 @@ func runTenants(ctx context.Context, args []string) error {
 		if len(pos) != 1 {
 			return errors.New("usage: kakin tenants set-limits ID [--ingest-events-per-second N] …")
 		}
-		store, closeStore, err := openAuthStore(ctx, cfg)
+		store, _, closeStore, err := openStores(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -125,7 +126,7 @@ func runTenants(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		store, closeStore, err := openAuthStore(ctx, cfg)
+		store, _, closeStore, err := openStores(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -143,8 +144,8 @@ func runTenants(ctx context.Context, args []string) error {
 }
 
 // limitFlags registers the per-client/per-tenant limit flags on fs.
-func limitFlags(fs *flag.FlagSet) *auth.Limits {
-	var l auth.Limits
+func limitFlags(fs *flag.FlagSet) *tenants.Limits {
+	var l tenants.Limits
 	fs.IntVar(&l.IngestEventsPerSecond, "ingest-events-per-second", 0, "events per second on POST /v1/usage (0: default)")
 	fs.IntVar(&l.IngestRequestsPerSecond, "ingest-requests-per-second", 0, "ingest requests per second (0: default)")
 	fs.IntVar(&l.AdminRequestsPerMinute, "admin-requests-per-minute", 0, "admin API requests per minute (0: default)")
@@ -216,17 +217,19 @@ func ignoreHelp(err error) error {
 	return err
 }
 
-// openAuthStore connects to the ClickHouse database of cfg.
-func openAuthStore(ctx context.Context, cfg app.Config) (*auth.Store, func(), error) {
+// openStores connects to the ClickHouse database of cfg and returns its
+// tenant registry and its API client store.
+func openStores(ctx context.Context, cfg app.Config) (*tenants.Store, *auth.Store, func(), error) {
 	conn, err := chdb.Open(ctx, cfg.ClickHouse.Chdb())
 	if err != nil {
 		var ex *clickhouse.Exception
 		if errors.As(err, &ex) && ex.Code == 81 { // UNKNOWN_DATABASE
-			return nil, nil, fmt.Errorf("clickhouse database %q does not exist: run `kakin migrate` first (%w)", cfg.ClickHouse.Database, err)
+			return nil, nil, nil, fmt.Errorf("clickhouse database %q does not exist: run `kakin migrate` first (%w)", cfg.ClickHouse.Database, err)
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return auth.NewStore(conn), func() { conn.Close() }, nil
+	registry := tenants.NewStore(conn)
+	return registry, auth.NewStore(conn, registry), func() { conn.Close() }, nil
 }
 
 // cliActor names who runs an admin command, for the audit log.

@@ -17,6 +17,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/internal/ratelimit"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/tenants"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -52,8 +53,8 @@ type checkpoint struct {
 	Line   uint64 `json:"line"`   // lines before Offset
 	// Client and Limits are the uploader's, whose ingest budget the
 	// publishing spends.
-	Client string      `json:"client"`
-	Limits auth.Limits `json:"limits"`
+	Client string         `json:"client"`
+	Limits tenants.Limits `json:"limits"`
 }
 
 const (

@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"testing"
+
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // Helpers for the external tests (package auth_test), which may import
@@ -15,7 +17,7 @@ func SharedStore(t testing.TB) *Store { return testStore(t) }
 func NewClientForTest(t testing.TB, s *Store, scopes []Scope) (id, secret string) {
 	t.Helper()
 	ten := newTenant(t, s)
-	id, secret, err := s.CreateClient(context.Background(), ten, "test client", scopes, Limits{}, "test")
+	id, secret, err := s.CreateClient(context.Background(), ten, "test client", scopes, tenants.Limits{}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/tenant"
+	"github.com/kakin-dev/kakin/tenants"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -62,7 +63,7 @@ func echoPrincipal() http.Handler {
 }
 
 // client creates a client of a fresh tenant.
-func (e *authEnv) client(scopes []Scope, lim Limits) (ten, id, secret string) {
+func (e *authEnv) client(scopes []Scope, lim tenants.Limits) (ten, id, secret string) {
 	e.t.Helper()
 	ten = newTenant(e.t, e.store)
 	id, secret, err := e.store.CreateClient(context.Background(), ten, "test client", scopes, lim, "test")
@@ -142,11 +143,11 @@ func (e *authEnv) call(method, path, authz string) apiReply {
 
 func TestTokenEndpoint(t *testing.T) {
 	e := newAuthEnv(t)
-	ten, id, secret := e.client([]Scope{ScopeUsageWrite, ScopeUsageRead}, Limits{IngestEventsPerSecond: 50})
-	if _, err := e.store.SetTenantLimits(context.Background(), ten, Limits{IngestEventsPerSecond: 999, AdminRequestsPerMinute: 30}, "test"); err != nil {
+	ten, id, secret := e.client([]Scope{ScopeUsageWrite, ScopeUsageRead}, tenants.Limits{IngestEventsPerSecond: 50})
+	if _, err := e.store.tenants.SetTenantLimits(context.Background(), ten, tenants.Limits{IngestEventsPerSecond: 999, AdminRequestsPerMinute: 30}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	_, revokedID, revokedSecret := e.client([]Scope{ScopeUsageWrite}, Limits{})
+	_, revokedID, revokedSecret := e.client([]Scope{ScopeUsageWrite}, tenants.Limits{})
 	if _, err := e.store.RevokeClient(context.Background(), mustClient(t, e.store, revokedID).Tenant, revokedID, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestTokenEndpoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Client limits win; the tenant's fill the zero fields.
-			want := Limits{IngestEventsPerSecond: 50, AdminRequestsPerMinute: 30}
+			want := tenants.Limits{IngestEventsPerSecond: 50, AdminRequestsPerMinute: 30}
 			if p.Tenant != ten || p.ClientID != id || p.Limits != want {
 				t.Fatalf("principal %+v, want tenant %s limits %+v", p, ten, want)
 			}
@@ -257,7 +258,7 @@ func TestInvalidClientTiming(t *testing.T) {
 		t.Fatal(err)
 	}
 	ten := newTenant(t, e.store)
-	id, _, err := e.store.CreateClient(context.Background(), ten, "c", []Scope{ScopeUsageRead}, Limits{}, "test")
+	id, _, err := e.store.CreateClient(context.Background(), ten, "c", []Scope{ScopeUsageRead}, tenants.Limits{}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,9 +281,9 @@ func TestInvalidClientTiming(t *testing.T) {
 
 func TestRequire(t *testing.T) {
 	e := newAuthEnv(t)
-	ten, id, secret := e.client([]Scope{ScopeUsageRead}, Limits{})
+	ten, id, secret := e.client([]Scope{ScopeUsageRead}, tenants.Limits{})
 	readTok := e.token(id, secret)
-	_, adminID, adminSecret := e.client([]Scope{ScopeAdmin}, Limits{})
+	_, adminID, adminSecret := e.client([]Scope{ScopeAdmin}, tenants.Limits{})
 	adminTok := e.token(adminID, adminSecret)
 
 	other := NewTokens(testRing(t, testKeyLine(t)), time.Hour, 0)
@@ -333,7 +334,7 @@ func TestRequire(t *testing.T) {
 
 func TestRevocationFlow(t *testing.T) {
 	e := newAuthEnv(t)
-	ten, id, secret := e.client([]Scope{ScopeUsageRead}, Limits{})
+	ten, id, secret := e.client([]Scope{ScopeUsageRead}, tenants.Limits{})
 	tok := e.token(id, secret)
 	if r := e.call("GET", "/v1/read", "Bearer "+tok); r.status != 200 {
 		t.Fatalf("before revocation: %d", r.status)
@@ -399,7 +400,7 @@ func TestRevocationsStale(t *testing.T) {
 // TestNotLoadedFailsClosed: before the revocation list is loaded, valid
 // tokens get 503, not access.
 func TestNotLoadedFailsClosed(t *testing.T) {
-	store := NewStore(nil)
+	store := NewStore(nil, nil)
 	store.Hash = testHash
 	a, err := New(store, testRing(t, testKeyLine(t)), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -440,7 +441,7 @@ func TestDevInsecure(t *testing.T) {
 		if tc.status == 200 {
 			var p Principal
 			json.Unmarshal(rec.Body.Bytes(), &p)
-			if p.Tenant != tc.tenant || !slices.Equal(p.Scopes, AllScopes) || p.Limits != (Limits{}) {
+			if p.Tenant != tc.tenant || !slices.Equal(p.Scopes, AllScopes) || p.Limits != (tenants.Limits{}) {
 				t.Fatalf("principal %+v", p)
 			}
 		} else if rec.Header().Get("Content-Type") != "application/problem+json" {
@@ -452,7 +453,7 @@ func TestDevInsecure(t *testing.T) {
 // BenchmarkRequire is the whole middleware on a token seen before: header
 // parsing, verification, revocation and scope checks, context.
 func BenchmarkRequire(b *testing.B) {
-	store := NewStore(nil)
+	store := NewStore(nil, nil)
 	store.Hash = testHash
 	a, err := New(store, testRing(b, testKeyLine(b)), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

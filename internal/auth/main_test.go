@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // shared is the ClickHouse server and migrated database of the tests that
@@ -78,7 +79,7 @@ func needClickHouse(t testing.TB) {
 func testStore(t testing.TB) *Store {
 	t.Helper()
 	needClickHouse(t)
-	s := NewStore(shared.conn)
+	s := NewStore(shared.conn, tenants.NewStore(shared.conn))
 	s.Hash = testHash
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/kakin-dev/kakin/internal/tenant"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // Scope is a permission a client can be granted.
@@ -32,34 +33,12 @@ var AllScopes = []Scope{ScopeUsageWrite, ScopeUsageRead, ScopeCatalogRead, Scope
 // ValidScope reports whether s names a known scope.
 func ValidScope(s string) bool { return slices.Contains(AllScopes, Scope(s)) }
 
-// Limits are a client's rate limits; zero fields fall back to the tenant's,
-// then to the process defaults.
-type Limits struct {
-	IngestEventsPerSecond   int `json:"ingest_events_per_second,omitempty"`
-	IngestRequestsPerSecond int `json:"ingest_requests_per_second,omitempty"`
-	AdminRequestsPerMinute  int `json:"admin_requests_per_minute,omitempty"`
-}
-
-// Or returns l with its zero fields taken from fallback.
-func (l Limits) Or(fallback Limits) Limits {
-	if l.IngestEventsPerSecond == 0 {
-		l.IngestEventsPerSecond = fallback.IngestEventsPerSecond
-	}
-	if l.IngestRequestsPerSecond == 0 {
-		l.IngestRequestsPerSecond = fallback.IngestRequestsPerSecond
-	}
-	if l.AdminRequestsPerMinute == 0 {
-		l.AdminRequestsPerMinute = fallback.AdminRequestsPerMinute
-	}
-	return l
-}
-
 // Principal is the authenticated caller of a request.
 type Principal struct {
 	Tenant   string
 	ClientID string
 	Scopes   []Scope
-	Limits   Limits // the client's limits, already merged with its tenant's
+	Limits   tenants.Limits // the client's limits, already merged with its tenant's
 }
 
 // Has reports whether the principal holds scope s (admin holds every scope).

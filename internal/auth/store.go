@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -17,73 +15,49 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/internal/clock"
-	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
-// Store errors; test with errors.Is.
+// Store errors; test with errors.Is. They are the tenant registry's values
+// (a client of a missing tenant fails with ErrNotFound either way).
 var (
-	ErrNotFound    = errors.New("not found")
-	ErrExists      = errors.New("already exists")
-	ErrInvalid     = errors.New("invalid")
-	ErrNotMigrated = errors.New("auth tables missing in ClickHouse: run `kakin migrate` first")
+	ErrNotFound    = tenants.ErrNotFound
+	ErrInvalid     = tenants.ErrInvalid
+	ErrNotMigrated = tenants.ErrNotMigrated
 )
-
-// Tenant is the latest version of a tenant.
-type Tenant struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Limits Limits `json:"limits"`
-	// DedupeWindow is how long the tenant's event ids are remembered for
-	// duplicate detection, and how old an event ingest accepts. Zero: the
-	// process default (--dedupe-window).
-	DedupeWindow time.Duration `json:"-"` // in JSON: dedupeWindowSeconds
-	CreatedAt    time.Time     `json:"createdAt"`
-	UpdatedAt    time.Time     `json:"updatedAt"`
-	UpdatedBy    string        `json:"updatedBy"`
-	Version      uint64        `json:"version"`
-}
-
-// MarshalJSON renders the dedupe window in seconds (dedupeWindowSeconds,
-// omitted when it is the default).
-func (t Tenant) MarshalJSON() ([]byte, error) {
-	type plain Tenant
-	return json.Marshal(struct {
-		plain
-		DedupeWindowSeconds int64 `json:"dedupeWindowSeconds,omitempty"`
-	}{plain(t), int64(t.DedupeWindow / time.Second)})
-}
 
 // Client is the latest version of an API client. Its secret hash is kept
 // unexported so that it never ends up in a response by accident.
 type Client struct {
-	Tenant    string    `json:"tenant"`
-	ID        string    `json:"clientId"`
-	Name      string    `json:"name"`
-	Scopes    []Scope   `json:"scopes"`
-	Limits    Limits    `json:"limits"`
-	Revoked   bool      `json:"revoked"`
-	RevokedAt time.Time `json:"revokedAt,omitzero"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-	UpdatedBy string    `json:"updatedBy"`
-	Version   uint64    `json:"version"`
+	Tenant    string         `json:"tenant"`
+	ID        string         `json:"clientId"`
+	Name      string         `json:"name"`
+	Scopes    []Scope        `json:"scopes"`
+	Limits    tenants.Limits `json:"limits"`
+	Revoked   bool           `json:"revoked"`
+	RevokedAt time.Time      `json:"revokedAt,omitzero"`
+	CreatedAt time.Time      `json:"createdAt"`
+	UpdatedAt time.Time      `json:"updatedAt"`
+	UpdatedBy string         `json:"updatedBy"`
+	Version   uint64         `json:"version"`
 
 	secretHash string
 }
 
-// Store is the system of record for tenants and API clients, in ClickHouse.
-// Nothing is updated in place: every change appends a new version of the row
-// (ReplacingMergeTree keeps the newest; reads use FINAL) and the same version
-// to audit_log, which keeps every version for ever.
+// Store is the system of record for API clients, in ClickHouse; their
+// tenants are in the tenant registry (tenants.Store). Nothing is updated in
+// place: every change appends a new version of the row (ReplacingMergeTree
+// keeps the newest; reads use FINAL) and the same version to the registry's
+// audit trail (audit_log), which keeps every version for ever.
 //
-// ClickHouse has no transactions: "create if absent" is check-then-insert,
-// and two admins changing the same row at once both succeed, the later
-// version winning. The audit log shows both.
+// ClickHouse has no transactions: two admins changing the same client at
+// once both succeed, the later version winning. The audit log shows both.
 //
 // The store migrates nothing; `kakin migrate` creates its tables. When they
 // are missing, methods return errors wrapping ErrNotMigrated.
 type Store struct {
-	conn driver.Conn
+	conn    driver.Conn
+	tenants *tenants.Store
 	// Hash are the argon2id parameters for new client secrets
 	// (DefaultHashParams; tests lower them).
 	Hash HashParams
@@ -91,24 +65,18 @@ type Store struct {
 	Now func() time.Time
 }
 
-// NewStore returns a store over conn (a connection to Kakin's database).
-func NewStore(conn driver.Conn) *Store {
-	return &Store{conn: conn, Hash: DefaultHashParams, Now: clock.Now}
+// NewStore returns a store over conn (a connection to Kakin's database)
+// whose clients belong to the tenants of registry.
+func NewStore(conn driver.Conn, registry *tenants.Store) *Store {
+	return &Store{conn: conn, tenants: registry, Hash: DefaultHashParams, Now: clock.Now}
 }
 
-const (
-	tenantCols = "tenant, name, ingest_events_per_second, ingest_requests_per_second, admin_requests_per_minute, " +
-		"dedupe_window_seconds, created_at, updated_at, updated_by, deleted, version"
-	clientCols = "tenant, client_id, name, secret_hash, scopes, ingest_events_per_second, ingest_requests_per_second, " +
-		"admin_requests_per_minute, revoked, revoked_at, created_at, updated_at, updated_by, version"
-	auditCols = "tenant, entity, entity_id, version, at, actor, change"
-)
+const clientCols = "tenant, client_id, name, secret_hash, scopes, ingest_events_per_second, ingest_requests_per_second, " +
+	"admin_requests_per_minute, revoked, revoked_at, created_at, updated_at, updated_by, version"
 
-// Entity names in audit_log.
-const (
-	EntityTenant = "tenant"
-	EntityClient = "api_client"
-)
+// EntityClient is the entity name of API clients in the audit trail
+// (tenants.Store.History).
+const EntityClient = "api_client"
 
 // wrap adds op to err and maps ClickHouse's "table/database does not exist"
 // to ErrNotMigrated.
@@ -135,277 +103,12 @@ func (s *Store) nextVersion(cur uint64) uint64 {
 	return v
 }
 
-func checkLimits(l Limits) error {
-	for _, v := range []int{l.IngestEventsPerSecond, l.IngestRequestsPerSecond, l.AdminRequestsPerMinute} {
-		if v < 0 || v > math.MaxUint32 {
-			return fmt.Errorf("%w: limit %d out of range 0..%d", ErrInvalid, v, uint32(math.MaxUint32))
-		}
-	}
-	return nil
-}
-
 func checkName(name string) error {
 	if name == "" || len(name) > 200 || !utf8.ValidString(name) {
 		return fmt.Errorf("%w: name must be 1-200 bytes of UTF-8", ErrInvalid)
 	}
 	return nil
 }
-
-func checkActor(actor string) error {
-	if strings.TrimSpace(actor) == "" {
-		return fmt.Errorf("%w: actor (who makes the change) is required", ErrInvalid)
-	}
-	return nil
-}
-
-// ---- tenants ----
-
-type tenantRow struct {
-	Tenant
-	deleted bool
-}
-
-// CreateTenant adds tenant id (schemas.ValidTenant) with a display name
-// (id when empty). It fails with ErrExists when the tenant exists.
-func (s *Store) CreateTenant(ctx context.Context, id, name, actor string) (Tenant, error) {
-	if !schemas.ValidTenant(id) {
-		return Tenant{}, fmt.Errorf("create tenant: %w: tenant id %q must be 1-64 of a-z, 0-9, -", ErrInvalid, id)
-	}
-	if name == "" {
-		name = id
-	}
-	if err := checkName(name); err != nil {
-		return Tenant{}, fmt.Errorf("create tenant: %w", err)
-	}
-	if err := checkActor(actor); err != nil {
-		return Tenant{}, fmt.Errorf("create tenant: %w", err)
-	}
-	cur, found, err := s.getTenant(ctx, id)
-	if err != nil {
-		return Tenant{}, wrap("create tenant", err)
-	}
-	if found && !cur.deleted {
-		return Tenant{}, fmt.Errorf("create tenant %s: %w", id, ErrExists)
-	}
-	now := s.now()
-	t := Tenant{ID: id, Name: name, CreatedAt: now, UpdatedAt: now, UpdatedBy: actor, Version: s.nextVersion(cur.Version)}
-	if err := s.writeTenant(ctx, t, "create"); err != nil {
-		return Tenant{}, wrap("create tenant", err)
-	}
-	return t, nil
-}
-
-// GetTenant returns tenant id, or ErrNotFound.
-func (s *Store) GetTenant(ctx context.Context, id string) (Tenant, error) {
-	t, found, err := s.getTenant(ctx, id)
-	if err != nil {
-		return Tenant{}, wrap("get tenant", err)
-	}
-	if !found || t.deleted {
-		return Tenant{}, fmt.Errorf("tenant %s: %w", id, ErrNotFound)
-	}
-	return t.Tenant, nil
-}
-
-// ListTenants returns every tenant, ordered by id.
-func (s *Store) ListTenants(ctx context.Context) ([]Tenant, error) {
-	// Only the sorting key may be filtered next to FINAL: a filter on another
-	// column can be applied before versions are collapsed (PREWHERE) and
-	// resurrect an old version. So filter deleted in an outer query.
-	rows, err := s.conn.Query(ctx, "SELECT "+tenantCols+" FROM (SELECT "+tenantCols+
-		" FROM tenants FINAL) WHERE deleted = 0 ORDER BY tenant")
-	if err != nil {
-		return nil, wrap("list tenants", err)
-	}
-	defer rows.Close()
-	var out []Tenant
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, wrap("list tenants", err)
-		}
-		out = append(out, t.Tenant)
-	}
-	return out, wrap("list tenants", rows.Err())
-}
-
-// SetTenantLimits replaces tenant id's limits (zero fields: process default).
-func (s *Store) SetTenantLimits(ctx context.Context, id string, l Limits, actor string) (Tenant, error) {
-	if err := checkLimits(l); err != nil {
-		return Tenant{}, fmt.Errorf("set tenant limits: %w", err)
-	}
-	if err := checkActor(actor); err != nil {
-		return Tenant{}, fmt.Errorf("set tenant limits: %w", err)
-	}
-	cur, found, err := s.getTenant(ctx, id)
-	if err != nil {
-		return Tenant{}, wrap("set tenant limits", err)
-	}
-	if !found || cur.deleted {
-		return Tenant{}, fmt.Errorf("set tenant limits: tenant %s: %w", id, ErrNotFound)
-	}
-	t := cur.Tenant
-	t.Limits, t.UpdatedAt, t.UpdatedBy, t.Version = l, s.now(), actor, s.nextVersion(cur.Version)
-	if err := s.writeTenant(ctx, t, "set_limits"); err != nil {
-		return Tenant{}, wrap("set tenant limits", err)
-	}
-	return t, nil
-}
-
-// MinDedupeWindow and MaxDedupeWindow bound a tenant's dedupe window.
-const (
-	MinDedupeWindow = 24 * time.Hour
-	MaxDedupeWindow = 400 * 24 * time.Hour
-)
-
-// SetTenantDedupeWindow sets tenant id's duplicate-detection window, in
-// whole seconds between MinDedupeWindow and MaxDedupeWindow; 0 returns the
-// tenant to the process default. Processes apply it within their tenant
-// settings refresh.
-func (s *Store) SetTenantDedupeWindow(ctx context.Context, id string, window time.Duration, actor string) (Tenant, error) {
-	if window != 0 && (window < MinDedupeWindow || window > MaxDedupeWindow || window%time.Second != 0) {
-		return Tenant{}, fmt.Errorf("set dedupe window: %w: %s must be 0 (default) or whole seconds from %s to %s",
-			ErrInvalid, window, MinDedupeWindow, MaxDedupeWindow)
-	}
-	if err := checkActor(actor); err != nil {
-		return Tenant{}, fmt.Errorf("set dedupe window: %w", err)
-	}
-	cur, found, err := s.getTenant(ctx, id)
-	if err != nil {
-		return Tenant{}, wrap("set dedupe window", err)
-	}
-	if !found || cur.deleted {
-		return Tenant{}, fmt.Errorf("set dedupe window: tenant %s: %w", id, ErrNotFound)
-	}
-	t := cur.Tenant
-	t.DedupeWindow, t.UpdatedAt, t.UpdatedBy, t.Version = window, s.now(), actor, s.nextVersion(cur.Version)
-	if err := s.writeTenant(ctx, t, "set_dedupe_window"); err != nil {
-		return Tenant{}, wrap("set dedupe window", err)
-	}
-	return t, nil
-}
-
-// DedupeWindows returns the dedupe window of every tenant that has one of
-// its own (the others use the process default).
-func (s *Store) DedupeWindows(ctx context.Context) (map[string]time.Duration, error) {
-	// Filter in an outer query: a filter on a non-key column next to FINAL
-	// could see an old version (see ListTenants).
-	rows, err := s.conn.Query(ctx, "SELECT tenant, dedupe_window_seconds FROM (SELECT tenant, dedupe_window_seconds, deleted"+
-		" FROM tenants FINAL) WHERE deleted = 0 AND dedupe_window_seconds > 0")
-	if err != nil {
-		return nil, wrap("dedupe windows", err)
-	}
-	defer rows.Close()
-	out := map[string]time.Duration{}
-	for rows.Next() {
-		var id string
-		var secs uint32
-		if err := rows.Scan(&id, &secs); err != nil {
-			return nil, wrap("dedupe windows", err)
-		}
-		out[id] = time.Duration(secs) * time.Second
-	}
-	return out, wrap("dedupe windows", rows.Err())
-}
-
-func (s *Store) getTenant(ctx context.Context, id string) (tenantRow, bool, error) {
-	rows, err := s.conn.Query(ctx, "SELECT "+tenantCols+" FROM tenants FINAL WHERE tenant = ?", id)
-	if err != nil {
-		return tenantRow{}, false, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return tenantRow{}, false, rows.Err()
-	}
-	t, err := scanTenant(rows)
-	return t, err == nil, err
-}
-
-func scanTenant(rows driver.Rows) (tenantRow, error) {
-	var t tenantRow
-	var ev, rq, adm, window uint32
-	var deleted uint8
-	err := rows.Scan(&t.ID, &t.Name, &ev, &rq, &adm, &window, &t.CreatedAt, &t.UpdatedAt, &t.UpdatedBy, &deleted, &t.Version)
-	t.Limits = Limits{IngestEventsPerSecond: int(ev), IngestRequestsPerSecond: int(rq), AdminRequestsPerMinute: int(adm)}
-	t.DedupeWindow = time.Duration(window) * time.Second
-	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
-	t.deleted = deleted != 0
-	return t, err
-}
-
-// writeTenant appends version t to audit_log, then to tenants. The audit row
-// goes first so that no state ever exists without its history; a failure in
-// between leaves an audit row for a change that did not land (the caller
-// gets the error).
-func (s *Store) writeTenant(ctx context.Context, t Tenant, op string) error {
-	if err := s.audit(ctx, t.ID, EntityTenant, t.ID, t.Version, t.UpdatedAt, t.UpdatedBy, op, t); err != nil {
-		return err
-	}
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO tenants ("+tenantCols+")")
-	if err != nil {
-		return err
-	}
-	if err := b.Append(t.ID, t.Name, uint32(t.Limits.IngestEventsPerSecond), uint32(t.Limits.IngestRequestsPerSecond),
-		uint32(t.Limits.AdminRequestsPerMinute), uint32(t.DedupeWindow/time.Second), t.CreatedAt, t.UpdatedAt, t.UpdatedBy,
-		uint8(0), t.Version); err != nil {
-		_ = b.Abort()
-		return err
-	}
-	return b.Send()
-}
-
-func (s *Store) audit(ctx context.Context, tenantID, entity, id string, version uint64, at time.Time, actor, op string, state any) error {
-	change, err := json.Marshal(struct {
-		Op    string `json:"op"`
-		State any    `json:"state"`
-	}{op, state})
-	if err != nil {
-		return err
-	}
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO audit_log ("+auditCols+")")
-	if err != nil {
-		return err
-	}
-	if err := b.Append(tenantID, entity, id, version, at, actor, string(change)); err != nil {
-		_ = b.Abort()
-		return err
-	}
-	return b.Send()
-}
-
-// AuditEntry is one row of audit_log.
-type AuditEntry struct {
-	Tenant   string          `json:"tenant"`
-	Entity   string          `json:"entity"`
-	EntityID string          `json:"entityId"`
-	Version  uint64          `json:"version"`
-	At       time.Time       `json:"at"`
-	Actor    string          `json:"actor"`
-	Change   json.RawMessage `json:"change"`
-}
-
-// History returns every recorded version of one entity of tenant, oldest first.
-func (s *Store) History(ctx context.Context, tenantID, entity, id string) ([]AuditEntry, error) {
-	rows, err := s.conn.Query(ctx, "SELECT "+auditCols+" FROM audit_log WHERE tenant = ? AND entity = ? AND entity_id = ? ORDER BY version",
-		tenantID, entity, id)
-	if err != nil {
-		return nil, wrap("history", err)
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
-		var change string
-		if err := rows.Scan(&e.Tenant, &e.Entity, &e.EntityID, &e.Version, &e.At, &e.Actor, &change); err != nil {
-			return nil, wrap("history", err)
-		}
-		e.At, e.Change = e.At.UTC(), json.RawMessage(change)
-		out = append(out, e)
-	}
-	return out, wrap("history", rows.Err())
-}
-
-// ---- clients ----
 
 // ClientIDPrefix starts every client id.
 const ClientIDPrefix = "kc_"
@@ -477,20 +180,20 @@ func normalizeScopes(in []Scope) ([]Scope, error) {
 // CreateClient adds an API client to tenant (which must exist) and returns
 // its id and secret. The secret is returned only here: the store keeps an
 // argon2id hash of it.
-func (s *Store) CreateClient(ctx context.Context, tenantID, name string, scopes []Scope, limits Limits, actor string) (clientID, secret string, err error) {
+func (s *Store) CreateClient(ctx context.Context, tenantID, name string, scopes []Scope, limits tenants.Limits, actor string) (clientID, secret string, err error) {
 	if err := checkName(name); err != nil {
 		return "", "", fmt.Errorf("create client: %w", err)
 	}
 	if scopes, err = normalizeScopes(scopes); err != nil {
 		return "", "", fmt.Errorf("create client: %w", err)
 	}
-	if err := checkLimits(limits); err != nil {
+	if err := limits.Validate(); err != nil {
 		return "", "", fmt.Errorf("create client: %w", err)
 	}
-	if err := checkActor(actor); err != nil {
+	if err := tenants.CheckActor(actor); err != nil {
 		return "", "", fmt.Errorf("create client: %w", err)
 	}
-	if _, err := s.GetTenant(ctx, tenantID); err != nil {
+	if _, err := s.tenants.GetTenant(ctx, tenantID); err != nil {
 		return "", "", fmt.Errorf("create client: %w", err)
 	}
 	if clientID, err = newClientID(); err != nil {
@@ -609,7 +312,7 @@ func (s *Store) RevokeClient(ctx context.Context, tenantID, id, actor string) (C
 	if tenantID == "" {
 		return Client{}, fmt.Errorf("revoke client: %w: tenant required", ErrInvalid)
 	}
-	if err := checkActor(actor); err != nil {
+	if err := tenants.CheckActor(actor); err != nil {
 		return Client{}, fmt.Errorf("revoke client: %w", err)
 	}
 	c, found, err := s.getClient(ctx, tenantID, id)
@@ -661,7 +364,7 @@ func scanClient(rows driver.Rows) (Client, error) {
 	for i, s := range scopes {
 		c.Scopes[i] = Scope(s)
 	}
-	c.Limits = Limits{IngestEventsPerSecond: int(ev), IngestRequestsPerSecond: int(rq), AdminRequestsPerMinute: int(adm)}
+	c.Limits = tenants.Limits{IngestEventsPerSecond: int(ev), IngestRequestsPerSecond: int(rq), AdminRequestsPerMinute: int(adm)}
 	c.Revoked = revoked != 0
 	if c.Revoked {
 		c.RevokedAt = c.RevokedAt.UTC()
@@ -674,7 +377,8 @@ func scanClient(rows driver.Rows) (Client, error) {
 
 func (s *Store) writeClient(ctx context.Context, c Client, op string) error {
 	// c marshals without its secret hash (unexported).
-	if err := s.audit(ctx, c.Tenant, EntityClient, c.ID, c.Version, c.UpdatedAt, c.UpdatedBy, op, c); err != nil {
+	if err := s.tenants.Audit(ctx, tenants.Change{Tenant: c.Tenant, Entity: EntityClient, EntityID: c.ID, Version: c.Version,
+		At: c.UpdatedAt, Actor: c.UpdatedBy, Op: op, State: c}); err != nil {
 		return err
 	}
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO api_clients ("+clientCols+")")

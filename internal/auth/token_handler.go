@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // GrantClientCredentials is the only grant type the token endpoint serves.
@@ -174,12 +176,12 @@ func (a *Authenticator) clientCredentials(w http.ResponseWriter, r *http.Request
 
 // authenticateClient checks id and secret. status is 401 when the client
 // must be refused, 503 when the store failed.
-func (a *Authenticator) authenticateClient(ctx context.Context, id, secret string) (Client, Tenant, int, error) {
+func (a *Authenticator) authenticateClient(ctx context.Context, id, secret string) (Client, tenants.Tenant, int, error) {
 	select {
 	case a.hashSem <- struct{}{}:
 		defer func() { <-a.hashSem }()
 	case <-ctx.Done():
-		return Client{}, Tenant{}, http.StatusServiceUnavailable, ctx.Err()
+		return Client{}, tenants.Tenant{}, http.StatusServiceUnavailable, ctx.Err()
 	}
 	hash, known := a.dummy, false
 	var c Client
@@ -190,7 +192,7 @@ func (a *Authenticator) authenticateClient(ctx context.Context, id, secret strin
 		case err == nil:
 			hash, known = c.secretHash, true
 		case !errors.Is(err, ErrNotFound):
-			return Client{}, Tenant{}, http.StatusServiceUnavailable, err
+			return Client{}, tenants.Tenant{}, http.StatusServiceUnavailable, err
 		}
 	}
 	a.m.hashes.Inc()
@@ -199,14 +201,14 @@ func (a *Authenticator) authenticateClient(ctx context.Context, id, secret strin
 		a.log.Error("token endpoint: stored secret hash unreadable", "client_id", c.ID, "err", err)
 	}
 	if !known || !match || c.Revoked {
-		return Client{}, Tenant{}, http.StatusUnauthorized, errInvalidClient
+		return Client{}, tenants.Tenant{}, http.StatusUnauthorized, errInvalidClient
 	}
-	t, err := a.store.GetTenant(ctx, c.Tenant)
+	t, err := a.store.tenants.GetTenant(ctx, c.Tenant)
 	if errors.Is(err, ErrNotFound) {
-		return Client{}, Tenant{}, http.StatusUnauthorized, errInvalidClient
+		return Client{}, tenants.Tenant{}, http.StatusUnauthorized, errInvalidClient
 	}
 	if err != nil {
-		return Client{}, Tenant{}, http.StatusServiceUnavailable, err
+		return Client{}, tenants.Tenant{}, http.StatusServiceUnavailable, err
 	}
 	return c, t, http.StatusOK, nil
 }

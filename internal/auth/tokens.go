@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // Issuer is the "iss" of every Kakin access token.
@@ -43,10 +44,10 @@ func (e *TokenError) Unwrap() error { return e.Err }
 
 // claims are the claims of a Kakin access token.
 type claims struct {
-	jwt.RegisteredClaims        // iss, sub (client id), iat, exp, jti
-	Tenant               string `json:"ten"`
-	Scope                string `json:"scp"` // space-separated
-	Limits               Limits `json:"lim"` // client limits merged with the tenant's
+	jwt.RegisteredClaims                // iss, sub (client id), iat, exp, jti
+	Tenant               string         `json:"ten"`
+	Scope                string         `json:"scp"` // space-separated
+	Limits               tenants.Limits `json:"lim"` // client limits merged with the tenant's
 }
 
 // Tokens issues and verifies HS256 access tokens signed with a KeyRing.

@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kakin-dev/kakin/internal/clock"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 func testKeyLine(t testing.TB) string {
@@ -37,7 +38,7 @@ func testRing(t testing.TB, lines ...string) *KeyRing {
 }
 
 var testPrincipal = Principal{Tenant: "acme", ClientID: "kc_aaaaaaaaaaaaaaaaaaaaaaaa",
-	Scopes: []Scope{ScopeUsageWrite, ScopeUsageRead}, Limits: Limits{IngestEventsPerSecond: 100}}
+	Scopes: []Scope{ScopeUsageWrite, ScopeUsageRead}, Limits: tenants.Limits{IngestEventsPerSecond: 100}}
 
 func TestKeyRingParse(t *testing.T) {
 	good := testKeyLine(t)
@@ -353,7 +354,7 @@ func TestDefaultHashCost(t *testing.T) {
 func BenchmarkVerify(b *testing.B) {
 	tok := NewTokens(testRing(b, testKeyLine(b), testKeyLine(b)), time.Hour, 0)
 	s, _, err := tok.Issue(Principal{Tenant: "acme-corp", ClientID: "kc_abcdefghijklmnopqrstuvwx",
-		Scopes: []Scope{ScopeUsageWrite, ScopeUsageRead}, Limits: Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}})
+		Scopes: []Scope{ScopeUsageWrite, ScopeUsageRead}, Limits: tenants.Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -371,7 +372,7 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkVerifyUncached(b *testing.B) {
 	tok := NewTokens(testRing(b, testKeyLine(b), testKeyLine(b)), time.Hour, 0)
 	s, _, err := tok.Issue(Principal{Tenant: "acme-corp", ClientID: "kc_abcdefghijklmnopqrstuvwx",
-		Scopes: []Scope{ScopeUsageWrite, ScopeUsageRead}, Limits: Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}})
+		Scopes: []Scope{ScopeUsageWrite, ScopeUsageRead}, Limits: tenants.Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}})
 	if err != nil {
 		b.Fatal(err)
 	}

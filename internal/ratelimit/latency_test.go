@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // unlimited never runs out, so every measured check is a full allowed one.
-var unlimited = auth.Limits{IngestEventsPerSecond: 1_000_000_000, IngestRequestsPerSecond: 1_000_000_000,
+var unlimited = tenants.Limits{IngestEventsPerSecond: 1_000_000_000, IngestRequestsPerSecond: 1_000_000_000,
 	AdminRequestsPerMinute: 1_000_000_000}
 
 type dist []time.Duration

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // TestLeasesKeepTheSharedBudgetExact: two processes (limiters) sharing one
@@ -17,7 +17,7 @@ import (
 func TestLeasesKeepTheSharedBudgetExact(t *testing.T) {
 	a, b := newEnv(t, Defaults{}), newEnv(t, Defaults{})
 	const rate = 400 // per second; lease = 20
-	p := principal(auth.Limits{IngestRequestsPerSecond: rate})
+	p := principal(tenants.Limits{IngestRequestsPerSecond: rate})
 	var mu sync.Mutex
 	allowed := 0
 	start := time.Now()
@@ -57,7 +57,7 @@ func TestLeasesKeepTheSharedBudgetExact(t *testing.T) {
 // TestLeasedChecksSkipRedis: within budget, one round trip serves a lease.
 func TestLeasedChecksSkipRedis(t *testing.T) {
 	e := newEnv(t, Defaults{})
-	p := principal(auth.Limits{IngestEventsPerSecond: 10000}) // lease 500 events
+	p := principal(tenants.Limits{IngestEventsPerSecond: 10000}) // lease 500 events
 	for i := 0; i < 100; i++ {
 		if d, err := e.l.check(context.Background(), IngestEvents, p, 50); err != nil || !d.Allowed {
 			t.Fatalf("check %d: %+v %v", i, d, err)
@@ -73,7 +73,7 @@ func TestLeasedChecksSkipRedis(t *testing.T) {
 // Redis check, so small limits are exact across processes.
 func TestSmallBudgetsAreNotLeased(t *testing.T) {
 	e := newEnv(t, Defaults{})
-	p := principal(auth.Limits{AdminRequestsPerMinute: leaseMinRate - 1})
+	p := principal(tenants.Limits{AdminRequestsPerMinute: leaseMinRate - 1})
 	if n := leaseSize(e.l.limit(Admin, p)); n != 0 {
 		t.Fatalf("lease of %d for a limit below %d", n, leaseMinRate)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/httpapi"
+	"github.com/kakin-dev/kakin/tenants"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
@@ -89,7 +90,7 @@ func tenantID() string {
 	return "t" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatInt(seq.Add(1), 10)
 }
 
-func principal(limits auth.Limits) auth.Principal {
+func principal(limits tenants.Limits) auth.Principal {
 	return auth.Principal{Tenant: tenantID(), ClientID: "client-1", Scopes: []auth.Scope{auth.ScopeAdmin}, Limits: limits}
 }
 
@@ -171,19 +172,19 @@ func TestRequests(t *testing.T) {
 		name     string
 		class    Class
 		defaults Defaults
-		own      auth.Limits
+		own      tenants.Limits
 		want     int // requests allowed in a burst
 		window   int // seconds
 	}{
-		{"ingest process default", Ingest, Defaults{IngestRequestsPerSecond: 3}, auth.Limits{}, 3, 1},
+		{"ingest process default", Ingest, Defaults{IngestRequestsPerSecond: 3}, tenants.Limits{}, 3, 1},
 		{"ingest client's own limit overrides the default", Ingest, Defaults{IngestRequestsPerSecond: 3},
-			auth.Limits{IngestRequestsPerSecond: 5}, 5, 1},
-		{"ingest own lower limit", Ingest, Defaults{IngestRequestsPerSecond: 50}, auth.Limits{IngestRequestsPerSecond: 2}, 2, 1},
-		{"admin process default", Admin, Defaults{AdminRequestsPerMinute: 4}, auth.Limits{}, 4, 60},
+			tenants.Limits{IngestRequestsPerSecond: 5}, 5, 1},
+		{"ingest own lower limit", Ingest, Defaults{IngestRequestsPerSecond: 50}, tenants.Limits{IngestRequestsPerSecond: 2}, 2, 1},
+		{"admin process default", Admin, Defaults{AdminRequestsPerMinute: 4}, tenants.Limits{}, 4, 60},
 		{"admin client's own limit overrides the default", Admin, Defaults{AdminRequestsPerMinute: 10},
-			auth.Limits{AdminRequestsPerMinute: 2}, 2, 60},
+			tenants.Limits{AdminRequestsPerMinute: 2}, 2, 60},
 		{"other classes' limits do not apply", Admin, Defaults{AdminRequestsPerMinute: 3},
-			auth.Limits{IngestRequestsPerSecond: 1, IngestEventsPerSecond: 1}, 3, 60},
+			tenants.Limits{IngestRequestsPerSecond: 1, IngestEventsPerSecond: 1}, 3, 60},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,7 +221,7 @@ func (r *recorder) Errorf(format string, args ...any) {
 // requestsBurst sends want requests and one more through a fresh limiter and
 // principal, and records in r every way the answers differ from a budget of
 // want requests per window seconds.
-func requestsBurst(r *recorder, class Class, defaults Defaults, own auth.Limits, want, window int) {
+func requestsBurst(r *recorder, class Class, defaults Defaults, own tenants.Limits, want, window int) {
 	rdb := NewClientTimeout(testRedis.Addr, testCheckTimeout)
 	defer rdb.Close()
 	reg := prometheus.NewRegistry()
@@ -302,7 +303,7 @@ func TestRequestsRejectsUnknownClass(t *testing.T) {
 func TestBudgetsAreIndependentPerClientAndTenant(t *testing.T) {
 	e := newEnv(t, Defaults{AdminRequestsPerMinute: 2})
 	mw := e.l.Requests(Admin)
-	a := principal(auth.Limits{})
+	a := principal(tenants.Limits{})
 	sameTenantOtherClient := a
 	sameTenantOtherClient.ClientID = "client-2"
 	otherTenantSameClient := a
@@ -342,7 +343,7 @@ func TestBudgetsAreIndependentPerClientAndTenant(t *testing.T) {
 func TestBudgetSharedAcrossProcesses(t *testing.T) {
 	const limit = 10
 	procs := []env{newEnv(t, Defaults{AdminRequestsPerMinute: limit}), newEnv(t, Defaults{AdminRequestsPerMinute: limit})}
-	p := principal(auth.Limits{})
+	p := principal(tenants.Limits{})
 	var allowed, limited atomic.Int64
 	var wg sync.WaitGroup
 	for _, e := range procs {
@@ -377,7 +378,7 @@ func TestBudgetSharedAcrossProcesses(t *testing.T) {
 func TestAllowEvents(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, Defaults{IngestEventsPerSecond: 1000})
-	p := principal(auth.Limits{IngestEventsPerSecond: 100}) // own limit beats the default
+	p := principal(tenants.Limits{IngestEventsPerSecond: 100}) // own limit beats the default
 
 	d, err := e.l.AllowEvents(ctx, p, 100)
 	if err != nil || !d.Allowed || d.Limit != 100 || d.Remaining != 0 || d.FailedOpen {
@@ -434,7 +435,7 @@ func TestEventBatchLargerThanBurst(t *testing.T) {
 	ctx := context.Background()
 	t.Run("burst is the per-second limit: 413", func(t *testing.T) {
 		e := newEnv(t, Defaults{IngestEventsPerSecond: 100})
-		p := principal(auth.Limits{})
+		p := principal(tenants.Limits{})
 		d, err := e.l.AllowEvents(ctx, p, 101)
 		if err != nil || d.Allowed {
 			t.Fatalf("101 events at 100/s: %+v, %v; want refused", d, err)
@@ -456,7 +457,7 @@ func TestEventBatchLargerThanBurst(t *testing.T) {
 	})
 	t.Run("burst raised to the largest request", func(t *testing.T) {
 		e := newEnv(t, Defaults{IngestEventsPerSecond: 100, MaxEventsPerRequest: 1000})
-		p := principal(auth.Limits{})
+		p := principal(tenants.Limits{})
 		d, err := e.l.AllowEvents(ctx, p, 1000)
 		if err != nil || !d.Allowed || d.Limit != 100 {
 			t.Fatalf("1000 events with burst 1000: %+v, %v; want allowed, limit 100", d, err)
@@ -495,7 +496,7 @@ func TestFailOpenWhileRedisIsDown(t *testing.T) {
 	e.l.WithLogger(slog.New(slog.NewTextHandler(&sink, nil)))
 	ctx := context.Background()
 	// Warm the pool so the kill breaks live connections too.
-	if d, err := e.l.AllowEvents(ctx, principal(auth.Limits{}), 1); err != nil || d.FailedOpen {
+	if d, err := e.l.AllowEvents(ctx, principal(tenants.Limits{}), 1); err != nil || d.FailedOpen {
 		t.Fatalf("before the kill: %+v, %v", d, err)
 	}
 
@@ -509,7 +510,7 @@ func TestFailOpenWhileRedisIsDown(t *testing.T) {
 		}
 	}()
 
-	p := principal(auth.Limits{})
+	p := principal(tenants.Limits{})
 	for _, class := range []Class{Admin, Ingest} {
 		for i := range 3 {
 			start := time.Now()
@@ -551,7 +552,7 @@ func TestFailOpenWhileRedisIsDown(t *testing.T) {
 	restarted = true
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		d, _ := e.l.AllowEvents(ctx, principal(auth.Limits{}), 1)
+		d, _ := e.l.AllowEvents(ctx, principal(tenants.Limits{}), 1)
 		if !d.FailedOpen {
 			break
 		}
@@ -560,7 +561,7 @@ func TestFailOpenWhileRedisIsDown(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	q := principal(auth.Limits{})
+	q := principal(tenants.Limits{})
 	if w, _ := serve(e.l.Requests(Admin), &q); w.Code != http.StatusOK {
 		t.Fatalf("after restart: status %d, want 200", w.Code)
 	}
@@ -602,7 +603,7 @@ func TestFailOpenWhenRedisHangs(t *testing.T) {
 	l := New(rdb, Defaults{}, reg).WithLogger(slog.New(slog.DiscardHandler))
 	for i := range 3 {
 		start := time.Now()
-		d, err := l.AllowEvents(context.Background(), principal(auth.Limits{}), 1)
+		d, err := l.AllowEvents(context.Background(), principal(tenants.Limits{}), 1)
 		took := time.Since(start)
 		if !d.Allowed || !d.FailedOpen || err == nil {
 			t.Fatalf("check %d against a hung Redis: %+v, %v; want failed open", i+1, d, err)

@@ -29,6 +29,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/schemas/openapi"
+	"github.com/kakin-dev/kakin/tenants"
 	"github.com/kakin-dev/kakin/usagedb"
 )
 
@@ -500,9 +501,9 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 			Unrated: &usagedb.UnratedReason{ReasonCode: "unknown_element", Reason: "no price", Stage: "rater"}}},
 		{"CorrectionAccepted", corrections.CorrectionAccepted{ID: "e-1", Action: "invalidate", Generation: 1, Status: "invalid", RequestedAt: at}},
 		{"BulkCorrectionAccepted", corrections.BulkCorrectionAccepted{Action: "cancel", Matched: 3, Changed: 2, Unchanged: 1, RequestedAt: at}},
-		{"Limits", auth.Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}},
-		{"Limits", auth.Limits{}},
-		{"LimitsInput", auth.Limits{IngestRequestsPerSecond: 10}},
+		{"Limits", tenants.Limits{IngestEventsPerSecond: 1000, AdminRequestsPerMinute: 60}},
+		{"Limits", tenants.Limits{}},
+		{"LimitsInput", tenants.Limits{IngestRequestsPerSecond: 10}},
 		{"Count", map[string]uint64{"count": 3}},
 		{"Readiness", map[string]string{"kafka": "ok", "redis": "dial tcp: refused"}},
 		{"Health", map[string]string{"status": "ok"}},

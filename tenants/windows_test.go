@@ -1,4 +1,4 @@
-package tenantwindow
+package tenants
 
 import (
 	"context"
@@ -12,20 +12,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-type fakeStore struct {
+type fakeWindowLister struct {
 	m   map[string]time.Duration
 	err error
 }
 
-func (f *fakeStore) DedupeWindows(context.Context) (map[string]time.Duration, error) {
+func (f *fakeWindowLister) DedupeWindows(context.Context) (map[string]time.Duration, error) {
 	return f.m, f.err
 }
 
 func TestWindows(t *testing.T) {
-	store := &fakeStore{err: errors.New("clickhouse down")}
+	store := &fakeWindowLister{err: errors.New("clickhouse down")}
 	reg := prometheus.NewRegistry()
 	const def = 35 * 24 * time.Hour
-	w := New(store, def, time.Minute, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	w := NewWindows(store, def, time.Minute, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	ctx := context.Background()
 	if _, loaded := w.Window("acme"); loaded || w.Ready(ctx) == nil {
 		t.Fatal("windows loaded before any refresh")

@@ -1,8 +1,4 @@
-// Package tenantwindow is this process's copy of every tenant's
-// duplicate-detection window (the tenants table's dedupe_window_seconds),
-// reloaded in the background. Ingest refuses events older than their
-// tenant's window; dedupe remembers each tenant's ids that long.
-package tenantwindow
+package tenants
 
 import (
 	"context"
@@ -14,28 +10,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultRefresh is how often the windows are reloaded: a changed window
+// DefaultWindowRefresh is how often Windows are reloaded: a changed window
 // applies within it.
-const DefaultRefresh = 30 * time.Second
+const DefaultWindowRefresh = 30 * time.Second
 
-// Lister reads the tenants that have a window of their own
-// (auth.Store.DedupeWindows).
-type Lister interface {
+// WindowLister reads the tenants that have a window of their own
+// (Store.DedupeWindows).
+type WindowLister interface {
 	DedupeWindows(ctx context.Context) (map[string]time.Duration, error)
 }
 
-// Windows answers a tenant's window: its own, else the default.
+// Windows is this process's copy of every tenant's duplicate-detection
+// window (the tenants table's dedupe_window_seconds), reloaded in the
+// background. Ingest refuses events older than their tenant's window; dedupe
+// remembers each tenant's ids that long. It answers a tenant's window: its
+// own, else the default.
 type Windows struct {
 	v        *reload.Value[map[string]time.Duration]
 	def      time.Duration
 	failures prometheus.Counter
 }
 
-// New returns windows read from store every refresh (DefaultRefresh when
-// 0), with def for tenants without a window of their own. reg may be nil.
-func New(store Lister, def, refresh time.Duration, log *slog.Logger, reg prometheus.Registerer) *Windows {
+// NewWindows returns windows read from store every refresh
+// (DefaultWindowRefresh when 0), with def for tenants without a window of
+// their own. reg may be nil.
+func NewWindows(store WindowLister, def, refresh time.Duration, log *slog.Logger, reg prometheus.Registerer) *Windows {
 	if refresh <= 0 {
-		refresh = DefaultRefresh
+		refresh = DefaultWindowRefresh
 	}
 	w := &Windows{def: def, v: reload.New("tenant dedupe windows", refresh, log, store.DedupeWindows)}
 	w.v.WhileUnloaded = "ingest answers 503 and dedupe holds its batches"
