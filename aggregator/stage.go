@@ -52,14 +52,20 @@ type batchRows struct {
 }
 
 // HandleBatch sorts the batch by topic and inserts each table's rows in one
-// insert. It returns nil only when every insert succeeded.
+// insert. It returns nil only when every insert succeeded. The stage runner
+// (stream.Runner) decodes each message and parks what it cannot read; the
+// aggregator reads usage.unrated, so a parked message is not written there
+// but kept here as an unrated row with its raw bytes, never dropped.
 func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
-	now := s.now().UTC()
+	return stream.Runner[row]{Stage: StageName, Decode: decodeRow, Process: s.process,
+		Metrics: s.metrics, Now: s.now}.HandleBatch(ctx, msgs)
+}
+
+// process inserts the batch's rows, one insert per table.
+func (s *Stage) process(ctx context.Context, b *stream.Batch[row]) error {
 	var rows batchRows
-	for _, m := range msgs {
-		if err := rows.add(m, now); err != nil {
-			return err
-		}
+	for i := range b.Items {
+		rows.add(&b.Items[i])
 	}
 	if err := s.insert(ctx, "rated_usage", len(rows.rated), func(b driver.Batch) error { return usagedb.AppendRated(b, rows.rated) }); err != nil {
 		return err
@@ -70,27 +76,64 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 	if err := s.insert(ctx, "usage_unrated", len(rows.unrated), func(b driver.Batch) error { return usagedb.AppendUnrated(b, rows.unrated) }); err != nil {
 		return err
 	}
-	if err := s.insert(ctx, "usage_records", len(rows.records), func(b driver.Batch) error { return usagedb.AppendRecords(b, rows.records, now) }); err != nil {
+	if err := s.insert(ctx, "usage_records", len(rows.records), func(bt driver.Batch) error { return usagedb.AppendRecords(bt, rows.records, b.Now) }); err != nil {
 		return err
 	}
 	if err := s.insert(ctx, "usage_status", len(rows.statuses), func(b driver.Batch) error { return usagedb.AppendStatuses(b, rows.statuses) }); err != nil {
 		return err
 	}
-	s.metrics.Records.WithLabelValues(StageName, "rated").Add(float64(len(rows.rated)))
-	s.metrics.Records.WithLabelValues(StageName, "duplicate").Add(float64(len(rows.duplicates)))
-	s.metrics.Records.WithLabelValues(StageName, "unrated").Add(float64(len(rows.unrated)))
-	s.metrics.Records.WithLabelValues(StageName, "record").Add(float64(len(rows.records)))
-	s.metrics.Records.WithLabelValues(StageName, "status").Add(float64(len(rows.statuses)))
-	s.metrics.Records.WithLabelValues(StageName, "skipped").Add(float64(rows.skipped))
-	for _, m := range msgs {
-		s.metrics.EndToEnd.WithLabelValues(StageName).Observe(now.Sub(m.Time).Seconds())
-	}
+	b.Count("rated", len(rows.rated))
+	b.Count("duplicate", len(rows.duplicates))
+	b.Count("unrated", len(rows.unrated))
+	b.Count("record", len(rows.records))
+	b.Count("status", len(rows.statuses))
+	b.Count("skipped", rows.skipped)
 	return nil
 }
 
-// add decodes one message into its table's rows. A message that does not
-// decode is kept as an unrated row with its raw bytes, never dropped.
-func (r *batchRows) add(m kafka.Message, now time.Time) error {
+// row is one message decoded into its table's row; exactly one field is
+// set, or skip.
+type row struct {
+	rated   *schemas.RatedLine
+	dup     *schemas.Duplicate
+	unrated *schemas.Unrated
+	record  *usagedb.AcceptedRecord
+	status  *schemas.StatusChange
+	skip    bool // a usage.accepted message that is not a record
+}
+
+// add appends an item's row; a parked item is an unrated row.
+func (r *batchRows) add(it *stream.Item[row]) {
+	v := &it.Value
+	switch {
+	case it.Parked != nil:
+		r.unrated = append(r.unrated, *it.Parked)
+	case v.rated != nil:
+		r.rated = append(r.rated, *v.rated)
+	case v.dup != nil:
+		r.duplicates = append(r.duplicates, *v.dup)
+	case v.unrated != nil:
+		r.unrated = append(r.unrated, *v.unrated)
+	case v.record != nil:
+		r.records = append(r.records, *v.record)
+	case v.status != nil:
+		r.statuses = append(r.statuses, *v.status)
+	default:
+		r.skipped++
+	}
+}
+
+// decodeRow decodes one message into its table's row; an error is the
+// reason it is parked.
+func decodeRow(m *stream.Message) (row, error) {
+	r, err := readRow(m)
+	if err != nil {
+		return row{}, fmt.Errorf("aggregator could not read the record: %w", err)
+	}
+	return r, nil
+}
+
+func readRow(m *stream.Message) (row, error) {
 	var err error
 	switch m.Topic {
 	case schemas.TopicRated:
@@ -100,16 +143,14 @@ func (r *batchRows) add(m kafka.Message, now time.Time) error {
 				err = errors.New("rated line without rated_at")
 			}
 			if err == nil {
-				r.rated = append(r.rated, l)
-				return nil
+				return row{rated: &l}, nil
 			}
 		}
 	case schemas.TopicDuplicates:
 		var d schemas.Duplicate
 		if err = json.Unmarshal(m.Value, &d); err == nil {
 			if err = complete(d.Event.Tenant, d.Event.ID); err == nil {
-				r.duplicates = append(r.duplicates, d)
-				return nil
+				return row{dup: &d}, nil
 			}
 		}
 	case schemas.TopicUnrated:
@@ -118,8 +159,7 @@ func (r *batchRows) add(m kafka.Message, now time.Time) error {
 			// A malformed record parked by an earlier stage has no tenant,
 			// but always an id and a reason.
 			if err = complete(u.Event.ID, u.ReasonCode); err == nil {
-				r.unrated = append(r.unrated, u)
-				return nil
+				return row{unrated: &u}, nil
 			}
 		}
 	case schemas.TopicAccepted:
@@ -127,12 +167,10 @@ func (r *batchRows) add(m kafka.Message, now time.Time) error {
 		// the record itself is kept. Corrections and re-rate requests are
 		// not records.
 		var ev schemas.UsageEvent
-		if schemas.MessageKind(&m) != "" || json.Unmarshal(m.Value, &ev) != nil || complete(ev.Tenant, ev.ID) != nil {
-			r.skipped++
-			return nil
+		if schemas.HeaderKind(m.Headers) != "" || json.Unmarshal(m.Value, &ev) != nil || complete(ev.Tenant, ev.ID) != nil {
+			return row{skip: true}, nil
 		}
-		r.records = append(r.records, usagedb.AcceptedRecord{Event: ev, Partition: m.Partition, Offset: m.Offset})
-		return nil
+		return row{record: &usagedb.AcceptedRecord{Event: ev, Partition: m.Partition, Offset: m.Offset}}, nil
 	case schemas.TopicStatus:
 		var st schemas.StatusChange
 		if err = json.Unmarshal(m.Value, &st); err == nil {
@@ -140,19 +178,13 @@ func (r *batchRows) add(m kafka.Message, now time.Time) error {
 				err = errors.New("status change with generation 0")
 			}
 			if err == nil {
-				r.statuses = append(r.statuses, st)
-				return nil
+				return row{status: &st}, nil
 			}
 		}
 	default:
 		err = fmt.Errorf("unexpected topic %q", m.Topic)
 	}
-	u := schemas.Unrated{ReasonCode: schemas.ReasonMalformed, Reason: "aggregator could not read the record: " + err.Error(),
-		Stage: StageName, Raw: string(m.Value), At: now}
-	u.Event.ID = fmt.Sprintf("%s:%d:%d", m.Topic, m.Partition, m.Offset)
-	u.Event.ReceivedAt = m.Time
-	r.unrated = append(r.unrated, u)
-	return nil
+	return row{}, err
 }
 
 // complete reports an error when a required field is empty: a record that
@@ -173,16 +205,14 @@ func (s *Stage) insert(ctx context.Context, table string, n int, fill func(drive
 	start := time.Now()
 	b, err := s.conn.PrepareBatch(ctx, usagedb.InsertInto(table))
 	if err != nil {
-		s.metrics.Errors.WithLabelValues(StageName, "clickhouse").Inc()
-		return fmt.Errorf("prepare insert into %s: %w", table, err)
+		return stream.Fail("clickhouse", fmt.Errorf("prepare insert into %s: %w", table, err))
 	}
 	if err := fill(b); err != nil {
 		_ = b.Abort()
 		return fmt.Errorf("insert into %s: %w", table, err)
 	}
 	if err := b.Send(); err != nil {
-		s.metrics.Errors.WithLabelValues(StageName, "clickhouse").Inc()
-		return fmt.Errorf("insert into %s: %w", table, err)
+		return stream.Fail("clickhouse", fmt.Errorf("insert into %s: %w", table, err))
 	}
 	s.insertSeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
 	return nil

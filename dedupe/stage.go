@@ -15,11 +15,6 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Producer writes messages that each name their topic, acknowledged.
-type Producer interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-}
-
 // Windows gives each tenant's duplicate-detection window. loaded is false
 // until the tenant settings were read at least once; the stage then claims
 // nothing (a claim remembered for too short a time could miss a duplicate).
@@ -58,7 +53,7 @@ const DefaultWindow = 35 * 24 * time.Hour
 // Stage sorts raw records into first-seen and duplicates.
 type Stage struct {
 	claims   *ClaimStore
-	producer Producer
+	producer stream.Producer
 	metrics  *stream.Metrics
 	opts     Options
 	now      func() time.Time
@@ -66,7 +61,7 @@ type Stage struct {
 }
 
 // NewStage returns the dedupe stage.
-func NewStage(claims *ClaimStore, p Producer, m *stream.Metrics, opts Options) *Stage {
+func NewStage(claims *ClaimStore, p stream.Producer, m *stream.Metrics, opts Options) *Stage {
 	if opts.Windows == nil {
 		opts.Windows = FixedWindow(DefaultWindow)
 	}
@@ -131,71 +126,97 @@ func (h *redisHealth) ok(took time.Duration) {
 
 // HandleBatch claims every record of the batch in one Redis round trip, then
 // writes each record to exactly one output topic. It returns nil only when all
-// outputs are acknowledged, so the batch may then be committed.
+// outputs are acknowledged, so the batch may then be committed. The stage
+// runner (stream.Runner) decodes, parks what it cannot read on usage.unrated
+// under the id raw:<partition>:<offset>, writes and counts; process is the
+// stage's own logic.
 //
 // A record is claimed by the headers ingest set on it (schemas.RawHeaders),
 // without decoding its event; the event is decoded only for a duplicate's
 // record, and for a record without those headers.
 func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
-	now := s.now().UTC()
-	events := make([]*schemas.UsageEvent, len(msgs)) // decoded so far
-	reqs := make([]ClaimRequest, 0, len(msgs))
-	reqIdx := make([]int, 0, len(msgs))
-	out := make([]kafka.Message, len(msgs))
-	for i := range msgs {
-		m := &msgs[i]
-		tenant, id, payloadHash, ok := schemas.ParseRawHeaders(m.Headers)
-		received := m.Time // ingest's receive time
-		if !ok || received.IsZero() {
-			ev, err := decodeEvent(m)
-			if err != nil {
-				out[i] = malformed(*m, now, err)
-				continue
-			}
-			events[i] = ev
-			tenant, id, payloadHash = ev.Tenant, ev.ID, schemas.PayloadHash(ev)
-			if !ev.ReceivedAt.IsZero() {
-				received = ev.ReceivedAt
-			}
-		}
-		window, loaded := s.opts.Windows.Window(tenant)
-		if !loaded {
-			s.metrics.Errors.WithLabelValues(StageName, "windows").Inc()
-			return errWindowsNotLoaded
-		}
-		own := schemas.Claim{Partition: m.Partition, Offset: m.Offset, PayloadHash: fingerprint(payloadHash), ReceivedAt: received}
-		if _, err := encodeClaim(own); err != nil { // e.g. a receive time before 1970: it cannot be claimed
-			out[i] = malformed(*m, now, err)
+	return stream.Runner[rawRecord]{Stage: StageName, Decode: decodeRaw, Process: s.process,
+		Producer: s.producer, Metrics: s.metrics, Now: s.now, ParkPrefix: rawPrefix}.HandleBatch(ctx, msgs)
+}
+
+// rawPrefix names a parked usage.raw record: raw:<partition>:<offset>.
+func rawPrefix(*stream.Message) string { return "raw" }
+
+// rawRecord is what a usage.raw record is claimed by.
+type rawRecord struct {
+	tenant, id  string
+	payloadHash uint64
+	received    time.Time           // ingest's receive time
+	ev          *schemas.UsageEvent // nil when the headers named the record
+}
+
+// decodeRaw reads a record's claim from the headers ingest set, or from its
+// event when they are missing (or its Kafka time is).
+func decodeRaw(m *stream.Message) (rawRecord, error) {
+	tenant, id, payloadHash, ok := schemas.ParseRawHeaders(m.Headers)
+	if ok && !m.Time.IsZero() {
+		return rawRecord{tenant: tenant, id: id, payloadHash: payloadHash, received: m.Time}, nil
+	}
+	ev, err := decodeEvent(m.Value)
+	if err != nil {
+		return rawRecord{}, notAnEvent(err)
+	}
+	r := rawRecord{tenant: ev.Tenant, id: ev.ID, payloadHash: schemas.PayloadHash(ev), received: m.Time, ev: ev}
+	if !ev.ReceivedAt.IsZero() {
+		r.received = ev.ReceivedAt
+	}
+	return r, nil
+}
+
+// notAnEvent is the reason a record is parked with.
+func notAnEvent(err error) error { return fmt.Errorf("record is not a usage event: %w", err) }
+
+// process claims the batch's records and emits each one's output.
+func (s *Stage) process(ctx context.Context, b *stream.Batch[rawRecord]) error {
+	reqs := make([]ClaimRequest, 0, len(b.Items))
+	reqIdx := make([]int, 0, len(b.Items))
+	for i := range b.Items {
+		it := &b.Items[i]
+		if it.Parked != nil {
 			continue
 		}
-		reqs = append(reqs, ClaimRequest{Tenant: tenant, ID: id, Retention: window + s.opts.FutureSkew, Claim: own})
+		window, loaded := s.opts.Windows.Window(it.Value.tenant)
+		if !loaded {
+			return stream.Fail("windows", errWindowsNotLoaded)
+		}
+		own := schemas.Claim{Partition: it.Msg.Partition, Offset: it.Msg.Offset,
+			PayloadHash: fingerprint(it.Value.payloadHash), ReceivedAt: it.Value.received}
+		if _, err := encodeClaim(own); err != nil { // e.g. a receive time before 1970: it cannot be claimed
+			b.Park(i, notAnEvent(err))
+			continue
+		}
+		reqs = append(reqs, ClaimRequest{Tenant: it.Value.tenant, ID: it.Value.id, Retention: window + s.opts.FutureSkew, Claim: own})
 		reqIdx = append(reqIdx, i)
 	}
 	held, err := s.claim(ctx, reqs)
 	if err != nil {
 		return err
 	}
-	var accepted, duplicates, bad int
+	var accepted, duplicates int
 	for j, i := range reqIdx {
-		m, own := msgs[i], reqs[j].Claim
+		m, own := &b.Items[i].Msg, reqs[j].Claim
 		first := held[j]
 		if first.Partition == own.Partition && first.Offset == own.Offset {
 			// This record holds the claim (now, or from before a redelivery).
 			// It names its usage.raw position, which every copy of it shares
 			// (a batch handled again passes it on again, at a new offset):
 			// the rater recognises the record by it.
-			out[i] = kafka.Message{Topic: schemas.TopicAccepted, Key: m.Key, Value: m.Value, Time: m.Time,
-				Headers: schemas.RawPositionHeaders(make([]kafka.Header, 0, 2), m.Partition, m.Offset)}
+			b.Emit(i, stream.Message{Topic: schemas.TopicAccepted, Key: m.Key, Value: m.Value, Time: m.Time,
+				Headers: schemas.RawPositionHeaders(make([]kafka.Header, 0, 2), m.Partition, m.Offset)})
 			accepted++
 			continue
 		}
-		ev := events[i]
+		ev := b.Items[i].Value.ev
 		if ev == nil {
-			if ev, err = decodeEvent(&m); err != nil {
+			if ev, err = decodeEvent(m.Value); err != nil {
 				// Its headers claimed it, its body is not an event: park it
 				// (the claim stays; a repeat of it is a duplicate).
-				out[i] = malformed(m, now, err)
-				bad++
+				b.Park(i, notAnEvent(err))
 				continue
 			}
 			if !ev.ReceivedAt.IsZero() { // the exact receive time, not the Kafka time's milliseconds
@@ -205,35 +226,27 @@ func (s *Stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 		// Self and First carry fingerprints computed the same way; First's
 		// receive time is the claim's, to the second.
 		dup := schemas.Duplicate{Event: *ev, Self: own, First: first,
-			PayloadDiffers: first.PayloadHash != own.PayloadHash, DetectedAt: now}
+			PayloadDiffers: first.PayloadHash != own.PayloadHash, DetectedAt: b.Now}
 		value, err := json.Marshal(&dup)
 		if err != nil {
 			return fmt.Errorf("encode duplicate: %w", err)
 		}
-		out[i] = kafka.Message{Topic: schemas.TopicDuplicates, Key: m.Key, Value: value, Time: m.Time}
+		b.Emit(i, stream.Message{Topic: schemas.TopicDuplicates, Key: m.Key, Value: value, Time: m.Time})
 		duplicates++
 	}
-	if err := s.producer.WriteMessages(ctx, out...); err != nil {
-		s.metrics.Errors.WithLabelValues(StageName, "kafka_write").Inc()
-		return fmt.Errorf("dedupe: write outputs: %w", err)
-	}
-	s.metrics.Records.WithLabelValues(StageName, "accepted").Add(float64(accepted))
-	s.metrics.Records.WithLabelValues(StageName, "duplicate").Add(float64(duplicates))
-	if bad += len(msgs) - len(reqs); bad > 0 {
-		s.metrics.Records.WithLabelValues(StageName, "malformed").Add(float64(bad))
-	}
-	endToEnd := s.metrics.EndToEnd.WithLabelValues(StageName)
-	for _, m := range msgs {
-		endToEnd.Observe(now.Sub(m.Time).Seconds())
+	b.Count("accepted", accepted)
+	b.Count("duplicate", duplicates)
+	if bad := b.Parked(); bad > 0 {
+		b.Count("malformed", bad)
 	}
 	return nil
 }
 
 // decodeEvent decodes a usage.raw record's event; one without a tenant or
 // id is not an event.
-func decodeEvent(m *kafka.Message) (*schemas.UsageEvent, error) {
+func decodeEvent(value []byte) (*schemas.UsageEvent, error) {
 	var ev schemas.UsageEvent
-	if err := json.Unmarshal(m.Value, &ev); err != nil {
+	if err := json.Unmarshal(value, &ev); err != nil {
 		return nil, err
 	}
 	if ev.Tenant == "" || ev.ID == "" {
@@ -253,27 +266,13 @@ func (s *Stage) claim(ctx context.Context, reqs []ClaimRequest) ([]schemas.Claim
 	start := time.Now()
 	held, err := s.claims.Claim(cctx, reqs)
 	if err != nil {
+		err = fmt.Errorf("dedupe: %w", err)
 		if ctx.Err() == nil { // not a shutdown
-			s.metrics.Errors.WithLabelValues(StageName, "redis").Inc()
 			s.health.failed(s.now())
+			err = stream.Fail("redis", err)
 		}
-		return nil, fmt.Errorf("dedupe: %w", err)
+		return nil, err
 	}
 	s.health.ok(time.Since(start))
 	return held, nil
-}
-
-// malformed parks a record that cannot be read in usage.unrated, with its raw
-// bytes, so that it is visible instead of lost.
-func malformed(m kafka.Message, now time.Time, err error) kafka.Message {
-	reason := "record is not a usage event"
-	if err != nil {
-		reason += ": " + err.Error()
-	}
-	u := schemas.Unrated{ReasonCode: schemas.ReasonMalformed, Reason: reason, Stage: StageName,
-		Raw: string(m.Value), At: now}
-	u.Event.ID = fmt.Sprintf("raw:%d:%d", m.Partition, m.Offset)
-	u.Event.ReceivedAt = m.Time
-	value, _ := json.Marshal(&u)
-	return kafka.Message{Topic: schemas.TopicUnrated, Key: m.Key, Value: value, Time: m.Time}
 }

@@ -17,10 +17,9 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Producer writes messages to Kafka and returns once they are acknowledged.
-type Producer interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-}
+// Producer writes messages to Kafka and returns once they are acknowledged:
+// the one writer interface of the stages, stream.Producer.
+type Producer = stream.Producer
 
 // EventLimiter decides whether the request, carrying n valid events, fits its
 // caller's rate limits; it may set rate-limit headers on w. When it does not

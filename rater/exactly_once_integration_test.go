@@ -59,7 +59,7 @@ func charged(t *testing.T, msgs []kafka.Message) decimal.Decimal {
 // newTieredStage is a stage pricing a fresh tenant by the graduated
 // catalogue (1 yen per call up to 100, then 0.5) with its running state in
 // the test Redis; at is the business time the stage reads.
-func newTieredStage(t *testing.T, name string, states States, out Producer, at time.Time) (*Stage, string) {
+func newTieredStage(t *testing.T, name string, states States, out stream.Producer, at time.Time) (*Stage, string) {
 	t.Helper()
 	tenant := name + "-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
 	src := &staticCatalogues{cats: map[string]*catalog.Catalogue{}, vers: map[string]uint64{}, ch: make(chan struct{})}

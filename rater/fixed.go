@@ -30,7 +30,7 @@ import (
 type FixedFees struct {
 	src      Catalogues
 	engines  *Engines
-	producer Producer
+	producer stream.Producer
 	metrics  *stream.Metrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -40,7 +40,7 @@ type FixedFees struct {
 }
 
 // NewFixedFees returns the fixed-fee emitter.
-func NewFixedFees(src Catalogues, engines *Engines, p Producer, m *stream.Metrics, log *slog.Logger) *FixedFees {
+func NewFixedFees(src Catalogues, engines *Engines, p stream.Producer, m *stream.Metrics, log *slog.Logger) *FixedFees {
 	return &FixedFees{src: src, engines: engines, producer: p, metrics: m, log: log, now: clock.Now, emitted: map[uint64]uint64{}}
 }
 

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/segmentio/kafka-go"
 )
 
 // FuzzDecode reads arbitrary usage.accepted messages as the rater does:
@@ -33,11 +33,11 @@ func FuzzDecode(f *testing.F) {
 		f.Add(s.kind, []byte(s.value))
 	}
 	f.Fuzz(func(t *testing.T, kind string, value []byte) {
-		m := kafka.Message{Value: value}
+		m := stream.Message{Value: value}
 		if kind != "" {
-			m.Headers = []kafka.Header{{Key: schemas.KindHeader, Value: []byte(kind)}}
+			m.Headers = []stream.Header{{Key: schemas.KindHeader, Value: []byte(kind)}}
 		}
-		if schemas.MessageKind(&m) == schemas.KindRerate {
+		if schemas.HeaderKind(m.Headers) == schemas.KindRerate {
 			r, err := decodeRerate(value)
 			if err != nil {
 				return
@@ -52,11 +52,11 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		d := decode(&m)
+		d, bad := decode(&m)
 		switch {
-		case d.bad != nil:
+		case bad != nil:
 			if d.ev != nil || d.corr != nil {
-				t.Fatalf("%q: refused (%v) with a value", value, d.bad)
+				t.Fatalf("%q: refused (%v) with a value", value, bad)
 			}
 		case d.corr != nil:
 			if err := d.corr.Validate(); err != nil || d.ev != &d.corr.Event {

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
 )
 
@@ -49,16 +49,15 @@ func (s *Stage) WithRerate(history History, stored StoredUpTo, wait time.Duratio
 //   - the period's running states are saved at the request's position, so
 //     records after it are priced on top of the recomputation and a
 //     redelivered request is skipped like any applied record.
-func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
-	r, err := decodeRerate(m.Value)
-	if err != nil {
-		s.metrics.Records.WithLabelValues(StageName, "rerate_malformed").Inc()
-		out, err := unratedMessage(m, malformed(m, fmt.Sprintf("re-rate request is not valid: %v", err), "rerate", s.now().UTC()))
-		if err != nil {
-			return err
-		}
-		return s.producer.WriteMessages(ctx, out...)
+//
+// A request that does not decode was parked by the runner (under
+// rerate:<partition>:<offset>).
+func (s *Stage) rerate(ctx context.Context, b *stream.Batch[decoded], i int) error {
+	if b.Items[i].Parked != nil {
+		b.Count("rerate_malformed", 1)
+		return nil
 	}
+	m, r := b.Items[i].Msg, b.Items[i].Value.rerate
 	var eng *pricing.Engine
 	if s.engines != nil {
 		eng = s.engines.Engine(r.Tenant)
@@ -67,15 +66,14 @@ func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
 	if eng == nil || s.history == nil || perr != nil {
 		// Price-list tenants have no running state and no versions to
 		// re-rate against.
-		s.metrics.Records.WithLabelValues(StageName, "rerate_unsupported").Inc()
+		b.Count("rerate_unsupported", 1)
 		return nil
 	}
 	wait, cancel := context.WithTimeout(ctx, s.rerateWait)
-	err = s.stored.WaitCommitted(wait, m.Partition, m.Offset, 100*time.Millisecond)
+	err := s.stored.WaitCommitted(wait, m.Partition, m.Offset, 100*time.Millisecond)
 	cancel()
 	if err != nil {
-		s.metrics.Errors.WithLabelValues(StageName, "rerate_wait").Inc()
-		return fmt.Errorf("rater: re-rate %s/%s %s: %w", r.Tenant, r.Customer, r.Period, err)
+		return stream.Fail("rerate_wait", fmt.Errorf("rater: re-rate %s/%s %s: %w", r.Tenant, r.Customer, r.Period, err))
 	}
 	// Any basic contract's period labelled P lies within the months P−1 and
 	// P (closing days 1-28 start it in P−1), in any time zone.
@@ -84,15 +82,13 @@ func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
 	to := time.Date(y, mo+1, 1, 0, 0, 0, 0, time.UTC).Add(26 * time.Hour)
 	events, err := s.history.History(ctx, r.Tenant, r.Customer, from, to, m.Partition, m.Offset)
 	if err != nil {
-		s.metrics.Errors.WithLabelValues(StageName, "rerate_read").Inc()
-		return fmt.Errorf("rater: re-rate: %w", err)
+		return stream.Fail("rerate_read", fmt.Errorf("rater: re-rate: %w", err))
 	}
 	old, err := s.history.PeriodLines(ctx, r.Tenant, r.Customer, r.Period)
 	if err != nil {
-		s.metrics.Errors.WithLabelValues(StageName, "rerate_read").Inc()
-		return fmt.Errorf("rater: re-rate: %w", err)
+		return stream.Fail("rerate_read", fmt.Errorf("rater: re-rate: %w", err))
 	}
-	now := s.now().UTC()
+	now := b.Now
 	batch := eng.RatePeriod(events)
 	var keys []runstate.Key
 	var data [][]byte
@@ -113,12 +109,11 @@ func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
 	// its usage.accepted position.
 	entries, err := s.states.Load(ctx, keys)
 	if err != nil {
-		s.metrics.Errors.WithLabelValues(StageName, "state_load").Inc()
-		return fmt.Errorf("rater: re-rate: %w", err)
+		return stream.Fail("state_load", fmt.Errorf("rater: re-rate: %w", err))
 	}
 	for _, e := range entries {
 		if e.Applied(m.Partition, m.Offset) {
-			s.metrics.Records.WithLabelValues(StageName, "replayed").Inc()
+			b.Count("replayed", 1)
 			return nil
 		}
 	}
@@ -139,7 +134,7 @@ func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
 		entries[i].RawPartition, entries[i].RawOffset = rawPartition, rawOffset
 		entries[i].Data = data[i]
 	}
-	var out []kafka.Message
+	var out []stream.Message
 	written := map[string]bool{}
 	for _, bl := range batch.Lines {
 		if bl.Key.Period != pid {
@@ -169,26 +164,24 @@ func (s *Stage) rerate(ctx context.Context, m kafka.Message) error {
 		}
 		out = append(out, msg)
 	}
-	if len(out) > 0 {
-		if err := s.producer.WriteMessages(ctx, out...); err != nil {
-			s.metrics.Errors.WithLabelValues(StageName, "kafka_write").Inc()
-			return fmt.Errorf("rater: write re-rated lines: %w", err)
-		}
+	// The re-rated lines are stored before the states that hold them.
+	b.Emit(i, out...)
+	if err := b.Flush(ctx); err != nil {
+		return fmt.Errorf("rater: write re-rated lines: %w", err)
 	}
 	if err := s.states.Save(ctx, keys, entries); err != nil {
-		s.metrics.Errors.WithLabelValues(StageName, "state_save").Inc()
-		return fmt.Errorf("rater: re-rate: %w", err)
+		return stream.Fail("state_save", fmt.Errorf("rater: re-rate: %w", err))
 	}
-	s.metrics.Records.WithLabelValues(StageName, "rerated_lines").Add(float64(len(out)))
+	b.Count("rerated_lines", len(out))
 	return nil
 }
 
-func ratedMessage(m kafka.Message, l *schemas.RatedLine) (kafka.Message, error) {
+func ratedMessage(m stream.Message, l *schemas.RatedLine) (stream.Message, error) {
 	value, err := json.Marshal(l)
 	if err != nil {
-		return kafka.Message{}, fmt.Errorf("rater: encode: %w", err)
+		return stream.Message{}, fmt.Errorf("rater: encode: %w", err)
 	}
-	return kafka.Message{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time}, nil
+	return stream.Message{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time}, nil
 }
 
 // decodeRerate reads a re-rate request; one without tenant or customer is

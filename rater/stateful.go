@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
-	"github.com/segmentio/kafka-go"
 )
 
 // States persists the running state of every charge (rater/runstate).
@@ -135,7 +135,7 @@ func (b *batchStates) save(ctx context.Context, st States) error {
 // engineItem is one usage.accepted message of a tenant priced by its
 // compiled catalogue: an event, or a correction of one.
 type engineItem struct {
-	msg     kafka.Message
+	msg     stream.Message
 	ev      *schemas.UsageEvent
 	corr    *schemas.Correction
 	charges []pricing.Charge
@@ -236,14 +236,14 @@ func (s *Stage) applyCharges(b *batchStates, it *engineItem) ([]pricing.Line, []
 }
 
 // priceWithEngine turns one item into its output messages.
-func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) ([]kafka.Message, string, error) {
+func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) ([]stream.Message, string, error) {
 	ev := it.ev
-	unratedMsg := func(code, reason string) ([]kafka.Message, error) {
+	unratedMsg := func(code, reason string) ([]stream.Message, error) {
 		value, err := json.Marshal(&schemas.Unrated{Event: *ev, ReasonCode: code, Reason: reason, Stage: StageName, At: now})
 		if err != nil {
 			return nil, fmt.Errorf("rater: encode: %w", err)
 		}
-		return []kafka.Message{{Topic: schemas.TopicUnrated, Key: it.msg.Key, Value: value, Time: it.msg.Time}}, nil
+		return []stream.Message{{Topic: schemas.TopicUnrated, Key: it.msg.Key, Value: value, Time: it.msg.Time}}, nil
 	}
 	if it.corr != nil {
 		// A correction moves the running state once per generation: a
@@ -314,13 +314,13 @@ func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) (
 		out, err := s.statusChange(it, rated, now)
 		return out, "correction", err
 	}
-	out := make([]kafka.Message, 0, len(rated))
+	out := make([]stream.Message, 0, len(rated))
 	for i := range rated {
 		value, err := json.Marshal(&rated[i])
 		if err != nil {
 			return nil, "", fmt.Errorf("rater: encode: %w", err)
 		}
-		out = append(out, kafka.Message{Topic: schemas.TopicRated, Key: it.msg.Key, Value: value, Time: it.msg.Time})
+		out = append(out, stream.Message{Topic: schemas.TopicRated, Key: it.msg.Key, Value: value, Time: it.msg.Time})
 	}
 	return out, "rated", nil
 }
@@ -335,6 +335,6 @@ func anyDone(done []bool) bool {
 }
 
 // statusChange renders a correction's lines followed by its status change.
-func (s *Stage) statusChange(it *engineItem, lines []schemas.RatedLine, now time.Time) ([]kafka.Message, error) {
+func (s *Stage) statusChange(it *engineItem, lines []schemas.RatedLine, now time.Time) ([]stream.Message, error) {
 	return correctionMessages(it.msg, it.corr, lines, now)
 }

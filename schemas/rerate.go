@@ -33,8 +33,13 @@ func RerateHeaders() []kafka.Header {
 
 // MessageKind is the KindHeader value of a usage.accepted message: "" for a
 // usage record, KindCorrection or KindRerate for control messages.
-func MessageKind(m *kafka.Message) string {
-	for _, h := range m.Headers {
+func MessageKind(m *kafka.Message) string { return HeaderKind(m.Headers) }
+
+// HeaderKind is the KindHeader value among a usage.accepted message's
+// headers: "" for a usage record, KindCorrection or KindRerate for control
+// messages.
+func HeaderKind(hs []kafka.Header) string {
+	for _, h := range hs {
 		if h.Key == KindHeader {
 			return string(h.Value)
 		}

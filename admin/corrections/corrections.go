@@ -17,16 +17,16 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/clock"
+	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
-// Producer writes messages to Kafka, acknowledged.
-type Producer interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-}
+// Producer writes messages to Kafka, acknowledged: stream.Producer, the one
+// writer interface.
+type Producer = stream.Producer
 
 // DefaultMaxBulk caps the records one bulk request may change; a filter that
 // matches more is refused (422) and must be narrowed.

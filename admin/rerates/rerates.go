@@ -15,11 +15,16 @@ import (
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"
+	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/internal/tenant"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/segmentio/kafka-go"
 )
+
+// Producer writes messages, acknowledged: stream.Producer, the one writer
+// interface.
+type Producer = stream.Producer
 
 // Kind is the job kind of a re-rate.
 const Kind = "rerate"
@@ -39,11 +44,6 @@ type checkpoint struct {
 // Customers lists the customers with stored usage in a time range.
 type Customers interface {
 	Customers(ctx context.Context, tenant string, from, to time.Time) ([]string, error)
-}
-
-// Producer writes messages, acknowledged.
-type Producer interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
 // Handler publishes the re-rate requests of a job.

@@ -13,6 +13,10 @@ type Metrics struct {
 	Lag          *prometheus.GaugeVec     // consumer lag in records
 	Errors       *prometheus.CounterVec   // failed batch attempts by stage and kind
 	EndToEnd     *prometheus.HistogramVec // ingest time → handled by stage
+	// Parked counts the records a stage's runner parked on usage.unrated
+	// (or, in the aggregator, in usage_unrated) because they could not be
+	// read; they are in Records too, under the stage's own outcome.
+	Parked *prometheus.CounterVec
 	// KafkaUp is 1 while the stage's consumer can fetch (or has not failed
 	// yet), 0 while its fetches fail (see Health).
 	KafkaUp *prometheus.GaugeVec
@@ -45,6 +49,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kakin_stage_ingest_to_handled_seconds", Help: "Time from ingest to a record being handled by the stage.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"stage"}),
+		Parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kakin_stage_parked_total", Help: "Records a stage could not read and parked as malformed_record (with their raw bytes and the reason), never dropped.",
+		}, []string{"stage"}),
 		KafkaUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kakin_stage_kafka_up", Help: "1 while the stage's consumer can fetch from Kafka (or has not failed yet), 0 while its fetches fail (it retries; it is not ready meanwhile).",
 		}, []string{"stage"}),
@@ -52,6 +59,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kakin_stage_kafka_blocked_since_seconds", Help: "Unix time of the stage's first failed fetch of the current Kafka outage; 0 when not blocked.",
 		}, []string{"stage"}),
 	}
-	reg.MustRegister(m.Records, m.BatchSize, m.BatchSeconds, m.Lag, m.Errors, m.EndToEnd, m.KafkaUp, m.KafkaBlockedSince)
+	reg.MustRegister(m.Records, m.BatchSize, m.BatchSeconds, m.Lag, m.Errors, m.EndToEnd, m.Parked, m.KafkaUp, m.KafkaBlockedSince)
 	return m
 }
