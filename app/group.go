@@ -77,6 +77,7 @@ func (g *Group) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, c := range g.components {
+		g.failures.WithLabelValues(c.name) // at 0 from the start, so increase() sees the first failure
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

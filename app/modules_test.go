@@ -206,6 +206,21 @@ func TestGroupFirstFailureStopsAll(t *testing.T) {
 	}
 }
 
+// Each component's failure series exists at 0 from the start, so that
+// increase() sees its first failure.
+func TestGroupFailureSeriesStartAtZero(t *testing.T) {
+	g := NewGroup(slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	g.Go("a", func(ctx context.Context) error { cancel(); <-ctx.Done(); return nil })
+	g.Go("b", func(ctx context.Context) error { <-ctx.Done(); return nil })
+	if err := g.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(g.failures); n != 2 {
+		t.Errorf("%d kakin_component_failures_total series, want 2 (one per component, at 0)", n)
+	}
+}
+
 // Ready reports every check, and fails while one does.
 func TestGroupReady(t *testing.T) {
 	g := NewGroup(slog.New(slog.DiscardHandler), prometheus.NewRegistry())

@@ -148,6 +148,11 @@ func (h *Health) ok() time.Time {
 // ends.
 func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error {
 	cfg.defaults()
+	if cfg.Metrics != nil { // the consumer's own error series exist from the start at 0, so rate() and increase() see the first error
+		for _, kind := range []string{"fetch", "commit", "handle"} {
+			cfg.Metrics.Errors.WithLabelValues(cfg.Stage, kind)
+		}
+	}
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
 		GroupID:           cfg.Group,
