@@ -22,6 +22,8 @@ func (a *App) mountAdminRoutes(producer corrections.Producer, catalogStore *cata
 	charges := usageapi.NewCharges(usagedb.NewCharges(conn))
 	unrated := usageapi.NewUnrated(usagedb.NewUnrated(conn), r.pages)
 	r.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
+	r.handle("GET /v1/service-contracts/{id}/charges", auth.ScopeBillingRead, ratelimit.Admin,
+		usageapi.NewContractCharges(usagedb.NewContractCharges(conn), catalogStore.Replica(), nil))
 	r.handle("GET /v1/usage/unrated", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeSearch))
 	r.handle("GET /v1/usage/unrated/count", auth.ScopeUsageRead, ratelimit.Admin, http.HandlerFunc(unrated.ServeCount))
 	duplicates := usageapi.NewDuplicates(usagedb.NewDuplicates(conn), r.pages)

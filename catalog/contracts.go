@@ -67,7 +67,53 @@ type ServiceContract struct {
 	Plans      []PricePlanTerm   `json:"plans"`
 	// Cancelled is set by a cancellation (解約): EndDate is then the last day.
 	Cancelled bool `json:"cancelled,omitempty"`
+	// Label is the customer's own name for the contract (ラベル).
+	Label string `json:"label,omitempty"`
+	// AssociatedServices are the other services the contract is linked to
+	// (連携サービス), which need not be services of this catalogue.
+	AssociatedServices []AssociatedService `json:"associated_services,omitempty"`
+	// Accounts are the contracted accounts of a product contract (契約
+	// アカウント): a count and a range, overall and per platform.
+	Accounts *ContractAccounts `json:"accounts,omitempty"`
 }
+
+// AssociatedService is a service a contract is linked to (連携サービス):
+// its code, name and the customer's label for the link.
+type AssociatedService struct {
+	Service string `json:"service"` // the linked service's code (ServiceCode)
+	Name    string `json:"name"`    // its name (ServiceName)
+	Label   string `json:"label,omitempty"`
+}
+
+// ContractAccounts are a contract's contracted accounts: how many, and the
+// range (band) of the count that prices them, overall and per platform.
+type ContractAccounts struct {
+	Count     *int64             `json:"count,omitempty"`
+	Range     *AccountRange      `json:"range,omitempty"`
+	Platforms []PlatformAccounts `json:"platforms,omitempty"`
+}
+
+// AccountRange is a band of account counts, From to To inclusive ("101~500");
+// no To is open-ended.
+type AccountRange struct {
+	From int64  `json:"from"`
+	To   *int64 `json:"to,omitempty"`
+}
+
+// PlatformAccounts are the accounts of one platform or edition (windows,
+// mac, basic, lite_a, lite_b, sbc, session, …).
+type PlatformAccounts struct {
+	Platform string        `json:"platform"`
+	Count    *int64        `json:"count,omitempty"`
+	Range    *AccountRange `json:"range,omitempty"`
+}
+
+// Bounds of the contract listing fields.
+const (
+	maxAssociated = 100
+	maxPlatforms  = 32
+	maxAccounts   = 1_000_000_000
+)
 
 // PricePlanTerm is one price contract: a plan applied for a date range.
 type PricePlanTerm struct {
@@ -187,6 +233,48 @@ func (s *ServiceContract) Validate() error {
 		errs.Add("quantity", "must be at most 1000000000 (10^9), so that fixed fees times it fit the stored amounts")
 	}
 	checkAttrs("attributes", s.Attributes, &errs)
+	if len(s.Label) > 256 {
+		errs.Add("label", "must be at most 256 bytes")
+	}
+	if len(s.AssociatedServices) > maxAssociated {
+		errs.Add("associated_services", fmt.Sprintf("at most %d", maxAssociated))
+	}
+	linked := map[string]bool{}
+	for i, a := range s.AssociatedServices {
+		f := fmt.Sprintf("associated_services[%d]", i)
+		if !schemas.ValidCode(a.Service) {
+			errs.Add(f+".service", "must be 1-64 characters of letters, digits and _-.:")
+		} else if linked[a.Service] {
+			errs.Add(f+".service", "listed twice")
+		}
+		linked[a.Service] = true
+		if a.Name == "" || len(a.Name) > 256 {
+			errs.Add(f+".name", "must be 1-256 bytes")
+		}
+		if len(a.Label) > 256 {
+			errs.Add(f+".label", "must be at most 256 bytes")
+		}
+	}
+	if a := s.Accounts; a != nil {
+		checkAccounts("accounts", a.Count, a.Range, &errs)
+		if len(a.Platforms) > maxPlatforms {
+			errs.Add("accounts.platforms", fmt.Sprintf("at most %d", maxPlatforms))
+		}
+		seen := map[string]bool{}
+		for i, p := range a.Platforms {
+			f := fmt.Sprintf("accounts.platforms[%d]", i)
+			if !schemas.ValidCode(p.Platform) {
+				errs.Add(f+".platform", "must be 1-64 characters of letters, digits and _-.:")
+			} else if seen[p.Platform] {
+				errs.Add(f+".platform", "listed twice")
+			}
+			seen[p.Platform] = true
+			if p.Count == nil && p.Range == nil {
+				errs.Add(f, "give count, range or both")
+			}
+			checkAccounts(f, p.Count, p.Range, &errs)
+		}
+	}
 	if len(s.Plans) == 0 {
 		errs.Add("plans", "at least one price plan is required")
 	}
@@ -232,6 +320,20 @@ func (d *DiscountContract) Validate() error {
 		errs.Add("scope.level", "must be customer, contract, plan or fee")
 	}
 	return errs.Err()
+}
+
+func checkAccounts(field string, count *int64, r *AccountRange, errs *Errors) {
+	if count != nil && (*count < 0 || *count > maxAccounts) {
+		errs.Add(field+".count", "must be 0-1000000000")
+	}
+	if r != nil {
+		if r.From < 0 || r.From > maxAccounts {
+			errs.Add(field+".range.from", "must be 0-1000000000")
+		}
+		if r.To != nil && (*r.To < r.From || *r.To > maxAccounts) {
+			errs.Add(field+".range.to", "must be at least from and at most 1000000000")
+		}
+	}
 }
 
 func checkContractHeader(id, customer string, errs *Errors) {

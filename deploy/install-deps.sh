@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the servers Kakin's dev stack and integration tests run:
-# redis-server and clickhouse-server (Debian packages), and promtool (Debian's
-# prometheus package) for the alert rules' unit tests (deploy/prometheus).
-# Only missing ones are installed; `apt-get update` runs only when something
-# is missing.
+# redis-server and clickhouse-server (Debian packages), clickhouse-client for
+# a SQL prompt on the data (`make run` prints how to open one;
+# docs/FINANCE.md), and promtool (Debian's prometheus package) for the alert
+# rules' unit tests (deploy/prometheus). Only missing ones are installed;
+# `apt-get update` runs only when something is missing.
 set -euo pipefail
 
 have() {
@@ -13,10 +14,11 @@ have() {
 missing=()
 have redis-server || missing+=(redis-server)
 have clickhouse-server || missing+=(clickhouse-server)
+have clickhouse-client || missing+=(clickhouse-client)
 have promtool || missing+=(prometheus)
 
 if ((${#missing[@]} == 0)); then
-	echo "install-deps: redis-server, clickhouse-server and promtool already installed; nothing to do"
+	echo "install-deps: redis-server, clickhouse-server, clickhouse-client and promtool already installed; nothing to do"
 	exit 0
 fi
 
@@ -36,7 +38,7 @@ echo "install-deps: missing: ${missing[*]}; running apt-get update"
 echo "install-deps: installing: ${missing[*]}"
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 
-for b in redis-server clickhouse-server promtool; do
+for b in redis-server clickhouse-server clickhouse-client promtool; do
 	if ! have "$b"; then
 		echo "install-deps: $b still missing after apt-get install" >&2
 		exit 1

@@ -2,6 +2,7 @@ package usagedb
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/money"
@@ -35,6 +36,7 @@ type Total struct {
 // when every line is in one currency (the normal case).
 type ChargesResponse struct {
 	Customer string       `json:"customer"`
+	Contract string       `json:"contract,omitempty"` // set when the answer is one service contract's
 	Period   string       `json:"period"`
 	Currency string       `json:"currency,omitempty"`
 	Total    string       `json:"total,omitempty"`
@@ -48,6 +50,12 @@ type ChargesResponse struct {
 // plus the distinct corrected records whose latest generation is valid — the
 // corrected set is small, so the exact distinct count stays cheap.
 func (c *Charges) Query(ctx context.Context, tenantID, customer, period string) (*ChargesResponse, error) {
+	return c.QueryContract(ctx, tenantID, customer, period, "")
+}
+
+// QueryContract is Query narrowed to the lines of one service contract of
+// the customer; an empty contract is every line of the customer.
+func (c *Charges) QueryContract(ctx context.Context, tenantID, customer, period, contract string) (*ChargesResponse, error) {
 	rows, err := c.conn.Query(ctx, `
 		SELECT element, currency, sum(quantity) AS quantity, sum(amount) AS amount,
 		       countIf(event_id NOT IN (SELECT event_id FROM usage_status WHERE tenant = ? AND customer = ?)) +
@@ -55,14 +63,14 @@ func (c *Charges) Query(ctx context.Context, tenantID, customer, period string) 
 		           SELECT event_id FROM usage_status WHERE tenant = ? AND customer = ?
 		           GROUP BY event_id HAVING max(generation) % 2 = 0)) AS events
 		FROM rated_usage FINAL
-		WHERE tenant = ? AND customer = ? AND period = ?
+		WHERE tenant = ? AND customer = ? AND period = ? AND (? = '' OR contract = ?)
 		GROUP BY element, currency
-		ORDER BY element, currency`, tenantID, customer, tenantID, customer, tenantID, customer, period)
+		ORDER BY element, currency`, tenantID, customer, tenantID, customer, tenantID, customer, period, contract, contract)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("charges of %s for %s: %w", customer, period, err)
 	}
 	defer rows.Close()
-	resp := &ChargesResponse{Customer: customer, Period: period, Totals: []Total{}, Lines: []ChargeLine{}}
+	resp := &ChargesResponse{Customer: customer, Contract: contract, Period: period, Totals: []Total{}, Lines: []ChargeLine{}}
 	totals := map[string]decimal.Decimal{}
 	var order []string
 	for rows.Next() {

@@ -31,6 +31,7 @@ func (a *API) extraRoutes() []Route {
 			OperationID: "getCustomerStats", Summary: "Count the tenant's customers (顧客数照会)",
 			Description: "How many customers the tenant has, and how many of them are active and suspended.",
 			ok:          200, okSchema: "CustomerStats", okNote: "the customer counts"},
+		a.serviceContractsRoute(),
 	}
 }
 

@@ -531,6 +531,24 @@ func schemasBlock(defs *omap) string {
 			"basic_contracts", obj("type", "array", "items", ref("BasicContractEntity")),
 			"service_contracts", obj("type", "array", "items", ref("ContractNode"), "description", "parent service contracts, each with its children and options"),
 			"discount_contracts", obj("type", "array", "items", ref("DiscountContractEntity")))))
+	listed := obj("contract", ref("ServiceContractEntity"),
+		"service_name", obj("type", "string", "description", "the contract's service's name from the service master"),
+		"options", obj("type", "array", "items", ref("ListedContract"), "description", "option contracts under it (オプション)"))
+	writeValue(&w, 4, "ListedContract", obj("type", "object", "description", "a service contract with its option contracts",
+		"required", []any{"contract", "service_name", "options"}, "properties", listed))
+	withProducts := &omap{vals: map[string]any{}}
+	for _, k := range listed.keys {
+		withProducts.set(k, listed.vals[k])
+	}
+	withProducts.set("product_contracts", obj("type", "array", "items", ref("ListedContract"),
+		"description", "child product contracts (子サービス契約), each with its options; their accounts are in `contract.accounts`"))
+	writeValue(&w, 4, "ServiceContractListing", obj("type", "object",
+		"description", "a contract of the service (親サービス) with its options and child product contracts; its associated services (連携サービス) are in `contract.associated_services`",
+		"required", []any{"contract", "service_name", "options", "product_contracts"}, "properties", withProducts))
+	writeValue(&w, 4, "ServiceContractListingPage", obj("type", "object", "description", "one page of a service's contracts",
+		"required", []any{"items"}, "properties", obj(
+			"items", obj("type", "array", "items", ref("ServiceContractListing")),
+			"nextPage", obj("type", "string", "description", "the cursor of the next page; absent on the last page"))))
 	writeValue(&w, 4, "CustomerStats", obj("type", "object", "description", "the tenant's customer count (顧客数照会)",
 		"required", []any{"customers", "active", "suspended"}, "properties", obj(
 			"customers", obj("type", "integer", "minimum", json.Number("0")),

@@ -20,17 +20,22 @@ func NewCharges(charges *usagedb.Charges) *Charges { return &Charges{charges: ch
 
 var periodPattern = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
 
-// ServeHTTP serves GET /v1/charges?customer=C&period=YYYY-MM.
+// ServeHTTP serves GET /v1/charges?customer=C&period=YYYY-MM[&contract=S]:
+// with contract, only the lines of that service contract of the customer
+// (a contract of another customer has none there).
 func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ten, ok := httpapi.RequestTenant(w, r)
 	if !ok {
 		return
 	}
 	q := r.URL.Query()
-	customer, period := q.Get("customer"), q.Get("period")
+	customer, period, contract := q.Get("customer"), q.Get("period"), q.Get("contract")
 	errs := httpapi.UnknownQuery(q, chargesParams...)
 	if customer == "" || len(customer) > 128 {
 		errs = append(errs, httpapi.FieldError{Field: "customer", Reason: "required, at most 128 characters"})
+	}
+	if q.Has("contract") && (contract == "" || len(contract) > 128) {
+		errs = append(errs, httpapi.FieldError{Field: "contract", Reason: "a service contract id of the customer, 1-128 characters"})
 	}
 	if !periodPattern.MatchString(period) {
 		errs = append(errs, httpapi.FieldError{Field: "period", Reason: "required, as YYYY-MM"})
@@ -41,7 +46,7 @@ func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	resp, err := c.charges.Query(ctx, ten, customer, period)
+	resp, err := c.charges.QueryContract(ctx, ten, customer, period, contract)
 	if err != nil {
 		queryFailed(w, r, err)
 		return

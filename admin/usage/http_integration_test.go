@@ -27,6 +27,7 @@ func readAPIFor(conn driver.Conn, ten string) http.Handler {
 	records, unrated, dups := NewRecords(usagedb.NewRecords(conn), pages), NewUnrated(usagedb.NewUnrated(conn), pages), NewDuplicates(usagedb.NewDuplicates(conn), pages)
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/charges", NewCharges(usagedb.NewCharges(conn)))
+	mux.Handle("GET /v1/service-contracts/{id}/charges", NewContractCharges(usagedb.NewContractCharges(conn), testCatalogue, fixedNow))
 	mux.HandleFunc("GET /v1/usage", records.ServeSearch)
 	mux.HandleFunc("GET /v1/usage/count", records.ServeCount)
 	mux.HandleFunc("GET /v1/usage/{usageId}", records.ServeGet)
@@ -54,8 +55,9 @@ func get(t *testing.T, h http.Handler, version, target string) (int, []byte) {
 
 // TestReadRoutesRefuseUnknownQueryParameters: a parameter a route does not
 // understand is answered 400 invalid_query naming it and the route's
-// parameters — never ignored (GET /v1/charges?contract=X answered the whole
-// customer's total) — and every parameter a route documents is accepted.
+// parameters — never ignored (GET /v1/charges?contract=X once answered the
+// whole customer's total; contract is now a real filter) — and every
+// parameter a route documents is accepted.
 func TestReadRoutesRefuseUnknownQueryParameters(t *testing.T) {
 	h := readAPI(newDB(t))
 	records := []string{"customer", "element", "from", "to", "id", "contract", "event_from", "event_to", "status"}
@@ -73,8 +75,9 @@ func TestReadRoutesRefuseUnknownQueryParameters(t *testing.T) {
 		known   string   // every parameter the route takes (but nextPage), valid
 		status  int      // the answer to known
 	}{
-		{"/v1/charges", "customer=c1&period=2026-03&contract=k-1", "contract", []string{"customer", "period"},
-			"customer=c1&period=2026-03", 200},
+		{"/v1/charges", "customer=c1&period=2026-03&contrat=k-1", "contrat", []string{"customer", "period", "contract"},
+			"customer=c1&period=2026-03&contract=k-1", 200},
+		{"/v1/service-contracts/sc-1/charges", "period=2026-03", "period", []string{"month"}, "month=202603", 200},
 		{"/v1/usage", "custmer=c1", "custmer", paged(records),
 			"customer=c1&element=api_calls&" + span + "&id=e1&contract=k-1&event_from=2026-03-01T00:00:00Z&event_to=2026-04-01T00:00:00Z&status=rated&pageSize=5", 200},
 		{"/v1/usage/count", "pageSize=5", "pageSize", records,

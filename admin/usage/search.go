@@ -42,21 +42,22 @@ var (
 	recordFilters    = append(slices.Clip(usageFilters), "id", "contract", "event_from", "event_to", "status")
 	unratedFilters   = append(slices.Clip(usageFilters), "reason")
 	duplicateFilters = append(slices.Clip(usageFilters), "payload_differs")
-	chargesParams    = []string{"customer", "period"}
+	chargesParams    = []string{"customer", "period", "contract"}
 )
 
 // QueryParams lists the query parameters each route of the package
 // understands, by route (the OpenAPI document's tests compare them with
 // what it documents).
 var QueryParams = map[string][]string{
-	"GET /v1/charges":                chargesParams,
-	"GET /v1/usage":                  page.Params(recordFilters...),
-	"GET /v1/usage/count":            recordFilters,
-	"GET /v1/usage/{usageId}":        nil,
-	"GET /v1/usage/unrated":          page.Params(unratedFilters...),
-	"GET /v1/usage/unrated/count":    unratedFilters,
-	"GET /v1/usage/duplicates":       page.Params(duplicateFilters...),
-	"GET /v1/usage/duplicates/count": duplicateFilters,
+	"GET /v1/charges":                        chargesParams,
+	"GET /v1/service-contracts/{id}/charges": ContractChargesParams,
+	"GET /v1/usage":                          page.Params(recordFilters...),
+	"GET /v1/usage/count":                    recordFilters,
+	"GET /v1/usage/{usageId}":                nil,
+	"GET /v1/usage/unrated":                  page.Params(unratedFilters...),
+	"GET /v1/usage/unrated/count":            unratedFilters,
+	"GET /v1/usage/duplicates":               page.Params(duplicateFilters...),
+	"GET /v1/usage/duplicates/count":         duplicateFilters,
 }
 
 // parseSearch reads a search's filters (parse) and page from the query,

@@ -266,6 +266,8 @@ func (d *lexer) serviceContract(c *catalog.ServiceContract) error {
 			c.Service, err = d.str()
 		case "parent":
 			c.Parent, err = d.str()
+		case "label":
+			c.Label, err = d.str()
 		case "start_date":
 			c.Start, err = d.date()
 		case "end_date":

@@ -233,6 +233,10 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 
 func printBanner(httpAddr string, cfg app.Config, chHTTP string, demo demoClient) {
 	base := "http://" + httpAddr
+	chHost, chPort, err := net.SplitHostPort(cfg.ClickHouse.Addr)
+	if err != nil {
+		chHost, chPort = cfg.ClickHouse.Addr, "9000"
+	}
 	fmt.Printf(`
 Kakin is running (all roles, demo tenant "demo", customers cust-001..003, JPY).
 
@@ -254,8 +258,14 @@ Import a file of usage records (CSV with a header id,customer,element,quantity,t
 Read the charges a few seconds later:
   curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/charges?customer=cust-001&period=%[8]s'
 
+Read one service contract's charges per month (pay-per-use):
+  curl -s -H "Authorization: Bearer $TOKEN" '%[1]s/v1/service-contracts/{id}/charges'
+
+Open a SQL prompt on the data (finance views with FINAL built in: docs/FINANCE.md):
+  clickhouse-client --host %[12]s --port %[13]s --database %[4]s
+
 Ctrl-C stops everything; data stays under the data directory.
-`, base, cfg.ClickHouse.Addr, chHTTP, cfg.ClickHouse.Database, cfg.Redis.Addr, cfg.Kafka.Brokers, nowRFC3339(), nowPeriod(), demo.ID, demo.Secret, selfName())
+`, base, cfg.ClickHouse.Addr, chHTTP, cfg.ClickHouse.Database, cfg.Redis.Addr, cfg.Kafka.Brokers, nowRFC3339(), nowPeriod(), demo.ID, demo.Secret, selfName(), chHost, chPort)
 }
 
 // selfName is how to run this binary again from the current directory:
