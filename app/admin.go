@@ -13,8 +13,9 @@ import (
 
 // initAdmin mounts the admin API (mountAdminRoutes): the catalogue and
 // customers (their personal fields sealed with the master keys), usage
-// queries, corrections published to Kafka, clients, and re-rates run as
-// jobs that publish one request per customer to usage.accepted.
+// queries, corrections published to Kafka, clients, re-rates run as jobs
+// that publish one request per customer to usage.accepted, and usage
+// reports (mountReports).
 func (a *App) initAdmin(context.Context) error {
 	cfg := a.cfg.Admin
 	if a.cfg.API.DevInsecure {
@@ -32,5 +33,5 @@ func (a *App) initAdmin(context.Context) error {
 
 	a.runner.Register(rerates.Kind, rerates.NewHandler(usagedb.NewRecords(a.ch), a.writer("")))
 	a.api.handleWrite("POST /v1/rerate", auth.ScopeUsageWrite, rerates.NewRequests(a.jobStore, a.runner.Wake))
-	return nil
+	return a.mountReports()
 }

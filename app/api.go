@@ -23,6 +23,7 @@ type apiRoutes struct {
 	limiter *ratelimit.Limiter
 	pages   *page.Codec
 	idem    *idempotency.Store
+	keys    *auth.KeyRing // signs report download URLs (Derive)
 }
 
 // initAPI sets up the rules of the ingest and admin roles' HTTP API:
@@ -64,6 +65,7 @@ func (a *App) initAPI(context.Context) error {
 		api.guard = authn
 	}
 	api.pages = page.NewCodec(keys.Derive("pagination cursors"), cfg.PageMaxSize)
+	api.keys = keys
 	api.idem = idempotency.New(a.rdb, cfg.IdempotencyTTL, a.log)
 	a.api = api
 	a.mux.Handle("GET /openapi.json", openapi.OpenAPIHandler())

@@ -332,14 +332,24 @@ func (c *RaterConfig) Validate() error {
 }
 
 // AdminConfig is the admin role: the master keys of customers' personal
-// fields.
+// fields, and where usage report files are kept.
 type AdminConfig struct {
 	MasterKeyFile string
+	ReportDir     string
 }
 
-// RegisterFlags registers --master-key-file.
+// RegisterFlags registers --master-key-file and --report-dir.
 func (c *AdminConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", ".run/master-key", "master keys that wrap each tenant's data key for customers' personal fields, one `kid base64url-secret` (32 bytes) per line; the first wraps, all unwrap")
+	fs.StringVar(&c.ReportDir, "report-dir", "", "directory usage report files are kept in until the report is deleted (empty: kakin-reports in the system temp dir); every process of the admin role must see the same one")
+}
+
+// ReportsDir is the directory report files are kept in.
+func (c *AdminConfig) ReportsDir() string {
+	if c.ReportDir != "" {
+		return c.ReportDir
+	}
+	return filepath.Join(os.TempDir(), "kakin-reports")
 }
 
 // Validate refuses an empty master key file name.

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/deploy/devstack"
+	"github.com/kakin-dev/kakin/internal/testenv"
 )
 
 // TestChaos runs the pipeline as separate processes under a seeded nemesis
@@ -88,7 +88,5 @@ func TestChaos(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	os.Exit(m.Run())
-}
+// TestMain wants no shared servers: a chaos run starts (and kills) its own.
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Want{}) }

@@ -42,9 +42,15 @@ const PriceList = `{"tenants": {
 var flatElements = []string{"api_calls", "transfer_gb", "sms"}
 
 // tieredMasters: graduated calls, 1 yen each up to 2,000 a month, 0.5 up to
-// 20,000, then 0.1, rounded per period (so a customer-month's total is
+// 20,000, 0.1 up to 200,000, 0.07 up to 1,000,000, 0.03 up to 3,000,000,
+// then 0.013, rounded per period (so a customer-month's total is
 // round(cost(Σ quantity)), whatever order its records were rated in). Any
-// record counted twice, or lost, by the running state moves a total.
+// record counted twice, or lost, by the running state moves a total: by
+// the price difference at the next boundary the period crosses, and through
+// rounding. The boundaries reach across a long run's month (a customer-month
+// of the long run is ~4 million calls), so a running total that goes wrong
+// late in the month still crosses one: with only the first two boundaries, a
+// lost state save late in the month moved totals by rounding alone (1 yen).
 const tieredMasters = `
 services: [{code: api, name: API, versions: [{valid_from: 2025-01-01T00:00:00Z, kind: service}]}]
 elements: [{code: calls, name: Calls, versions: [{valid_from: 2025-01-01T00:00:00Z, unit: call, aggregation: sum}]}]
@@ -54,7 +60,7 @@ rate_tables:
     versions:
       - valid_from: 2025-01-01T00:00:00Z
         model: graduated
-        tiers: [{up_to: 2000, unit_price: 1}, {up_to: 20000, unit_price: 0.5}, {unit_price: 0.1}]
+        tiers: [{up_to: 2000, unit_price: 1}, {up_to: 20000, unit_price: 0.5}, {up_to: 200000, unit_price: 0.1}, {up_to: 1000000, unit_price: 0.07}, {up_to: 3000000, unit_price: 0.03}, {unit_price: 0.013}]
 fees: [{code: calls, name: Calls, versions: [{valid_from: 2025-01-01T00:00:00Z, kind: metered, element: calls, rates: [{rate_table: tiers}]}]}]
 plans: [{code: std, name: Std, versions: [{valid_from: 2025-01-01T00:00:00Z, type: metered, currency: JPY, rounding_point: period, fees: [calls]}]}]
 `

@@ -2,15 +2,15 @@ package dedupe
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
@@ -36,48 +36,24 @@ const clusterMasters = 2
 
 const partitions = 3
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run() // every test skips itself
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "dedupe", devstack.Want{Redis: true, Kafka: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	env.redis, env.kafka = srv.Redis, srv.Kafka
-	env.brokers = env.kafka.Addrs
-	var specs []stream.TopicSpec
-	for _, t := range schemas.Topics {
-		specs = append(specs, stream.TopicSpec{Name: t, Partitions: partitions, RetentionMS: -1})
-	}
-	if err := stream.CreateTopics(ctx, env.brokers, specs); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	redis.SetLogger(quietLogger{}) // the Redis-down test makes it log every failed dial
-	env.rdb = redis.NewClient(&redis.Options{Addr: env.redis.Addr})
-	defer env.rdb.Close()
-	dir, err := os.MkdirTemp("", "kakin-dedupe-cluster-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if env.cluster, err = devstack.StartRedisCluster(ctx, dir, clusterMasters); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.cluster.Stop()
-	env.crdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: env.cluster.Addrs()})
-	defer env.crdb.Close()
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Want{Redis: true, Kafka: true}, func(ctx context.Context) (err error) {
+		env.redis, env.kafka = testenv.RedisServer(), testenv.Kafka()
+		env.brokers = env.kafka.Addrs
+		if err := createTopics(ctx, schemas.Topics...); err != nil {
+			return err
+		}
+		redis.SetLogger(quietLogger{}) // the Redis-down test makes it log every failed dial
+		env.rdb = redis.NewClient(&redis.Options{Addr: env.redis.Addr})
+		testenv.AtExit(func() { env.rdb.Close() })
+		if env.cluster, err = devstack.StartRedisCluster(ctx, filepath.Join(testenv.Dir(), "cluster"), clusterMasters); err != nil {
+			return err
+		}
+		testenv.AtExit(func() { env.cluster.Stop() })
+		env.crdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: env.cluster.Addrs()})
+		testenv.AtExit(func() { env.crdb.Close() })
+		return nil
+	})
 }
 
 type quietLogger struct{}
@@ -195,4 +171,13 @@ func readTopicsSince(t *testing.T, since offsets, topics ...string) map[string][
 		}
 	}
 	return out
+}
+
+// createTopics creates the package's topics on its broker, partitions each.
+func createTopics(ctx context.Context, topics ...string) error {
+	specs := make([]stream.TopicSpec, len(topics))
+	for i, name := range topics {
+		specs[i] = stream.TopicSpec{Name: name, Partitions: partitions, RetentionMS: -1}
+	}
+	return stream.CreateTopics(ctx, testenv.Brokers(), specs)
 }

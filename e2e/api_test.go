@@ -175,6 +175,24 @@ func TestAPIPlatform(t *testing.T) {
 	if r := a.do("GET", "/v1/jobs/"+acmeJob+"/errors", acmeAdmin.token, nil); r.status != 200 || !strings.Contains(string(r.body), "imp-secret") {
 		t.Fatalf("acme's error report: %d %s", r.status, r.body)
 	}
+	// acme's usage report (spec 003): c1 held api_calls at 3 from Nov 2nd on.
+	rep := a.do("POST", "/v1/reports", acmeAdmin.token, []byte(`{"type":"user","from":"2026-11-01","to":"2026-11-03"}`))
+	var acmeReport struct {
+		ID          string `json:"id"`
+		DownloadURL string `json:"download_url"`
+	}
+	if rep.status != 202 {
+		t.Fatalf("acme's report: %d %s", rep.status, rep.body)
+	}
+	rep.json(t, &acmeReport)
+	waitFor(t, 60*time.Second, "acme's report to complete", func() (bool, string) {
+		r := a.do("GET", "/v1/reports/"+acmeReport.ID, acmeAdmin.token, nil)
+		r.json(t, &acmeReport)
+		return r.status == 200 && strings.Contains(string(r.body), `"status":"completed"`), string(r.body)
+	})
+	if r := a.do("GET", acmeReport.DownloadURL, "", nil); r.status != 200 || !strings.Contains(string(r.body), ",c1,") || !strings.Contains(string(r.body), ",6,") {
+		t.Fatalf("acme's report file: %d %s", r.status, r.body)
+	}
 
 	t.Run("scope checked on every route", func(t *testing.T) {
 		// A token with only usage:write is refused (403 naming the scope) on
@@ -183,7 +201,7 @@ func TestAPIPlatform(t *testing.T) {
 			if rt.Public || len(rt.Scopes) == 0 || rt.Scopes[0] == string(auth.ScopeUsageWrite) {
 				continue
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "jobId": acmeJob, "usageId": "a1", "id": "x", "code": "x", "customerId": "x", "n": "0"})
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "jobId": acmeJob, "usageId": "a1", "id": "x", "code": "x", "customerId": "x", "n": "0", "reportId": acmeReport.ID})
 			var body []byte
 			if rt.HasBody {
 				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
@@ -214,7 +232,7 @@ func TestAPIPlatform(t *testing.T) {
 			}
 		}
 		secrets := []string{acmeAdmin.id, acmeWriter.id, `"a1"`, `"a2"`, `"c9"`, `"total":"2"`, // what only acme's data holds
-			"Acme Secret Name", "secret@acme.example", "acme-only-group", "acme-only-element", acmeJob, "imp-secret"}
+			"Acme Secret Name", "secret@acme.example", "acme-only-group", "acme-only-element", acmeJob, "imp-secret", acmeReport.ID}
 		ids := map[string]string{"customers": "acme-c1", "groups": "acme-g1", "elements": "acme-el"}
 		for _, rt := range v.Routes() {
 			if rt.Public {
@@ -224,7 +242,7 @@ func TestAPIPlatform(t *testing.T) {
 			if id == "" {
 				id = "acme-c1"
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "id": id, "code": id, "customerId": "acme-c1", "n": "0", "jobId": acmeJob, "usageId": "a1"})
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "id": id, "code": id, "customerId": "acme-c1", "n": "0", "jobId": acmeJob, "usageId": "a1", "reportId": acmeReport.ID})
 			var body []byte
 			headers := []string{}
 			switch rt.OperationID {
@@ -250,7 +268,7 @@ func TestAPIPlatform(t *testing.T) {
 			if r.status >= 500 {
 				t.Errorf("%s %s: %d %s", rt.Method, path, r.status, r.body)
 			}
-			if (strings.Contains(rt.Path, "{clientId}") || strings.Contains(rt.Path, "{usageId}") || strings.Contains(rt.Path, "{jobId}")) && r.status != 404 {
+			if (strings.Contains(rt.Path, "{clientId}") || strings.Contains(rt.Path, "{usageId}") || strings.Contains(rt.Path, "{jobId}") || strings.Contains(rt.Path, "{reportId}")) && r.status != 404 {
 				t.Errorf("%s %s with acme's id as tenant other: %d, want 404", rt.Method, path, r.status)
 			}
 			if strings.HasSuffix(rt.OperationID, "Bulk") && (r.status != 202 || !bytes.Contains(r.body, []byte(`"matched":0`))) {
@@ -259,6 +277,10 @@ func TestAPIPlatform(t *testing.T) {
 			if (strings.Contains(rt.Path, "{id}") || strings.Contains(rt.Path, "{code}")) && r.status < 400 {
 				t.Errorf("%s %s with acme's id as tenant other: %d, want it not to exist", rt.Method, path, r.status)
 			}
+		}
+		// acme's download URL names acme: with tenant other it is refused.
+		if r := a.do("GET", strings.Replace(acmeReport.DownloadURL, "tenant=acme", "tenant=other", 1), "", nil); r.status != 403 {
+			t.Errorf("acme's report URL for tenant other: %d %s", r.status, r.body)
 		}
 		// And acme still sees its own data.
 		r := a.do("GET", "/v1/charges?customer=c1&period=2026-11", acmeAdmin.token, nil)

@@ -82,7 +82,7 @@ func TestDedupeWindowAndRedisLoss(t *testing.T) {
 	// Redis loses everything. The same event again is not recognised by
 	// dedupe; a new event of the same customer (same partition, so handled
 	// after it at every hop) tells when it went through.
-	rdb := redis.NewClient(&redis.Options{Addr: shared.redis.Addr})
+	rdb := redis.NewClient(&redis.Options{Addr: shared.redis})
 	defer rdb.Close()
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestDedupeOnRedisCluster(t *testing.T) {
 	defer cluster.Stop()
 	// The main Redis is shared with the other tests (acme included): note
 	// its claim buckets, which must not change.
-	main := redis.NewClient(&redis.Options{Addr: shared.redis.Addr})
+	main := redis.NewClient(&redis.Options{Addr: shared.redis})
 	defer main.Close()
 	mainBuckets := func() map[string]bool {
 		keys, err := main.Keys(ctx, "dd:acme:*").Result()

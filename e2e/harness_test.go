@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/schemas"
@@ -36,53 +36,31 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// shared is the infrastructure all tests of this package use: one Redis, one
-// ClickHouse (each test gets its own database) and the kakin binary.
+// shared is the infrastructure all tests of this package use: one Redis and
+// one ClickHouse (testenv; each test gets its own database) and the kakin
+// binary.
 var shared struct {
-	redis *devstack.Redis
-	ch    *devstack.ClickHouse
-	bin   string
+	redis  string // address
+	chAddr string
+	bin    string
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
 	flag.Parse()
 	if testing.Short() {
 		fmt.Println("e2e: skipped in -short mode")
-		return 0
+		os.Exit(0)
 	}
-	dir, err := os.MkdirTemp("", "kakin-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx := context.Background()
-	if err := devstack.EnsureInstalled(ctx, slog.Default()); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: install dependencies:", err)
-		return 1
-	}
-	shared.bin = filepath.Join(dir, "kakin")
-	build := exec.Command("go", "build", "-o", shared.bin, "../cmd/kakin")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build kakin:", err)
-		return 1
-	}
-	if shared.redis, err = devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer shared.redis.Stop()
-	if shared.ch, err = devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer shared.ch.Stop()
-	return m.Run()
+	testenv.Main(m, testenv.Want{Redis: true, ClickHouse: true}, func(context.Context) error {
+		shared.redis, shared.chAddr = testenv.RedisAddr(), testenv.ClickHouseAddr()
+		shared.bin = filepath.Join(testenv.Dir(), "kakin")
+		build := exec.Command("go", "build", "-o", shared.bin, "../cmd/kakin")
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build kakin: %w", err)
+		}
+		return nil
+	})
 }
 
 // env is one test's pipeline: its own Kafka broker and ClickHouse database,
@@ -109,7 +87,7 @@ func newEnv(t *testing.T, priceList string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Close)
-	e := &env{t: t, dir: dir, kafka: k, database: "e2e_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_")),
+	e := &env{t: t, dir: dir, kafka: k, database: testenv.NewDatabase(t, "e2e"),
 		prices: filepath.Join(dir, "pricelist.json")}
 	if err := os.WriteFile(e.prices, []byte(priceList), 0o644); err != nil {
 		t.Fatal(err)
@@ -124,16 +102,8 @@ func newEnv(t *testing.T, priceList string) *env {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	boot, err := chdb.Open(ctx, chdb.Config{Addr: shared.ch.Addr, Database: "default", User: "default"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := boot.Exec(ctx, "DROP DATABASE IF EXISTS "+e.database); err != nil {
-		t.Fatal(err)
-	}
-	boot.Close()
-	e.run(t, "migrate")
-	if e.ch, err = chdb.Open(ctx, chdb.Config{Addr: shared.ch.Addr, Database: e.database, User: "default"}); err != nil {
+	e.run(t, "migrate") // the database is new: the binary's migrate creates it
+	if e.ch, err = chdb.Open(ctx, chdb.Config{Addr: shared.chAddr, Database: e.database, User: "default"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -172,8 +142,8 @@ func (e *env) environ() []string {
 	return append(append(os.Environ(),
 		clock.OffsetEnv+"="+worldOffset(),
 		"KAKIN_KAFKA_BROKERS="+strings.Join(e.kafka.Addrs, ","),
-		"KAKIN_REDIS_ADDR="+shared.redis.Addr,
-		"KAKIN_CLICKHOUSE_ADDR="+shared.ch.Addr,
+		"KAKIN_REDIS_ADDR="+shared.redis,
+		"KAKIN_CLICKHOUSE_ADDR="+shared.chAddr,
 		"KAKIN_CLICKHOUSE_DATABASE="+e.database,
 		"KAKIN_PRICE_LIST="+e.prices,
 		"KAKIN_PARTITIONS=6",

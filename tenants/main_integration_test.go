@@ -2,16 +2,11 @@ package tenants
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"log/slog"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/testenv"
 )
 
 // shared is the ClickHouse server and migrated database of the tests that
@@ -21,32 +16,11 @@ var shared struct {
 	conn driver.Conn
 }
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "tenants", devstack.Want{ClickHouse: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	shared.cfg = chdb.Config{Addr: srv.ClickHouse.Addr, Database: "tenants_test", User: "default"}
-	if err := chdb.Migrate(ctx, shared.cfg, slog.New(slog.DiscardHandler)); err != nil {
-		fmt.Fprintln(os.Stderr, "tenants tests: migrate:", err)
-		return 1
-	}
-	if shared.conn, err = chdb.Open(ctx, shared.cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer shared.conn.Close()
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Want{ClickHouse: true}, func(ctx context.Context) (err error) {
+		shared.conn, shared.cfg, err = testenv.MigrateOnce(ctx, "tenants_test")
+		return err
+	})
 }
 
 // needClickHouse skips t in -short mode.

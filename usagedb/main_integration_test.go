@@ -3,76 +3,26 @@ package usagedb
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"log/slog"
-	"os"
-	"regexp"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/deploy/devstack"
-	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
 )
 
-// clickHouse is the one server every test of this package shares; each test
-// migrates a database of its own into it.
-var clickHouse *devstack.ClickHouse
-
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run() // every test skips itself
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "usagedb", devstack.Want{ClickHouse: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	clickHouse = srv.ClickHouse
-	return m.Run()
-}
-
-var dbSeq atomic.Int64
-var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
+// Every test migrates a ClickHouse database of its own on the server the
+// package's tests share (testenv); in -short mode the tests skip themselves.
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Want{ClickHouse: true}) }
 
 // newDB migrates a fresh database for the test and returns a connection to
 // it; the database is dropped when the test ends.
 func newDB(t testing.TB) driver.Conn {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs clickhouse-server; skipped in -short mode")
-	}
-	name := fmt.Sprintf("udb_%s_%d", unsafeIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), dbSeq.Add(1))
-	cfg := chdb.Config{Addr: clickHouse.Addr, Database: name, User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chdb.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Logf("drop %s: %v", name, err)
-		}
-		conn.Close()
-	})
+	conn, _ := testenv.ClickHouse(t, "udb")
 	return conn
 }
 

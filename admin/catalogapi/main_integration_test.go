@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,79 +16,34 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
-	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/apitest"
 	"github.com/kakin-dev/kakin/internal/auth"
-	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/idempotency"
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/tenant"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
-var (
-	clickHouse *devstack.ClickHouse
-	redisSrv   *devstack.Redis
-)
-
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "catalogapi", devstack.Want{ClickHouse: true, Redis: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	clickHouse, redisSrv = srv.ClickHouse, srv.Redis
-	return m.Run()
-}
+// One ClickHouse and one Redis for the package (testenv); each test migrates
+// a database of its own and uses tenants of its own.
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true}) }
 
 var seq atomic.Int64
-var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // database migrates a database for the test.
 func database(t testing.TB) (driver.Conn, *redis.Client, *vault.MasterKeys) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs clickhouse-server and redis-server; skipped in -short mode")
-	}
-	name := fmt.Sprintf("api_%s_%d", unsafeIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), seq.Add(1))
-	if len(name) > 60 {
-		name = fmt.Sprintf("api_%s_%d", name[4:40], seq.Add(1))
-	}
-	cfg := chdb.Config{Addr: clickHouse.Addr, Database: name, User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chdb.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr})
+	conn, _ := testenv.ClickHouse(t, "api")
+	rdb := testenv.Redis(t)
 	line, _ := vault.NewMasterKeyLine()
 	master, err := vault.ParseMasterKeys(line)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
-		conn.Close()
-		rdb.Close()
-	})
 	return conn, rdb, master
 }
 

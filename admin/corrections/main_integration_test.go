@@ -4,27 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/admin/usage"
 	"github.com/kakin-dev/kakin/aggregator"
-	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/auth"
-	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/page"
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/rater"
 	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/schemas"
@@ -34,48 +27,22 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// env is what every test of this package shares: a real ClickHouse (each
-// test migrates a database of its own) and an in-memory kfake broker with the
-// pipeline's topics. Tests do not run in parallel; each reads only what was
-// written after it started.
+// env is what every test of this package shares (testenv): a real
+// ClickHouse (each test migrates a database of its own) and an in-memory
+// kfake broker with the pipeline's topics. Tests do not run in parallel;
+// each reads only what was written after it started.
 var env struct {
-	ch      *devstack.ClickHouse
-	kafka   *devstack.Kafka
 	brokers []string
 }
 
 const partitions = 3
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run() // every test skips itself
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "corrections", devstack.Want{ClickHouse: true, Kafka: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	env.ch, env.kafka = srv.ClickHouse, srv.Kafka
-	env.brokers = env.kafka.Addrs
-	var specs []stream.TopicSpec
-	for _, t := range schemas.Topics {
-		specs = append(specs, stream.TopicSpec{Name: t, Partitions: partitions, RetentionMS: -1})
-	}
-	if err := stream.CreateTopics(ctx, env.brokers, specs); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Want{ClickHouse: true, Kafka: true}, func(ctx context.Context) error {
+		env.brokers = testenv.Brokers()
+		return createTopics(ctx, schemas.Topics...)
+	})
 }
-
-var dbSeq atomic.Int64
-var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 
 const testPrices = `{"tenants": {
   "acme": {"currency": "JPY", "rounding": "half_up", "time_zone": "Asia/Tokyo", "customers": ["c1", "c2", "c3"],
@@ -103,28 +70,9 @@ type pipeline struct {
 
 func newPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs clickhouse-server and a Kafka broker; skipped in -short mode")
-	}
-	name := fmt.Sprintf("lc_%s_%d", unsafeIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), dbSeq.Add(1))
-	cfg := chdb.Config{Addr: env.ch.Addr, Database: name, User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chdb.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := testenv.ClickHouse(t, "lc")
 	w := stream.NewWriter(env.brokers, "")
-	t.Cleanup(func() {
-		w.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
-		conn.Close()
-	})
+	t.Cleanup(func() { w.Close() })
 	var f pricelist.File
 	if err := json.Unmarshal([]byte(testPrices), &f); err != nil {
 		t.Fatal(err)
@@ -347,4 +295,13 @@ func readSince(t *testing.T, since offsets) ([]kafka.Message, offsets) {
 		}
 	}
 	return out, end
+}
+
+// createTopics creates the package's topics on its broker, partitions each.
+func createTopics(ctx context.Context, topics ...string) error {
+	specs := make([]stream.TopicSpec, len(topics))
+	for i, name := range topics {
+		specs[i] = stream.TopicSpec{Name: name, Partitions: partitions, RetentionMS: -1}
+	}
+	return stream.CreateTopics(ctx, testenv.Brokers(), specs)
 }

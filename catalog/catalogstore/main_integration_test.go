@@ -2,51 +2,23 @@ package catalogstore
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
-	"os"
-	"regexp"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/deploy/devstack"
-	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/redis/go-redis/v9"
 )
 
-// One ClickHouse and one Redis for the package; each test migrates a
-// database of its own and uses tenants of its own.
-var (
-	clickHouse *devstack.ClickHouse
-	redisSrv   *devstack.Redis
-)
-
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "catalogstore", devstack.Want{ClickHouse: true, Redis: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	clickHouse, redisSrv = srv.ClickHouse, srv.Redis
-	return m.Run()
-}
+// One ClickHouse and one Redis for the package (testenv); each test
+// migrates a database of its own and uses tenants of its own.
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true}) }
 
 var dbSeq atomic.Int64
-var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // env is one test's database, Redis client and master keys.
 type env struct {
@@ -59,24 +31,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs clickhouse-server and redis-server; skipped in -short mode")
-	}
-	name := fmt.Sprintf("cs_%s_%d", unsafeIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), dbSeq.Add(1))
-	if len(name) > 60 {
-		name = name[:40] + fmt.Sprintf("_%d", dbSeq.Add(1))
-	}
-	cfg := chdb.Config{Addr: clickHouse.Addr, Database: name, User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chdb.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr})
+	conn, cfg := testenv.ClickHouse(t, "cs")
+	name := cfg.Database
+	rdb := testenv.Redis(t)
 	line, err := vault.NewMasterKeyLine()
 	if err != nil {
 		t.Fatal(err)
@@ -85,15 +42,6 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Logf("drop %s: %v", name, err)
-		}
-		conn.Close()
-		rdb.Close()
-	})
 	return &env{t: t, conn: conn, rdb: rdb, master: master, db: name}
 }
 

@@ -20,7 +20,7 @@ const clientsUsage = `Usage:
 
 API clients get access tokens from POST /oauth/token (OAuth 2.0 client credentials).
 create prints the client secret once; Kakin stores only a hash of it.
-Scopes: usage:write usage:read catalog:read catalog:write customers:read customers:write billing:read admin
+Scopes: usage:write usage:read catalog:read catalog:write customers:read customers:write billing:read billing:write admin
 `
 
 // runClients manages the API clients of a tenant.

@@ -2,87 +2,42 @@ package imports
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/deploy/devstack"
-	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 )
 
-// env is the real Redis, ClickHouse and Kafka-protocol broker (kfake) the
-// integration tests share; each test has its own database and tenants.
+// env is the real Redis and Kafka-protocol broker (kfake) the integration
+// tests share (testenv); each test has its own database and tenants.
 var env struct {
-	redis   *devstack.Redis
-	ch      *devstack.ClickHouse
-	kafka   *devstack.Kafka
 	rdb     *redis.Client
 	brokers []string
 }
 
 const partitions = 3
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "imports", devstack.Want{ClickHouse: true, Redis: true, Kafka: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	env.redis, env.ch, env.kafka = srv.Redis, srv.ClickHouse, srv.Kafka
-	env.brokers = env.kafka.Addrs
-	if err := stream.CreateTopics(ctx, env.brokers, []stream.TopicSpec{{Name: schemas.TopicRaw, Partitions: partitions, RetentionMS: -1}}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	env.rdb = redis.NewClient(&redis.Options{Addr: env.redis.Addr})
-	defer env.rdb.Close()
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true, Kafka: true}, func(ctx context.Context) error {
+		env.brokers = testenv.Brokers()
+		env.rdb = redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+		testenv.AtExit(func() { env.rdb.Close() })
+		return createTopics(ctx, schemas.TopicRaw)
+	})
 }
 
-var dbSeq atomic.Int64
-var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
-
+// newDB migrates a database of the test's own, dropped when it ends.
 func newDB(t *testing.T) driver.Conn {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs redis-server, clickhouse-server and a Kafka broker; skipped in -short mode")
-	}
-	name := fmt.Sprintf("imp_%s_%d", unsafeIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), dbSeq.Add(1))
-	cfg := chdb.Config{Addr: env.ch.Addr, Database: name, User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chdb.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name)
-		conn.Close()
-	})
+	conn, _ := testenv.ClickHouse(t, "imp")
 	return conn
 }
 
@@ -134,4 +89,13 @@ func rawMessages(t *testing.T, tenant string) []kafka.Message {
 		}
 	}
 	return out
+}
+
+// createTopics creates the package's topics on its broker, partitions each.
+func createTopics(ctx context.Context, topics ...string) error {
+	specs := make([]stream.TopicSpec, len(topics))
+	for i, name := range topics {
+		specs[i] = stream.TopicSpec{Name: name, Partitions: partitions, RetentionMS: -1}
+	}
+	return stream.CreateTopics(ctx, testenv.Brokers(), specs)
 }

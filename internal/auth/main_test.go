@@ -2,24 +2,19 @@ package auth
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/kakin-dev/kakin/tenants"
 )
 
-// shared is the ClickHouse server and migrated database of the tests that
-// need one; nil in -short mode (those tests skip, the rest still run).
+// shared is the migrated database of the tests that need one (on the
+// package's ClickHouse server, testenv) and the package's Redis; nil in
+// -short mode (those tests skip, the rest still run).
 var shared struct {
-	ch    *devstack.ClickHouse
 	cfg   chdb.Config
 	conn  driver.Conn
 	redis *devstack.Redis // for the token endpoint's attempt limits (token_limit_test.go)
@@ -30,42 +25,11 @@ var shared struct {
 var testHash = HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "kakin-auth-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx := context.Background()
-	if shared.ch, err = devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, "auth tests: start clickhouse:", err)
-		return 1
-	}
-	defer shared.ch.Stop()
-	if shared.redis, err = devstack.StartRedis(ctx, filepath.Join(dir, "redis"), 0); err != nil {
-		fmt.Fprintln(os.Stderr, "auth tests: start redis:", err)
-		return 1
-	}
-	defer shared.redis.Stop()
-	shared.cfg = chdb.Config{Addr: shared.ch.Addr, Database: "auth_test", User: "default"}
-	if err := chdb.Migrate(ctx, shared.cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		fmt.Fprintln(os.Stderr, "auth tests: migrate:", err)
-		return 1
-	}
-	if shared.conn, err = chdb.Open(ctx, shared.cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer shared.conn.Close()
-	return m.Run()
+	testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true}, func(ctx context.Context) (err error) {
+		shared.redis = testenv.RedisServer()
+		shared.conn, shared.cfg, err = testenv.MigrateOnce(ctx, "auth_test")
+		return err
+	})
 }
 
 // needClickHouse skips t in -short mode.

@@ -23,12 +23,13 @@ const (
 	ScopeCustomersRead  Scope = "customers:read"
 	ScopeCustomersWrite Scope = "customers:write"
 	ScopeBillingRead    Scope = "billing:read"
+	ScopeBillingWrite   Scope = "billing:write"
 	ScopeAdmin          Scope = "admin"
 )
 
 // AllScopes lists every scope, in documentation order.
 var AllScopes = []Scope{ScopeUsageWrite, ScopeUsageRead, ScopeCatalogRead, ScopeCatalogWrite,
-	ScopeCustomersRead, ScopeCustomersWrite, ScopeBillingRead, ScopeAdmin}
+	ScopeCustomersRead, ScopeCustomersWrite, ScopeBillingRead, ScopeBillingWrite, ScopeAdmin}
 
 // ValidScope reports whether s names a known scope.
 func ValidScope(s string) bool { return slices.Contains(AllScopes, Scope(s)) }

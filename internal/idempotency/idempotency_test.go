@@ -2,41 +2,31 @@ package idempotency
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/auth"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
 
 var rdb *redis.Client
 
+// rdb is a client of the package's redis-server (testenv); nil in -short
+// mode (the tests that need it skip).
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		flag.Parse()
-		if !testing.Short() {
-			dir, _ := os.MkdirTemp("", "idem-")
-			defer os.RemoveAll(dir)
-			r, err := devstack.StartRedis(context.Background(), dir, 0)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-			defer r.Stop()
-			rdb = redis.NewClient(&redis.Options{Addr: r.Addr})
-		}
-		return m.Run()
-	}())
+	testenv.Main(m, testenv.Want{Redis: true}, func(context.Context) error {
+		rdb = redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+		testenv.AtExit(func() { rdb.Close() })
+		return nil
+	})
 }
 
 // counter is a handler that creates a numbered thing per execution.

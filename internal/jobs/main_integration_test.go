@@ -2,77 +2,33 @@ package jobs
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"log/slog"
-	"os"
-	"regexp"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/kakin-dev/kakin/deploy/devstack"
-	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
 
-// env is the real Redis and ClickHouse every test of this package shares;
-// each test migrates a database of its own and uses tenants of its own.
+// env is the Redis client every test of this package shares (testenv); each
+// test migrates a database of its own and uses tenants of its own.
 var env struct {
-	redis *devstack.Redis
-	ch    *devstack.ClickHouse
-	rdb   *redis.Client
+	rdb *redis.Client
 }
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run() // integration tests skip themselves
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "jobs", devstack.Want{ClickHouse: true, Redis: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	env.redis, env.ch = srv.Redis, srv.ClickHouse
-	env.rdb = redis.NewClient(&redis.Options{Addr: env.redis.Addr})
-	defer env.rdb.Close()
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true}, func(context.Context) error {
+		env.rdb = redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+		testenv.AtExit(func() { env.rdb.Close() })
+		return nil
+	})
 }
-
-var dbSeq atomic.Int64
-var unsafeIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // newStore migrates a fresh database for the test and returns a store on it.
 func newStore(t *testing.T) (*Store, driver.Conn) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs redis-server and clickhouse-server; skipped in -short mode")
-	}
-	name := fmt.Sprintf("jobs_%s_%d", unsafeIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), dbSeq.Add(1))
-	cfg := chdb.Config{Addr: env.ch.Addr, Database: name, User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := chdb.Migrate(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chdb.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
-		conn.Close()
-	})
+	conn, _ := testenv.ClickHouse(t, "jobs")
 	return NewStore(conn), conn
 }
 

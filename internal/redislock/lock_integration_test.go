@@ -3,17 +3,14 @@ package redislock
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/kakin-dev/kakin/deploy/devstack"
 )
 
 // env is the real Redis every test of this package shares; each case uses
@@ -22,24 +19,12 @@ var env struct {
 	rdb *redis.Client
 }
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run() // integration tests skip themselves
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "redislock", devstack.Want{Redis: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	env.rdb = redis.NewClient(&redis.Options{Addr: srv.Redis.Addr})
-	defer env.rdb.Close()
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Want{Redis: true}, func(context.Context) error {
+		env.rdb = redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+		testenv.AtExit(func() { env.rdb.Close() })
+		return nil
+	})
 }
 
 var keySeq atomic.Int64

@@ -2,16 +2,14 @@ package stream_test
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/testenv"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -19,21 +17,11 @@ import (
 // this package shares; each test uses its own topics and groups.
 var brokers []string
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run() // every test skips itself
-	}
-	k, err := devstack.StartKafka("", 0, false)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stream tests:", err)
-		return 1
-	}
-	defer k.Close()
-	brokers = k.Addrs
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Want{Kafka: true}, func(context.Context) error {
+		brokers = testenv.Brokers()
+		return nil
+	})
 }
 
 // needKafka skips the test in -short mode: it needs the broker.

@@ -72,6 +72,18 @@
 // the table allows credit. A fixed discount is therefore taken off every
 // charge in its scope (scope it to a fee to take it once).
 //
+// # Time-weighted quantities
+//
+// Usage that is a state over time (seats provisioned, gigabytes stored) is
+// aggregated as level × time rather than summed: LevelChange sets a level
+// from its instant until the next change; DayQuantities gives each civil
+// day's fraction held times the level (a whole day at 1 is 1, half a day
+// 0.5; the day's real length on a DST change), TimeWeighted the sum over
+// days (UnitDay: seat-days) or the level-time over the whole range divided
+// by its length (UnitPeriod: GB-months), a quantity Cost can price. Level ×
+// time is exact; the one division per day (or per range) is rounded half
+// away from zero at 10^-9. The usage reports (package reports) use it.
+//
 // # Money
 //
 // Amounts are exact: decimal.Decimal, or on the fast path 128-bit integers

@@ -5,36 +5,24 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"flag"
-	"fmt"
-	"os"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/kakin-dev/kakin/deploy/devstack"
+	"github.com/kakin-dev/kakin/internal/testenv"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
 var rdb *redis.Client
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, stop, err := devstack.StartForTests(ctx, "runstate", devstack.Want{Redis: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	rdb = redis.NewClient(&redis.Options{Addr: srv.Redis.Addr})
-	defer rdb.Close()
-	return m.Run()
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Want{Redis: true}, func(context.Context) error {
+		rdb = redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+		testenv.AtExit(func() { rdb.Close() })
+		return nil
+	})
 }
 
 func TestLoadSaveApplied(t *testing.T) {
@@ -235,4 +223,70 @@ func TestAppliedRaw(t *testing.T) {
 			t.Errorf("%s: AppliedRaw(%d, %d) = %v, want %v", tt.name, tt.partition, tt.offset, got, tt.want)
 		}
 	}
+}
+
+func TestReportDurability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Redis")
+	}
+	ctx := context.Background()
+	orig, err := CheckDurability(ctx, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test servers run as production should (deploy/devstack).
+	if !orig.Durable() {
+		t.Fatalf("test Redis durability = %+v, want appendonly yes, appendfsync always", orig)
+	}
+	t.Cleanup(func() { rdb.ConfigSet(context.Background(), "appendfsync", orig.AppendFsync) })
+	for _, tc := range []struct {
+		fsync   string
+		durable float64
+		warns   bool
+	}{
+		{"everysec", 0, true},
+		{"no", 0, true},
+		{"always", 1, false},
+	} {
+		t.Run(tc.fsync, func(t *testing.T) {
+			if err := rdb.ConfigSet(ctx, "appendfsync", tc.fsync).Err(); err != nil {
+				t.Fatal(err)
+			}
+			reg := prometheus.NewRegistry()
+			var logs bytes.Buffer
+			d := ReportDurability(ctx, rdb, reg, slog.New(slog.NewTextHandler(&logs, nil)))
+			if d.AppendFsync != tc.fsync {
+				t.Fatalf("appendfsync = %q, want %q", d.AppendFsync, tc.fsync)
+			}
+			if got := gaugeValue(t, reg, "kakin_rater_state_durable"); got != tc.durable {
+				t.Fatalf("kakin_rater_state_durable = %v, want %v", got, tc.durable)
+			}
+			if warned := strings.Contains(logs.String(), "level=WARN"); warned != tc.warns {
+				t.Fatalf("warned = %v, want %v; log: %s", warned, tc.warns, logs.String())
+			}
+		})
+	}
+	// A Redis that cannot be asked counts as not durable.
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer down.Close()
+	reg := prometheus.NewRegistry()
+	ReportDurability(ctx, down, reg, slog.New(slog.DiscardHandler))
+	if got := gaugeValue(t, reg, "kakin_rater_state_durable"); got != 0 {
+		t.Fatalf("kakin_rater_state_durable with Redis down = %v, want 0", got)
+	}
+}
+
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("%s not registered", name)
+	return 0
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kakin-dev/kakin/admin/catalogapi"
 	"github.com/kakin-dev/kakin/admin/clients"
 	"github.com/kakin-dev/kakin/admin/corrections"
+	reportsapi "github.com/kakin-dev/kakin/admin/reports"
 	"github.com/kakin-dev/kakin/admin/usage"
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/ingest"
@@ -191,6 +192,12 @@ var routes = map[string]string{
 	"GET /v1/customers/{id}/contracts":                 "customers:read",
 	"GET /v1/stats/customers":                          "customers:read",
 	"GET /v1/services/{code}/contracts":                "customers:read",
+	// Usage reports (admin/reports); the file behind a signed URL needs no token.
+	"POST /v1/reports":              "billing:write",
+	"GET /v1/reports":               "billing:read",
+	"GET /v1/reports/{reportId}":    "billing:read",
+	"DELETE /v1/reports/{reportId}": "billing:write",
+	"GET /report-files/{reportId}":  "",
 }
 
 func TestOpenAPILoadsAndValidates(t *testing.T) {
@@ -274,7 +281,7 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 404)
 		}
 		catalogue := v1 && !strings.HasPrefix(o.path, "/v1/usage") && !strings.HasPrefix(o.path, "/v1/charges") && !strings.HasPrefix(o.path, "/v1/clients") &&
-			!strings.HasPrefix(o.path, "/v1/jobs") && o.path != "/v1/rerate"
+			!strings.HasPrefix(o.path, "/v1/jobs") && o.path != "/v1/rerate" && !strings.HasPrefix(o.path, "/v1/reports")
 		catalogueItem := catalogue && strings.Contains(o.path, "}")
 		catalogueWrite := catalogue && o.method != "GET"
 		if catalogueItem {
@@ -316,8 +323,14 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 201)
 		case "POST /v1/usage/{usageId}/invalidate", "POST /v1/usage/{usageId}/cancel", "POST /v1/usage/invalidate", "POST /v1/usage/cancel":
 			want = append(want, 202)
-		case "POST /v1/rerate":
+		case "POST /v1/rerate", "POST /v1/reports":
 			want = append(want, 202)
+		case "GET /v1/reports", "GET /v1/reports/{reportId}":
+			want = append(want, 200)
+		case "DELETE /v1/reports/{reportId}":
+			want = append(want, 204, 404)
+		case "GET /report-files/{reportId}":
+			want = append(want, 403, 404)
 		case "POST /v1/usage/imports":
 			want = append(want, 202, 415)
 		case "POST /v1/jobs/{jobId}/cancel":
@@ -521,6 +534,15 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"Count", map[string]uint64{"count": 3}},
 		{"Readiness", map[string]string{"kafka": "ok", "redis": "dial tcp: refused"}},
 		{"Health", map[string]string{"status": "ok"}},
+		{"Report", reportsapi.View{ID: jobs.NewID(), Type: "user", From: "2026-03-01", To: "2026-03-31", Format: "csv",
+			TimeZone: "Asia/Tokyo", Status: reportsapi.StatusInProgress, CreatedBy: "kc_1", CreatedAt: at}},
+		{"Report", func() reportsapi.View {
+			rows, bytes := int64(2), int64(300)
+			return reportsapi.View{ID: jobs.NewID(), Type: "partner", From: "2026-03-01", To: "2026-03-31", Group: "g1",
+				Format: "parquet", TimeZone: "UTC", Status: reportsapi.StatusCompleted, Rows: &rows, Bytes: &bytes, SHA256: "ab",
+				CreatedBy: "kc_1", CreatedAt: at, FinishedAt: &at, DownloadURL: "/report-files/job_x?tenant=t&expires=1&signature=ab", DownloadExpiresAt: &at}
+		}()},
+		{"ReportPage", reportsapi.Page{Reports: []reportsapi.View{}}},
 		{"Job", jobs.NewView(jobs.Job{ID: jobs.NewID(), Kind: imports.Kind, Status: jobs.StatusProcessing,
 			Params: json.RawMessage(`{"mode":"partial","format":"csv","size":10,"received_at":"2026-11-23T01:00:00Z"}`),
 			Counts: jobs.Counts{Total: 3, Processed: 1, Accepted: 1}, CreatedBy: "kc_1", CreatedAt: at, UpdatedAt: at}, false)},
@@ -846,7 +868,7 @@ func TestListsHaveOneShape(t *testing.T) {
 	doc := loadDoc(t)
 	legacy := map[string]string{ // the array's name before 2027-01-01
 		"GET /v1/usage": "records", "GET /v1/usage/unrated": "records", "GET /v1/usage/duplicates": "records",
-		"GET /v1/jobs": "jobs", "GET /v1/clients": "clients",
+		"GET /v1/jobs": "jobs", "GET /v1/clients": "clients", "GET /v1/reports": "reports",
 	}
 	lists := 0
 	for _, o := range operations(doc) {
@@ -892,7 +914,7 @@ func TestQueryParametersMatchTheCode(t *testing.T) {
 		"POST /v1/usage/invalidate":           nil,
 		"POST /v1/usage/cancel":               nil,
 	}
-	for _, m := range []map[string][]string{usage.QueryParams, jobs.QueryParams, clients.QueryParams} {
+	for _, m := range []map[string][]string{usage.QueryParams, jobs.QueryParams, clients.QueryParams, reportsapi.QueryParams} {
 		for route, params := range m {
 			code[route] = params
 		}
