@@ -142,6 +142,33 @@ type FeeVersion struct {
 	SplitBy []string         `json:"split_by,omitempty"`
 	Minimum *decimal.Decimal `json:"minimum,omitempty"` // per period, once there is usage
 	Maximum *decimal.Decimal `json:"maximum,omitempty"` // per period cap
+
+	// Consumption tax (消費税) of the fee's charges, fixed and metered: the
+	// category (empty means standard) and whether the fee's prices include
+	// the tax. Receivables (package billing) compute the tax once per rate.
+	TaxCategory  TaxCategory `json:"tax_category,omitempty"`
+	TaxInclusive bool        `json:"tax_inclusive,omitempty"`
+}
+
+// TaxCategory is a fee's consumption-tax category.
+type TaxCategory string
+
+// Tax categories: standard rate (10 % since 2019-10-01), reduced rate (8 %),
+// exempt (非課税) and out of scope (不課税).
+const (
+	TaxStandard   TaxCategory = "standard"
+	TaxReduced    TaxCategory = "reduced"
+	TaxExempt     TaxCategory = "exempt"
+	TaxOutOfScope TaxCategory = "out_of_scope"
+)
+
+// ValidTaxCategory reports whether c is a tax category (empty is standard).
+func ValidTaxCategory(c TaxCategory) bool {
+	switch c {
+	case "", TaxStandard, TaxReduced, TaxExempt, TaxOutOfScope:
+		return true
+	}
+	return false
 }
 
 // MaxSplitBy bounds a fee's split_by attributes (the rater keeps the split
@@ -574,6 +601,9 @@ func (fe *Fee) Validate() error {
 	var errs Errors
 	checkHeader(fe.Code, fe.Name, len(fe.Versions), &errs)
 	checkVersions(fe.Versions, func(v *FeeVersion) Validity { return v.Validity }, func(f string, v *FeeVersion) {
+		if !ValidTaxCategory(v.TaxCategory) {
+			errs.Add(f+".tax_category", "must be standard, reduced, exempt or out_of_scope")
+		}
 		switch v.Kind {
 		case FeeFixed:
 			if v.Amount == nil {

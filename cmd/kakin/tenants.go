@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/tenants"
@@ -22,6 +23,7 @@ const tenantsUsage = `Usage:
   kakin tenants create ID [--name NAME]
   kakin tenants list
   kakin tenants set-limits ID [--ingest-events-per-second N] [--ingest-requests-per-second N] [--admin-requests-per-minute N]
+                            [--max-customers N] [--max-contracts N] [--max-detail-lines N]
   kakin tenants set-dedupe-window ID WINDOW
 
 Tenant ids are 1-64 of a-z, 0-9 and '-'. Limits of 0 use the process defaults.
@@ -42,10 +44,10 @@ func runTenants(ctx context.Context, args []string) error {
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	var cfg config
+	var cfg app.Config
 	fs := flag.NewFlagSet("kakin tenants "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), tenantsUsage); fs.PrintDefaults() }
-	cfg.register(fs)
+	cfg.RegisterFlags(fs)
 	switch sub {
 	case "create":
 		name := fs.String("name", "", "display name (default: the id)")
@@ -94,6 +96,7 @@ func runTenants(ctx context.Context, args []string) error {
 		return tw.Flush()
 	case "set-limits":
 		lim := limitFlags(fs)
+		data := dataLimitFlags(fs)
 		pos, err := parseFlagsAndArgs(fs, args)
 		if err != nil {
 			return ignoreHelp(err)
@@ -106,6 +109,9 @@ func runTenants(ctx context.Context, args []string) error {
 			return err
 		}
 		defer closeStore()
+		if done, err := setDataLimits(ctx, store, fs, pos[0], data); err != nil || done {
+			return err
+		}
 		t, err := store.SetTenantLimits(ctx, pos[0], *lim, cliActor())
 		if err != nil {
 			return err
@@ -134,7 +140,7 @@ func runTenants(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("tenant %s dedupe window: %s (processes apply it within %s)\n", t.ID, windowText(t.DedupeWindow), cfg.TenantRefresh)
+		fmt.Printf("tenant %s dedupe window: %s (processes apply it within %s)\n", t.ID, windowText(t.DedupeWindow), cfg.Tenants.Refresh)
 		return nil
 	default:
 		fmt.Fprint(os.Stderr, tenantsUsage)
@@ -190,10 +196,10 @@ func windowText(d time.Duration) string {
 }
 
 // parseFlagsAndArgs applies the environment and the command line like
-// parseFlags, but also accepts flags after positional arguments
+// app.ParseFlags, but also accepts flags after positional arguments
 // ("create acme --name Acme"). It returns the positional arguments.
 func parseFlagsAndArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	if err := parseFlags(fs, args); err != nil {
+	if err := app.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	var pos []string
@@ -218,12 +224,12 @@ func ignoreHelp(err error) error {
 
 // openStores connects to the ClickHouse database of cfg and returns its
 // tenant registry and its API client store.
-func openStores(ctx context.Context, cfg config) (*tenants.Store, *auth.Store, func(), error) {
-	conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword})
+func openStores(ctx context.Context, cfg app.Config) (*tenants.Store, *auth.Store, func(), error) {
+	conn, err := chdb.Open(ctx, cfg.ClickHouse.Chdb())
 	if err != nil {
 		var ex *clickhouse.Exception
 		if errors.As(err, &ex) && ex.Code == 81 { // UNKNOWN_DATABASE
-			return nil, nil, nil, fmt.Errorf("clickhouse database %q does not exist: run `kakin migrate` first (%w)", cfg.CHDatabase, err)
+			return nil, nil, nil, fmt.Errorf("clickhouse database %q does not exist: run `kakin migrate` first (%w)", cfg.ClickHouse.Database, err)
 		}
 		return nil, nil, nil, err
 	}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func startPprof(ctx context.Context, addr string, log *slog.Logger) error {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return listenError(err, "the pprof listener", addr, "pprof", "127.0.0.1:PORT")
+		return ListenError(err, "the pprof listener", addr, "pprof", "127.0.0.1:PORT")
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
