@@ -27,6 +27,7 @@ type config struct {
 	DedupeRedisCluster string
 	CHAddr             string
 	CHDatabase         string
+	CHCluster          string
 	CHUser             string
 	CHPassword         string
 	PriceList          string
@@ -78,6 +79,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DedupeRedisCluster, "dedupe-redis-cluster", "", "comma list of seed nodes of a Redis Cluster that holds the dedupe claims instead of --redis-addr, spread over its masters (one Redis core caps the claims at ~190,000-270,000 checks/s)")
 	fs.StringVar(&c.CHAddr, "clickhouse-addr", "127.0.0.1:19000", "ClickHouse native-protocol address")
 	fs.StringVar(&c.CHDatabase, "clickhouse-database", "kakin", "ClickHouse database")
+	fs.StringVar(&c.CHCluster, "clickhouse-cluster", "", "ClickHouse cluster (remote_servers) to run on: migrate creates replicated tables and Distributed tables ON CLUSTER, inserts go through the Distributed tables synchronously; empty = one server")
 	fs.StringVar(&c.CHUser, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
 	fs.StringVar(&c.PriceList, "price-list", "deploy/demo/pricelist.json", "per-unit price list file for tenants without a price plan in the catalogue store")

@@ -154,7 +154,7 @@ func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	log.Info("kafka topics ready", "topics", strings.Join(schemas.Topics, ","), "partitions", cfg.Partitions)
-	if err := chdb.Migrate(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword}, log); err != nil {
+	if err := chdb.Migrate(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword, Cluster: cfg.CHCluster}, log); err != nil {
 		return err
 	}
 	log.Info("clickhouse schema ready", "database", cfg.CHDatabase)

@@ -151,7 +151,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 		if ch != nil {
 			return ch, nil
 		}
-		conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword})
+		conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword, Cluster: cfg.CHCluster})
 		if err != nil {
 			return nil, err
 		}
