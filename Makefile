@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 PREFIX   ?= /usr/local
 
-.PHONY: all build install deps run test test-cluster test-clock test-short fuzz chaos bench bench-core bench-rater bench-import bench-dedupe bench-catalog vet fmt clean
+.PHONY: all build install deps run test test-cluster test-clock test-short fuzz chaos bench bench-core bench-rater bench-import bench-dedupe bench-catalog bench-close vet fmt clean
 
 all: build
 
@@ -135,6 +135,13 @@ bench-dedupe: deps
 # Catalogue at scale: 1,000,000 customers, 1,000,000 basic and 1,000,000 service
 # contracts in one tenant (KAKIN_BENCH_CUSTOMERS to change); replica load
 # time and memory, search/count/get/update latency through the HTTP handlers.
+# Close of a period: 100,000 customers, 1,000,000 receivable detail lines
+# (KAKIN_BENCH_CLOSE_CUSTOMERS to change): batch recomputation from
+# usage_records, reconciliation, drafts, finalise with numbers; lines/s and
+# peak RSS. Figures go to docs/BENCHMARKS.md.
+bench-close: deps
+	KAKIN_BENCH_CLOSE_CUSTOMERS=$${KAKIN_BENCH_CLOSE_CUSTOMERS:-100000} $(GO) test -run '^$$' -bench BenchmarkClose -benchtime 1x -timeout 30m -v ./billing/run/
+
 bench-catalog: deps
 	KAKIN_BENCH_CUSTOMERS=$${KAKIN_BENCH_CUSTOMERS:-1000000} $(GO) test -run '^$$' -bench BenchmarkCatalogAtScale -benchtime 200x -timeout 60m ./admin/catalogapi/
 

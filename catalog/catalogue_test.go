@@ -57,14 +57,62 @@ rate_tables:
         model: graduated
         tiers: [{from: 0, up_to: 10, unit_price: 1}, {from: 11, unit_price: 1}]
 `, "rate_tables[0].versions[0].tiers[1].from"},
-		{"last tier bounded", `
+		{"above_last_tier with an open last tier", `
+rate_tables:
+  - code: rt
+    versions:
+      - valid_from: 2026-01-01T00:00:00Z
+        model: volume
+        tiers: [{up_to: 10, unit_price: 1}, {unit_price: 1}]
+        above_last_tier: {unit_price: 2}
+`, "rate_tables[0].versions[0].above_last_tier"},
+		{"above_last_tier negative", `
 rate_tables:
   - code: rt
     versions:
       - valid_from: 2026-01-01T00:00:00Z
         model: volume
         tiers: [{up_to: 10, unit_price: 1}]
-`, "rate_tables[0].versions[0].tiers[0].up_to"},
+        above_last_tier: {unit_price: -2}
+`, "rate_tables[0].versions[0].above_last_tier.unit_price"},
+		{"tier minimum above its maximum", `
+rate_tables:
+  - code: rt
+    versions:
+      - valid_from: 2026-01-01T00:00:00Z
+        model: graduated
+        tiers: [{up_to: 10, unit_price: 1, minimum: 5, maximum: 4}, {unit_price: 1}]
+`, "rate_tables[0].versions[0].tiers[0].minimum"},
+		{"rates entry maximum negative", `
+fees:
+  - code: f
+    versions:
+      - {valid_from: 2026-01-01T00:00:00Z, kind: metered, element: e, rates: [{rate_table: rt, maximum: -1}]}
+`, "fees[0].versions[0].rates[0].maximum"},
+		{"precision without receivable", `
+plans:
+  - code: p
+    versions: [{valid_from: 2026-01-01T00:00:00Z, type: metered, currency: USD, fees: [f], precision: 6}]
+`, "plans[0].versions[0].precision"},
+		{"precision coarser than the currency", `
+plans:
+  - code: p
+    versions: [{valid_from: 2026-01-01T00:00:00Z, type: metered, currency: USD, fees: [f], rounding_point: receivable, precision: 1}]
+`, "plans[0].versions[0].precision"},
+		{"unknown unmatched_rates", `
+plans:
+  - code: p
+    versions: [{valid_from: 2026-01-01T00:00:00Z, type: metered, currency: JPY, fees: [f], unmatched_rates: ignore}]
+`, "plans[0].versions[0].unmatched_rates"},
+		{"unknown tier_bounds", `
+rate_tables:
+  - code: rt
+    versions:
+      - valid_from: 2026-01-01T00:00:00Z
+        model: graduated
+        tier_bounds: lower
+        tiers: [{up_to: 10, unit_price: 1}, {unit_price: 1}]
+`, "rate_tables[0].versions[0].tier_bounds"},
 		{"negative price", `
 rate_tables:
   - code: rt

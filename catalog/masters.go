@@ -52,7 +52,40 @@ type PlanVersion struct {
 	// ("period", the default: a customer's lines always sum to the rounded
 	// period amount).
 	RoundingPoint RoundingPoint `json:"rounding_point,omitempty"`
+	// Precision is the decimal places of the lines with the receivable
+	// rounding point (at least the currency's, at most MaxDecimalPlaces;
+	// default MaxDecimalPlaces): a per-GiB price of 0.0001 USD is billed as
+	// its document states, and the receivable rounds the sum.
+	Precision *int32 `json:"precision,omitempty"`
+	// UnmatchedRates says what a record matching no rates entry of one of
+	// the plan's fees on its element does: "unrated" (the default, as
+	// before: the whole record is not priced, no_rate) or "skip" (that fee
+	// does not apply to the record, which is priced under the plan's other
+	// fees: fees restricted by attribute, e.g. one fee for region jp and one
+	// for region us on one element; no_rate only when no fee applies).
+	UnmatchedRates UnmatchedRates `json:"unmatched_rates,omitempty"`
+	// MinimumWithoutUsage charges each metered fee's minimum also for a
+	// billing period in which the fee had no record (a separate line, like
+	// Lago's true-up fee); by default a fee minimum applies only once the
+	// period has usage.
+	MinimumWithoutUsage bool `json:"minimum_without_usage,omitempty"`
+	// Commitment is a minimum spend per billing period across the plan's
+	// fees (fixed and metered, before discounts), billed as a true-up line
+	// of its own: commitment − what the period's lines charged, never
+	// negative; pro-rated by days when the contract covers part of the
+	// period.
+	Commitment *decimal.Decimal `json:"commitment,omitempty"`
 }
+
+// UnmatchedRates is what a fee none of whose rates entries matches a record
+// does to the record.
+type UnmatchedRates string
+
+// Unmatched-rates policies.
+const (
+	UnmatchedUnrated UnmatchedRates = "unrated"
+	UnmatchedSkip    UnmatchedRates = "skip"
+)
 
 // PlanType is fixed (定額) or metered (従量).
 type PlanType string
@@ -70,6 +103,11 @@ type RoundingPoint string
 const (
 	RoundPeriod RoundingPoint = "period"
 	RoundLine   RoundingPoint = "line"
+	// RoundReceivable keeps the lines at the plan's precision (finer than
+	// the currency's minor unit; each line is round(after) − round(before)
+	// at that precision, like period); the receivable (invoice) rounds the
+	// customer's period total to the currency.
+	RoundReceivable RoundingPoint = "receivable"
 )
 
 // Fee is the fee master (料金マスタ): one charge item of a plan, e.g. the
@@ -104,6 +142,33 @@ type FeeVersion struct {
 	SplitBy []string         `json:"split_by,omitempty"`
 	Minimum *decimal.Decimal `json:"minimum,omitempty"` // per period, once there is usage
 	Maximum *decimal.Decimal `json:"maximum,omitempty"` // per period cap
+
+	// Consumption tax (消費税) of the fee's charges, fixed and metered: the
+	// category (empty means standard) and whether the fee's prices include
+	// the tax. Receivables (package billing) compute the tax once per rate.
+	TaxCategory  TaxCategory `json:"tax_category,omitempty"`
+	TaxInclusive bool        `json:"tax_inclusive,omitempty"`
+}
+
+// TaxCategory is a fee's consumption-tax category.
+type TaxCategory string
+
+// Tax categories: standard rate (10 % since 2019-10-01), reduced rate (8 %),
+// exempt (非課税) and out of scope (不課税).
+const (
+	TaxStandard   TaxCategory = "standard"
+	TaxReduced    TaxCategory = "reduced"
+	TaxExempt     TaxCategory = "exempt"
+	TaxOutOfScope TaxCategory = "out_of_scope"
+)
+
+// ValidTaxCategory reports whether c is a tax category (empty is standard).
+func ValidTaxCategory(c TaxCategory) bool {
+	switch c {
+	case "", TaxStandard, TaxReduced, TaxExempt, TaxOutOfScope:
+		return true
+	}
+	return false
 }
 
 // MaxSplitBy bounds a fee's split_by attributes (the rater keeps the split
@@ -153,6 +218,12 @@ const (
 type RateChoice struct {
 	Match     map[string]string `json:"match,omitempty"`
 	RateTable string            `json:"rate_table"`
+	// Minimum and Maximum bound the period amount of a charge priced by this
+	// entry (Zuora's charge-level min/max of a pricing entry), before the
+	// fee's own minimum and maximum; the minimum applies once the period has
+	// usage.
+	Minimum *decimal.Decimal `json:"minimum,omitempty"`
+	Maximum *decimal.Decimal `json:"maximum,omitempty"`
 }
 
 // Element is the calculation-element master (計算要素マスタ): a metered
@@ -212,6 +283,32 @@ type RateTableVersion struct {
 	Package    *Package         `json:"package,omitempty"`
 	Overage    *Overage         `json:"overage,omitempty"`
 	Percentage *Percentage      `json:"percentage,omitempty"`
+	// TierBounds says which tier a quantity exactly on a bound belongs to
+	// (graduated, volume): "up_to" (the default) makes every bound the
+	// inclusive upper end of its tier (q = 50 stays in the tier up to 50);
+	// "from" makes it the inclusive lower end of the next tier (q = 50 is in
+	// the tier ">= 50"), with no workaround such as up_to 49.999999999.
+	TierBounds TierBounds `json:"tier_bounds,omitempty"`
+	// AboveLastTier prices the quantity beyond a closed last tier (one with
+	// an up_to), like Zuora's tiered with overage model: graduated charges
+	// the units beyond it at UnitPrice, volume all units. Without it, a
+	// record that takes the period's quantity beyond a closed last tier is
+	// unrated (above_last_tier).
+	AboveLastTier *AboveLastTier `json:"above_last_tier,omitempty"`
+}
+
+// TierBounds is which side of a tier bound a quantity on it belongs to.
+type TierBounds string
+
+// Tier bounds.
+const (
+	BoundsUpTo TierBounds = "up_to" // bounds are inclusive upper ends (the default)
+	BoundsFrom TierBounds = "from"  // bounds are inclusive lower ends (">= 50")
+)
+
+// AboveLastTier is the explicit overage rule beyond a closed last tier.
+type AboveLastTier struct {
+	UnitPrice decimal.Decimal `json:"unit_price"`
 }
 
 // Model is a pricing model.
@@ -229,14 +326,22 @@ const (
 
 // Tier is one step of a graduated or volume table. Tiers are ordered; each
 // starts where the previous ended (the first at 0) and ends at UpTo
-// (inclusive); the last tier has no UpTo. From is optional; when given it
-// must equal the previous tier's UpTo (0 for the first), which catches gaps
-// and overlaps in hand-written tables.
+// (inclusive, or exclusive with tier_bounds "from"); the last tier has no
+// UpTo, or has one (closed) and the version says what lies beyond it
+// (AboveLastTier, else unrated). From is optional; when given it must equal
+// the previous tier's UpTo (0 for the first), which catches gaps and
+// overlaps in hand-written tables.
 type Tier struct {
 	From      *decimal.Decimal `json:"from,omitempty"`
 	UpTo      *decimal.Decimal `json:"up_to,omitempty"`
 	UnitPrice decimal.Decimal  `json:"unit_price"`
 	FlatFee   decimal.Decimal  `json:"flat_fee"`
+	// Minimum and Maximum bound the tier's amount (Zuora's tier-level
+	// min/max): graduated, the amount of the tier's units plus its flat fee
+	// once the quantity enters the tier; volume, the amount of the tier the
+	// quantity reaches.
+	Minimum *decimal.Decimal `json:"minimum,omitempty"`
+	Maximum *decimal.Decimal `json:"maximum,omitempty"`
 }
 
 // Package prices whole blocks of Size units.
@@ -468,9 +573,24 @@ func (p *Plan) Validate() error {
 			seen[fee] = true
 		}
 		switch v.RoundingPoint {
-		case "", RoundPeriod, RoundLine:
+		case "", RoundPeriod, RoundLine, RoundReceivable:
 		default:
-			errs.Add(f+".rounding_point", "must be period or line")
+			errs.Add(f+".rounding_point", "must be period, line or receivable")
+		}
+		if v.Precision != nil {
+			places, ok := currencyPlaces(v.Currency)
+			switch {
+			case v.RoundingPoint != RoundReceivable:
+				errs.Add(f+".precision", "applies only to rounding_point receivable (line and period round to the currency)")
+			case ok && (*v.Precision < places || *v.Precision > MaxDecimalPlaces):
+				errs.Add(f+".precision", fmt.Sprintf("must be between the currency's %d decimal places and %d", places, MaxDecimalPlaces))
+			}
+		}
+		amountPtr(f+".commitment", v.Commitment, &errs)
+		switch v.UnmatchedRates {
+		case "", UnmatchedUnrated, UnmatchedSkip:
+		default:
+			errs.Add(f+".unmatched_rates", "must be unrated or skip")
 		}
 	}, &errs)
 	return errs.Err()
@@ -481,6 +601,9 @@ func (fe *Fee) Validate() error {
 	var errs Errors
 	checkHeader(fe.Code, fe.Name, len(fe.Versions), &errs)
 	checkVersions(fe.Versions, func(v *FeeVersion) Validity { return v.Validity }, func(f string, v *FeeVersion) {
+		if !ValidTaxCategory(v.TaxCategory) {
+			errs.Add(f+".tax_category", "must be standard, reduced, exempt or out_of_scope")
+		}
 		switch v.Kind {
 		case FeeFixed:
 			if v.Amount == nil {
@@ -516,6 +639,12 @@ func (fe *Fee) Validate() error {
 			for i, r := range v.Rates {
 				if !schemas.ValidCode(r.RateTable) {
 					errs.Add(fmt.Sprintf("%s.rates[%d].rate_table", f, i), "is required")
+				}
+				rf := fmt.Sprintf("%s.rates[%d]", f, i)
+				amountPtr(rf+".minimum", r.Minimum, &errs)
+				amountPtr(rf+".maximum", r.Maximum, &errs)
+				if r.Minimum != nil && r.Maximum != nil && r.Minimum.GreaterThan(*r.Maximum) {
+					errs.Add(rf+".minimum", "must not exceed maximum")
 				}
 				key := matchKey(r.Match)
 				if j, dup := seen[key]; dup {
@@ -611,6 +740,17 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 		}
 	case ModelGraduated, ModelVolume:
 		checkTiers(f+".tiers", v.Tiers, errs)
+		switch v.TierBounds {
+		case "", BoundsUpTo, BoundsFrom:
+		default:
+			errs.Add(f+".tier_bounds", "must be up_to or from")
+		}
+		if a := v.AboveLastTier; a != nil {
+			unitPrice(f+".above_last_tier.unit_price", a.UnitPrice, errs)
+			if n := len(v.Tiers); n > 0 && v.Tiers[n-1].UpTo == nil {
+				errs.Add(f+".above_last_tier", "needs a closed last tier (one with up_to): an open last tier already prices every quantity")
+			}
+		}
 	case ModelPackage:
 		p := v.Package
 		if p == nil {
@@ -662,10 +802,11 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 	}
 }
 
-// checkTiers requires ascending, gap-free tiers that end with an open tier.
-// Gaps cannot occur by construction (each tier starts where the previous one
-// ends), so the checks are: every bound above the previous one, only the
-// last tier open, prices not negative.
+// checkTiers requires ascending, gap-free tiers. Gaps cannot occur by
+// construction (each tier starts where the previous one ends), so the checks
+// are: every bound above the previous one, only the last tier open (a closed
+// last tier is allowed: what lies beyond it is the version's
+// above_last_tier, else unrated), prices not negative.
 func checkTiers(field string, tiers []Tier, errs *Errors) {
 	if len(tiers) == 0 {
 		errs.Add(field, "at least one tier is required")
@@ -678,8 +819,6 @@ func checkTiers(field string, tiers []Tier, errs *Errors) {
 		switch {
 		case t.UpTo == nil && !last:
 			errs.Add(f+".up_to", "only the last tier may be open-ended")
-		case t.UpTo != nil && last:
-			errs.Add(f+".up_to", "the last tier must be open-ended (no up_to), or quantities above it would have no price")
 		case t.UpTo != nil && !t.UpTo.GreaterThan(prev):
 			errs.Add(f+".up_to", fmt.Sprintf("must be greater than the previous bound %s (tiers overlap)", prev))
 		}
@@ -699,6 +838,11 @@ func checkTiers(field string, tiers []Tier, errs *Errors) {
 		}
 		unitPrice(f+".unit_price", t.UnitPrice, errs)
 		amount(f+".flat_fee", t.FlatFee, errs)
+		amountPtr(f+".minimum", t.Minimum, errs)
+		amountPtr(f+".maximum", t.Maximum, errs)
+		if t.Minimum != nil && t.Maximum != nil && t.Minimum.GreaterThan(*t.Maximum) {
+			errs.Add(f+".minimum", "must not exceed maximum")
+		}
 	}
 }
 

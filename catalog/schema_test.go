@@ -79,6 +79,8 @@ func TestSchemaRejectsInvalidFiles(t *testing.T) {
 		{"bad code", "services:\n  - code: 'a b'\n    versions: [{valid_from: 2026-01-01T00:00:00Z}]\n", "code"},
 		{"decimal in exponent form", "fees:\n  - code: f\n    versions: [{valid_from: 2026-01-01T00:00:00Z, kind: fixed, amount: '1e3'}]\n", "amount"},
 		{"no versions", "plans:\n  - code: p\n    versions: []\n", "versions"},
+		{"bad tier_bounds", "rate_tables:\n  - code: r\n    versions: [{valid_from: 2026-01-01T00:00:00Z, model: volume, tier_bounds: lower, tiers: [{unit_price: 1}]}]\n", "tier_bounds"},
+		{"above_last_tier without a price", "rate_tables:\n  - code: r\n    versions: [{valid_from: 2026-01-01T00:00:00Z, model: volume, tiers: [{up_to: 1, unit_price: 1}], above_last_tier: {}}]\n", "unit_price"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -201,7 +201,8 @@ func TestAPIPlatform(t *testing.T) {
 			if rt.Public || len(rt.Scopes) == 0 || rt.Scopes[0] == string(auth.ScopeUsageWrite) {
 				continue
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "jobId": acmeJob, "usageId": "a1", "id": "x", "code": "x", "customerId": "x", "n": "0", "reportId": acmeReport.ID})
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "jobId": acmeJob, "usageId": "a1", "id": "x", "code": "x", "customerId": "x", "n": "0",
+				"runId": acmeJob, "receivableId": "x", "period": "2026-11", "reportId": acmeReport.ID})
 			var body []byte
 			if rt.HasBody {
 				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
@@ -242,7 +243,8 @@ func TestAPIPlatform(t *testing.T) {
 			if id == "" {
 				id = "acme-c1"
 			}
-			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "id": id, "code": id, "customerId": "acme-c1", "n": "0", "jobId": acmeJob, "usageId": "a1", "reportId": acmeReport.ID})
+			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "id": id, "code": id, "customerId": "acme-c1", "n": "0", "jobId": acmeJob, "usageId": "a1",
+				"runId": acmeJob, "receivableId": "rcv_202611_00000000000000000000000000000000", "period": "2026-11", "reportId": acmeReport.ID})
 			var body []byte
 			headers := []string{}
 			switch rt.OperationID {

@@ -82,6 +82,7 @@ const (
 	ReasonMissingAttribute   = "missing_attribute"   // the element counts distinct values of an attribute the record lacks
 	ReasonAggregationChanged = "aggregation_changed" // the element's aggregation changed inside a running period
 	ReasonOverflow           = "amount_overflow"     // a quantity or amount outside the exact range (Decimal(38,9))
+	ReasonAboveLastTier      = "above_last_tier"     // the period's quantity passes a closed last tier with no overage price
 )
 
 // Unrated is a record the pipeline could not price, kept with its reason so it

@@ -688,6 +688,7 @@ func (a *API) failFor(w http.ResponseWriter, r *http.Request, res *resource, id 
 		re *catalogstore.ReferencedError
 		vv *catalogstore.VersionError
 		ie *catalogstore.InEffectError
+		le *catalogstore.LimitError
 		de *catalog.DecodeError
 	)
 	switch {
@@ -728,6 +729,9 @@ func (a *API) failFor(w http.ResponseWriter, r *http.Request, res *resource, id 
 		httpapi.WriteProblem(w, http.StatusConflict, "contract_in_effect",
 			ie.Error()+", which a delete would leave behind; "+instead,
 			httpapi.FieldError{Field: "start_date", Reason: fmt.Sprintf("took effect on %s (%s); %s", ie.Start, ie.Zone, instead)})
+	case errors.As(err, &le):
+		httpapi.WriteProblem(w, http.StatusUnprocessableEntity, "limit_exceeded", le.Error(),
+			httpapi.FieldError{Field: "limits." + le.Limit, Reason: fmt.Sprintf("at most %d per tenant (kakin tenants set-limits)", le.Max)})
 	case errors.As(err, &de):
 		httpapi.WriteProblem(w, http.StatusBadRequest, "invalid_body", "the request body is invalid; errors names every problem", decodeErrors(de)...)
 	case errors.As(err, &vv) && vv.Field == "":

@@ -115,6 +115,8 @@ type StoreOptions struct {
 	// --max-future-skew; 24 h when zero): usage dated that far ahead may
 	// already be rated under a contract that starts then.
 	MaxFutureSkew time.Duration
+	// DataLimits returns a tenant's data limits (DefaultDataLimits when nil).
+	DataLimits DataLimitsFunc
 }
 
 // Store is the versioned system of record of the catalogue, customers,
@@ -183,7 +185,7 @@ func (s *Store) Transact(ctx context.Context, tenant, actor string, fn func(tx *
 	case err == nil:
 	case errors.As(err, &ce), errors.Is(err, ErrExists):
 		outcome = "conflict"
-	case errors.As(err, &ve), errors.As(err, &re), errors.As(err, &ie), errors.Is(err, ErrNotFound):
+	case errors.As(err, &ve), errors.As(err, &re), errors.As(err, &ie), errors.Is(err, ErrNotFound), errors.As(err, new(*LimitError)):
 		outcome = "refused"
 	default:
 		outcome = "error"
@@ -214,6 +216,9 @@ func (s *Store) transact(ctx context.Context, tenant, actor string, fn func(tx *
 		return nil, err
 	}
 	if err := tx.validate(); err != nil {
+		return nil, err
+	}
+	if err := tx.checkLimits(); err != nil {
 		return nil, err
 	}
 	rows, recs, changes, err := tx.build(head, now, actor)

@@ -35,6 +35,8 @@ Usage:
   kakin tenants create ID [--name N] | list | set-limits ID [...]
   kakin clients create --tenant T --name N --scopes usage:write,... | list --tenant T | revoke --tenant T ID
   kakin periods close|reopen --tenant T --period YYYY-MM | list --tenant T
+  kakin billing run|close|reopen --tenant T --period YYYY-MM [...] | number-format --tenant T --format F
+                          receivables: the rating batch, the period close (final, numbered) and reopen
   kakin rate --catalog FILE --usage FILE [--period YYYY-MM] [--format table|json]
                           price usage offline with the rater's engine (what-if)
   kakin usage send -f FILE [--mode atomic|partial] [--url U] [--client-id I --client-secret S]
@@ -72,6 +74,8 @@ func main() {
 		err = runTenants(ctx, args)
 	case "clients":
 		err = runClients(ctx, args)
+	case "billing":
+		err = runBilling(ctx, args)
 	case "periods":
 		err = runPeriods(ctx, args)
 	case "rate":

@@ -24,7 +24,7 @@ import (
 )
 
 const rateUsage = `Usage:
-  kakin rate --catalog catalogue.yaml --usage usage.ndjson [--period YYYY-MM] [--format table|json] [--tenant T]
+  kakin rate --catalog catalogue.yaml --usage usage.ndjson [--period YYYY-MM | --from YYYY-MM --to YYYY-MM] [--lines] [--format table|json] [--tenant T] [--allow-unrated]
 
 Prices usage offline with the rater's pricing engine: the catalogue file (masters
 and contracts, YAML or JSON) is decoded and validated, every usage record is read
@@ -33,7 +33,14 @@ a duplicate and priced once) and priced in file order. Prints each charge (fee,
 split and rate table per contract and period) with its records, quantity and
 amount, the fixed fees of the periods seen, and totals per customer and period.
 Records that cannot be priced are listed with their reason. --period keeps only
-that billing period. Nothing is written anywhere.
+that billing period; --from and --to a range of them, and the fixed fees of
+every period of the range appear, with or without usage. --lines also lists every record's line per charge with
+the charge's running state (records, quantity, total) after it. Nothing is
+written anywhere.
+
+Exits non-zero when any record was rejected or could not be priced (after
+printing the report), so scripts can rely on the exit status; --allow-unrated
+exits 0 anyway.
 `
 
 // runRate implements `kakin rate`.
@@ -43,8 +50,12 @@ func runRate(args []string, stdout io.Writer) error {
 	catalogPath := fs.String("catalog", "", "catalogue file with contracts (YAML or JSON)")
 	usagePath := fs.String("usage", "", "usage records, NDJSON (one record per line)")
 	periodFlag := fs.String("period", "", "only this billing period, YYYY-MM (the month it ends in)")
+	fromFlag := fs.String("from", "", "first billing period of a range, YYYY-MM (with --to): fixed fees appear for every period of the range, with or without usage")
+	toFlag := fs.String("to", "", "last billing period of the range, YYYY-MM (with --from)")
 	format := fs.String("format", "table", "output: table or json")
 	tenant := fs.String("tenant", "", "tenant of the records (default: the catalogue's tenant)")
+	allowUnrated := fs.Bool("allow-unrated", false, "exit 0 even when records were rejected or could not be priced")
+	withLines := fs.Bool("lines", false, "also list each record's line per charge with the charge's running state after it")
 	if err := fs.Parse(args); err != nil {
 		return ignoreHelp(err)
 	}
@@ -54,13 +65,32 @@ func runRate(args []string, stdout io.Writer) error {
 	if *format != "table" && *format != "json" {
 		return fmt.Errorf("--format %q: want table or json", *format)
 	}
-	var only pricing.PeriodID
+	var only periodRange
 	if *periodFlag != "" {
-		p, err := pricing.ParsePeriod(*periodFlag)
-		if err != nil {
-			return err
+		if *fromFlag != "" || *toFlag != "" {
+			return errors.New("--period and --from/--to exclude each other")
 		}
-		only = p
+		*fromFlag, *toFlag = *periodFlag, *periodFlag
+	}
+	if (*fromFlag == "") != (*toFlag == "") {
+		return errors.New("--from and --to go together")
+	}
+	if *fromFlag != "" {
+		lo, err := pricing.ParsePeriod(*fromFlag)
+		if err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+		hi, err := pricing.ParsePeriod(*toFlag)
+		if err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+		if hi < lo {
+			return fmt.Errorf("--to %s is before --from %s", *toFlag, *fromFlag)
+		}
+		if hi-lo >= 120 {
+			return errors.New("--from/--to span more than 120 periods")
+		}
+		only = periodRange{lo, hi}
 	}
 
 	cat, err := readCatalogue(*catalogPath)
@@ -85,13 +115,48 @@ func runRate(args []string, stdout io.Writer) error {
 
 	batch := engine.RatePeriod(in.events)
 	rep := buildRateReport(engine, cat, in, batch, only)
+	if *withLines {
+		rep.Lines = recordLines(in, batch, only)
+	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		err = enc.Encode(rep)
+	} else {
+		err = rep.writeTable(stdout)
 	}
-	return rep.writeTable(stdout)
+	if err != nil {
+		return err
+	}
+	if n, m := len(rep.Rejected), len(rep.Unrated); (n > 0 || m > 0) && !*allowUnrated {
+		return fmt.Errorf("%w: %d record(s) rejected, %d not priced (--allow-unrated to exit 0)", errRateIncomplete, n, m)
+	}
+	return nil
 }
+
+// recordLines lists each record's line per charge, in file order, with the
+// charge's running state and total after it.
+func recordLines(in *usageInput, b *pricing.Batch, only periodRange) []lineRow {
+	totals := map[pricing.Key]int64{}
+	var out []lineRow
+	for _, l := range b.Lines {
+		totals[l.Key] += l.Line.Amount
+		if !only.has(l.Key.Period) {
+			continue
+		}
+		cur := money.Currency{Code: l.Currency, Places: l.Line.Places}
+		ev := &in.events[l.Event]
+		out = append(out, lineRow{Line: in.lineOf[l.Event], ID: ev.ID, Customer: l.Key.Customer, Period: l.Key.Period.String(),
+			Contract: l.Key.Contract, Item: l.Key.Item(), RateTable: l.Key.Rate, Amount: cur.Format(l.Line.Decimal()),
+			Discount: cur.Format(l.Line.DiscountDecimal()), Currency: l.Currency, Records: l.Records, Quantity: l.Quantity.String(),
+			Total: cur.Format(decimal.New(totals[l.Key], -l.Line.Places))})
+	}
+	return out
+}
+
+// errRateIncomplete: kakin rate printed its report, but some records were
+// rejected or could not be priced.
+var errRateIncomplete = errors.New("kakin rate: not every record was priced")
 
 func readCatalogue(path string) (*catalog.Catalogue, error) {
 	f, err := os.Open(path)
@@ -176,12 +241,32 @@ func readUsage(path, tenant string) (*usageInput, error) {
 
 // rateReport is what `kakin rate` prints.
 type rateReport struct {
+	// Lines are the per-record lines (--lines): each record's amount under
+	// each charge and the charge's running state after it.
+	Lines      []lineRow         `json:"lines,omitempty"`
 	Charges    []chargeRow       `json:"charges"`
 	Fixed      []fixedRow        `json:"fixed"`
 	Totals     []totalRow        `json:"totals"`
 	Unrated    []unratedRow      `json:"unrated"`
 	Rejected   []rejectedRecord  `json:"rejected"`
 	Duplicates []duplicateRecord `json:"duplicates"`
+}
+
+type lineRow struct {
+	Line      int    `json:"line"` // line of the usage file
+	ID        string `json:"id"`
+	Customer  string `json:"customer"`
+	Period    string `json:"period"`
+	Contract  string `json:"contract"`
+	Item      string `json:"item"`
+	RateTable string `json:"rate_table"`
+	Amount    string `json:"amount"`
+	Discount  string `json:"discount"`
+	Currency  string `json:"currency"`
+	// The charge's running state after the record.
+	Records  uint64 `json:"records_after"`
+	Quantity string `json:"quantity_after"`
+	Total    string `json:"total_after"`
 }
 
 type chargeRow struct {
@@ -234,7 +319,7 @@ type totalKey struct{ customer, period, currency string }
 
 type totalSum struct{ metered, fixed decimal.Decimal }
 
-func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, b *pricing.Batch, only pricing.PeriodID) *rateReport {
+func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, b *pricing.Batch, only periodRange) *rateReport {
 	rep := &rateReport{Rejected: in.rejected, Duplicates: in.duplicates}
 	type acc struct {
 		key      pricing.Key
@@ -246,7 +331,7 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 	charges := map[pricing.Key]*acc{}
 	var order []pricing.Key
 	for _, l := range b.Lines {
-		if only != 0 && l.Key.Period != only {
+		if !only.has(l.Key.Period) {
 			continue
 		}
 		a := charges[l.Key]
@@ -267,6 +352,17 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 		}
 		return t
 	}
+	// What each contract's lines charged per period before discounts (the
+	// plan commitment's basis).
+	type cp struct {
+		contract string
+		period   pricing.PeriodID
+	}
+	used := map[cp]decimal.Decimal{}
+	for _, k := range order {
+		a := charges[k]
+		used[cp{k.Contract, k.Period}] = used[cp{k.Contract, k.Period}].Add(decimal.New(a.amount-a.discount, -a.places))
+	}
 	for _, k := range order {
 		a := charges[k]
 		st := b.States[k]
@@ -281,8 +377,10 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 
 	// Fixed fees of the periods that appear (or the one asked for).
 	periods := map[pricing.PeriodID]bool{}
-	if only != 0 {
-		periods[only] = true
+	if !only.all() {
+		for p := only.lo; p <= only.hi; p++ {
+			periods[p] = true
+		}
 	} else {
 		for _, l := range b.Lines {
 			periods[l.Key.Period] = true
@@ -303,6 +401,38 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 				cur, _ := money.LookupCurrency(l.Currency)
 				rep.Fixed = append(rep.Fixed, fixedRow{Customer: sc.Customer, Period: p.String(), Contract: l.Contract, Fee: l.Fee,
 					From: l.From.String(), To: l.To.String(), BillOn: l.BillOn.String(), Quantity: l.Quantity,
+					Amount: cur.Format(l.Amount), Discount: cur.Format(l.Discount), Currency: l.Currency})
+				t := total(totalKey{sc.Customer, p.String(), l.Currency})
+				t.fixed = t.fixed.Add(l.Amount)
+				used[cp{sc.ID, p}] = used[cp{sc.ID, p}].Add(l.Amount.Sub(l.Discount))
+			}
+			// Fee minimums of a period without usage (plans with
+			// minimum_without_usage).
+			idle, err := e.IdleMinimums(sc.ID, p, func(fee string) bool {
+				for k, st := range b.States {
+					if k.Contract == sc.ID && k.Fee == fee && k.Period == p && !st.Empty() {
+						return true
+					}
+				}
+				return false
+			})
+			if err != nil {
+				continue
+			}
+			for _, l := range idle {
+				cur, _ := money.LookupCurrency(l.Currency)
+				rep.Fixed = append(rep.Fixed, fixedRow{Customer: sc.Customer, Period: p.String(), Contract: l.Contract, Fee: l.Fee + " (minimum)",
+					From: l.From.String(), To: l.To.String(), BillOn: l.BillOn.String(), Quantity: l.Quantity,
+					Amount: cur.Format(l.Amount), Discount: cur.Format(l.Discount), Currency: l.Currency})
+				t := total(totalKey{sc.Customer, p.String(), l.Currency})
+				t.fixed = t.fixed.Add(l.Amount)
+				used[cp{sc.ID, p}] = used[cp{sc.ID, p}].Add(l.Amount.Sub(l.Discount))
+			}
+			// The plan's commitment true-up.
+			if l, err := e.TrueUp(sc.ID, p, used[cp{sc.ID, p}]); err == nil && l != nil {
+				cur, _ := money.LookupCurrency(l.Currency)
+				rep.Fixed = append(rep.Fixed, fixedRow{Customer: sc.Customer, Period: p.String(), Contract: l.Contract, Fee: "(commitment true-up)",
+					From: l.From.String(), To: l.To.String(), BillOn: l.BillOn.String(),
 					Amount: cur.Format(l.Amount), Discount: cur.Format(l.Discount), Currency: l.Currency})
 				t := total(totalKey{sc.Customer, p.String(), l.Currency})
 				t.fixed = t.fixed.Add(l.Amount)
@@ -340,7 +470,7 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 
 	for _, u := range b.Unrated {
 		ev := &in.events[u.Event]
-		if only != 0 && !unratedInPeriod(e, ev, only) {
+		if !only.all() && !unratedInPeriod(e, ev, only) {
 			continue
 		}
 		rep.Unrated = append(rep.Unrated, unratedRow{Line: in.lineOf[u.Event], ID: ev.ID, Customer: ev.Customer,
@@ -352,17 +482,37 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 // unratedInPeriod keeps an unrated record under --period when its time falls
 // in that period for one of its customer's contracts (or, without a contract,
 // in the calendar month).
-func unratedInPeriod(e *pricing.Engine, ev *schemas.UsageEvent, only pricing.PeriodID) bool {
+func unratedInPeriod(e *pricing.Engine, ev *schemas.UsageEvent, only periodRange) bool {
 	if ev.Contract != "" {
 		if p, err := e.PeriodAt(ev.Contract, ev.Time); err == nil {
-			return p.ID == only
+			return only.has(p.ID)
 		}
 	}
-	return pricing.PeriodOfMonth(ev.Time.Year(), ev.Time.Month()) == only
+	return only.has(pricing.PeriodOfMonth(ev.Time.Year(), ev.Time.Month()))
 }
+
+// periodRange is the billing periods --period or --from/--to keep (the zero
+// value: every period).
+type periodRange struct{ lo, hi pricing.PeriodID }
+
+func (r periodRange) all() bool { return r.lo == 0 }
+
+func (r periodRange) has(p pricing.PeriodID) bool { return r.all() || p >= r.lo && p <= r.hi }
 
 func (r *rateReport) writeTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(r.Lines) > 0 {
+		fmt.Fprintln(tw, "LINE	ID	CUSTOMER	PERIOD	ITEM	RATE TABLE	AMOUNT	RECORDS AFTER	QUANTITY AFTER	TOTAL AFTER	CURRENCY	")
+		for _, l := range r.Lines {
+			fmt.Fprintf(tw, "%d	%s	%s	%s	%s	%s	%s	%d	%s	%s	%s	\n", l.Line, l.ID, l.Customer, l.Period, l.Item, l.RateTable,
+				l.Amount, l.Records, l.Quantity, l.Total, l.Currency)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	}
 	fmt.Fprintln(tw, "CUSTOMER\tPERIOD\tCONTRACT\tITEM\tRATE TABLE\tRECORDS\tQUANTITY\tDISCOUNT\tAMOUNT\tCURRENCY\t")
 	for _, c := range r.Charges {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", c.Customer, c.Period, c.Contract, c.Item, c.RateTable,

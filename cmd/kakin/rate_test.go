@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +20,7 @@ func rateExampleFiles(t *testing.T) (string, string) {
 func TestRateCommandJSON(t *testing.T) {
 	cat, usage := rateExampleFiles(t)
 	var out bytes.Buffer
-	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json"}, &out); err != nil {
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json", "--allow-unrated"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	var rep rateReport
@@ -71,7 +73,7 @@ func TestRateCommandJSON(t *testing.T) {
 func TestRateCommandPeriodAndTable(t *testing.T) {
 	cat, usage := rateExampleFiles(t)
 	var out bytes.Buffer
-	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--period", "2026-04"}, &out); err != nil {
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--period", "2026-04", "--allow-unrated"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -133,7 +135,7 @@ func TestRateCommandCSV(t *testing.T) {
 	}
 	run := func(usage string) rateReport {
 		var out bytes.Buffer
-		if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json"}, &out); err != nil {
+		if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json", "--allow-unrated"}, &out); err != nil {
 			t.Fatal(err)
 		}
 		var rep rateReport
@@ -165,5 +167,89 @@ func str(v any) string {
 	default:
 		b, _ := json.Marshal(x)
 		return string(b)
+	}
+}
+
+// Issue 19 (what-if CLI): a non-zero exit when a record was rejected or not
+// priced, after the report; --allow-unrated exits 0.
+func TestRateExitStatus(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	var out bytes.Buffer
+	err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json"}, &out)
+	if !errors.Is(err, errRateIncomplete) || !strings.Contains(err.Error(), "1 record(s) rejected, 1 not priced") {
+		t.Fatalf("err = %v, want errRateIncomplete with the counts", err)
+	}
+	if !strings.Contains(out.String(), `"totals"`) {
+		t.Errorf("the report was not printed before the error:\n%s", out.String())
+	}
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--allow-unrated"}, new(bytes.Buffer)); err != nil {
+		t.Errorf("--allow-unrated: %v", err)
+	}
+}
+
+// Issue 19 (what-if CLI): per-record lines with the running state after each
+// record, in JSON and in the table.
+func TestRateLines(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	var out bytes.Buffer
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json", "--lines", "--allow-unrated"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep rateReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// c1's March charge: e1 (60 calls) then e2 (60 more: 100 × 1 + 20 × 0.5
+	// + flat 10 = 120).
+	var got []string
+	for _, l := range rep.Lines {
+		if l.Customer == "c1" && l.Period == "2026-03" {
+			got = append(got, fmt.Sprintf("%d %s %s %d %s %s", l.Line, l.ID, l.Amount, l.Records, l.Quantity, l.Total))
+		}
+	}
+	want := []string{"1 e1 60 1 60 60", "2 e2 60 2 120 120"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("lines %v, want %v", got, want)
+	}
+	out.Reset()
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--lines", "--allow-unrated"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "QUANTITY AFTER") || !strings.Contains(out.String(), "e2") {
+		t.Errorf("table without the lines:\n%s", out.String())
+	}
+}
+
+// Issue 19 (what-if CLI): --from/--to shows the fixed fees of every period of
+// the range, also those without usage.
+func TestRatePeriodRange(t *testing.T) {
+	cat, usage := rateExampleFiles(t)
+	var out bytes.Buffer
+	if err := runRate([]string{"--catalog", cat, "--usage", usage, "--format", "json", "--from", "2026-04", "--to", "2026-06", "--allow-unrated"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep rateReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tr := range rep.Totals {
+		got[tr.Customer+"/"+tr.Period] = tr.Total
+	}
+	// c1: April 5 calls + base 3100; May and June (no usage): base 3100 each.
+	want := map[string]string{"c1/2026-04": "3105", "c1/2026-05": "3100", "c1/2026-06": "3100"}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("totals %v, want %s = %s", got, k, w)
+		}
+	}
+	if _, ok := got["c1/2026-03"]; ok {
+		t.Errorf("March is outside the range: %v", got)
+	}
+	for _, bad := range [][]string{{"--from", "2026-04"}, {"--from", "2026-05", "--to", "2026-04"}, {"--period", "2026-04", "--from", "2026-04", "--to", "2026-04"}} {
+		args := append([]string{"--catalog", cat, "--usage", usage}, bad...)
+		if err := runRate(args, new(bytes.Buffer)); err == nil || errors.Is(err, errRateIncomplete) {
+			t.Errorf("%v: err = %v, want a usage error", bad, err)
+		}
 	}
 }

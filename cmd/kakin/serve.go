@@ -308,9 +308,10 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 				return nil, fmt.Errorf("customers' personal fields need a master key (create one with `kakin dev`, or see docs/ARCHITECTURE.md): %w", err)
 			}
 			store := catalogstore.NewStore(conn, redisClient(), catalogReplica(conn), vault.New(conn, redisClient(), master),
-				catalogstore.StoreOptions{Log: log, Registerer: reg, MaxFutureSkew: cfg.MaxFutureSkew})
+				catalogstore.StoreOptions{Log: log, Registerer: reg, MaxFutureSkew: cfg.MaxFutureSkew, DataLimits: catalogueLimits(tenants.NewStore(conn))})
 			api.registerAdmin(conn, writer(""), store)
 			s.registerRerate(conn, redisClient, api, writer(""))
+			s.registerBilling(conn, redisClient(), api, catalogReplica(conn))
 			if err := s.registerReports(conn, redisClient, api, catalogReplica(conn)); err != nil {
 				return nil, err
 			}

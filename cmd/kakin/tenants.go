@@ -22,6 +22,7 @@ const tenantsUsage = `Usage:
   kakin tenants create ID [--name NAME]
   kakin tenants list
   kakin tenants set-limits ID [--ingest-events-per-second N] [--ingest-requests-per-second N] [--admin-requests-per-minute N]
+                            [--max-customers N] [--max-contracts N] [--max-detail-lines N]
   kakin tenants set-dedupe-window ID WINDOW
 
 Tenant ids are 1-64 of a-z, 0-9 and '-'. Limits of 0 use the process defaults.
@@ -94,6 +95,7 @@ func runTenants(ctx context.Context, args []string) error {
 		return tw.Flush()
 	case "set-limits":
 		lim := limitFlags(fs)
+		data := dataLimitFlags(fs)
 		pos, err := parseFlagsAndArgs(fs, args)
 		if err != nil {
 			return ignoreHelp(err)
@@ -106,6 +108,9 @@ func runTenants(ctx context.Context, args []string) error {
 			return err
 		}
 		defer closeStore()
+		if done, err := setDataLimits(ctx, store, fs, pos[0], data); err != nil || done {
+			return err
+		}
 		t, err := store.SetTenantLimits(ctx, pos[0], *lim, cliActor())
 		if err != nil {
 			return err

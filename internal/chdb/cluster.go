@@ -37,7 +37,11 @@ var tenantSharded = map[string]bool{
 	"tenants": true, "api_clients": true, "audit_log": true,
 	"jobs": true, "job_errors": true, "job_cancels": true, "closed_periods": true,
 	"catalog_entities": true, "catalog_current": true, "catalog_log": true, "catalog_heads": true,
-	"tenant_keys": true, "report_deletions": true,
+	"tenant_keys": true, "report_deletions": true, "tenant_data_limits": true,
+	// Receivables (0008): by tenant, every key starts with it. A billing run
+	// reads a tenant's rated lines through the Distributed tables.
+	"receivables": true, "receivable_lines": true, "billing_runs": true,
+	"billing_reconciliation": true, "billing_period_events": true, "billing_settings": true,
 }
 
 // ShardKey is the Distributed sharding expression of table, or an error for

@@ -29,6 +29,7 @@ type Charge struct {
 	el        *elementVersion
 	agg       uint8
 	rate      *rateVersion
+	choice    *rateChoice // the rates entry: its amount bounds
 	discounts []*discount
 	discMask  uint64
 	at        int64 // event time, Unix ns: selects the discount table version
@@ -36,7 +37,8 @@ type Charge struct {
 }
 
 // Line is the amount an event adds to a charge: cost(state after) − cost(state
-// before), in minor units of the charge's currency. With the period rounding
+// before), in minor units of the charge's currency (with the receivable
+// rounding point, in units of 10^-Places, the plan's precision). With the period rounding
 // point it is round(after) − round(before), so a charge's lines always sum to
 // its rounded period total; with the line rounding point it is the raw
 // difference rounded. Amounts may be negative (a volume tier with a lower
@@ -94,6 +96,11 @@ func (c *Charge) Apply(s *State, ev *schemas.UsageEvent) (Line, error) {
 			return Line{}, errOverflow
 		}
 	}
+	if c.rate.closed {
+		if err := c.checkLimit(n.tally()); err != nil {
+			return Line{}, err
+		}
+	}
 	line, err := c.delta(s.tally(), n.tally())
 	if err != nil {
 		return Line{}, err
@@ -133,6 +140,11 @@ func (c *Charge) Remove(s *State, ev *schemas.UsageEvent) (Line, error) {
 			return Line{}, errInconsistent
 		}
 		n.charged = s.charged.sub(ch)
+	}
+	if c.rate.closed {
+		if err := c.checkLimit(n.tally()); err != nil {
+			return Line{}, err
+		}
 	}
 	line, err := c.delta(s.tally(), n.tally())
 	if err != nil {
@@ -176,6 +188,36 @@ func (c *Charge) record(ev *schemas.UsageEvent) (record, error) {
 		r.at, r.idHash = ev.Time.UnixNano(), xxh3.HashString(ev.ID)
 	}
 	return r, nil
+}
+
+// checkLimit refuses a state whose priced quantity is beyond a closed last
+// tier (past its up_to, or at it with from bounds) when the rate table has no
+// above_last_tier price: the record is unrated, the state unchanged.
+func (c *Charge) checkLimit(t tally) error {
+	r := c.rate
+	if t.records == 0 {
+		return nil
+	}
+	var cmp int
+	if rd := c.el.round; r.limit.fast && t.qty.hi == 0 && (rd == nil || rd.record) {
+		cmp = 0
+		if t.qty.lo > r.limit.raw {
+			cmp = 1
+		} else if t.qty.lo < r.limit.raw {
+			cmp = -1
+		}
+	} else {
+		cmp = c.quantityDec(t).Cmp(r.limit.d)
+	}
+	if cmp > 0 || cmp == 0 && r.fromBounds {
+		bound := "up to "
+		if r.fromBounds {
+			bound = "below "
+		}
+		return unrated(schemas.ReasonAboveLastTier, "the period's quantity %s of fee %q is beyond the last tier of rate table %q (%s%s), which has no above_last_tier price",
+			c.quantityDec(t), c.Key.Fee, c.Key.Rate, bound, r.limit.d)
+	}
+	return nil
 }
 
 // delta prices the step from state b to state a.

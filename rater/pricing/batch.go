@@ -26,6 +26,10 @@ type BatchLine struct {
 	// rates only; see Charge.UnitPrice).
 	UnitPrice  decimal.Decimal
 	UnitPriced bool
+	// Records and Quantity are the charge's running state after the event
+	// (its records and aggregated quantity, before per-period rounding).
+	Records  uint64
+	Quantity decimal.Decimal
 }
 
 // BatchUnrated is an event that could not be priced.
@@ -91,7 +95,7 @@ func (e *Engine) RatePeriod(events []schemas.UsageEvent) *Batch {
 			b.States[c.Key] = s.st
 			unit, priced := c.UnitPrice()
 			b.Lines = append(b.Lines, BatchLine{Event: i, Key: c.Key, Plan: c.Plan, Currency: c.Currency, Line: s.line,
-				UnitPrice: unit, UnitPriced: priced})
+				UnitPrice: unit, UnitPriced: priced, Records: s.st.Records(), Quantity: s.st.Quantity()})
 		}
 	}
 	return b

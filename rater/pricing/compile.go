@@ -77,6 +77,17 @@ type plan struct {
 type planVersion struct {
 	span
 	roundLine bool
+	// skipUnmatched: a fee none of whose rates entries matches a record
+	// does not apply to it (unmatched_rates skip).
+	skipUnmatched bool
+	// idleMinimum: fee minimums are due for periods without usage too
+	// (minimum_without_usage; IdleMinimums).
+	idleMinimum bool
+	commitment  *decimal.Decimal // minimum spend per period (TrueUp)
+	// precision: lines at this many decimal places, rounded to the
+	// currency by the receivable (-1: the currency's, rounding point line
+	// or period).
+	precision int32
 	fees      []*fee
 	byElement map[string][]*fee // metered fees by any element they meter in any version
 }
@@ -111,8 +122,9 @@ type bound struct {
 }
 
 type rateChoice struct {
-	match []attr // sorted by key
-	table *rateTable
+	match    []attr // sorted by key
+	table    *rateTable
+	min, max *bound // the entry's amount bounds (charge-level min/max)
 }
 
 type attr struct{ key, value string }
@@ -159,7 +171,8 @@ type tierSpec struct {
 	from, upTo num
 	open       bool
 	unit, flat num
-	flatAmt    u128 // flat × 10^9: the flat fee at the amount scale
+	flatAmt    u128   // flat × 10^9: the flat fee at the amount scale
+	min, max   *bound // the tier's amount bounds (tier-level min/max)
 }
 
 type packageSpec struct {
@@ -185,6 +198,12 @@ type rateVersion struct {
 	over  *overageSpec
 	pct   *percentageSpec
 	fast  bool // the model can be priced on the fixed-point path
+	// fromBounds: tier bounds are inclusive lower ends (tier_bounds from).
+	fromBounds bool
+	// closed: the last tier has an up_to and nothing prices beyond it; a
+	// quantity beyond limit is unrated (above_last_tier).
+	closed bool
+	limit  num
 }
 
 type discountTable struct {
@@ -262,7 +281,14 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		cp := &plan{code: p.Code}
 		for _, v := range p.Versions {
 			pv := &planVersion{span: spanOf(v.Validity), roundLine: v.RoundingPoint == catalog.RoundLine,
-				byElement: map[string][]*fee{}}
+				skipUnmatched: v.UnmatchedRates == catalog.UnmatchedSkip, idleMinimum: v.MinimumWithoutUsage, commitment: v.Commitment,
+				precision: -1, byElement: map[string][]*fee{}}
+			if v.RoundingPoint == catalog.RoundReceivable {
+				pv.precision = catalog.MaxDecimalPlaces
+				if v.Precision != nil {
+					pv.precision = *v.Precision
+				}
+			}
 			for _, code := range v.Fees {
 				f := fees[code]
 				if f == nil {
@@ -458,7 +484,8 @@ func compileRateTable(rt *catalog.RateTable) *rateTable {
 			rv.fast = true
 			prev := newNum(decimal.Zero)
 			for _, t := range v.Tiers {
-				ts := tierSpec{from: prev, unit: newNum(t.UnitPrice), flat: newNum(t.FlatFee), open: t.UpTo == nil}
+				ts := tierSpec{from: prev, unit: newNum(t.UnitPrice), flat: newNum(t.FlatFee), open: t.UpTo == nil,
+					min: newBound(t.Minimum), max: newBound(t.Maximum)}
 				if t.UpTo != nil {
 					ts.upTo = newNum(*t.UpTo)
 					prev = ts.upTo
@@ -466,6 +493,17 @@ func compileRateTable(rt *catalog.RateTable) *rateTable {
 				ts.flatAmt = mul64(ts.flat.raw, qtyOne)
 				rv.fast = rv.fast && ts.from.fast && (ts.open || ts.upTo.fast) && ts.unit.fast && ts.flat.fast
 				rv.tiers = append(rv.tiers, ts)
+			}
+			rv.fromBounds = v.TierBounds == catalog.BoundsFrom
+			if n := len(rv.tiers); n > 0 && !rv.tiers[n-1].open {
+				if a := v.AboveLastTier; a != nil {
+					// The overage rule is an open tier without a flat fee.
+					ts := tierSpec{from: prev, unit: newNum(a.UnitPrice), flat: newNum(decimal.Zero), open: true}
+					rv.fast = rv.fast && ts.unit.fast
+					rv.tiers = append(rv.tiers, ts)
+				} else {
+					rv.closed, rv.limit = true, prev
+				}
 			}
 		case catalog.ModelPackage:
 			if p := v.Package; p != nil {
@@ -515,7 +553,7 @@ func compileFee(f *catalog.Fee, elements map[string]*element, tables map[string]
 				if rt == nil {
 					return nil, fmt.Errorf("fee %s: unknown rate table %q", f.Code, r.RateTable)
 				}
-				rc := rateChoice{table: rt}
+				rc := rateChoice{table: rt, min: newBound(r.Minimum), max: newBound(r.Maximum)}
 				for k, val := range r.Match {
 					rc.match = append(rc.match, attr{k, val})
 				}

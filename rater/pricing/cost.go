@@ -18,33 +18,37 @@ func (r *rateVersion) costDec(q decimal.Decimal) decimal.Decimal {
 		return q.Mul(r.unit.d)
 	case catalog.ModelGraduated:
 		// Each tier's units at that tier's price; a tier's flat fee once the
-		// quantity enters the tier (q > from).
+		// quantity enters the tier (q > from; q >= from with from bounds).
 		total := decimal.Zero
 		for i := range r.tiers {
 			t := &r.tiers[i]
-			if q.Cmp(t.from.d) <= 0 {
+			if c := q.Cmp(t.from.d); c < 0 || c == 0 && !r.fromBounds {
 				break
 			}
 			upper := q
 			if !t.open && q.Cmp(t.upTo.d) > 0 {
 				upper = t.upTo.d
 			}
-			total = total.Add(upper.Sub(t.from.d).Mul(t.unit.d)).Add(t.flat.d)
+			total = total.Add(clampDec(upper.Sub(t.from.d).Mul(t.unit.d).Add(t.flat.d), t.min, t.max))
 		}
 		return total
 	case catalog.ModelVolume:
 		// Every unit at the price of the tier the quantity reaches (from <
-		// q <= up_to), plus that tier's flat fee; nothing for 0.
-		if q.Sign() == 0 {
+		// q <= up_to), plus that tier's flat fee; nothing for 0. With from
+		// bounds the tier is from <= q < up_to, and 0 is in the first tier.
+		if q.Sign() == 0 && !r.fromBounds {
 			return decimal.Zero
 		}
 		for i := range r.tiers {
 			t := &r.tiers[i]
-			if t.open || q.Cmp(t.upTo.d) <= 0 {
-				return q.Mul(t.unit.d).Add(t.flat.d)
+			if t.open {
+				return clampDec(q.Mul(t.unit.d).Add(t.flat.d), t.min, t.max)
+			}
+			if c := q.Cmp(t.upTo.d); c < 0 || c == 0 && !r.fromBounds {
+				return clampDec(q.Mul(t.unit.d).Add(t.flat.d), t.min, t.max)
 			}
 		}
-		return decimal.Zero // unreachable: the last tier is open
+		return decimal.Zero // beyond a closed last tier: refused before pricing (above_last_tier)
 	case catalog.ModelPackage:
 		p := r.pkg
 		if q.Cmp(p.free.d) <= 0 {
@@ -79,30 +83,39 @@ func (r *rateVersion) costFast(q u128) (u128, bool) {
 		var total u128
 		for i := range r.tiers {
 			t := &r.tiers[i]
-			if x <= t.from.raw {
+			if x < t.from.raw || x == t.from.raw && !r.fromBounds {
 				break
 			}
 			upper := x
 			if !t.open && x > t.upTo.raw {
 				upper = t.upTo.raw
 			}
-			var ok bool
-			if total, ok = total.add(mul64(upper-t.from.raw, t.unit.raw)); !ok {
+			amt, ok := mul64(upper-t.from.raw, t.unit.raw).add(t.flatAmt)
+			if !ok {
 				return u128{}, false
 			}
-			if total, ok = total.add(t.flatAmt); !ok {
+			if t.min != nil || t.max != nil {
+				if amt, ok = clampFast(amt, t.min, t.max); !ok {
+					return u128{}, false
+				}
+			}
+			if total, ok = total.add(amt); !ok {
 				return u128{}, false
 			}
 		}
 		return total, true
 	case catalog.ModelVolume:
-		if x == 0 {
+		if x == 0 && !r.fromBounds {
 			return u128{}, true
 		}
 		for i := range r.tiers {
 			t := &r.tiers[i]
-			if t.open || x <= t.upTo.raw {
-				return mul64(x, t.unit.raw).add(t.flatAmt)
+			if t.open || x < t.upTo.raw || x == t.upTo.raw && !r.fromBounds {
+				amt, ok := mul64(x, t.unit.raw).add(t.flatAmt)
+				if ok && (t.min != nil || t.max != nil) {
+					amt, ok = clampFast(amt, t.min, t.max)
+				}
+				return amt, ok
 			}
 		}
 		return u128{}, true
@@ -127,6 +140,38 @@ func (r *rateVersion) costFast(q u128) (u128, bool) {
 	return u128{}, false
 }
 
+// clampDec bounds an amount by a minimum and a maximum (either may be nil).
+func clampDec(a decimal.Decimal, lo, hi *bound) decimal.Decimal {
+	if lo != nil && a.LessThan(lo.d) {
+		a = lo.d
+	}
+	if hi != nil && a.GreaterThan(hi.d) {
+		a = hi.d
+	}
+	return a
+}
+
+// clampFast is clampDec on the fast path (false: a bound does not fit it).
+func clampFast(a u128, lo, hi *bound) (u128, bool) {
+	if lo != nil {
+		if !lo.ok {
+			return u128{}, false
+		}
+		if a.cmp(lo.fast) < 0 {
+			a = lo.fast
+		}
+	}
+	if hi != nil {
+		if !hi.ok {
+			return u128{}, false
+		}
+		if a.cmp(hi.fast) > 0 {
+			a = hi.fast
+		}
+	}
+	return a, true
+}
+
 // quantityDec is the state's quantity as priced: with per-period quantity
 // rounding applied.
 func (c *Charge) quantityDec(t tally) decimal.Decimal {
@@ -148,6 +193,9 @@ func (c *Charge) grossDec(t tally) decimal.Decimal {
 		amt = decimalOf(t.charged, amountScale)
 	} else {
 		amt = c.rate.costDec(c.quantityDec(t))
+	}
+	if rc := c.choice; rc != nil && (rc.min != nil || rc.max != nil) {
+		amt = clampDec(amt, rc.min, rc.max)
 	}
 	if m := c.fee.min; m != nil && amt.LessThan(m.d) {
 		amt = m.d
@@ -177,6 +225,11 @@ func (c *Charge) grossFast(t tally) (u128, bool) {
 	if !ok {
 		return u128{}, false
 	}
+	if rc := c.choice; rc != nil && (rc.min != nil || rc.max != nil) {
+		if amt, ok = clampFast(amt, rc.min, rc.max); !ok {
+			return u128{}, false
+		}
+	}
 	if m := c.fee.min; m != nil {
 		if !m.ok {
 			return u128{}, false
@@ -205,11 +258,14 @@ func (c *Charge) netDec(t tally, gross decimal.Decimal) decimal.Decimal {
 	if c.discMask == 0 || t.records == 0 {
 		return gross
 	}
-	return applyDiscounts(c.discounts, c.discMask, c.at, gross, func() decimal.Decimal { return c.quantityDec(t) })
+	return applyDiscounts(c.discounts, c.discMask, c.at, gross, func() decimal.Decimal { return c.quantityDec(t) }, nil)
 }
 
-// applyDiscounts applies the discounts selected by mask to amt.
-func applyDiscounts(discounts []*discount, mask uint64, at int64, amt decimal.Decimal, quantity func() decimal.Decimal) decimal.Decimal {
+// applyDiscounts applies the discounts selected by mask to amt. prorate,
+// when not nil, turns a fixed discount's value into what it takes off a
+// pro-rated line (FixedCharges: the fee's own pro-ration).
+func applyDiscounts(discounts []*discount, mask uint64, at int64, amt decimal.Decimal, quantity func() decimal.Decimal,
+	prorate func(decimal.Decimal) decimal.Decimal) decimal.Decimal {
 	var q decimal.Decimal
 	qDone := false
 	for i, d := range discounts {
@@ -238,6 +294,9 @@ func applyDiscounts(discounts []*discount, mask uint64, at int64, amt decimal.De
 			}
 		} else {
 			off = value
+			if prorate != nil {
+				off = prorate(value)
+			}
 		}
 		if !v.credit {
 			room := amt

@@ -26,7 +26,11 @@
 // each metered fee of that version on the event's element with the fee,
 // element and rate-table versions valid at the instant. The rates entry whose
 // match has the most keys, all equal to the event's attributes, wins; equal
-// specificity is ambiguous_rate. Reason codes are schemas.Reason*.
+// specificity is ambiguous_rate. A fee none of whose rates entries matches
+// makes the record unpriced (no_rate), unless the plan version's
+// unmatched_rates is skip: then that fee does not apply to the record (fees
+// restricted by attribute) and no_rate only when no fee applies. Reason
+// codes are schemas.Reason*.
 //
 // # Running charges and periods
 //
@@ -44,6 +48,15 @@
 //     bounds (up_to), so q exactly on a bound stays in the lower tier.
 //   - volume: all of q at the price of the tier q reaches (lower < q ≤
 //     up_to), plus that tier's flat fee; q = 0 costs nothing.
+//   - tier_bounds from (either model): every bound is the inclusive lower
+//     end of the next tier instead (q = 50 is in the tier ">= 50"): a
+//     graduated tier's flat fee is due once q >= its lower bound, a volume
+//     tier is lower <= q < up_to, and q = 0 is in the first tier.
+//   - a closed last tier (one with up_to): the quantity beyond it is priced
+//     by the version's above_last_tier unit price (an open tier without flat
+//     fee: graduated the units beyond, volume all units), or, without one, a
+//     record taking the period's quantity beyond it is unrated
+//     (above_last_tier) and the state is unchanged.
 //   - package: blocks of size after free units, partial blocks up or down, ×
 //     price.
 //   - overage: (q − included)⁺ × price.
@@ -52,9 +65,17 @@
 //     catalog.Percentage (Lago's model); the element's aggregation does not
 //     apply (the running quantity is the sum of amounts).
 //
-// Fee minimum and maximum bound the model's amount per period; the minimum
+// A tier's minimum and maximum bound that tier's amount (graduated: its
+// units and flat fee once entered; volume: the amount of the tier reached);
+// a rates entry's minimum and maximum bound the model's amount of the
+// charges it prices, before the fee's. Fee minimum and maximum bound the
+// model's amount per period; the minimum
 // applies once the period has usage (a charge with no record costs nothing,
-// the first record's line carries the minimum). Quantity rules come from the
+// the first record's line carries the minimum). A plan version with
+// minimum_without_usage also charges the minimum of a fee without any record
+// in the period, as a line of its own (IdleMinimums). A plan version's
+// commitment is a minimum spend per period across its fees, billed as its
+// own true-up line (TrueUp: commitment − used, never negative). Quantity rules come from the
 // element: aggregation sum, max, count, unique_count (distinct values of an
 // attribute; the state keeps a 128-bit hash and a count per value) or latest
 // (by event time, ties by event id hash); quantity rounding to a multiple of
@@ -70,7 +91,8 @@
 // earlier ones left: percentage or fixed amount of the tier chosen by the
 // charge's quantity or by the amount it applies to; never below zero unless
 // the table allows credit. A fixed discount is therefore taken off every
-// charge in its scope (scope it to a fee to take it once).
+// charge in its scope (scope it to a fee to take it once). On a pro-rated
+// fixed fee a fixed discount is pro-rated by the fee's factor (FixedCharges).
 //
 // # Time-weighted quantities
 //
@@ -92,7 +114,10 @@
 // path by TestFastPathEqualsDecimal. Rounding uses money's modes and
 // the basic contract's currency at the plan's rounding point: period (line =
 // round(after) − round(before), so a charge's lines sum to its rounded
-// period total) or line (each line's raw difference rounded).
+// period total) or line (each line's raw difference rounded), or receivable:
+// lines as with period but at the plan's precision (up to 9 places, finer
+// than the minor unit; Line.Places says which), the receivable rounding the
+// customer's total.
 //
 // A line is priced with the versions valid at its event's time. When a
 // version changes inside a period the period's charge therefore depends on

@@ -28,7 +28,10 @@ func TestModelsAgainstBruteForce(t *testing.T) {
 		v.Validity = since
 		rt := compileRateTable(&catalog.RateTable{Code: "x", Versions: []catalog.RateTableVersion{v}}).versions[0]
 		for q := int64(0); q <= 70; q++ {
-			want := bruteForce(&v, q)
+			want, priced := bruteForce(&v, q)
+			if !priced {
+				continue // beyond a closed last tier: unrated before pricing
+			}
 			qd := decimal.NewFromInt(q)
 			if got := rt.costDec(qd); !got.Equal(want) {
 				t.Fatalf("%s %+v: decimal cost(%d) = %s, by definition %s", v.Model, v, q, got, want)
@@ -43,34 +46,81 @@ func TestModelsAgainstBruteForce(t *testing.T) {
 	}
 }
 
-func bruteForce(v *catalog.RateTableVersion, q int64) decimal.Decimal {
+// bruteForce is the model's cost by definition, and false for a quantity
+// beyond a closed last tier without an above_last_tier price. Tier bounds
+// from (issue 19): a graduated tier's flat fee is due once q reaches its
+// lower bound; volume takes the tier with from <= q < up_to (0 in the first).
+// Beyond a closed last tier the above_last_tier price is a tier of its own
+// without a flat fee.
+func bruteForce(v *catalog.RateTableVersion, q int64) (decimal.Decimal, bool) {
+	from := v.TierBounds == catalog.BoundsFrom
+	tiers := v.Tiers
+	if n := len(tiers); n > 0 && tiers[n-1].UpTo != nil {
+		last := tiers[n-1]
+		beyond := decimal.NewFromInt(q).GreaterThan(*last.UpTo) || from && decimal.NewFromInt(q).Equal(*last.UpTo)
+		if v.AboveLastTier == nil && beyond {
+			return decimal.Zero, false
+		}
+		if v.AboveLastTier != nil {
+			tiers = append(tiers[:len(tiers):len(tiers)], catalog.Tier{UnitPrice: v.AboveLastTier.UnitPrice})
+		}
+	}
 	tierOf := func(u int64) int { // tier holding unit u
-		for i, t := range v.Tiers {
+		for i, t := range tiers {
 			if t.UpTo == nil || decimal.NewFromInt(u).LessThanOrEqual(*t.UpTo) {
 				return i
 			}
 		}
-		return len(v.Tiers) - 1
+		return len(tiers) - 1
 	}
 	total := decimal.Zero
 	switch v.Model {
 	case catalog.ModelGraduated:
-		entered := map[int]bool{}
+		// Each tier's amount (its units and flat fee), bounded by the tier's
+		// minimum and maximum once entered.
+		amt := map[int]decimal.Decimal{}
 		for u := int64(1); u <= q; u++ {
 			i := tierOf(u)
-			total = total.Add(v.Tiers[i].UnitPrice)
-			if !entered[i] {
-				entered[i] = true
-				total = total.Add(v.Tiers[i].FlatFee)
+			a, entered := amt[i]
+			if !entered && !from {
+				a = tiers[i].FlatFee
+			}
+			amt[i] = a.Add(tiers[i].UnitPrice)
+		}
+		if from {
+			lower := decimal.Zero
+			for i, t := range tiers {
+				if decimal.NewFromInt(q).LessThan(lower) {
+					break
+				}
+				amt[i] = amt[i].Add(t.FlatFee)
+				if t.UpTo != nil {
+					lower = *t.UpTo
+				}
 			}
 		}
+		for i, a := range amt {
+			total = total.Add(bounded(a, tiers[i]))
+		}
 	case catalog.ModelVolume:
-		if q > 0 {
-			t := v.Tiers[tierOf(q)]
+		i := -1
+		switch {
+		case from:
+			for j, t := range tiers {
+				if t.UpTo == nil || decimal.NewFromInt(q).LessThan(*t.UpTo) {
+					i = j
+					break
+				}
+			}
+		case q > 0:
+			i = tierOf(q)
+		}
+		if i >= 0 {
+			t := tiers[i]
 			for u := int64(1); u <= q; u++ {
 				total = total.Add(t.UnitPrice)
 			}
-			total = total.Add(t.FlatFee)
+			total = bounded(total.Add(t.FlatFee), t)
 		}
 	case catalog.ModelPackage:
 		p := v.Package
@@ -86,7 +136,18 @@ func bruteForce(v *catalog.RateTableVersion, q int64) decimal.Decimal {
 			}
 		}
 	}
-	return total
+	return total, true
+}
+
+// bounded applies a tier's minimum and maximum to its amount.
+func bounded(a decimal.Decimal, t catalog.Tier) decimal.Decimal {
+	if t.Minimum != nil && a.LessThan(*t.Minimum) {
+		a = *t.Minimum
+	}
+	if t.Maximum != nil && a.GreaterThan(*t.Maximum) {
+		a = *t.Maximum
+	}
+	return a
 }
 
 // TestFastPathEqualsDecimal: for random rate tables, fee bounds, quantity

@@ -30,6 +30,124 @@ type FixedLine struct {
 	Amount   decimal.Decimal // amount × quantity × pro-ration, discounted, rounded to the currency
 	Discount decimal.Decimal // what discounts changed Amount by (≤ 0)
 	Currency string
+	// IdleMinimum marks a metered fee's minimum charged for a period in
+	// which the fee had no record (IdleMinimums); Quantity is then 0.
+	IdleMinimum bool
+	// TrueUp marks a plan's commitment true-up (TrueUp); Fee is then empty
+	// and Quantity 0.
+	TrueUp bool
+}
+
+// TrueUp returns the commitment true-up of a service contract for a billing
+// period, or nil: the commitment of the plan version in force on the
+// period's last day the contract covers (at the start of that day),
+// pro-rated by covered days / days in the period when the contract covers
+// part of it (rounded to the currency with the basic contract's mode), minus
+// used — what the contract's lines of the period charged before discounts —
+// when positive, due on the period's last day. A commitment is its own line,
+// never a fee minimum, and never negative.
+func (e *Engine) TrueUp(contractID string, id PeriodID, used decimal.Decimal) (*FixedLine, error) {
+	k := e.contracts[contractID]
+	if k == nil {
+		return nil, fmt.Errorf("pricing: unknown service contract %q", contractID)
+	}
+	b := k.basic
+	p := b.period(id)
+	ps, pe := dayOf(p.Start), dayOf(p.End)
+	first, last := max(ps, k.start, b.start), min(pe, k.end, b.end)
+	if first > last {
+		return nil, nil
+	}
+	var pl *plan
+	for i := range k.terms {
+		if tm := &k.terms[i]; last >= tm.start && last <= tm.end {
+			pl = tm.plan
+			break
+		}
+	}
+	if pl == nil {
+		return nil, nil
+	}
+	pv := versionAt(pl.versions, dateOf(last).In(b.loc).UnixNano())
+	if pv == nil || pv.commitment == nil {
+		return nil, nil
+	}
+	days, all := int64(last-first+1), int64(pe-ps+1)
+	commit := money.Round(*pv.commitment, b.places, b.mode)
+	factor := decimal.NewFromInt(1)
+	if days != all {
+		commit = divRound(pv.commitment.Mul(decimal.NewFromInt(days)), all, b.places, b.mode)
+		factor = decimal.NewFromInt(days).DivRound(decimal.NewFromInt(all), 18)
+	}
+	short := money.Round(commit.Sub(used), b.places, b.mode)
+	if short.Sign() <= 0 {
+		return nil, nil
+	}
+	return &FixedLine{Contract: k.id, Plan: pl.code, Period: id, Timing: catalog.Arrears, From: dateOf(first), To: dateOf(last),
+		BillOn: p.End, Days: int(days), Factor: factor, Amount: short, Currency: b.currency, TrueUp: true}, nil
+}
+
+// IdleMinimums returns the minimums of a service contract's metered fees
+// for a billing period in which they had no record, when the plan version
+// says so (minimum_without_usage): for each metered fee with a minimum of the
+// plan version in force on the period's last day the contract covers (at the
+// start of that day), for which used(fee) is false, a line of the minimum
+// (not pro-rated, like the minimum of a period with usage), after the
+// discount contracts that cover the fee on that day (basis quantity: 0),
+// rounded to the currency, due on the period's last day. used reports
+// whether any record of the contract was priced under the fee in the period
+// (any of its rate tables and split values); the caller knows the period's
+// running charges.
+func (e *Engine) IdleMinimums(contractID string, id PeriodID, used func(fee string) bool) ([]FixedLine, error) {
+	k := e.contracts[contractID]
+	if k == nil {
+		return nil, fmt.Errorf("pricing: unknown service contract %q", contractID)
+	}
+	b := k.basic
+	p := b.period(id)
+	first := max(dayOf(p.Start), k.start, b.start)
+	last := min(dayOf(p.End), k.end, b.end)
+	if first > last {
+		return nil, nil
+	}
+	var pl *plan
+	for i := range k.terms {
+		if tm := &k.terms[i]; last >= tm.start && last <= tm.end {
+			pl = tm.plan
+			break
+		}
+	}
+	if pl == nil {
+		return nil, nil
+	}
+	at := dateOf(last).In(b.loc).UnixNano()
+	pv := versionAt(pl.versions, at)
+	if pv == nil || !pv.idleMinimum {
+		return nil, nil
+	}
+	var out []FixedLine
+	cu := e.customers[k.customer]
+	for _, f := range pv.fees {
+		fv := versionAt(f.versions, at)
+		if fv == nil || !fv.metered || fv.min == nil || used(f.code) {
+			continue
+		}
+		gross := money.Round(fv.min.d, b.places, b.mode)
+		net := gross
+		var mask uint64
+		for i, d := range cu.discounts {
+			if last >= d.start && last <= d.end && d.applies(k, pl.code, f.code) {
+				mask |= 1 << uint(i)
+			}
+		}
+		if mask != 0 {
+			net = money.Round(applyDiscounts(cu.discounts, mask, at, gross, func() decimal.Decimal { return decimal.Zero }, nil), b.places, b.mode)
+		}
+		out = append(out, FixedLine{Contract: k.id, Plan: pl.code, Fee: f.code, Period: id, Timing: catalog.Arrears,
+			From: dateOf(first), To: dateOf(last), BillOn: p.End, Days: int(last - first + 1), Factor: decimal.NewFromInt(1),
+			Amount: net, Discount: net.Sub(gross), Currency: b.currency, IdleMinimum: true})
+	}
+	return out, nil
 }
 
 // PeriodAt returns the billing period of a service contract that contains
@@ -76,7 +194,8 @@ func (e *Engine) Period(contractID string, id PeriodID) (Period, error) {
 // Each line is rounded to the currency with the basic contract's mode, after
 // the customer's discount contracts of the contract's service active on the
 // first covered day whose scope matches (basis quantity: the contract
-// quantity).
+// quantity). A fixed-amount discount on a pro-rated line is pro-rated by the
+// line's own factor (same day-count basis) and rounded to the currency.
 func (e *Engine) FixedCharges(contractID string, id PeriodID) ([]FixedLine, error) {
 	k := e.contracts[contractID]
 	if k == nil {
@@ -242,7 +361,16 @@ func (e *Engine) fixedLine(k *contract, s fixedRun, id PeriodID, num, den int64,
 	if mask != 0 {
 		at := dateOf(s.from).In(b.loc).UnixNano()
 		q := decimal.NewFromInt(k.quantity)
-		net = money.Round(applyDiscounts(cu.discounts, mask, at, gross, func() decimal.Decimal { return q }), b.places, b.mode)
+		// A fixed discount covers the same part of the period as the fee:
+		// value × num / den, rounded to the currency like the fee (Zuora:
+		// a fixed-amount discount always prorates).
+		var prorate func(decimal.Decimal) decimal.Decimal
+		if num != den {
+			prorate = func(v decimal.Decimal) decimal.Decimal {
+				return divRound(v.Mul(decimal.NewFromInt(num)), den, b.places, b.mode)
+			}
+		}
+		net = money.Round(applyDiscounts(cu.discounts, mask, at, gross, func() decimal.Decimal { return q }, prorate), b.places, b.mode)
 	}
 	return FixedLine{Contract: k.id, Plan: s.plan.code, Fee: s.fee.code, Period: id, Recurrence: s.fv.recurrence,
 		Timing: s.fv.timing, From: dateOf(s.from), To: dateOf(s.to), BillOn: billOn, Days: days, Factor: factor,

@@ -34,7 +34,9 @@ func TestStreamEqualsBatch(t *testing.T) {
 	}
 	for seed := uint64(1); seed <= uint64(n); seed++ {
 		rng := rand.New(rand.NewPCG(seed, 0x6b616b696e))
-		g := &gen{rng: rng, oi: seed%2 == 0}
+		// The models issue 19 added draw from their own stream, so the
+		// catalogues of the earlier models stay what they were per seed.
+		g := &gen{rng: rng, oi: seed%2 == 0, x: rand.New(rand.NewPCG(seed, 0x6973737565313900))}
 		cat := g.catalogue()
 		if err := cat.Validate(); err != nil {
 			t.Fatalf("seed %d: generated catalogue invalid: %v", seed, err)
@@ -189,6 +191,15 @@ type gen struct {
 	rng      *rand.Rand
 	oi       bool
 	elements []catalog.Element
+	x        *rand.Rand // draws for the issue-19 rules (rng when nil)
+}
+
+// xpick draws for the rules added by issue 19.
+func (g *gen) xpick(n int) int {
+	if g.x == nil {
+		return g.rng.IntN(n)
+	}
+	return g.x.IntN(n)
 }
 
 var (
@@ -228,12 +239,33 @@ func (g *gen) rateVersion() catalog.RateTableVersion {
 			if g.pick(3) == 0 {
 				t.FlatFee = g.dec(50, 2)
 			}
+			if g.xpick(4) == 0 { // tier-level minimum and maximum (item 7)
+				lo := decimal.New(int64(g.xpick(3000)), -2)
+				t.Minimum = &lo
+			}
+			if g.xpick(4) == 0 {
+				hi := decimal.New(int64(3000+g.xpick(20000)), -2)
+				t.Maximum = &hi
+			}
 			if i < n-1 {
 				bound = bound.Add(decimal.NewFromInt(1 + g.rng.Int64N(15)))
 				b := bound
 				t.UpTo = &b
 			}
 			v.Tiers = append(v.Tiers, t)
+		}
+		if g.xpick(3) == 0 {
+			v.TierBounds = catalog.BoundsFrom
+		}
+		// A closed last tier: priced beyond by an overage rule, or (only
+		// where the order of records may matter) unrated beyond.
+		if close := g.xpick(3); close == 0 || close == 1 && !g.oi {
+			last := &v.Tiers[len(v.Tiers)-1]
+			b := bound.Add(decimal.NewFromInt(1 + int64(g.xpick(30))))
+			last.UpTo = &b
+			if close == 0 {
+				v.AboveLastTier = &catalog.AboveLastTier{UnitPrice: decimal.New(int64(g.xpick(100000)), -4)}
+			}
 		}
 	case catalog.ModelPackage:
 		r := "up"
@@ -291,6 +323,7 @@ func (g *gen) catalogue() *catalog.Catalogue {
 	}
 	g.elements = c.Elements
 	nFees := 1 + g.pick(3)
+	skipUnmatched := g.xpick(2) == 0 // fees restricted by attribute (item 10)
 	var feeCodes []string
 	for i := 0; i < nFees; i++ {
 		code := fmt.Sprintf("f%d", i)
@@ -313,7 +346,19 @@ func (g *gen) catalogue() *catalog.Catalogue {
 				rt.Versions = []catalog.RateTableVersion{first}
 			}
 			c.RateTables = append(c.RateTables, rt)
-			fv.Rates = append(fv.Rates, catalog.RateChoice{Match: match, RateTable: rt.Code})
+			if j == 0 && g.xpick(3) == 0 {
+				match = map[string]string{"region": "r2"} // no default entry: the fee is restricted
+			}
+			rc := catalog.RateChoice{Match: match, RateTable: rt.Code}
+			if g.xpick(4) == 0 { // rates-entry minimum and maximum (item 7)
+				lo := decimal.New(int64(g.xpick(4000)), -2)
+				rc.Minimum = &lo
+			}
+			if g.xpick(4) == 0 {
+				hi := decimal.New(int64(4000+g.xpick(30000)), -2)
+				rc.Maximum = &hi
+			}
+			fv.Rates = append(fv.Rates, rc)
 		}
 		if g.pick(3) == 0 {
 			fv.SplitBy = []string{"region"}
@@ -329,10 +374,21 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		c.Fees = append(c.Fees, catalog.Fee{Code: code, Name: "F", Versions: []catalog.FeeVersion{fv}})
 	}
 	roundLine := !g.oi && g.pick(2) == 0
+	var precision *int32 // rounding point receivable (item 5)
+	if !roundLine && g.xpick(4) == 0 {
+		p := int32(3 + g.xpick(7))
+		precision = &p
+	}
 	for _, cur := range []string{"JPY", "USD", "BHD"} {
 		pv := catalog.PlanVersion{Validity: since, Type: catalog.PlanMetered, Currency: cur, Fees: feeCodes}
 		if roundLine {
 			pv.RoundingPoint = catalog.RoundLine
+		}
+		if precision != nil {
+			pv.RoundingPoint, pv.Precision = catalog.RoundReceivable, precision
+		}
+		if skipUnmatched {
+			pv.UnmatchedRates = catalog.UnmatchedSkip
 		}
 		c.Plans = append(c.Plans, catalog.Plan{Code: "p-" + cur, Name: "P", Versions: []catalog.PlanVersion{pv}})
 	}

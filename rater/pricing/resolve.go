@@ -149,6 +149,7 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 	b := chosen.basic
 	day := ld.in(b.loc)
 	period := b.periodOf(ld.y, ld.m, ld.d)
+	skipped := false
 	for _, f := range chosenPV.byElement[ev.Element] {
 		fv := versionAt(f.versions, t)
 		if fv == nil {
@@ -160,6 +161,10 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		elv := versionAt(fv.element.versions, t)
 		if elv == nil {
 			return buf[:0], unrated(schemas.ReasonNoRate, "element %q has no version at %s", ev.Element, ev.Time.Format(time.RFC3339))
+		}
+		if chosenPV.skipUnmatched && !anyRateMatches(fv.rates, ev.Attributes) {
+			skipped = true // a fee restricted to other attributes
+			continue
 		}
 		rc, err := chooseRate(fv.rates, ev.Attributes, f.code)
 		if err != nil {
@@ -189,12 +194,19 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		}
 		ch.Period, ch.Currency, ch.Plan, ch.RoundLine = period, b.currency, chosenPlan.code, chosenPV.roundLine
 		ch.places, ch.mode, ch.fee, ch.el, ch.agg, ch.rate, ch.discounts, ch.at = b.places, b.mode, fv, elv, agg, rv, cu.discounts, t
+		ch.choice = rc
+		if chosenPV.precision >= 0 && chosenPV.precision > b.places {
+			ch.places = chosenPV.precision // receivable: lines finer than the minor unit
+		}
 		for i, d := range cu.discounts {
 			if day >= d.start && day <= d.end && d.applies(chosen, chosenPlan.code, f.code) {
 				ch.discMask |= 1 << uint(i)
 			}
 		}
 		ch.fast = !e.noFast && rv.fast && ch.discMask == 0
+	}
+	if len(buf) == 0 && skipped {
+		return buf, unrated(schemas.ReasonNoRate, "no rates entry of any fee of plan %q on element %q matches the record's attributes", chosenPlan.code, ev.Element)
 	}
 	if len(buf) == 0 {
 		return buf, unrated(schemas.ReasonUnknownElement, "no fee of the customer's price plan meters element %q at %s", ev.Element, ev.Time.Format(time.RFC3339))
@@ -221,6 +233,23 @@ func (d *discount) applies(k *contract, plan, fee string) bool {
 		return d.target == fee
 	}
 	return true
+}
+
+// anyRateMatches reports whether some rates entry matches the attributes.
+func anyRateMatches(rates []rateChoice, attrs map[string]string) bool {
+	for i := range rates {
+		ok := true
+		for _, m := range rates[i].match {
+			if v, has := attrs[m.key]; !has || v != m.value {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // chooseRate picks the rates entry whose match has the most keys, all equal

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	billing "github.com/kakin-dev/kakin/admin/billing"
+
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/kakin-dev/kakin/admin/catalogapi"
 	"github.com/kakin-dev/kakin/admin/clients"
@@ -63,6 +65,19 @@ func operations(doc *openapi3.T) []operation {
 
 // routes is every route of the server with the scope it needs ("" = none).
 var routes = map[string]string{
+	"POST /v1/billing-runs":                       "admin",
+	"GET /v1/billing-runs/{runId}":                "billing:read",
+	"GET /v1/billing-runs/{runId}/reconciliation": "billing:read",
+	"GET /v1/receivables":                         "billing:read",
+	"GET /v1/receivables/count":                   "billing:read",
+	"GET /v1/receivables/{receivableId}":          "billing:read",
+	"GET /v1/receivables/{receivableId}/lines":    "billing:read",
+	"DELETE /v1/receivables/{receivableId}":       "admin",
+	"POST /v1/billing-periods/{period}/close":     "admin",
+	"POST /v1/billing-periods/{period}/reopen":    "admin",
+	"GET /v1/billing-settings":                    "billing:read",
+	"PUT /v1/billing-settings":                    "admin",
+
 	"POST /v1/rerate":                        "usage:write",
 	"POST /oauth/token":                      "",
 	"POST /v1/usage":                         "usage:write",
@@ -281,7 +296,8 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 404)
 		}
 		catalogue := v1 && !strings.HasPrefix(o.path, "/v1/usage") && !strings.HasPrefix(o.path, "/v1/charges") && !strings.HasPrefix(o.path, "/v1/clients") &&
-			!strings.HasPrefix(o.path, "/v1/jobs") && o.path != "/v1/rerate" && !strings.HasPrefix(o.path, "/v1/reports")
+			!strings.HasPrefix(o.path, "/v1/jobs") && o.path != "/v1/rerate" && !strings.HasPrefix(o.path, "/v1/reports") &&
+			!strings.HasPrefix(o.path, "/v1/billing-") && !strings.HasPrefix(o.path, "/v1/receivables")
 		catalogueItem := catalogue && strings.Contains(o.path, "}")
 		catalogueWrite := catalogue && o.method != "GET"
 		if catalogueItem {
@@ -323,7 +339,7 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 201)
 		case "POST /v1/usage/{usageId}/invalidate", "POST /v1/usage/{usageId}/cancel", "POST /v1/usage/invalidate", "POST /v1/usage/cancel":
 			want = append(want, 202)
-		case "POST /v1/rerate", "POST /v1/reports":
+		case "POST /v1/rerate", "POST /v1/reports", "POST /v1/billing-runs":
 			want = append(want, 202)
 		case "GET /v1/reports", "GET /v1/reports/{reportId}":
 			want = append(want, 200)
@@ -331,6 +347,14 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 204, 404)
 		case "GET /report-files/{reportId}":
 			want = append(want, 403, 404)
+		case "GET /v1/billing-runs/{runId}", "GET /v1/billing-runs/{runId}/reconciliation", "GET /v1/receivables/{receivableId}",
+			"GET /v1/receivables/{receivableId}/lines", "DELETE /v1/receivables/{receivableId}",
+			"POST /v1/billing-periods/{period}/close", "POST /v1/billing-periods/{period}/reopen":
+			want = append(want, 200, 404)
+		case "GET /v1/receivables", "GET /v1/receivables/count", "GET /v1/billing-settings":
+			want = append(want, 200)
+		case "PUT /v1/billing-settings":
+			want = append(want, 200, 422)
 		case "POST /v1/usage/imports":
 			want = append(want, 202, 415)
 		case "POST /v1/jobs/{jobId}/cancel":
@@ -914,7 +938,7 @@ func TestQueryParametersMatchTheCode(t *testing.T) {
 		"POST /v1/usage/invalidate":           nil,
 		"POST /v1/usage/cancel":               nil,
 	}
-	for _, m := range []map[string][]string{usage.QueryParams, jobs.QueryParams, clients.QueryParams, reportsapi.QueryParams} {
+	for _, m := range []map[string][]string{usage.QueryParams, jobs.QueryParams, clients.QueryParams, reportsapi.QueryParams, billing.QueryParams} {
 		for route, params := range m {
 			code[route] = params
 		}

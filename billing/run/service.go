@@ -1,0 +1,593 @@
+// Package run is the billing run and the period close: it recomputes every
+// basic contract's period from the stored usage records with the
+// catalogue (package billing, the stream's pricing engine), writes draft
+// receivables with deterministic ids, reconciles them with the streamed
+// charges, books what changed in closed periods as adjustments, and closes
+// (finalise, number, freeze) and reopens periods. The I/O it needs is the
+// interfaces below and billingdb.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kakin-dev/kakin/billing"
+	"github.com/kakin-dev/kakin/billingdb"
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/internal/clock"
+	"github.com/kakin-dev/kakin/internal/redislock"
+	"github.com/kakin-dev/kakin/rater/pricing"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/usagedb"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+)
+
+// Records reads stored usage (usagedb.Records).
+type Records interface {
+	PeriodRecords(ctx context.Context, tenant string, from, to, receivedBefore time.Time) (map[string][]schemas.UsageEvent, error)
+	StreamTotals(ctx context.Context, tenant, period string) ([]usagedb.StreamTotal, error)
+}
+
+// Catalogues gives a tenant's current catalogue with its contracts
+// (catalogstore.Replica).
+type Catalogues interface {
+	Catalogue(tenant string) *catalog.Catalogue
+}
+
+// Periods keeps the closed-period markers (corrections.Periods): corrections
+// of a closed period are refused there.
+type Periods interface {
+	Set(ctx context.Context, tenant, period string, closed bool, actor string) error
+	Closed(ctx context.Context, tenant string) (map[string]bool, error)
+}
+
+// DefaultMaxLines is the default limit of a tenant's receivable detail lines
+// (000 §3(4): 1,000,000).
+const DefaultMaxLines = 1_000_000
+
+// MaxAdjustedPeriods bounds how many consecutive closed periods before a
+// run's period it books adjustments for.
+const MaxAdjustedPeriods = 3
+
+// Options configure a Service.
+type Options struct {
+	Store      *billingdb.Store
+	Records    Records
+	Catalogues Catalogues
+	Periods    Periods
+	Redis      redis.UniversalClient // the tenant's billing lock
+	Now        func() time.Time      // business clock; default clock.Now
+	// MaxLines returns a tenant's detail-line limit; nil: DefaultMaxLines.
+	MaxLines func(ctx context.Context, tenant string) (uint64, error)
+	Rates    billing.TaxRates
+	// Members returns a customer group's members (a run of a group); nil: groups unknown.
+	Members    func(tenant, group string) ([]string, bool)
+	Log        *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Service runs, closes and reopens billing periods.
+type Service struct {
+	o       Options
+	diffs   *prometheus.CounterVec
+	written *prometheus.CounterVec
+}
+
+// New returns the service.
+func New(o Options) *Service {
+	if o.Now == nil {
+		o.Now = clock.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{o: o,
+		diffs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kakin_billing_reconciliation_keys_total",
+			Help: "Charge keys compared by billing runs, by outcome (match, differ, only_in_stream, only_in_batch)."}, []string{"outcome"}),
+		written: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kakin_billing_receivables_total",
+			Help: "Receivables handled by billing runs and closes, by outcome (written, unchanged, finalised, frozen)."}, []string{"outcome"}),
+	}
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.diffs, s.written} {
+			if err := o.Registerer.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					panic(err)
+				}
+			}
+		}
+	}
+	return s
+}
+
+// Errors a caller answers as a client error.
+var (
+	ErrClosed      = errors.New("the period is closed")
+	ErrNotClosed   = errors.New("the period is not closed")
+	ErrNotLatest   = errors.New("only the latest closed period can be reopened")
+	ErrNoCatalogue = errors.New("the tenant has no basic contracts to bill")
+	ErrLimit       = errors.New("the receivable detail-line limit would be exceeded")
+	ErrNoGroup     = errors.New("no such customer group")
+)
+
+// Request is what a run computes.
+type Request struct {
+	Tenant   string
+	RunID    string // the job id
+	Period   string // YYYY-MM
+	Customer string // empty: every customer
+	// Group, when set, limits the run to the group's members.
+	Group string
+	Actor string
+	// Watermark is the ingest watermark: only records received before it
+	// count. A resumed run passes the one it pinned first.
+	Watermark time.Time
+}
+
+// Result is what a run did.
+type Result struct {
+	Receivables uint64
+	Unchanged   uint64
+	Frozen      uint64 // final or voided receivables left as they are
+	Lines       uint64
+	Differences uint64
+	PeriodEnd   time.Time // the latest end instant of the period over the basic contracts
+}
+
+// lockTTL is the billing lock's lease; the holder renews it every third.
+const lockTTL = time.Minute
+
+// hold takes the tenant's billing lock (runs, closes, reopens and deletes
+// of one tenant are serialised) and renews it in the background until
+// release; if a renewal fails (the lease was lost), the returned context is
+// cancelled so the holder stops before writing anything more.
+func (s *Service) hold(ctx context.Context, tenant, owner string) (context.Context, func(), error) {
+	l, err := redislock.Acquire(ctx, s.o.Redis, "billing:lock:"+tenant, owner, lockTTL, 2*time.Minute)
+	if err != nil {
+		return nil, nil, fmt.Errorf("billing lock of %s: %w", tenant, err)
+	}
+	held, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(lockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-held.Done():
+				return
+			case <-t.C:
+				if err := l.Renew(held); err != nil {
+					s.o.Log.Warn("billing: lock lost; stopping", "tenant", tenant, "err", err)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	release := func() {
+		cancel()
+		<-done
+		_ = l.Release(context.WithoutCancel(ctx))
+	}
+	return held, release, nil
+}
+
+// Run recomputes a period's draft receivables (refusing a closed period).
+func (s *Service) Run(ctx context.Context, req Request) (Result, error) {
+	closed, err := s.o.Periods.Closed(ctx, req.Tenant)
+	if err != nil {
+		return Result{}, err
+	}
+	if closed[req.Period] {
+		return Result{}, fmt.Errorf("billing run of %s: %w (reopen it first)", req.Period, ErrClosed)
+	}
+	ctx, release, err := s.hold(ctx, req.Tenant, req.RunID)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	return s.compute(ctx, req, closed)
+}
+
+// window is the time range whose usage can fall into the billing periods
+// from..to (the months before and of them, with a day's margin for time
+// zones).
+func window(from, to pricing.PeriodID) (time.Time, time.Time) {
+	return time.Date(from.Year(), from.Month()-1, 1, 0, 0, 0, 0, time.UTC).Add(-26 * time.Hour),
+		time.Date(to.Year(), to.Month()+1, 1, 0, 0, 0, 0, time.UTC).Add(26 * time.Hour)
+}
+
+// adjusted returns the closed periods a run of p books adjustments for: the
+// consecutive closed periods right before p (at most MaxAdjustedPeriods),
+// newest first.
+func adjusted(p pricing.PeriodID, closed map[string]bool) []pricing.PeriodID {
+	var out []pricing.PeriodID
+	for q := p - 1; len(out) < MaxAdjustedPeriods && closed[q.String()]; q-- {
+		out = append(out, q)
+	}
+	return out
+}
+
+type billedKey struct {
+	basic, contract, fee, item, rate string
+	cat                              catalog.TaxCategory
+	incl                             bool
+}
+
+// billed sums, per receivable and charge, what the tenant's final
+// receivables billed for closed period q: q's own charge, discount and
+// adjustment lines, and the adjustments for q booked in the closed periods
+// after it up to before.
+func (s *Service) billed(ctx context.Context, tenant string, q, before pricing.PeriodID) (map[billedKey]decimal.Decimal, error) {
+	out := map[billedKey]decimal.Decimal{}
+	for p := q; p < before; p++ {
+		recs, err := s.o.Store.Period(ctx, tenant, p.String())
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r.Status != billing.StatusFinal {
+				continue
+			}
+			var after *billingdb.LineKey
+			for {
+				ls, err := s.o.Store.Lines(ctx, tenant, r.ID, after, 10_000)
+				if err != nil {
+					return nil, err
+				}
+				for _, l := range ls {
+					if l.Kind == billing.KindTax || l.ChargePeriod != q.String() {
+						continue
+					}
+					k := billedKey{r.BasicContract, l.Contract, l.Fee, l.Item, l.Rate, l.TaxCategory, l.TaxInclusive}
+					out[k] = out[k].Add(l.Amount)
+				}
+				if len(ls) < 10_000 {
+					break
+				}
+				last := ls[len(ls)-1]
+				after = &billingdb.LineKey{Seq: uint32(last.Seq), ID: last.ID}
+			}
+		}
+	}
+	return out, nil
+}
+
+// compute is the run: read, recompute, reconcile, write drafts.
+func (s *Service) compute(ctx context.Context, req Request, closed map[string]bool) (Result, error) {
+	var res Result
+	pid, err := pricing.ParsePeriod(req.Period)
+	if err != nil {
+		return res, err
+	}
+	cat := s.o.Catalogues.Catalogue(req.Tenant)
+	if cat == nil || len(cat.BasicContracts) == 0 {
+		return res, ErrNoCatalogue
+	}
+	phase := newPhases()
+	var members map[string]bool
+	if req.Group != "" {
+		var list []string
+		ok := false
+		if s.o.Members != nil {
+			list, ok = s.o.Members(req.Tenant, req.Group)
+		}
+		if !ok {
+			return res, fmt.Errorf("billing run: group %q: %w", req.Group, ErrNoGroup)
+		}
+		members = make(map[string]bool, len(list))
+		for _, m := range list {
+			members[m] = true
+		}
+	}
+	engine, err := pricing.Compile(cat)
+	if err != nil {
+		return res, fmt.Errorf("compile the catalogue of %s: %w", req.Tenant, err)
+	}
+	tn := billing.NewTenant(req.Tenant, engine, cat)
+	adj := adjusted(pid, closed)
+	first := pid
+	if len(adj) > 0 {
+		first = adj[len(adj)-1]
+	}
+	from, to := window(first, pid)
+	phase.mark("compile")
+	records, err := s.o.Records.PeriodRecords(ctx, req.Tenant, from, to, req.Watermark)
+	if err != nil {
+		return res, err
+	}
+	billed := map[pricing.PeriodID]map[billedKey]decimal.Decimal{}
+	for _, q := range adj {
+		if billed[q], err = s.billed(ctx, req.Tenant, q, pid); err != nil {
+			return res, err
+		}
+	}
+	phase.mark("read records")
+	stored, err := s.o.Store.Period(ctx, req.Tenant, req.Period)
+	if err != nil {
+		return res, err
+	}
+	prev := map[string]*billingdb.Stored{}
+	for _, st := range stored {
+		prev[st.ID] = st
+	}
+
+	phase.mark("read stored")
+	basics := append([]catalog.BasicContract(nil), cat.BasicContracts...)
+	sort.Slice(basics, func(i, j int) bool {
+		if basics[i].Customer != basics[j].Customer {
+			return basics[i].Customer < basics[j].Customer
+		}
+		return basics[i].ID < basics[j].ID
+	})
+	// The basic contracts are in customer order: one customer's priced
+	// records are kept only while its contracts are composed, and its
+	// records are dropped once priced.
+	var curCustomer string
+	var curBatch *pricing.Batch
+	batchOf := func(customer string) *pricing.Batch {
+		if curBatch == nil || customer != curCustomer {
+			curCustomer, curBatch = customer, tn.RateCustomer(records[customer])
+			delete(records, customer)
+		}
+		return curBatch
+	}
+	var writes []billingdb.Write
+	var changed []string
+	batchItems := map[[2]string]decimal.Decimal{} // (customer, item) → the batch's amount
+	customers := map[string]bool{}
+	var newLines uint64
+	for _, b := range basics {
+		if req.Customer != "" && b.Customer != req.Customer || members != nil && !members[b.Customer] {
+			continue
+		}
+		p, ok, err := tn.Period(b.ID, pid)
+		if err != nil {
+			return res, err
+		}
+		if !ok {
+			continue
+		}
+		if end := p.End.AddDays(1).In(p.Location); end.After(res.PeriodEnd) {
+			res.PeriodEnd = end.UTC()
+		}
+		customers[b.Customer] = true
+		batch := batchOf(b.Customer)
+		charges, err := tn.Charges(b.ID, p, batch)
+		if err != nil {
+			return res, fmt.Errorf("charges of %s: %w", b.ID, err)
+		}
+		for i := range charges {
+			k := [2]string{b.Customer, billing.StreamItem(&charges[i])}
+			batchItems[k] = batchItems[k].Add(charges[i].Amount)
+		}
+		for _, q := range adj {
+			a, err := s.adjustments(tn, b, q, batch, billed[q])
+			if err != nil {
+				return res, err
+			}
+			charges = append(charges, a...)
+		}
+		if len(charges) == 0 && prev[billing.ReceivableID(req.Tenant, b.ID, req.Period)] == nil {
+			continue
+		}
+		r, err := billing.Compose(billing.Input{Tenant: req.Tenant, Customer: b.Customer, BasicContract: b.ID,
+			Period: req.Period, Start: p.Start, End: p.End, TimeZone: b.TimeZone, Currency: b.Currency,
+			Rounding: b.Rounding, Charges: charges, Rates: s.o.Rates})
+		if err != nil {
+			return res, err
+		}
+		newLines += uint64(len(r.Lines))
+		old := prev[r.ID]
+		w := billingdb.Write{Stored: billingdb.Stored{Receivable: r, Status: billing.StatusDraft, ChangedBy: req.RunID, Revision: 1}}
+		if old != nil {
+			switch {
+			case old.Status == billing.StatusFinal || old.Status == billing.StatusVoided:
+				res.Frozen++
+				newLines += uint64(old.LineCount) - uint64(len(r.Lines))
+				continue
+			case old.Hash == r.Hash:
+				res.Unchanged++
+				continue
+			}
+			w.Revision = old.Revision + 1
+			w.NumberSeq, w.Number = old.NumberSeq, old.Number // a reopened period keeps its numbers
+			if old.Status == billing.StatusDiscarded {
+				w.VoidReason = ""
+			}
+			changed = append(changed, r.ID)
+		}
+		writes = append(writes, w)
+	}
+
+	phase.mark("compute")
+	// The detail-line limit, checked before anything is written.
+	max := uint64(DefaultMaxLines)
+	if s.o.MaxLines != nil {
+		if max, err = s.o.MaxLines(ctx, req.Tenant); err != nil {
+			return res, err
+		}
+	}
+	others, err := s.o.Store.CountLines(ctx, req.Tenant, req.Period)
+	if err != nil {
+		return res, err
+	}
+	if req.Customer != "" || members != nil {
+		// Only some of the period's receivables are recomputed: count the rest.
+		all, err := s.o.Store.CountLines(ctx, req.Tenant)
+		if err != nil {
+			return res, err
+		}
+		var mine uint64
+		for _, st := range stored {
+			if st.Customer == req.Customer || members[st.Customer] {
+				mine += uint64(st.LineCount)
+			}
+		}
+		others = all - min(all, mine)
+	}
+	if others+newLines > max {
+		return res, fmt.Errorf("%w: the tenant would have %d receivable detail lines, its limit is %d (receivable_detail_lines)",
+			ErrLimit, others+newLines, max)
+	}
+
+	phase.mark("limit")
+	gone, err := s.o.Store.LineIDs(ctx, req.Tenant, req.Period, changed)
+	if err != nil {
+		return res, err
+	}
+	for i := range writes {
+		w := &writes[i]
+		keep := map[string]bool{}
+		for _, l := range w.Lines {
+			keep[l.ID] = true
+		}
+		for _, id := range gone[w.ID] {
+			if !keep[id] {
+				w.Gone = append(w.Gone, id)
+			}
+		}
+		res.Lines += uint64(len(w.Lines))
+	}
+	if err := s.o.Store.WriteReceivables(ctx, writes); err != nil {
+		return res, err
+	}
+	phase.mark("write")
+	res.Receivables = uint64(len(writes))
+	s.written.WithLabelValues("written").Add(float64(len(writes)))
+	s.written.WithLabelValues("unchanged").Add(float64(res.Unchanged))
+
+	// Reconciliation: the batch's figures against the streamed lines.
+	diffs, err := s.reconcile(ctx, req, customers, batchItems)
+	if err != nil {
+		return res, err
+	}
+	for _, d := range diffs {
+		s.diffs.WithLabelValues(d.Outcome).Inc()
+		if d.Outcome != billingdb.Match {
+			res.Differences++
+		}
+	}
+	if err := s.o.Store.WriteReconciliation(ctx, req.Tenant, req.RunID, diffs); err != nil {
+		return res, err
+	}
+	phase.mark("reconcile")
+	s.o.Log.Info("billing run", append([]any{"tenant", req.Tenant, "period", req.Period, "receivables", res.Receivables, "lines", res.Lines}, phase.attrs()...)...)
+	return res, nil
+}
+
+// adjustments books what changed in closed period q since it was billed:
+// per charge, the recomputed amount minus what the final receivables billed
+// for q, as signed adjustment lines carrying q as their charge period.
+func (s *Service) adjustments(tn *billing.Tenant, b catalog.BasicContract, q pricing.PeriodID, batch *pricing.Batch,
+	billed map[billedKey]decimal.Decimal) ([]billing.Charge, error) {
+	p, ok, err := tn.Period(b.ID, q)
+	if err != nil || !ok {
+		return nil, err
+	}
+	charges, err := tn.Charges(b.ID, p, batch)
+	if err != nil {
+		return nil, err
+	}
+	now := map[billedKey]decimal.Decimal{}
+	for _, c := range charges {
+		cat := c.TaxCategory
+		if cat == "" {
+			cat = catalog.TaxStandard
+		}
+		k := billedKey{b.ID, c.Contract, c.Fee, c.Item, c.Rate, cat, c.TaxInclusive}
+		now[k] = now[k].Add(c.Amount)
+	}
+	keys := map[billedKey]bool{}
+	for k := range now {
+		keys[k] = true
+	}
+	for k := range billed {
+		if k.basic == b.ID {
+			keys[k] = true
+		}
+	}
+	var out []billing.Charge
+	for k := range keys {
+		was := billed[k]
+		delta := now[k].Sub(was)
+		if delta.IsZero() {
+			continue
+		}
+		note := fmt.Sprintf("%s re-rated %s, billed %s", q, now[k], was)
+		out = append(out, billing.Charge{Kind: billing.KindAdjustment, Contract: k.contract, Fee: k.fee, Item: k.item,
+			Rate: k.rate, Quantity: decimal.Zero, UnitPrice: decimal.Zero, Amount: delta, Discount: decimal.Zero,
+			ChargePeriod: q.String(), From: p.Start, To: p.End, TaxCategory: k.cat, TaxInclusive: k.incl, Note: note})
+	}
+	return out, nil
+}
+
+func (s *Service) reconcile(ctx context.Context, req Request, customers map[string]bool, batch map[[2]string]decimal.Decimal) ([]billingdb.Diff, error) {
+	stream, err := s.o.Records.StreamTotals(ctx, req.Tenant, req.Period)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[[2]string]bool{}
+	var out []billingdb.Diff
+	for _, t := range stream {
+		if !customers[t.Customer] && (req.Customer != "" || req.Group != "" || !strings.Contains(t.Item, "/")) {
+			continue // another customer's, or a price-list line (not billed by the catalogue)
+		}
+		k := [2]string{t.Customer, t.Item}
+		seen[k] = true
+		d := billingdb.Diff{Customer: t.Customer, ChargePeriod: req.Period, Item: t.Item, Stream: t.Amount, Batch: decimal.Zero}
+		if b, ok := batch[k]; ok {
+			d.Batch = b
+			d.Outcome = billingdb.Match
+			if !b.Equal(t.Amount) {
+				d.Outcome = billingdb.Differ
+			}
+		} else if t.Amount.IsZero() {
+			d.Outcome = billingdb.Match // zeroed lines (a re-rate's) bill nothing either way
+		} else {
+			d.Outcome = billingdb.OnlyInStream
+		}
+		out = append(out, d)
+	}
+	for k, b := range batch {
+		if seen[k] {
+			continue
+		}
+		d := billingdb.Diff{Customer: k[0], ChargePeriod: req.Period, Item: k[1], Batch: b, Stream: decimal.Zero, Outcome: billingdb.OnlyInBatch}
+		if b.IsZero() {
+			d.Outcome = billingdb.Match
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Customer != out[j].Customer {
+			return out[i].Customer < out[j].Customer
+		}
+		return out[i].Item < out[j].Item
+	})
+	return out, nil
+}
+
+// phases times the steps of a run for its log line.
+type phases struct {
+	last  time.Time
+	steps []any
+}
+
+func newPhases() *phases { return &phases{last: time.Now()} }
+
+func (p *phases) mark(name string) {
+	now := time.Now()
+	p.steps = append(p.steps, name, now.Sub(p.last).Round(time.Millisecond).String())
+	p.last = now
+}
+
+func (p *phases) attrs() []any { return p.steps }
