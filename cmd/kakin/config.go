@@ -24,24 +24,26 @@ type config struct {
 	RedisAddr      string
 	// DedupeRedisCluster are the seed nodes of a Redis Cluster for the
 	// dedupe claims; empty: the claims live in RedisAddr.
-	DedupeRedisCluster string
-	CHAddr             string
-	CHDatabase         string
-	CHCluster          string
-	CHUser             string
-	CHPassword         string
-	PriceList          string
-	DedupeWindow       time.Duration
-	RaterStateTTL      time.Duration
-	RerateWait         time.Duration
-	MaxBodyBytes       int64
-	MaxRecords         int
-	MaxFutureSkew      time.Duration
-	BatchSize          int
-	FlushInterval      time.Duration
-	SessionTimeout     time.Duration
-	LogLevel           string
-	LogFormat          string
+	DedupeRedisCluster  string
+	CHAddr              string
+	CHDatabase          string
+	CHCluster           string
+	RedisSentinelAddrs  string
+	RedisSentinelMaster string
+	CHUser              string
+	CHPassword          string
+	PriceList           string
+	DedupeWindow        time.Duration
+	RaterStateTTL       time.Duration
+	RerateWait          time.Duration
+	MaxBodyBytes        int64
+	MaxRecords          int
+	MaxFutureSkew       time.Duration
+	BatchSize           int
+	FlushInterval       time.Duration
+	SessionTimeout      time.Duration
+	LogLevel            string
+	LogFormat           string
 
 	DevInsecure        bool
 	TokenKeysFile      string
@@ -76,6 +78,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic, used by migrate when it creates topics")
 	fs.IntVar(&c.RetentionHours, "retention-hours", 24*7, "retention of pipeline topics, used by migrate; records are timestamped at ingest")
 	fs.StringVar(&c.RedisAddr, "redis-addr", "127.0.0.1:16379", "Redis address: dedupe claims, rater running state, locks, leases, rate limits")
+	fs.StringVar(&c.RedisSentinelAddrs, "redis-sentinel-addrs", "", "comma list of Redis Sentinels; when set, the main Redis is the primary they name for --redis-sentinel-master (followed across failovers) and --redis-addr is not used")
+	fs.StringVar(&c.RedisSentinelMaster, "redis-sentinel-master", "", "the master name the Sentinels of --redis-sentinel-addrs monitor")
 	fs.StringVar(&c.DedupeRedisCluster, "dedupe-redis-cluster", "", "comma list of seed nodes of a Redis Cluster that holds the dedupe claims instead of --redis-addr, spread over its masters (one Redis core caps the claims at ~190,000-270,000 checks/s)")
 	fs.StringVar(&c.CHAddr, "clickhouse-addr", "127.0.0.1:19000", "ClickHouse native-protocol address")
 	fs.StringVar(&c.CHDatabase, "clickhouse-database", "kakin", "ClickHouse database")

@@ -111,6 +111,9 @@ func loadConfig(name string, args []string) (config, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return cfg, err
 	}
+	if err := cfg.checkRedisSentinel(); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 

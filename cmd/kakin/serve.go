@@ -170,9 +170,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 	var rdb *redis.Client
 	redisClient := func() *redis.Client {
 		if rdb == nil {
-			rdb = redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, DialTimeout: 3 * time.Second,
-				ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxRetries: 2,
-				ContextTimeoutEnabled: true}) // callers' deadlines bound every command
+			rdb = cfg.mainRedis()
 			s.closers = append(s.closers, func() { rdb.Close() })
 		}
 		return rdb
