@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/kakin-dev/kakin/internal/redismain"
 	"github.com/redis/go-redis/v9"
@@ -33,4 +34,16 @@ func (c *config) mainRedis() *redis.Client {
 		rdb, _ = redismain.NewClient(redismain.Config{Addr: c.RedisAddr})
 	}
 	return rdb
+}
+
+// stateReplicas is how many replicas must have each running-state save
+// before the rater counts it done, and how long a save waits for them: one
+// with Sentinel (a failover promotes a replica; a save it lacks would be
+// lost, and with it the guarantee that no record is charged twice), none
+// with a single Redis (whose AOF with appendfsync always is the durability).
+func (c *config) stateReplicas() (int, time.Duration) {
+	if strings.TrimSpace(c.RedisSentinelAddrs) == "" {
+		return 0, 0
+	}
+	return 1, 2 * time.Second
 }

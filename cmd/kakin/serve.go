@@ -274,7 +274,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger) (*server, erro
 			engines := rater.NewEngines(replica, log, reg)
 			kc := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 			stage := rater.NewStage(pl, writer(""), s.metrics).
-				WithEngines(engines, runstate.New(redisClient(), cfg.RaterStateTTL)).
+				WithEngines(engines, runstate.New(redisClient(), cfg.RaterStateTTL).WithReplicaWait(cfg.stateReplicas())).
 				WithRerate(usagedb.NewRecords(conn),
 					&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, cfg.RerateWait)
 			fixed := rater.NewFixedFees(replica, engines, writer(""), s.metrics, log)
