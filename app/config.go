@@ -134,9 +134,12 @@ type KafkaConfig struct {
 	Brokers        string
 	Partitions     int
 	RetentionHours int
-	BatchSize      int
-	FlushInterval  time.Duration
-	SessionTimeout time.Duration
+	// ReplicationFactor and MinInsyncReplicas are the topics' (migrate).
+	ReplicationFactor int
+	MinInsyncReplicas int
+	BatchSize         int
+	FlushInterval     time.Duration
+	SessionTimeout    time.Duration
 }
 
 // RegisterFlags registers the Kafka flags.
@@ -144,6 +147,8 @@ func (c *KafkaConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Brokers, "kafka-brokers", "127.0.0.1:19092", "comma list of Kafka bootstrap brokers (KAFKA_BROKERS is honoured too)")
 	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic, used by migrate when it creates topics")
 	fs.IntVar(&c.RetentionHours, "retention-hours", 24*7, "retention of pipeline topics, used by migrate; records are timestamped at ingest")
+	fs.IntVar(&c.ReplicationFactor, "replication-factor", 1, "replication factor of the pipeline topics, used by migrate (production Kafka: 3)")
+	fs.IntVar(&c.MinInsyncReplicas, "min-insync-replicas", 0, "min.insync.replicas of the pipeline topics, used by migrate; 0 = the broker's default (production Kafka: 2, with acks=all)")
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per consumer batch (and per ClickHouse insert) at most")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 200*time.Millisecond, "longest wait to fill a consumer batch once it has a record")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead member's partitions move")
