@@ -190,8 +190,8 @@ func TestUsageLifecycle(t *testing.T) {
 		t.Fatalf("bulk invalidate: %d %s", r.status, r.body)
 	}
 	waitTotal("the bulk invalidation", "c1", "2026-11", "12")
-	// The statuses travel on usage.status, the correction lines on
-	// usage.rated: the total moving says nothing about the statuses yet.
+	// The statuses travel apart from the lines (usage.status): wait for
+	// them too before the cancel, which reads them to decide what changes.
 	waitFor(t, 30*time.Second, "2 invalid records after the bulk invalidation", func() (bool, string) {
 		got := count("acme", "status=invalid")
 		return got == 2, fmt.Sprintf("%d invalid", got)
