@@ -99,7 +99,7 @@ func (a *apiRoutes) handleWrite(pattern string, scope auth.Scope, h http.Handler
 // registerAdmin mounts the admin role's routes; corrections of usage records
 // are published with producer, the catalogue is kept in catalogStore.
 func (a *apiRoutes) registerAdmin(conn driver.Conn, producer corrections.Producer, catalogStore *catalogstore.Store) {
-	charges := usageapi.NewCharges(usagedb.NewCharges(conn))
+	charges := usageapi.NewCharges(usagedb.NewCharges(conn)).WithPeriods(corrections.NewPeriods(conn))
 	unrated := usageapi.NewUnrated(usagedb.NewUnrated(conn), a.pages)
 	a.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
 	a.handle("GET /v1/service-contracts/{id}/charges", auth.ScopeBillingRead, ratelimit.Admin,

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/kakin-dev/kakin/admin/corrections"
 	"github.com/kakin-dev/kakin/admin/rerates"
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/ingest/imports"
@@ -47,7 +48,7 @@ func (s *server) registerRerate(conn driver.Conn, redisClient func() *redis.Clie
 	store := jobs.NewStore(conn)
 	runner := s.jobRunner(store, redisClient())
 	runner.Register(rerates.Kind, rerates.NewHandler(usagedb.NewRecords(conn), producer))
-	api.handleWrite("POST /v1/rerate", auth.ScopeUsageWrite, rerates.NewRequests(store, runner.Wake))
+	api.handleWrite("POST /v1/rerate", auth.ScopeUsageWrite, rerates.NewRequests(store, runner.Wake).WithPeriods(corrections.NewPeriods(conn)))
 }
 
 // registerJobs mounts the job routes (ingest and admin roles: an uploader
