@@ -27,8 +27,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// registerBilling mounts the receivable routes (admin role) and registers
-// the billing-run job kind on the process's job runner. The one call in
+// registerBilling mounts the receivable routes (admin role), registers
+// the billing-run job kind on the process's job runner and runs the
+// automatic billing runs (run.Auto) as a loop. The one call in
 // serve.go is: s.registerBilling(conn, redisClient(), api, catalogReplica(conn))
 func (s *server) registerBilling(conn driver.Conn, rdb *redis.Client, api *apiRoutes, replica *catalogstore.Replica) {
 	store := billingdb.New(conn)
@@ -38,6 +39,7 @@ func (s *server) registerBilling(conn driver.Conn, rdb *redis.Client, api *apiRo
 	js := jobs.NewStore(conn)
 	runner := s.jobRunner(js, rdb)
 	runner.Register(run.Kind, run.NewJob(svc))
+	s.addLoop("billing-auto-runs", run.NewAuto(svc, run.AutoOptions{Jobs: js, Wake: runner.Wake, Tenants: replica.Tenants}).Loop)
 	for _, rt := range adminbilling.New(store, svc, js, runner.Wake, api.pages, s.log).WithMembers(groupMembers(replica)).Routes() {
 		if rt.Write {
 			api.handleWrite(rt.Pattern(), rt.Scope, rt.Handler)
