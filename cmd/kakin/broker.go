@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/deploy/devstack"
 )
 
@@ -26,14 +27,14 @@ func runBroker(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := newLogger(config{LogLevel: *logLevel}, os.Stderr)
+	log := app.LogConfig{Level: *logLevel}.Logger(os.Stderr)
 	port, err := portOf(*addr)
 	if err != nil {
 		return fmt.Errorf("--addr %q: %w", *addr, err)
 	}
 	k, err := devstack.StartKafka(*dataDir, port, *sync)
 	if err != nil {
-		if addrInUse(err) {
+		if app.AddrInUse(err) {
 			return fmt.Errorf("the broker: %s is already in use by another process; pick another with --addr=HOST:PORT: %w", *addr, err)
 		}
 		return fmt.Errorf("the broker: %w", err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
@@ -44,10 +45,10 @@ func runCatalog(ctx context.Context, args []string) error {
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	var cfg config
+	var cfg app.Config
 	fs := flag.NewFlagSet("kakin catalog "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), catalogUsage); fs.PrintDefaults() }
-	cfg.register(fs)
+	cfg.RegisterFlags(fs)
 	tenantID := fs.String("tenant", "", "tenant id (required)")
 	switch sub {
 	case "export":
@@ -120,12 +121,12 @@ func readCatalogueFile(path string) (*catalog.Catalogue, error) {
 // openCatalog opens a store on tenant's state (a replica of that tenant
 // only, loaded once). Customers' personal fields are not needed for
 // catalogue files, so no master key is loaded.
-func openCatalog(ctx context.Context, cfg config, tenantID string) (*catalogstore.Store, func(), error) {
-	conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword})
+func openCatalog(ctx context.Context, cfg app.Config, tenantID string) (*catalogstore.Store, func(), error) {
+	conn, err := chdb.Open(ctx, cfg.ClickHouse.Chdb())
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, DialTimeout: 3 * time.Second, ContextTimeoutEnabled: true})
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, DialTimeout: 3 * time.Second, ContextTimeoutEnabled: true})
 	quiet := slog.New(slog.DiscardHandler)
 	replica := catalogstore.NewReplica(conn, catalogstore.ReplicaOptions{Tenants: []string{tenantID}, WithoutPII: true, Log: quiet})
 	closeAll := func() { rdb.Close(); conn.Close() }

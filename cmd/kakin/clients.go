@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/internal/auth"
 )
 
@@ -32,10 +33,10 @@ func runClients(ctx context.Context, args []string) error {
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	var cfg config
+	var cfg app.Config
 	fs := flag.NewFlagSet("kakin clients "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), clientsUsage); fs.PrintDefaults() }
-	cfg.register(fs)
+	cfg.RegisterFlags(fs)
 	tenantID := fs.String("tenant", "", "tenant id (required)")
 	switch sub {
 	case "create":

@@ -6,48 +6,30 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func TestParseRoles(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    string
-		wantErr bool
-	}{
-		{"all", "ingest,dedupe,rater,aggregator,admin", false},
-		{"rater", "rater", false},
-		{" ingest , admin,ingest", "ingest,admin", false},
-		{"ingest,billing", "", true},
-		{"", "", true},
-	}
-	for _, tt := range tests {
-		got, err := parseRoles(tt.in)
-		if (err != nil) != tt.wantErr || strings.Join(got, ",") != tt.want {
-			t.Errorf("parseRoles(%q) = %v, %v; want %q, err %v", tt.in, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
+	"github.com/kakin-dev/kakin/app"
+)
 
 func TestFlagsFromEnvironment(t *testing.T) {
 	t.Setenv("KAKIN_BATCH_SIZE", "77")
 	t.Setenv("KAFKA_BROKERS", "k1:9092,k2:9092")
 	t.Setenv("KAKIN_REDIS_ADDR", "r:1")
-	var cfg config
+	var cfg app.Config
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	cfg.register(fs)
-	if err := parseFlags(fs, []string{"--redis-addr=r:2"}); err != nil {
+	cfg.RegisterFlags(fs)
+	if err := app.ParseFlags(fs, []string{"--redis-addr=r:2"}); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.BatchSize != 77 || strings.Join(cfg.brokers(), "|") != "k1:9092|k2:9092" || cfg.RedisAddr != "r:2" {
+	if cfg.Kafka.BatchSize != 77 || strings.Join(cfg.Kafka.BrokerList(), "|") != "k1:9092|k2:9092" || cfg.Redis.Addr != "r:2" {
 		t.Errorf("config %+v: want env applied and flags winning", cfg)
 	}
 	t.Setenv("KAKIN_BATCH_SIZE", "many")
-	if err := parseFlags(flag.NewFlagSet("t", flag.ContinueOnError), nil); err != nil {
+	if err := app.ParseFlags(flag.NewFlagSet("t", flag.ContinueOnError), nil); err != nil {
 		t.Fatal("a flagset without the flag must ignore the variable")
 	}
 	fs = flag.NewFlagSet("t", flag.ContinueOnError)
-	new(config).register(fs)
-	if err := parseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), "KAKIN_BATCH_SIZE") {
+	new(app.Config).RegisterFlags(fs)
+	if err := app.ParseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), "KAKIN_BATCH_SIZE") {
 		t.Errorf("bad environment value: err %v, want one naming KAKIN_BATCH_SIZE", err)
 	}
 }
@@ -59,10 +41,10 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
-	new(config).register(fs)
+	new(app.Config).RegisterFlags(fs)
 	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(string(readme), "`--"+f.Name+"` | `"+envName(f.Name)+"`") {
-			t.Errorf("README.md does not document --%s / %s (regenerate with `kakin config`)", f.Name, envName(f.Name))
+		if !strings.Contains(string(readme), "`--"+f.Name+"` | `"+app.EnvName(f.Name)+"`") {
+			t.Errorf("README.md does not document --%s / %s (regenerate with `kakin config`)", f.Name, app.EnvName(f.Name))
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/tenants"
 )
 
@@ -47,29 +46,4 @@ func setDataLimits(ctx context.Context, store *tenants.Store, fs *flag.FlagSet, 
 	fmt.Printf("tenant %s data limits: customers %d, contracts %d, detail lines %d\n", tenant, eff.Customers, eff.Contracts, eff.DetailLines)
 	rates := set["ingest-events-per-second"] || set["ingest-requests-per-second"] || set["admin-requests-per-minute"]
 	return !rates, nil
-}
-
-// catalogueLimits reads a tenant's customer and contract limits for the
-// catalogue store.
-func catalogueLimits(store *tenants.Store) catalogstore.DataLimitsFunc {
-	return func(ctx context.Context, tenant string) (catalogstore.DataLimits, error) {
-		l, err := store.DataLimits(ctx, tenant)
-		if err != nil {
-			return catalogstore.DataLimits{}, err
-		}
-		l = l.WithDefaults()
-		return catalogstore.DataLimits{Customers: l.Customers, Contracts: l.Contracts}, nil
-	}
-}
-
-// detailLineLimit reads a tenant's receivable detail-line limit for the
-// billing run.
-func detailLineLimit(store *tenants.Store) func(ctx context.Context, tenant string) (uint64, error) {
-	return func(ctx context.Context, tenant string) (uint64, error) {
-		l, err := store.DataLimits(ctx, tenant)
-		if err != nil {
-			return 0, err
-		}
-		return uint64(l.WithDefaults().DetailLines), nil
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
@@ -21,19 +22,19 @@ const demoCatalogueFile = "deploy/demo/catalogue.yaml"
 // its demo customers (cust-001..003) with a basic contract and a contract on
 // the cloud service (cust-001 also with the backup option), on the first run:
 // once the tenant has masters, later runs leave what admins changed alone.
-func bootstrapCatalog(ctx context.Context, cfg config, log *slog.Logger) error {
+func bootstrapCatalog(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	c, err := readCatalogueFile(demoCatalogueFile)
 	if err != nil {
 		return err
 	}
-	conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword})
+	conn, err := chdb.Open(ctx, cfg.ClickHouse.Chdb())
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, DialTimeout: 3 * time.Second, ContextTimeoutEnabled: true})
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, DialTimeout: 3 * time.Second, ContextTimeoutEnabled: true})
 	defer rdb.Close()
-	master, err := vault.LoadMasterKeys(cfg.MasterKeyFile)
+	master, err := vault.LoadMasterKeys(cfg.Admin.MasterKeyFile)
 	if err != nil {
 		return err
 	}

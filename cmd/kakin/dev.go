@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/deploy/devstack"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/vault"
@@ -23,16 +24,16 @@ import (
 // process until interrupted. Run it again on the same directory and the data
 // is still there.
 func runDev(ctx context.Context, args []string) error {
-	var cfg config
+	var cfg app.Config
 	fs := flag.NewFlagSet("kakin dev", flag.ContinueOnError)
-	cfg.register(fs)
+	cfg.RegisterFlags(fs)
 	dataDir := fs.String("data-dir", ".run", "directory for Redis, ClickHouse and Kafka data")
 	chHTTPPort := fs.Int("clickhouse-http-port", 18123, "ClickHouse HTTP port of the local stack")
 	kafkaSync := fs.Bool("kafka-sync", false, "fsync every produce in the embedded broker (durable across power loss, ~10x slower)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := app.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	log := newLogger(cfg, os.Stderr)
+	log := cfg.Log.Logger(os.Stderr)
 	dir, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return err
@@ -40,20 +41,20 @@ func runDev(ctx context.Context, args []string) error {
 	if err := devstack.EnsureInstalled(ctx, log); err != nil {
 		return err
 	}
-	redisPort, err := portOf(cfg.RedisAddr)
+	redisPort, err := portOf(cfg.Redis.Addr)
 	if err != nil {
 		return fmt.Errorf("--redis-addr: %w", err)
 	}
-	chPort, err := portOf(cfg.CHAddr)
+	chPort, err := portOf(cfg.ClickHouse.Addr)
 	if err != nil {
 		return fmt.Errorf("--clickhouse-addr: %w", err)
 	}
-	brokers := cfg.brokers()
+	brokers := cfg.Kafka.BrokerList()
 	external := os.Getenv("KAFKA_BROKERS") != ""
 	kafkaPort := 0
 	if !external {
 		if len(brokers) != 1 {
-			return fmt.Errorf("--kafka-brokers: the embedded broker takes one address, got %q", cfg.KafkaBrokers)
+			return fmt.Errorf("--kafka-brokers: the embedded broker takes one address, got %q", cfg.Kafka.Brokers)
 		}
 		if kafkaPort, err = portOf(brokers[0]); err != nil {
 			return fmt.Errorf("--kafka-brokers: %w", err)
@@ -63,7 +64,7 @@ func runDev(ctx context.Context, args []string) error {
 	log.Info("starting local stack", "data_dir", dir)
 	redis, err := devstack.StartRedis(ctx, filepath.Join(dir, "redis"), redisPort)
 	if err != nil {
-		return portInUseError(err, addrInUse(err) || portTaken(redisPort), "the local Redis", redisPort, "redis-addr", "HOST:PORT")
+		return portInUseError(err, app.AddrInUse(err) || portTaken(redisPort), "the local Redis", redisPort, "redis-addr", "HOST:PORT")
 	}
 	defer redis.Stop()
 	ch, err := devstack.StartClickHouse(ctx, filepath.Join(dir, "clickhouse"), chPort, *chHTTPPort)
@@ -74,7 +75,7 @@ func runDev(ctx context.Context, args []string) error {
 	if !external {
 		k, err := devstack.StartKafka(filepath.Join(dir, "kafka"), kafkaPort, *kafkaSync)
 		if err != nil {
-			return portInUseError(err, addrInUse(err), "the embedded Kafka broker", kafkaPort, "kafka-brokers", "HOST:PORT")
+			return portInUseError(err, app.AddrInUse(err), "the embedded Kafka broker", kafkaPort, "kafka-brokers", "HOST:PORT")
 		}
 		defer k.Close()
 		durability := "page cache (no fsync): survives a crash of kakin, not of the machine"
@@ -83,25 +84,25 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		log.Info("embedded kafka broker", "addr", k.Addrs[0], "durability", durability)
 	} else {
-		log.Info("using external kafka", "brokers", cfg.KafkaBrokers)
+		log.Info("using external kafka", "brokers", cfg.Kafka.Brokers)
 	}
 
 	if err := migrate(ctx, cfg, log); err != nil {
 		return err
 	}
-	if cfg.ImportDir == "" {
-		cfg.ImportDir = filepath.Join(dir, "imports")
+	if cfg.Ingest.ImportDir == "" {
+		cfg.Ingest.ImportDir = filepath.Join(dir, "imports")
 	}
 	if !flagSet(fs, "token-keys-file") {
-		cfg.TokenKeysFile = filepath.Join(dir, "token-keys")
+		cfg.API.TokenKeysFile = filepath.Join(dir, "token-keys")
 	}
-	if _, err := auth.GenerateKeyFile(cfg.TokenKeysFile); err != nil {
+	if _, err := auth.GenerateKeyFile(cfg.API.TokenKeysFile); err != nil {
 		return err
 	}
 	if !flagSet(fs, "master-key-file") {
-		cfg.MasterKeyFile = filepath.Join(dir, "master-key")
+		cfg.Admin.MasterKeyFile = filepath.Join(dir, "master-key")
 	}
-	if _, err := vault.GenerateMasterKeyFile(cfg.MasterKeyFile); err != nil {
+	if _, err := vault.GenerateMasterKeyFile(cfg.Admin.MasterKeyFile); err != nil {
 		return err
 	}
 	demo, err := bootstrapDemo(ctx, cfg, dir)
@@ -111,18 +112,18 @@ func runDev(ctx context.Context, args []string) error {
 	if err := bootstrapCatalog(ctx, cfg, log); err != nil {
 		return fmt.Errorf("demo catalogue: %w", err)
 	}
-	s, err := newServer(ctx, cfg, log)
+	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	go func() {
 		select {
-		case <-s.ready:
-			printBanner(s.addr, cfg, ch.HTTPAddr, demo)
+		case <-a.Ready():
+			printBanner(a.Addr(), cfg, ch.HTTPAddr, demo)
 		case <-ctx.Done():
 		}
 	}()
-	return s.run(ctx)
+	return a.Run(ctx)
 }
 
 // portInUseError explains a local-stack server that did not start because
@@ -132,7 +133,7 @@ func portInUseError(err error, inUse bool, what string, port int, flagName, form
 	if !inUse {
 		return err
 	}
-	return explainListen(err, true, what, loopback(port), flagName, form)
+	return app.ExplainListen(err, true, what, loopback(port), flagName, form)
 }
 
 // clickHouseStartError names the flag that moves the local ClickHouse's
@@ -143,9 +144,9 @@ func clickHouseStartError(err error, native, http int) error {
 		return portInUseError(err, true, "the local ClickHouse (native protocol)", native, "clickhouse-addr", "HOST:PORT")
 	case portTaken(http):
 		return portInUseError(err, true, "the local ClickHouse's HTTP interface", http, "clickhouse-http-port", "PORT")
-	case addrInUse(err):
+	case app.AddrInUse(err):
 		return fmt.Errorf("the local ClickHouse: a port it needs is in use; move its native port with --clickhouse-addr=HOST:PORT or %s=HOST:PORT, its HTTP port with --clickhouse-http-port=PORT or %s=PORT: %w",
-			envName("clickhouse-addr"), envName("clickhouse-http-port"), err)
+			app.EnvName("clickhouse-addr"), app.EnvName("clickhouse-http-port"), err)
 	}
 	return err
 }
@@ -159,7 +160,7 @@ func portTaken(port int) bool {
 	}
 	ln, err := net.Listen("tcp", loopback(port))
 	if err != nil {
-		return addrInUse(err)
+		return app.AddrInUse(err)
 	}
 	ln.Close()
 	return false
@@ -185,7 +186,7 @@ type demoClient struct {
 
 // bootstrapDemo creates the demo tenants (those of the demo price list) and a
 // demo client with every scope, once.
-func bootstrapDemo(ctx context.Context, cfg config, dir string) (demoClient, error) {
+func bootstrapDemo(ctx context.Context, cfg app.Config, dir string) (demoClient, error) {
 	registry, store, closeStore, err := openStores(ctx, cfg)
 	if err != nil {
 		return demoClient{}, err
@@ -226,15 +227,15 @@ func bootstrapDemo(ctx context.Context, cfg config, dir string) (demoClient, err
 func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	_, env := os.LookupEnv(envName(name))
+	_, env := os.LookupEnv(app.EnvName(name))
 	return set || env
 }
 
-func printBanner(httpAddr string, cfg config, chHTTP string, demo demoClient) {
+func printBanner(httpAddr string, cfg app.Config, chHTTP string, demo demoClient) {
 	base := "http://" + httpAddr
-	chHost, chPort, err := net.SplitHostPort(cfg.CHAddr)
+	chHost, chPort, err := net.SplitHostPort(cfg.ClickHouse.Addr)
 	if err != nil {
-		chHost, chPort = cfg.CHAddr, "9000"
+		chHost, chPort = cfg.ClickHouse.Addr, "9000"
 	}
 	fmt.Printf(`
 Kakin is running (all roles, demo tenant "demo", customers cust-001..003, JPY).
@@ -264,7 +265,7 @@ Open a SQL prompt on the data (finance views with FINAL built in: docs/FINANCE.m
   clickhouse-client --host %[12]s --port %[13]s --database %[4]s
 
 Ctrl-C stops everything; data stays under the data directory.
-`, base, cfg.CHAddr, chHTTP, cfg.CHDatabase, cfg.RedisAddr, cfg.KafkaBrokers, nowRFC3339(), nowPeriod(), demo.ID, demo.Secret, selfName(), chHost, chPort)
+`, base, cfg.ClickHouse.Addr, chHTTP, cfg.ClickHouse.Database, cfg.Redis.Addr, cfg.Kafka.Brokers, nowRFC3339(), nowPeriod(), demo.ID, demo.Secret, selfName(), chHost, chPort)
 }
 
 // selfName is how to run this binary again from the current directory:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/vault"
 	"github.com/redis/go-redis/v9"
@@ -27,23 +28,23 @@ func runKeys(ctx context.Context, args []string) error {
 		fmt.Fprint(os.Stderr, keysUsage)
 		return errors.New("missing or unknown subcommand")
 	}
-	var cfg config
+	var cfg app.Config
 	fs := flag.NewFlagSet("kakin keys rewrap", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), keysUsage); fs.PrintDefaults() }
-	cfg.register(fs)
+	cfg.RegisterFlags(fs)
 	if _, err := parseFlagsAndArgs(fs, args[1:]); err != nil {
 		return ignoreHelp(err)
 	}
-	master, err := vault.LoadMasterKeys(cfg.MasterKeyFile)
+	master, err := vault.LoadMasterKeys(cfg.Admin.MasterKeyFile)
 	if err != nil {
 		return err
 	}
-	conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword})
+	conn, err := chdb.Open(ctx, cfg.ClickHouse.Chdb())
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, DialTimeout: 3 * time.Second})
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, DialTimeout: 3 * time.Second})
 	defer rdb.Close()
 	n, err := vault.New(conn, rdb, master).Rewrap(ctx)
 	if err != nil {

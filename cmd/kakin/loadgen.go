@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/rater/pricelist"
 	"github.com/kakin-dev/kakin/tools/loadgen"
@@ -26,7 +27,7 @@ func runLoadgen(ctx context.Context, args []string) error {
 		ch        chdb.Config
 		priceList string
 		jsonOut   bool
-		logCfg    config
+		logCfg    app.LogConfig
 	)
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "ingest base URL; usage is posted to <url>/v1/usage")
 	fs.StringVar(&cfg.Tenant, "tenant", "loadgen", "tenant the events belong to; its price list entry must price any customer")
@@ -47,15 +48,14 @@ func runLoadgen(ctx context.Context, args []string) error {
 	fs.StringVar(&ch.Password, "clickhouse-password", "", "ClickHouse password")
 	fs.DurationVar(&cfg.Timeout, "timeout", 2*time.Minute, "how long to wait after sending for ClickHouse to hold the full totals")
 	fs.BoolVar(&jsonOut, "json", false, "print the result as JSON")
-	fs.StringVar(&logCfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&logCfg.LogFormat, "log-format", "text", "log format: text or json")
-	if err := parseFlags(fs, args); err != nil {
+	logCfg.RegisterFlags(fs)
+	if err := app.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	cfg.Log = newLogger(logCfg, os.Stderr)
+	cfg.Log = logCfg.Logger(os.Stderr)
 	if clientID != "" {
 		tok, err := fetchToken(ctx, cfg.URL, clientID, clientSecret)
 		if err != nil {

@@ -7,17 +7,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 
-	"github.com/kakin-dev/kakin/internal/chdb"
-	"github.com/kakin-dev/kakin/internal/stream"
-	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -26,7 +20,7 @@ var version = "dev"
 const usage = `kakin — streaming usage ingestion and rating
 
 Usage:
-  kakin serve   [flags]   run roles (--roles=all or a comma list of ingest,dedupe,rater,aggregator,admin)
+  kakin serve   [flags]   run roles (--roles=all, api, pipeline or a comma list of ingest,dedupe,rater,aggregator,admin)
   kakin migrate [flags]   create Kafka topics and ClickHouse tables (idempotent)
   kakin dev     [flags]   start Redis, ClickHouse and an embedded broker under ./.run, migrate, and serve all roles
   kakin broker  [--addr A] [--data-dir D] [--sync]
@@ -87,9 +81,7 @@ func main() {
 	case "keys":
 		err = runKeys(ctx, args)
 	case "config":
-		fs := flag.NewFlagSet("kakin", flag.ContinueOnError)
-		new(config).register(fs)
-		fmt.Print(configTable(fs))
+		runConfig(os.Stdout)
 	case "version", "--version", "-v":
 		fmt.Println("kakin", version)
 	case "help", "-h", "--help":
@@ -104,63 +96,14 @@ func main() {
 	}
 }
 
-func loadConfig(name string, args []string) (config, error) {
-	var cfg config
+// loadConfig parses the flags of every module (and the environment) for
+// the command name.
+func loadConfig(name string, args []string) (app.Config, error) {
+	var cfg app.Config
 	fs := flag.NewFlagSet("kakin "+name, flag.ContinueOnError)
-	cfg.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	cfg.RegisterFlags(fs)
+	if err := app.ParseFlags(fs, args); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
-}
-
-func newLogger(cfg config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if strings.EqualFold(cfg.LogFormat, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func runServe(ctx context.Context, args []string) error {
-	cfg, err := loadConfig("serve", args)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, os.Stderr)
-	s, err := newServer(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	return s.run(ctx)
-}
-
-func runMigrate(ctx context.Context, args []string) error {
-	cfg, err := loadConfig("migrate", args)
-	if err != nil {
-		return err
-	}
-	return migrate(ctx, cfg, newLogger(cfg, os.Stderr))
-}
-
-// migrate creates the pipeline topics and applies the ClickHouse migrations.
-func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
-	var specs []stream.TopicSpec
-	retention := int64(cfg.RetentionHours) * int64(time.Hour/time.Millisecond)
-	for _, t := range schemas.Topics {
-		specs = append(specs, stream.TopicSpec{Name: t, Partitions: cfg.Partitions, RetentionMS: retention})
-	}
-	if err := stream.CreateTopics(ctx, cfg.brokers(), specs); err != nil {
-		return err
-	}
-	log.Info("kafka topics ready", "topics", strings.Join(schemas.Topics, ","), "partitions", cfg.Partitions)
-	if err := chdb.Migrate(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword}, log); err != nil {
-		return err
-	}
-	log.Info("clickhouse schema ready", "database", cfg.CHDatabase)
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/kakin-dev/kakin/admin/corrections"
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/internal/chdb"
 )
 
@@ -32,10 +33,10 @@ func runPeriods(ctx context.Context, args []string) error {
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	var cfg config
+	var cfg app.Config
 	fs := flag.NewFlagSet("kakin periods "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), periodsUsage); fs.PrintDefaults() }
-	cfg.register(fs)
+	cfg.RegisterFlags(fs)
 	tenantID := fs.String("tenant", "", "tenant id")
 	period := fs.String("period", "", "billing period, YYYY-MM")
 	if sub != "close" && sub != "reopen" && sub != "list" {
@@ -50,7 +51,7 @@ func runPeriods(ctx context.Context, args []string) error {
 		fmt.Fprint(os.Stderr, periodsUsage)
 		return errors.New("--tenant is required, and --period to close or reopen")
 	}
-	conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword})
+	conn, err := chdb.Open(ctx, cfg.ClickHouse.Chdb())
 	if err != nil {
 		return err
 	}

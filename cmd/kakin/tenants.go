@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/tenants"
@@ -43,10 +44,10 @@ func runTenants(ctx context.Context, args []string) error {
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	var cfg config
+	var cfg app.Config
 	fs := flag.NewFlagSet("kakin tenants "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), tenantsUsage); fs.PrintDefaults() }
-	cfg.register(fs)
+	cfg.RegisterFlags(fs)
 	switch sub {
 	case "create":
 		name := fs.String("name", "", "display name (default: the id)")
@@ -139,7 +140,7 @@ func runTenants(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("tenant %s dedupe window: %s (processes apply it within %s)\n", t.ID, windowText(t.DedupeWindow), cfg.TenantRefresh)
+		fmt.Printf("tenant %s dedupe window: %s (processes apply it within %s)\n", t.ID, windowText(t.DedupeWindow), cfg.Tenants.Refresh)
 		return nil
 	default:
 		fmt.Fprint(os.Stderr, tenantsUsage)
@@ -195,10 +196,10 @@ func windowText(d time.Duration) string {
 }
 
 // parseFlagsAndArgs applies the environment and the command line like
-// parseFlags, but also accepts flags after positional arguments
+// app.ParseFlags, but also accepts flags after positional arguments
 // ("create acme --name Acme"). It returns the positional arguments.
 func parseFlagsAndArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	if err := parseFlags(fs, args); err != nil {
+	if err := app.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	var pos []string
@@ -223,12 +224,12 @@ func ignoreHelp(err error) error {
 
 // openStores connects to the ClickHouse database of cfg and returns its
 // tenant registry and its API client store.
-func openStores(ctx context.Context, cfg config) (*tenants.Store, *auth.Store, func(), error) {
-	conn, err := chdb.Open(ctx, chdb.Config{Addr: cfg.CHAddr, Database: cfg.CHDatabase, User: cfg.CHUser, Password: cfg.CHPassword})
+func openStores(ctx context.Context, cfg app.Config) (*tenants.Store, *auth.Store, func(), error) {
+	conn, err := chdb.Open(ctx, cfg.ClickHouse.Chdb())
 	if err != nil {
 		var ex *clickhouse.Exception
 		if errors.As(err, &ex) && ex.Code == 81 { // UNKNOWN_DATABASE
-			return nil, nil, nil, fmt.Errorf("clickhouse database %q does not exist: run `kakin migrate` first (%w)", cfg.CHDatabase, err)
+			return nil, nil, nil, fmt.Errorf("clickhouse database %q does not exist: run `kakin migrate` first (%w)", cfg.ClickHouse.Database, err)
 		}
 		return nil, nil, nil, err
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kakin-dev/kakin/app"
 )
 
 const usageUsage = `kakin usage send -f FILE [--mode atomic|partial] [--url URL] [--client-id ID --client-secret S | --token T | --tenant T]
@@ -123,7 +125,7 @@ func runUsageSend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.BoolVar(&quiet, "quiet", false, "no progress on stderr")
 	fs.BoolVar(&jsonOut, "json", false, "print the final job as JSON")
 	fs.IntVar(&showErrors, "show-errors", 10, "how many lines of the error report to print")
-	if err := parseFlags(fs, args); err != nil {
+	if err := app.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if file == "" || fs.NArg() > 0 {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -27,19 +27,19 @@ func TestBrokerOutageKeepsTheServerRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newBareServer(config{HTTPAddr: "127.0.0.1:0", KafkaBrokers: fmt.Sprintf("127.0.0.1:%d", port),
-		BatchSize: 10, FlushInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second}, slog.New(slog.DiscardHandler))
+	s := newApp(Config{HTTP: HTTPConfig{Addr: "127.0.0.1:0"}, Kafka: KafkaConfig{Brokers: fmt.Sprintf("127.0.0.1:%d", port),
+		BatchSize: 10, FlushInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second}}, slog.New(slog.DiscardHandler))
 	stages := []string{"dedupe", "aggregator"}
 	for _, stage := range stages {
 		cc := s.consumer(stage, "kakin-"+stage, []string{"usage.raw"})
-		s.addLoop(stage, func(ctx context.Context) error {
+		s.group.Go(stage, func(ctx context.Context) error {
 			return stream.Consume(ctx, cc, func(context.Context, []kafka.Message) error { return nil })
 		})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- s.run(ctx) }()
+	go func() { done <- s.Run(ctx) }()
 
 	readyz := func() (int, map[string]string) {
 		rec := httptest.NewRecorder()
@@ -74,7 +74,7 @@ func TestBrokerOutageKeepsTheServerRunning(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // poll interval
 	}
 	for _, stage := range stages {
-		if n := testutil.ToFloat64(s.failures.WithLabelValues(stage)); n != 0 {
+		if n := testutil.ToFloat64(s.group.failures.WithLabelValues(stage)); n != 0 {
 			t.Errorf("kakin_component_failures_total{component=%q} = %v, want 0", stage, n)
 		}
 	}

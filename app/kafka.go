@@ -1,0 +1,37 @@
+package app
+
+import (
+	"context"
+
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/segmentio/kafka-go"
+)
+
+// initKafka registers the readiness check "kafka": the brokers answer.
+// Roles make their own writers and consumers (writer, consumer).
+func (a *App) initKafka(context.Context) error {
+	brokers := a.cfg.Kafka.BrokerList()
+	a.group.Check("kafka", func(ctx context.Context) error { return stream.Ping(ctx, brokers) })
+	return nil
+}
+
+// writer returns a Kafka writer to topic ("": each message names its
+// topic), closed after every component returned.
+func (a *App) writer(topic string) *kafka.Writer {
+	w := stream.NewWriter(a.cfg.Kafka.BrokerList(), topic)
+	a.onClose(func() { w.Close() })
+	return w
+}
+
+// consumer returns the consumer configuration of a stage and registers its
+// readiness check, "<stage>_kafka": it fails while the stage cannot fetch
+// from Kafka. The consumer rides such an outage out (retrying with a
+// backoff, kakin_stage_kafka_up 0) rather than failing the process.
+func (a *App) consumer(stage, group string, topics []string) stream.ConsumerConfig {
+	health := &stream.Health{}
+	a.group.Check(stage+"_kafka", health.Ready)
+	k := a.cfg.Kafka
+	return stream.ConsumerConfig{Stage: stage, Brokers: k.BrokerList(), Group: group, Topics: topics,
+		MaxBatch: k.BatchSize, MaxWait: k.FlushInterval, SessionTimeout: k.SessionTimeout,
+		Log: a.log, Metrics: a.metrics, Health: health}
+}
