@@ -13,6 +13,7 @@ import (
 
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/kakin-dev/kakin/internal/redismain"
 )
 
 // Config is every setting of a Kakin process, one section per module. Each
@@ -133,9 +134,12 @@ type KafkaConfig struct {
 	Brokers        string
 	Partitions     int
 	RetentionHours int
-	BatchSize      int
-	FlushInterval  time.Duration
-	SessionTimeout time.Duration
+	// ReplicationFactor and MinInsyncReplicas are the topics' (migrate).
+	ReplicationFactor int
+	MinInsyncReplicas int
+	BatchSize         int
+	FlushInterval     time.Duration
+	SessionTimeout    time.Duration
 }
 
 // RegisterFlags registers the Kafka flags.
@@ -143,6 +147,8 @@ func (c *KafkaConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Brokers, "kafka-brokers", "127.0.0.1:19092", "comma list of Kafka bootstrap brokers (KAFKA_BROKERS is honoured too)")
 	fs.IntVar(&c.Partitions, "partitions", 12, "partitions per topic, used by migrate when it creates topics")
 	fs.IntVar(&c.RetentionHours, "retention-hours", 24*7, "retention of pipeline topics, used by migrate; records are timestamped at ingest")
+	fs.IntVar(&c.ReplicationFactor, "replication-factor", 1, "replication factor of the pipeline topics, used by migrate (production Kafka: 3)")
+	fs.IntVar(&c.MinInsyncReplicas, "min-insync-replicas", 0, "min.insync.replicas of the pipeline topics, used by migrate; 0 = the broker's default (production Kafka: 2, with acks=all)")
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "records per consumer batch (and per ClickHouse insert) at most")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 200*time.Millisecond, "longest wait to fill a consumer batch once it has a record")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead member's partitions move")
@@ -162,11 +168,36 @@ func (c *KafkaConfig) BrokerList() []string { return splitList(c.Brokers) }
 // RedisConfig is the Redis every role shares.
 type RedisConfig struct {
 	Addr string
+	// SentinelAddrs and SentinelMaster, when set, name the Sentinels and
+	// the master they monitor: the main Redis is then the primary they
+	// name, followed across failovers (internal/redismain), and Addr is not
+	// used.
+	SentinelAddrs  string
+	SentinelMaster string
 }
 
-// RegisterFlags registers --redis-addr.
+// RegisterFlags registers --redis-addr and the Sentinel flags.
 func (c *RedisConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "redis-addr", "127.0.0.1:16379", "Redis address: dedupe claims, rater running state, locks, leases, rate limits")
+	fs.StringVar(&c.SentinelAddrs, "redis-sentinel-addrs", "", "comma list of Redis Sentinels; when set, the main Redis is the primary they name for --redis-sentinel-master (followed across failovers) and --redis-addr is not used")
+	fs.StringVar(&c.SentinelMaster, "redis-sentinel-master", "", "the master name the Sentinels of --redis-sentinel-addrs monitor")
+}
+
+// Redismain is the configuration redismain.NewClient takes.
+func (c *RedisConfig) Redismain() redismain.Config {
+	return redismain.Config{Addr: c.Addr, SentinelAddrs: splitList(c.SentinelAddrs), Master: c.SentinelMaster}
+}
+
+// StateReplicas is how many replicas must have each running-state save
+// before the rater counts it done, and how long a save waits for them: one
+// with Sentinel (a failover promotes a replica; a save it lacks would be
+// lost, and with it the guarantee that no record is charged twice), none
+// with a single Redis (whose AOF with appendfsync always is the durability).
+func (c *RedisConfig) StateReplicas() (int, time.Duration) {
+	if len(splitList(c.SentinelAddrs)) == 0 {
+		return 0, 0
+	}
+	return 1, 2 * time.Second
 }
 
 // ClickHouseConfig is the ClickHouse database.
@@ -175,19 +206,22 @@ type ClickHouseConfig struct {
 	Database string
 	User     string
 	Password string
+	// Cluster names the ClickHouse cluster the tables live on (chdb.Config).
+	Cluster string
 }
 
 // RegisterFlags registers the ClickHouse flags.
 func (c *ClickHouseConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "clickhouse-addr", "127.0.0.1:19000", "ClickHouse native-protocol address")
 	fs.StringVar(&c.Database, "clickhouse-database", "kakin", "ClickHouse database")
+	fs.StringVar(&c.Cluster, "clickhouse-cluster", "", "ClickHouse cluster (remote_servers) to run on: migrate creates replicated tables and Distributed tables ON CLUSTER, inserts go through the Distributed tables synchronously; empty = one server")
 	fs.StringVar(&c.User, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password")
 }
 
 // Chdb is the configuration chdb.Open and chdb.Migrate take.
 func (c *ClickHouseConfig) Chdb() chdb.Config {
-	return chdb.Config{Addr: c.Addr, Database: c.Database, User: c.User, Password: c.Password}
+	return chdb.Config{Addr: c.Addr, Database: c.Database, User: c.User, Password: c.Password, Cluster: c.Cluster}
 }
 
 // TenantsConfig is the tenant settings every process reloads: the dedupe

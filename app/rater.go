@@ -33,7 +33,7 @@ func (a *App) initRater(ctx context.Context) error {
 	engines := rater.NewEngines(a.replica, a.log, a.reg)
 	kc := &kafka.Client{Addr: kafka.TCP(a.cfg.Kafka.BrokerList()...), Timeout: 10 * time.Second}
 	stage := rater.NewStage(pl, a.writer(""), a.metrics).
-		WithEngines(engines, runstate.New(a.rdb, cfg.StateTTL)).
+		WithEngines(engines, runstate.New(a.rdb, cfg.StateTTL).WithReplicaWait(a.cfg.Redis.StateReplicas())).
 		WithRerate(usagedb.NewRecords(a.ch),
 			&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, cfg.RerateWait)
 	fixed := rater.NewFixedFees(a.replica, engines, a.writer(""), a.metrics, a.log)

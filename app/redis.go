@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/kakin-dev/kakin/internal/redismain"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -19,9 +20,18 @@ const (
 // leases, running state, and the dedupe claims without a cluster). It
 // connects on first use; readiness is checked by the roles that need it.
 func (a *App) initRedis(context.Context) error {
-	rdb := redis.NewClient(&redis.Options{Addr: a.cfg.Redis.Addr, DialTimeout: redisDialTimeout,
-		ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout, MaxRetries: redisMaxRetries,
-		ContextTimeoutEnabled: true})
+	var rdb *redis.Client
+	if rc := a.cfg.Redis.Redismain(); len(rc.SentinelAddrs) > 0 {
+		// Through Sentinel: the failover client follows the primary.
+		var err error
+		if rdb, err = redismain.NewClient(rc); err != nil {
+			return err
+		}
+	} else {
+		rdb = redis.NewClient(&redis.Options{Addr: a.cfg.Redis.Addr, DialTimeout: redisDialTimeout,
+			ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout, MaxRetries: redisMaxRetries,
+			ContextTimeoutEnabled: true})
+	}
 	a.rdb = rdb
 	a.onClose(func() { rdb.Close() })
 	return nil

@@ -3,7 +3,8 @@
 # redis-server and clickhouse-server (Debian packages), clickhouse-client for
 # a SQL prompt on the data (`make run` prints how to open one;
 # docs/FINANCE.md), and promtool (Debian's prometheus package) for the alert
-# rules' unit tests (deploy/prometheus). Only missing ones are installed;
+# rules' unit tests (deploy/prometheus), and zookeeper for the replicated
+# ClickHouse cluster test (make test-cluster). Only missing ones are installed;
 # `apt-get update` runs only when something is missing.
 set -euo pipefail
 
@@ -16,9 +17,10 @@ have redis-server || missing+=(redis-server)
 have clickhouse-server || missing+=(clickhouse-server)
 have clickhouse-client || missing+=(clickhouse-client)
 have promtool || missing+=(prometheus)
+[[ -f /usr/share/java/zookeeper.jar ]] || missing+=(zookeeper)
 
 if ((${#missing[@]} == 0)); then
-	echo "install-deps: redis-server, clickhouse-server, clickhouse-client and promtool already installed; nothing to do"
+	echo "install-deps: redis-server, clickhouse-server, clickhouse-client, promtool and zookeeper already installed; nothing to do"
 	exit 0
 fi
 
@@ -38,6 +40,10 @@ echo "install-deps: missing: ${missing[*]}; running apt-get update"
 echo "install-deps: installing: ${missing[*]}"
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 
+if [[ ! -f /usr/share/java/zookeeper.jar ]]; then
+	echo "install-deps: zookeeper still missing after apt-get install" >&2
+	exit 1
+fi
 for b in redis-server clickhouse-server clickhouse-client promtool; do
 	if ! have "$b"; then
 		echo "install-deps: $b still missing after apt-get install" >&2

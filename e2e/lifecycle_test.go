@@ -195,9 +195,12 @@ func TestUsageLifecycle(t *testing.T) {
 		t.Fatalf("bulk invalidate: %d %s", r.status, r.body)
 	}
 	waitTotal("the bulk invalidation", "c1", "2026-11", "12")
-	if got := count("acme", "status=invalid"); got != 2 {
-		t.Errorf("%d invalid records after the bulk invalidation, want 2", got)
-	}
+	// The statuses travel apart from the lines (usage.status): wait for
+	// them too before the cancel, which reads them to decide what changes.
+	waitFor(t, 30*time.Second, "2 invalid records after the bulk invalidation", func() (bool, string) {
+		got := count("acme", "status=invalid")
+		return got == 2, fmt.Sprintf("%d invalid", got)
+	})
 	if r := a.do("POST", "/v1/usage/cancel", "", bulk, acme...); r.status != 202 || !bytes.Contains(r.body, []byte(`"changed":2`)) {
 		t.Fatalf("bulk cancel: %d %s", r.status, r.body)
 	}

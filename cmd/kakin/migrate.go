@@ -29,7 +29,8 @@ func migrate(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	k := cfg.Kafka
 	retention := int64(k.RetentionHours) * int64(time.Hour/time.Millisecond)
 	for _, t := range schemas.Topics {
-		specs = append(specs, stream.TopicSpec{Name: t, Partitions: k.Partitions, RetentionMS: retention})
+		specs = append(specs, stream.TopicSpec{Name: t, Partitions: k.Partitions, RetentionMS: retention,
+			ReplicationFactor: k.ReplicationFactor, MinInsyncReplicas: k.MinInsyncReplicas})
 	}
 	if err := stream.CreateTopics(ctx, k.BrokerList(), specs); err != nil {
 		return err

@@ -71,7 +71,7 @@ func StartClickHouse(ctx context.Context, dir string, tcpPort, httpPort int) (*C
 	}
 	for attempt := 1; ; attempt++ {
 		ports := []int{tcpPort, httpPort, 0}
-		c, err := startClickHouseOn(ctx, bin, dir, ports)
+		c, err := startClickHouseOn(ctx, bin, dir, ports, clickHouseConfig, nil)
 		if err == nil {
 			return c, nil
 		}
@@ -91,8 +91,9 @@ func StartClickHouse(ctx context.Context, dir string, tcpPort, httpPort int) (*C
 }
 
 // startClickHouseOn starts the server on ports (native, http, interserver;
-// 0 = a free port).
-func startClickHouseOn(ctx context.Context, bin, dir string, ports []int) (*ClickHouse, error) {
+// 0 = a free port) with the given config file and extra command-line
+// overrides.
+func startClickHouseOn(ctx context.Context, bin, dir string, ports []int, config string, extra []string) (*ClickHouse, error) {
 	clash := func(i int) bool {
 		return slices.Contains(ports[:i], ports[i]) || slices.Contains(ports[i+1:], ports[i])
 	}
@@ -113,7 +114,7 @@ func startClickHouseOn(ctx context.Context, bin, dir string, ports []int) (*Clic
 		bin:      bin,
 	}
 	c.args = []string{
-		"--config-file=" + clickHouseConfig,
+		"--config-file=" + config,
 		"--",
 		"--listen_host=127.0.0.1",
 		"--tcp_port=" + strconv.Itoa(ports[0]),
@@ -127,6 +128,7 @@ func startClickHouseOn(ctx context.Context, bin, dir string, ports []int) (*Clic
 		"--logger.errorlog=" + d + "err",
 		"--users_config=" + d + "users.xml",
 	}
+	c.args = append(c.args, extra...)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -21,6 +21,13 @@ type Config struct {
 	Database string
 	User     string
 	Password string
+	// Cluster, when set, names the ClickHouse cluster (remote_servers) the
+	// tables live on: Migrate creates replicated local tables and
+	// Distributed tables ON CLUSTER (cluster.go), and connections insert
+	// through the Distributed tables synchronously
+	// (insert_distributed_sync = 1), so an insert returns only once every
+	// shard's replica has its rows, never from a local spool.
+	Cluster string
 }
 
 // Open connects to cfg.Database (which must exist; see CreateDatabase).
@@ -37,6 +44,7 @@ func open(ctx context.Context, cfg Config, database string) (driver.Conn, error)
 		MaxOpenConns:    8,
 		MaxIdleConns:    4,
 		ConnMaxLifetime: time.Hour,
+		Settings:        settings(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", cfg.Addr, err)
@@ -54,6 +62,9 @@ func open(ctx context.Context, cfg Config, database string) (driver.Conn, error)
 // recorded in kakin_migrations, in version order. Running it again, or from
 // two processes at once, is harmless: every statement is idempotent.
 func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.Cluster != "" {
+		return migrateCluster(ctx, cfg, log)
+	}
 	boot, err := open(ctx, cfg, "default")
 	if err != nil {
 		return err
@@ -113,6 +124,14 @@ func Migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("applied clickhouse migration", "version", m.Version, "name", m.Name)
 	}
 	return nil
+}
+
+// settings are the connection settings of cfg.
+func settings(cfg Config) clickhouse.Settings {
+	if cfg.Cluster == "" {
+		return nil
+	}
+	return clickhouse.Settings{"insert_distributed_sync": 1}
 }
 
 // columnAlreadyAdded reports whether err says that the column an ADD COLUMN

@@ -36,6 +36,14 @@ type TopicSpec struct {
 	Name        string
 	Partitions  int
 	RetentionMS int64 // -1 keeps records forever
+	// ReplicationFactor is the number of brokers holding each partition
+	// (0 = 1, the embedded broker's). Production Kafka: 3.
+	ReplicationFactor int
+	// MinInsyncReplicas, when > 0, is the topic's min.insync.replicas: with
+	// the writers' acks=all (RequireAll) a write is acknowledged only once
+	// that many replicas have it, and refused (and retried) while fewer are
+	// in sync. Production Kafka: 2 with a replication factor of 3.
+	MinInsyncReplicas int
 }
 
 // CreateTopics creates the topics that do not exist yet. Existing topics are
@@ -44,15 +52,19 @@ func CreateTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	req := &kafka.CreateTopicsRequest{}
 	for _, s := range specs {
-		req.Topics = append(req.Topics, kafka.TopicConfig{
+		tc := kafka.TopicConfig{
 			Topic:             s.Name,
 			NumPartitions:     s.Partitions,
-			ReplicationFactor: 1,
+			ReplicationFactor: max(s.ReplicationFactor, 1),
 			ConfigEntries: []kafka.ConfigEntry{
 				{ConfigName: "retention.ms", ConfigValue: fmt.Sprint(s.RetentionMS)},
 				{ConfigName: "message.timestamp.type", ConfigValue: "CreateTime"},
 			},
-		})
+		}
+		if s.MinInsyncReplicas > 0 {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: fmt.Sprint(s.MinInsyncReplicas)})
+		}
+		req.Topics = append(req.Topics, tc)
 	}
 	resp, err := client.CreateTopics(ctx, req)
 	if err != nil {

@@ -104,6 +104,23 @@ func (e Entry) AppliedRaw(partition int, offset int64) bool {
 type Store struct {
 	rdb redis.UniversalClient
 	ttl time.Duration
+	// replicas and replicaTimeout: WithReplicaWait.
+	replicas       int
+	replicaTimeout time.Duration
+}
+
+// WithReplicaWait makes every Save wait (Redis WAIT, in the save's own
+// pipeline) until n replicas have the save, at most timeout, and fail
+// when fewer did. On a replicated Redis with Sentinel failover that is what
+// makes an acknowledged save survive the primary's death: a failover
+// promotes a replica, and a save it had not received would be gone. A save
+// that failed this way may still be on the primary; the batch fails and is
+// handed again, and Load then shows either the save (its records are
+// skipped) or the state before it (they are applied again, with the same
+// line ids). n = 0 (the default) waits for nothing.
+func (s *Store) WithReplicaWait(n int, timeout time.Duration) *Store {
+	s.replicas, s.replicaTimeout = n, timeout
+	return s
 }
 
 // New returns a store whose entries expire ttl after their last save. The
@@ -265,7 +282,7 @@ func (s *Store) Save(ctx context.Context, keys []Key, entries []Entry) error {
 		args[1+i] = string(binary.BigEndian.AppendUint64(nil, e.Version))
 		args[1+len(keys)+i] = encode(e, e.Version+1)
 	}
-	res, err := saveScript.Run(ctx, s.rdb, rk, args...).Int()
+	res, err := s.runSave(ctx, rk, args)
 	if err != nil {
 		return fmt.Errorf("save running state: %w", err)
 	}
@@ -278,4 +295,40 @@ func (s *Store) Save(ctx context.Context, keys []Key, entries []Entry) error {
 		entries[i].Version++
 	}
 	return nil
+}
+
+// runSave runs the save script, followed in the same pipeline (one
+// connection, which WAIT needs) by WAIT when WithReplicaWait asked for
+// replicas. The script's answer counts even when WAIT fell short: a fenced
+// save wrote nothing, whatever the replicas say.
+func (s *Store) runSave(ctx context.Context, rk []string, args []any) (int, error) {
+	if s.replicas <= 0 {
+		return saveScript.Run(ctx, s.rdb, rk, args...).Int()
+	}
+	var save, wait *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// EVAL, not EVALSHA: a primary promoted by a failover may not have
+		// the script cached, and a pipeline cannot fall back.
+		save = saveScript.Eval(ctx, p, rk, args...)
+		wait = p.Do(ctx, "WAIT", s.replicas, s.replicaTimeout.Milliseconds())
+		return nil
+	})
+	res, serr := save.Int()
+	if serr != nil {
+		return 0, serr
+	}
+	if res != 0 {
+		return res, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	got, err := wait.Int()
+	if err != nil {
+		return 0, fmt.Errorf("wait for %d replicas: %w", s.replicas, err)
+	}
+	if got < s.replicas {
+		return 0, fmt.Errorf("saved on the primary, but %d of %d replicas acknowledged it within %v", got, s.replicas, s.replicaTimeout)
+	}
+	return 0, nil
 }
