@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/jobs"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/zeebo/xxh3"
@@ -40,6 +42,14 @@ type AutoOptions struct {
 type Auto struct {
 	s *Service
 	o AutoOptions
+
+	mu      sync.Mutex
+	engines map[string]compiled // per tenant, while its catalogue is the same
+}
+
+type compiled struct {
+	cat    *catalog.Catalogue
+	engine *pricing.Engine
 }
 
 // NewAuto returns the automatic runs of s.
@@ -50,7 +60,7 @@ func NewAuto(s *Service, o AutoOptions) *Auto {
 	if o.Wake == nil {
 		o.Wake = func() {}
 	}
-	return &Auto{s: s, o: o}
+	return &Auto{s: s, o: o, engines: map[string]compiled{}}
 }
 
 // AutoJobID is the job id of a tenant's automatic run of period: "job_"
@@ -101,9 +111,9 @@ func (a *Auto) Due(ctx context.Context, tenant string, now time.Time) ([]string,
 			grace = g
 		}
 	}
-	engine, err := pricing.Compile(cat)
+	engine, err := a.engine(tenant, cat)
 	if err != nil {
-		return nil, fmt.Errorf("compile the catalogue of %s: %w", tenant, err)
+		return nil, err
 	}
 	first := map[string]string{} // basic contract → its first service contract
 	for _, k := range cat.ServiceContracts {
@@ -193,4 +203,20 @@ func (a *Auto) create(ctx context.Context, tenant, period string) (jobs.Job, boo
 		return jobs.Job{}, false, err
 	}
 	return j, true, nil
+}
+
+// engine compiles a tenant's catalogue once per catalogue the replica
+// gives (a looks every minute; a large tenant's compilation is not free).
+func (a *Auto) engine(tenant string, cat *catalog.Catalogue) (*pricing.Engine, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.engines[tenant]; ok && c.cat == cat {
+		return c.engine, nil
+	}
+	e, err := pricing.Compile(cat)
+	if err != nil {
+		return nil, fmt.Errorf("compile the catalogue of %s: %w", tenant, err)
+	}
+	a.engines[tenant] = compiled{cat, e}
+	return e, nil
 }
