@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/kakin-dev/kakin/admin/corrections"
 	"github.com/kakin-dev/kakin/admin/rerates"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/auth"
@@ -33,7 +34,7 @@ func (a *App) initAdmin(context.Context) error {
 	a.mountAdminRoutes(a.writer(""), store)
 
 	a.runner.Register(rerates.Kind, rerates.NewHandler(usagedb.NewRecords(a.ch), a.writer("")))
-	a.api.handleWrite("POST /v1/rerate", auth.ScopeUsageWrite, rerates.NewRequests(a.jobStore, a.runner.Wake))
+	a.api.handleWrite("POST /v1/rerate", auth.ScopeUsageWrite, rerates.NewRequests(a.jobStore, a.runner.Wake).WithPeriods(corrections.NewPeriods(a.ch)))
 	a.mountBilling()
 	return a.mountReports()
 }

@@ -19,7 +19,7 @@ import (
 // catalogue is kept in catalogStore.
 func (a *App) mountAdminRoutes(producer corrections.Producer, catalogStore *catalogstore.Store) {
 	r, conn := a.api, a.ch
-	charges := usageapi.NewCharges(usagedb.NewCharges(conn))
+	charges := usageapi.NewCharges(usagedb.NewCharges(conn)).WithPeriods(corrections.NewPeriods(conn))
 	unrated := usageapi.NewUnrated(usagedb.NewUnrated(conn), r.pages)
 	r.handle("GET /v1/charges", auth.ScopeBillingRead, ratelimit.Admin, charges)
 	r.handle("GET /v1/service-contracts/{id}/charges", auth.ScopeBillingRead, ratelimit.Admin,

@@ -18,8 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// mountBilling mounts the receivable routes of the admin role and registers
-// the billing-run job kind on the process's job runner.
+// mountBilling mounts the receivable routes of the admin role, registers
+// the billing-run job kind on the process's job runner and runs the
+// automatic billing runs (run.Auto).
 func (a *App) mountBilling() {
 	svc := NewBillingService(a.ch, a.rdb, a.replica, a.log, a.reg)
 	r := a.api
@@ -32,6 +33,7 @@ func (a *App) mountBilling() {
 		}
 	}
 	a.runner.Register(run.Kind, run.NewJob(svc))
+	a.group.Go("billing-auto-runs", run.NewAuto(svc, run.AutoOptions{Jobs: a.jobStore, Wake: a.runner.Wake, Tenants: a.replica.Tenants}).Loop)
 }
 
 // NewBillingService is the rating batch over conn and rdb with the

@@ -174,14 +174,22 @@ func TestUsageLifecycle(t *testing.T) {
 		t.Errorf("GET l/6: %d %s", r.status, r.body)
 	}
 
-	// A closed period refuses both, alone and in bulk.
+	// A closed period's record is corrected too (nothing is refused or lost):
+	// the answer names the closed period, whose receivables stay final while
+	// the next open period's billing run books the change as an adjustment;
+	// GET /v1/charges marks the closed period's stream figures.
 	e.run(t, "periods", "close", "--tenant", "acme", "--period", "2026-10")
-	if r := a.do("POST", "/v1/usage/l5/invalidate", "", nil, acme...); r.status != 409 || r.problemCode() != "period_closed" {
-		t.Errorf("invalidate in the closed October: %d %s", r.status, r.body)
+	if r := a.do("POST", "/v1/usage/l5/invalidate", "", nil, acme...); r.status != 202 || !bytes.Contains(r.body, []byte(`"adjusted_periods":["2026-10"]`)) {
+		t.Errorf("invalidate in the closed October: %d %s, want 202 with adjusted_periods [2026-10]", r.status, r.body)
 	}
-	if r := a.do("POST", "/v1/usage/invalidate", "", []byte(`{"customer":"c1","element":"api_calls"}`), acme...); r.status != 409 || r.problemCode() != "period_closed" {
-		t.Errorf("bulk over the closed October: %d %s", r.status, r.body)
+	waitTotal("l5's invalidation in the closed October", "c1", "2026-10", "0")
+	if r := a.do("GET", "/v1/charges?customer=c1&period=2026-10", "", nil, acme...); r.status != 200 || !bytes.Contains(r.body, []byte(`"period_closed":true`)) {
+		t.Errorf("charges of the closed October: %d %s, want period_closed", r.status, r.body)
 	}
+	if r := a.do("POST", "/v1/usage/l5/cancel", "", nil, acme...); r.status != 202 || !bytes.Contains(r.body, []byte(`"adjusted_periods":["2026-10"]`)) {
+		t.Errorf("cancel in the closed October: %d %s", r.status, r.body)
+	}
+	waitTotal("l5's cancellation in the closed October", "c1", "2026-10", "1")
 
 	// Bulk over November's api calls: l1 and l2 (6 yen), then back.
 	bulk := []byte(`{"customer":"c1","element":"api_calls","event_from":"2026-11-01T00:00:00+09:00","reason":"bulk test"}`)

@@ -42,6 +42,12 @@ type ChargesResponse struct {
 	Total    string       `json:"total,omitempty"`
 	Totals   []Total      `json:"totals"`
 	Lines    []ChargeLine `json:"lines"`
+	// PeriodClosed marks a closed billing period's figures (set by the
+	// charges route): these are the stream's charges, which usage and
+	// corrections received after the close still move; the period's
+	// receivables are final, and the difference is billed as adjustment
+	// lines of the next open period.
+	PeriodClosed bool `json:"period_closed,omitempty"`
 }
 
 // Query sums the customer's rated lines for the period, per element. A

@@ -77,6 +77,7 @@ var QueryParams = map[string][]string{
 	"GET /v1/billing-runs/{runId}/reconciliation": {"outcome", "format"},
 	"GET /v1/receivables":                         page.Params(receivableFilters...),
 	"GET /v1/receivables/count":                   receivableFilters,
+	"GET /v1/receivables/preview":                 {"customer", "basic_contract", "period"},
 	"GET /v1/receivables/{receivableId}":          nil,
 	"GET /v1/receivables/{receivableId}/lines":    page.Params(),
 	"DELETE /v1/receivables/{receivableId}":       nil,
@@ -94,6 +95,7 @@ func (a *API) Routes() []Route {
 		{"GET", "/v1/billing-runs/{runId}/reconciliation", auth.ScopeBillingRead, false, http.HandlerFunc(a.Reconciliation)},
 		{"GET", "/v1/receivables", auth.ScopeBillingRead, false, http.HandlerFunc(a.Search)},
 		{"GET", "/v1/receivables/count", auth.ScopeBillingRead, false, http.HandlerFunc(a.Count)},
+		{"GET", "/v1/receivables/preview", auth.ScopeBillingRead, false, http.HandlerFunc(a.Preview)},
 		{"GET", "/v1/receivables/{receivableId}", auth.ScopeBillingRead, false, http.HandlerFunc(a.Get)},
 		{"GET", "/v1/receivables/{receivableId}/lines", auth.ScopeBillingRead, false, http.HandlerFunc(a.Lines)},
 		{"DELETE", "/v1/receivables/{receivableId}", auth.ScopeAdmin, true, http.HandlerFunc(a.Delete)},
@@ -119,6 +121,8 @@ func (a *API) serviceError(w http.ResponseWriter, r *http.Request, err error) {
 		httpapi.WriteProblem(w, http.StatusConflict, "period_not_closed", err.Error())
 	case errors.Is(err, run.ErrNotLatest):
 		httpapi.WriteProblem(w, http.StatusConflict, "not_latest_closed_period", err.Error())
+	case errors.Is(err, run.ErrNoSuchContract):
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, run.ErrNoCatalogue):
 		httpapi.WriteProblem(w, http.StatusConflict, "no_catalogue", err.Error())
 	case errors.Is(err, run.ErrLimit):
@@ -647,4 +651,65 @@ func (a *API) GetSettings(w http.ResponseWriter, r *http.Request) {
 		f = billing.DefaultNumberFormat
 	}
 	httpapi.WriteJSON(w, http.StatusOK, Settings{NumberFormat: f})
+}
+
+// PreviewView is a live draft: the receivable a billing run would write
+// now, with its lines.
+type PreviewView struct {
+	ReceivableView
+	LineItems []LineView `json:"line_items"`
+}
+
+// PreviewPage is the body of GET /v1/receivables/preview.
+type PreviewPage struct {
+	Items []PreviewView `json:"items"`
+}
+
+// Preview serves GET /v1/receivables/preview?customer=C[&basic_contract=B][&period=P]:
+// the draft receivables of the customer's basic contracts (or of one) for
+// the period (default: each basic contract's open period at the business
+// clock), computed now by the billing run's own code path and stored
+// nowhere, so they are what the run and the close will write if nothing
+// else arrives (status "preview", revision 0). A closed period is 409
+// period_closed (read its final receivables instead).
+func (a *API) Preview(w http.ResponseWriter, r *http.Request) {
+	ten, ok := httpapi.RequestTenant(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	errs := httpapi.UnknownQuery(q, QueryParams["GET /v1/receivables/preview"]...)
+	req := run.PreviewRequest{Tenant: ten, Customer: q.Get("customer"), BasicContract: q.Get("basic_contract"), Period: q.Get("period")}
+	if req.Customer == "" && req.BasicContract == "" {
+		errs = append(errs, httpapi.FieldError{Field: "customer", Reason: "name a customer or a basic_contract"})
+	}
+	for _, f := range []struct{ name, v string }{{"customer", req.Customer}, {"basic_contract", req.BasicContract}} {
+		if len(f.v) > 128 {
+			errs = append(errs, httpapi.FieldError{Field: f.name, Reason: "at most 128 characters"})
+		}
+	}
+	if req.Period != "" {
+		if _, err := pricing.ParsePeriod(req.Period); err != nil {
+			errs = append(errs, httpapi.FieldError{Field: "period", Reason: "YYYY-MM"})
+		}
+	}
+	if len(errs) > 0 {
+		httpapi.InvalidQuery(w, errs...)
+		return
+	}
+	drafts, err := a.svc.Preview(r.Context(), req)
+	if err != nil {
+		a.serviceError(w, r, err)
+		return
+	}
+	out := PreviewPage{Items: []PreviewView{}}
+	for _, d := range drafts {
+		v := PreviewView{ReceivableView: NewReceivableView(&billingdb.Stored{Receivable: d, Status: "preview",
+			LineCount: uint32(len(d.Lines))}), LineItems: make([]LineView, len(d.Lines))}
+		for i, l := range d.Lines {
+			v.LineItems[i] = NewLineView(d.Currency, l)
+		}
+		out.Items = append(out.Items, v)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }

@@ -152,6 +152,7 @@ func TestTenantIsolation(t *testing.T) {
 		{"DELETE", "/v1/receivables/" + id, `{"reason":"x"}`, 404, ""},
 		{"GET", "/v1/receivables", "", 200, `{"items":[]}` + "\n"},
 		{"GET", "/v1/receivables/count", "", 200, `{"count":0}` + "\n"},
+		{"GET", "/v1/receivables/preview?customer=c1&period=2026-11", "", 409, ""},
 		{"GET", RunPath(v.ID), "", 404, ""},
 		{"GET", RunPath(v.ID) + "/reconciliation", "", 404, ""},
 		{"POST", "/v1/billing-periods/2026-11/reopen", `{"reason":"x"}`, 409, ""},
@@ -202,4 +203,62 @@ func TestGroupRunsAndSearch(t *testing.T) {
 	if code, out := e.do("acme", "POST", "/v1/billing-runs", `{"period":"2026-11","group":"a b"}`); code != 422 || !strings.Contains(out, `"group"`) {
 		t.Errorf("bad group id: %d %s", code, out)
 	}
+}
+
+// GET /v1/receivables/preview answers the live draft, computed by the run's
+// code path: before any run it is what the run then writes (same id,
+// total, lines); bad queries are 400, an unknown customer 404.
+func TestPreviewRoute(t *testing.T) {
+	e := newEnv(t)
+	e.storeNovember()
+	code, out := e.do("acme", "GET", "/v1/receivables/preview?customer=c1&period=2026-11", "")
+	var p PreviewPage
+	if err := json.Unmarshal([]byte(out), &p); code != 200 || err != nil || len(p.Items) != 1 {
+		t.Fatalf("preview: %d %s", code, out)
+	}
+	pv := p.Items[0]
+	if pv.Status != "preview" || pv.Total != "12063" || len(pv.LineItems) != 9 || pv.Lines != 9 {
+		t.Fatalf("preview %+v", pv)
+	}
+	e.runJob("acme", `{"period":"2026-11"}`)
+	code, out = e.do("acme", "GET", "/v1/receivables/"+pv.ID, "")
+	var got ReceivableView
+	if err := json.Unmarshal([]byte(out), &got); code != 200 || err != nil {
+		t.Fatalf("get: %d %s", code, out)
+	}
+	pv.ReceivableView.Status, pv.ReceivableView.Revision = got.Status, got.Revision
+	if gj, pj := jsonOf(t, got), jsonOf(t, pv.ReceivableView); gj != pj {
+		t.Errorf("the run's receivable\n%s\nis not the preview\n%s", gj, pj)
+	}
+	code, out = e.do("acme", "GET", "/v1/receivables/"+pv.ID+"/lines", "")
+	var lp struct {
+		Items []LineView `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &lp); code != 200 || err != nil || jsonOf(t, lp.Items) != jsonOf(t, pv.LineItems) {
+		t.Errorf("the run's lines\n%s\nare not the preview's\n%s", out, jsonOf(t, pv.LineItems))
+	}
+	for _, tt := range []struct {
+		query  string
+		status int
+		code   string
+	}{
+		{"", 400, "customer"},
+		{"?customer=c1&period=2026-13", 400, "period"},
+		{"?customer=c1&colour=red", 400, "colour"},
+		{"?customer=nobody&period=2026-11", 404, "not_found"},
+		{"?basic_contract=b1&period=2026-11", 200, "12063"},
+	} {
+		if code, out := e.do("acme", "GET", "/v1/receivables/preview"+tt.query, ""); code != tt.status || !strings.Contains(out, tt.code) {
+			t.Errorf("preview%s: %d %s, want %d with %q", tt.query, code, out, tt.status, tt.code)
+		}
+	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

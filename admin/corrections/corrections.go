@@ -3,8 +3,11 @@
 // (取り消し) of the invalidation makes it count again. Both are validated
 // here and then published as correction events to usage.accepted, keyed like
 // the record, so the rater applies them in order with the customer's usage
-// and ClickHouse totals change exactly once. Records of a closed billing
-// period (a tenant-level marker, see Periods) are refused.
+// and ClickHouse totals change exactly once. A record of a closed billing
+// period (a tenant-level marker, see Periods) is corrected too, but its
+// closed period's receivables stay final: the next open period's billing run
+// books the change as a signed adjustment line carrying both periods
+// (billing/run), and the answer names the closed periods so affected.
 package corrections
 
 import (
@@ -13,7 +16,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/clock"
@@ -50,7 +52,7 @@ type Service struct {
 func NewService(records *usagedb.Records, periods *Periods, p Producer, reg prometheus.Registerer) *Service {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kakin_usage_corrections_total",
-		Help: "Usage records per correction request outcome: published, unchanged (already in the target status), refused_closed, refused_pending, refused_status, too_many.",
+		Help: "Usage records per correction request outcome: published, unchanged (already in the target status), refused_pending, refused_status, too_many.",
 	}, []string{"action", "outcome"})
 	reg.MustRegister(c)
 	return &Service{records: records, periods: periods, producer: p, MaxBulk: DefaultMaxBulk, now: clock.Now, outcomes: c}
@@ -80,6 +82,10 @@ type Result struct {
 	Changed     []Change // corrections published
 	Unchanged   int      // records already in the target status
 	RequestedAt time.Time
+	// Adjusted are the closed billing periods the published corrections
+	// touch: their receivables do not change, the next open period's
+	// billing run books the difference as adjustment lines.
+	Adjusted []string
 }
 
 // Request names the correction to make.
@@ -159,7 +165,7 @@ func (s *Service) apply(ctx context.Context, req Request, evs []schemas.UsageEve
 	now := s.now().UTC()
 	res := &Result{Action: req.Action, Matched: len(evs), RequestedAt: now}
 	var pending []string
-	closedIDs, closedPeriods := []string{}, map[string]bool{}
+	closedPeriods := map[string]bool{}
 	var msgs []kafka.Message
 	for i := range evs {
 		ev := &evs[i]
@@ -173,15 +179,10 @@ func (s *Service) apply(ctx context.Context, req Request, evs []schemas.UsageEve
 			pending = append(pending, ev.ID)
 			continue
 		}
-		isClosed := false
 		for _, p := range st.Periods {
 			if closed[p] {
-				isClosed, closedPeriods[p] = true, true
+				closedPeriods[p] = true
 			}
-		}
-		if isClosed {
-			closedIDs = append(closedIDs, ev.ID)
-			continue
 		}
 		c := schemas.Correction{Action: req.Action, Generation: st.Generation + 1, Event: *ev,
 			Reason: req.Reason, Actor: req.Actor, RequestedAt: now}
@@ -192,12 +193,6 @@ func (s *Service) apply(ctx context.Context, req Request, evs []schemas.UsageEve
 		msgs = append(msgs, kafka.Message{Topic: schemas.TopicAccepted, Key: ev.PartitionKey(), Value: value,
 			Headers: schemas.CorrectionHeaders(), Time: now})
 		res.Changed = append(res.Changed, Change{ID: ev.ID, Generation: c.Generation})
-	}
-	if len(closedIDs) > 0 {
-		s.outcomes.WithLabelValues(req.Action, "refused_closed").Add(float64(len(closedIDs)))
-		return nil, &Refusal{Status: http.StatusConflict, Code: "period_closed",
-			Detail: fmt.Sprintf("%d record(s) belong to the closed billing period(s) %s (e.g. %s); a closed period's charges cannot change",
-				len(closedIDs), joinKeys(closedPeriods), closedIDs[0])}
 	}
 	if len(pending) > 0 {
 		s.outcomes.WithLabelValues(req.Action, "refused_pending").Add(float64(len(pending)))
@@ -212,14 +207,15 @@ func (s *Service) apply(ctx context.Context, req Request, evs []schemas.UsageEve
 		}
 	}
 	s.outcomes.WithLabelValues(req.Action, "published").Add(float64(len(msgs)))
+	res.Adjusted = sortedKeys(closedPeriods)
 	return res, nil
 }
 
-func joinKeys(m map[string]bool) string {
+func sortedKeys(m map[string]bool) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return strings.Join(keys, ", ")
+	return keys
 }

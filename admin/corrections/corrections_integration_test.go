@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,10 +210,13 @@ func TestCorrectionsCountOnceUnderRedeliveryAndRaces(t *testing.T) {
 	}
 }
 
-// A record of a closed period cannot be invalidated or cancelled, alone or in
-// a bulk request (which is then refused as a whole); nothing is published.
-// Reopening the period allows it again.
-func TestClosedPeriodRefuses(t *testing.T) {
+// A record of a closed period is corrected like any other (nothing is
+// refused, nothing vanishes), and the answer names the closed period whose
+// change the next open period's billing run books as adjustment lines
+// (billing/run: the re-rated closed period minus what its final
+// receivables billed). A bulk request over open and closed periods names
+// only the closed ones; another tenant's markers do not count.
+func TestClosedPeriodCorrectionsBecomeAdjustments(t *testing.T) {
 	p := newPipeline(t)
 	oct := event("acme", "o1", "c1", "api_calls", "2", 0)
 	oct.Time = oct.Time.AddDate(0, -1, 0) // 2026-10
@@ -227,40 +229,20 @@ func TestClosedPeriodRefuses(t *testing.T) {
 	if err := p.periods.Set(ctx, "beta", "2026-11", true, "test"); err != nil { // another tenant's marker
 		t.Fatal(err)
 	}
-	before := endOffsets(t)[schemas.TopicAccepted]
-	code, _, body := p.post("acme", "/v1/usage/o1/invalidate", "")
-	if code != http.StatusConflict || body["code"] != "period_closed" || !strings.Contains(fmt.Sprint(body["detail"]), "2026-10") {
-		t.Errorf("invalidate in a closed period: %d %v, want 409 period_closed naming 2026-10", code, body)
+	tests := []struct {
+		path, body string
+		adjusted   string // the adjusted_periods of the answer
+	}{
+		{"/v1/usage/o1/invalidate", "", "[2026-10]"},
+		{"/v1/usage/n1/invalidate", "", "<nil>"},
+		{"/v1/usage/cancel", `{"customer":"c1"}`, "[2026-10]"},
 	}
-	code, _, body = p.post("acme", "/v1/usage/invalidate", `{"customer":"c1"}`)
-	if code != http.StatusConflict || body["code"] != "period_closed" {
-		t.Errorf("bulk including a closed period: %d %v, want 409 period_closed", code, body)
-	}
-	if after := endOffsets(t)[schemas.TopicAccepted]; fmt.Sprint(after) != fmt.Sprint(before) {
-		t.Errorf("refused requests published corrections: offsets %v → %v", before, after)
-	}
-	// The open period's record and the unrated record (no period) are fine.
-	for _, id := range []string{"n1", "u1"} {
-		if code, _, body := p.post("acme", "/v1/usage/"+id+"/invalidate", ""); code != http.StatusAccepted {
-			t.Errorf("invalidate %s: %d %v", id, code, body)
+	for _, tt := range tests {
+		code, _, body := p.post("acme", tt.path, tt.body)
+		if code != http.StatusAccepted || fmt.Sprint(body["adjusted_periods"]) != tt.adjusted {
+			t.Errorf("%s %s: %d %v, want 202 with adjusted_periods %s", tt.path, tt.body, code, body, tt.adjusted)
 		}
-	}
-	if err := p.periods.Set(ctx, "acme", "2026-10", false, "test"); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, body := p.post("acme", "/v1/usage/o1/invalidate", ""); code != http.StatusAccepted {
-		t.Errorf("invalidate after reopening: %d %v", code, body)
-	}
-	p.run(1)
-	if got := p.total("acme", "c1", "2026-10", "api_calls"); got.Amount != "0" {
-		t.Errorf("2026-10 after invalidating o1: %+v", got)
-	}
-	// Closed again: the invalidation cannot be cancelled either.
-	if err := p.periods.Set(ctx, "acme", "2026-10", true, "test"); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, body := p.post("acme", "/v1/usage/o1/cancel", ""); code != http.StatusConflict || body["code"] != "period_closed" {
-		t.Errorf("cancel in a closed period: %d %v", code, body)
+		p.run(1)
 	}
 	list, err := p.periods.List(ctx, "acme")
 	if err != nil || len(list) != 1 || !list[0].Closed || list[0].ChangedBy != "test" {

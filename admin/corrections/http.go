@@ -44,6 +44,10 @@ type CorrectionAccepted struct {
 	Generation  uint64    `json:"generation"`
 	Status      string    `json:"status"` // the status the record will have
 	RequestedAt time.Time `json:"requested_at"`
+	// AdjustedPeriods are the closed billing periods the correction touches:
+	// their receivables stay final; the next open period's billing run books
+	// the change as adjustment lines.
+	AdjustedPeriods []string `json:"adjusted_periods,omitempty"`
 }
 
 // BulkCorrectionAccepted answers a bulk correction.
@@ -53,6 +57,8 @@ type BulkCorrectionAccepted struct {
 	Changed     int       `json:"changed"`
 	Unchanged   int       `json:"unchanged"`
 	RequestedAt time.Time `json:"requested_at"`
+	// AdjustedPeriods: as in CorrectionAccepted.
+	AdjustedPeriods []string `json:"adjusted_periods,omitempty"`
 }
 
 // ServeOne serves POST /v1/usage/{usageId}/invalidate (action
@@ -75,7 +81,7 @@ func (s *Service) ServeOne(action string) http.Handler {
 		}
 		c := res.Changed[0]
 		httpapi.WriteJSON(w, http.StatusAccepted, CorrectionAccepted{ID: c.ID, Action: action, Generation: c.Generation,
-			Status: schemas.StatusForGeneration(c.Generation), RequestedAt: res.RequestedAt})
+			Status: schemas.StatusForGeneration(c.Generation), RequestedAt: res.RequestedAt, AdjustedPeriods: res.Adjusted})
 	})
 }
 
@@ -108,7 +114,7 @@ func (s *Service) ServeBulk(action string) http.Handler {
 			return
 		}
 		httpapi.WriteJSON(w, http.StatusAccepted, BulkCorrectionAccepted{Action: action, Matched: res.Matched,
-			Changed: len(res.Changed), Unchanged: res.Unchanged, RequestedAt: res.RequestedAt})
+			Changed: len(res.Changed), Unchanged: res.Unchanged, RequestedAt: res.RequestedAt, AdjustedPeriods: res.Adjusted})
 	})
 }
 

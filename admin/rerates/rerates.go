@@ -139,8 +139,24 @@ func (h *Handler) Finished(jobs.Job) {}
 
 // Requests serves POST /v1/rerate.
 type Requests struct {
-	store *jobs.Store
-	wake  func()
+	store  *jobs.Store
+	wake   func()
+	closed Closed
+}
+
+// Closed gives a tenant's closed billing periods (corrections.Periods).
+type Closed interface {
+	Closed(ctx context.Context, tenant string) (map[string]bool, error)
+}
+
+// WithPeriods makes the route refuse a re-rate of a closed period (409
+// period_closed): a closed period's streamed charges stay as they were
+// billed; what a re-rate would change there is booked by the next open
+// period's billing run as adjustment lines (billing/run), which recomputes
+// the closed period from the stored records with the catalogue as it is.
+func (q *Requests) WithPeriods(c Closed) *Requests {
+	q.closed = c
+	return q
 }
 
 // NewRequests returns the POST /v1/rerate handler.
@@ -172,6 +188,20 @@ func (q *Requests) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(errs) > 0 {
 		httpapi.WriteProblem(w, http.StatusUnprocessableEntity, "invalid_request", "the re-rate request is invalid", errs...)
 		return
+	}
+	if q.closed != nil {
+		closed, err := q.closed.Closed(r.Context(), ten)
+		if err != nil {
+			httpapi.RetryAfter(w, 5*time.Second)
+			httpapi.WriteProblem(w, http.StatusServiceUnavailable, "storage_unavailable", "the closed periods could not be read; retry")
+			return
+		}
+		if closed[p.Period] {
+			httpapi.WriteProblem(w, http.StatusConflict, "period_closed",
+				fmt.Sprintf("the billing period %s is closed: its receivables are final and are not re-rated; "+
+					"what changed is booked as adjustment lines by the next open period's billing run", p.Period))
+			return
+		}
 	}
 	principal, _ := auth.FromContext(r.Context())
 	pj, _ := json.Marshal(p)

@@ -1,6 +1,7 @@
 package rerates
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,6 +42,23 @@ func TestRequestsRefuseBadInput(t *testing.T) {
 	q.ServeHTTP(w, r)
 	if w.Code != http.StatusUnauthorized {
 		t.Errorf("no tenant: %d", w.Code)
+	}
+}
+
+type closedPeriods map[string]bool
+
+func (c closedPeriods) Closed(context.Context, string) (map[string]bool, error) { return c, nil }
+
+// A re-rate of a closed period is refused with 409 period_closed naming the
+// period; nothing is created (the store is nil).
+func TestRequestsRefuseAClosedPeriod(t *testing.T) {
+	q := NewRequests(nil, func() {}).WithPeriods(closedPeriods{"2026-11": true})
+	r := httptest.NewRequest("POST", "/v1/rerate", strings.NewReader(`{"period":"2026-11"}`))
+	r = r.WithContext(tenant.With(r.Context(), "acme"))
+	w := httptest.NewRecorder()
+	q.ServeHTTP(w, r)
+	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), `"period_closed"`) || !strings.Contains(w.Body.String(), "2026-11") {
+		t.Errorf("re-rate of a closed period: %d %s, want 409 period_closed naming 2026-11", w.Code, w.Body)
 	}
 }
 

@@ -13,6 +13,21 @@ import (
 // Charges serves a customer's charges for one billing period.
 type Charges struct {
 	charges *usagedb.Charges
+	closed  ClosedPeriods
+}
+
+// ClosedPeriods gives a tenant's closed billing periods (corrections.Periods).
+type ClosedPeriods interface {
+	Closed(ctx context.Context, tenant string) (map[string]bool, error)
+}
+
+// WithPeriods marks the answers for closed periods (period_closed): the
+// stream's figures of a closed period can still grow with late usage, but
+// its receivables are final and what changed is billed as adjustment lines
+// in the next open period.
+func (c *Charges) WithPeriods(p ClosedPeriods) *Charges {
+	c.closed = p
+	return c
 }
 
 // NewCharges returns the charges route over charges.
@@ -50,6 +65,14 @@ func (c *Charges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		queryFailed(w, r, err)
 		return
+	}
+	if c.closed != nil {
+		closed, err := c.closed.Closed(ctx, ten)
+		if err != nil {
+			queryFailed(w, r, err)
+			return
+		}
+		resp.PeriodClosed = closed[period]
 	}
 	httpapi.WriteJSON(w, http.StatusOK, resp)
 }

@@ -217,3 +217,48 @@ func TestReadRoutesAreTenantScoped(t *testing.T) {
 		}
 	}
 }
+
+// closedOf is a tenant's closed periods.
+type closedOf map[string]map[string]bool
+
+func (c closedOf) Closed(_ context.Context, tenant string) (map[string]bool, error) {
+	return c[tenant], nil
+}
+
+// GET /v1/charges marks a closed period's figures (period_closed): they are
+// the stream's, which late usage still moves, while the period's
+// receivables are final. The marker is the asking tenant's own.
+func TestChargesMarkAClosedPeriod(t *testing.T) {
+	conn := newDB(t)
+	ev := record("acme", "e1", "c1", "api_calls", "", 0)
+	l := line("acme", "c1", "2026-03", "e1", "api_calls", "1", "100", "JPY")
+	if err := newStage(conn).HandleBatch(context.Background(), []kafka.Message{acceptedMsg(t, 0, 0, ev), ratedMsg(t, 0, 1, l)}); err != nil {
+		t.Fatal(err)
+	}
+	h := NewCharges(usagedb.NewCharges(conn)).WithPeriods(closedOf{"acme": {"2026-03": true}, "beta": {"2026-04": true}})
+	tests := []struct {
+		tenant, period string
+		closed         bool
+	}{
+		{"acme", "2026-03", true},
+		{"acme", "2026-04", false},
+		{"beta", "2026-03", false},
+		{"beta", "2026-04", true},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/v1/charges?customer=c1&period="+tt.period, nil)
+		r = r.WithContext(tenant.With(r.Context(), tt.tenant))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var got struct {
+			Total        string `json:"total"`
+			PeriodClosed bool   `json:"period_closed"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || got.PeriodClosed != tt.closed {
+			t.Errorf("%s %s: %d %s, want period_closed %v", tt.tenant, tt.period, w.Code, w.Body, tt.closed)
+		}
+		if tt.tenant == "acme" && tt.period == "2026-03" && got.Total != "100" {
+			t.Errorf("acme 2026-03 total %q, want 100 (the stream's figure stays readable)", got.Total)
+		}
+	}
+}

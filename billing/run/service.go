@@ -32,6 +32,7 @@ import (
 // Records reads stored usage (usagedb.Records).
 type Records interface {
 	PeriodRecords(ctx context.Context, tenant string, from, to, receivedBefore time.Time) (map[string][]schemas.UsageEvent, error)
+	CustomerPeriodRecords(ctx context.Context, tenant, customer string, from, to, receivedBefore time.Time) ([]schemas.UsageEvent, error)
 	StreamTotals(ctx context.Context, tenant, period string) ([]usagedb.StreamTotal, error)
 }
 
@@ -129,6 +130,13 @@ type Request struct {
 	// Watermark is the ingest watermark: only records received before it
 	// count. A resumed run passes the one it pinned first.
 	Watermark time.Time
+
+	// A preview computes (basic: only that basic contract's) drafts exactly
+	// as a run would and writes nothing; tn, when set, is the compiled
+	// catalogue to use.
+	preview bool
+	basic   string
+	tn      *billing.Tenant
 }
 
 // Result is what a run did.
@@ -139,6 +147,8 @@ type Result struct {
 	Lines       uint64
 	Differences uint64
 	PeriodEnd   time.Time // the latest end instant of the period over the basic contracts
+
+	drafts []*billing.Receivable // a preview's
 }
 
 // lockTTL is the billing lock's lease; the holder renews it every third.
@@ -288,11 +298,14 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 			members[m] = true
 		}
 	}
-	engine, err := pricing.Compile(cat)
-	if err != nil {
-		return res, fmt.Errorf("compile the catalogue of %s: %w", req.Tenant, err)
+	tn := req.tn
+	if tn == nil {
+		engine, err := pricing.Compile(cat)
+		if err != nil {
+			return res, fmt.Errorf("compile the catalogue of %s: %w", req.Tenant, err)
+		}
+		tn = billing.NewTenant(req.Tenant, engine, cat)
 	}
-	tn := billing.NewTenant(req.Tenant, engine, cat)
 	adj := adjusted(pid, closed)
 	first := pid
 	if len(adj) > 0 {
@@ -300,8 +313,14 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	}
 	from, to := window(first, pid)
 	phase.mark("compile")
-	records, err := s.o.Records.PeriodRecords(ctx, req.Tenant, from, to, req.Watermark)
-	if err != nil {
+	var records map[string][]schemas.UsageEvent
+	if req.Customer != "" {
+		evs, err := s.o.Records.CustomerPeriodRecords(ctx, req.Tenant, req.Customer, from, to, req.Watermark)
+		if err != nil {
+			return res, err
+		}
+		records = map[string][]schemas.UsageEvent{req.Customer: evs}
+	} else if records, err = s.o.Records.PeriodRecords(ctx, req.Tenant, from, to, req.Watermark); err != nil {
 		return res, err
 	}
 	billed := map[pricing.PeriodID]map[billedKey]decimal.Decimal{}
@@ -311,9 +330,11 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		}
 	}
 	phase.mark("read records")
-	stored, err := s.o.Store.Period(ctx, req.Tenant, req.Period)
-	if err != nil {
-		return res, err
+	var stored []*billingdb.Stored
+	if !req.preview {
+		if stored, err = s.o.Store.Period(ctx, req.Tenant, req.Period); err != nil {
+			return res, err
+		}
 	}
 	prev := map[string]*billingdb.Stored{}
 	for _, st := range stored {
@@ -346,7 +367,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	customers := map[string]bool{}
 	var newLines uint64
 	for _, b := range basics {
-		if req.Customer != "" && b.Customer != req.Customer || members != nil && !members[b.Customer] {
+		if req.Customer != "" && b.Customer != req.Customer || members != nil && !members[b.Customer] || req.basic != "" && b.ID != req.basic {
 			continue
 		}
 		p, ok, err := tn.Period(b.ID, pid)
@@ -385,6 +406,10 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		if err != nil {
 			return res, err
 		}
+		if req.preview {
+			res.drafts = append(res.drafts, r)
+			continue
+		}
 		newLines += uint64(len(r.Lines))
 		old := prev[r.ID]
 		w := billingdb.Write{Stored: billingdb.Stored{Receivable: r, Status: billing.StatusDraft, ChangedBy: req.RunID, Revision: 1}}
@@ -409,6 +434,9 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	}
 
 	phase.mark("compute")
+	if req.preview {
+		return res, nil
+	}
 	// The detail-line limit, checked before anything is written.
 	max := uint64(DefaultMaxLines)
 	if s.o.MaxLines != nil {

@@ -18,8 +18,9 @@ const periodsUsage = `Usage:
   kakin periods reopen --tenant T --period YYYY-MM
   kakin periods list   --tenant T
 
-A closed period's usage can no longer be invalidated or cancelled (409
-period_closed). The ClickHouse flags (--clickhouse-addr …) select the store.
+A closed period's receivables are final: corrections of its usage are
+billed as adjustments in the next open period, and re-rating it is refused
+(409 period_closed). The ClickHouse flags (--clickhouse-addr …) select the store.
 `
 
 // runPeriods sets and lists a tenant's closed billing periods.

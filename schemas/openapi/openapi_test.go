@@ -70,6 +70,7 @@ var routes = map[string]string{
 	"GET /v1/billing-runs/{runId}/reconciliation": "billing:read",
 	"GET /v1/receivables":                         "billing:read",
 	"GET /v1/receivables/count":                   "billing:read",
+	"GET /v1/receivables/preview":                 "billing:read",
 	"GET /v1/receivables/{receivableId}":          "billing:read",
 	"GET /v1/receivables/{receivableId}/lines":    "billing:read",
 	"DELETE /v1/receivables/{receivableId}":       "admin",
@@ -353,6 +354,8 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 200, 404)
 		case "GET /v1/receivables", "GET /v1/receivables/count", "GET /v1/billing-settings":
 			want = append(want, 200)
+		case "GET /v1/receivables/preview":
+			want = append(want, 200, 404, 409)
 		case "PUT /v1/billing-settings":
 			want = append(want, 200, 422)
 		case "POST /v1/usage/imports":
