@@ -8,7 +8,7 @@ import (
 	adminbilling "github.com/kakin-dev/kakin/admin/billing"
 	"github.com/kakin-dev/kakin/admin/corrections"
 	"github.com/kakin-dev/kakin/billing/run"
-	"github.com/kakin-dev/kakin/billingdb"
+	"github.com/kakin-dev/kakin/billing/billingdb"
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/ratelimit"

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/billing"
-	"github.com/kakin-dev/kakin/billingdb"
+	"github.com/kakin-dev/kakin/billing/billingdb"
 	"github.com/kakin-dev/kakin/money"
 	"github.com/shopspring/decimal"
 )

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/kakin-dev/kakin/billingdb"
+	"github.com/kakin-dev/kakin/billing/billingdb"
 	"github.com/kakin-dev/kakin/internal/jobs"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/billing"
-	"github.com/kakin-dev/kakin/billingdb"
+	"github.com/kakin-dev/kakin/billing/billingdb"
 	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
 )

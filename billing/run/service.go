@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/billing"
-	"github.com/kakin-dev/kakin/billingdb"
+	"github.com/kakin-dev/kakin/billing/billingdb"
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/internal/redislock"
