@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/kakin-dev/kakin/billing"
-	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/billing/billingdb"
+	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/internal/auth"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"

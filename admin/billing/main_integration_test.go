@@ -11,8 +11,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/admin/corrections"
-	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/billing/billingdb"
+	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/httpapi"
 	"github.com/kakin-dev/kakin/internal/jobs"

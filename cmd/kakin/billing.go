@@ -12,8 +12,8 @@ import (
 
 	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/billing"
-	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/billing/billingdb"
+	"github.com/kakin-dev/kakin/billing/run"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/clock"
