@@ -9,9 +9,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/kakin-dev/kakin/internal/testenv"
+	"github.com/kakin-dev/kakin/internal/usagetest"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/segmentio/kafka-go"
-	"github.com/shopspring/decimal"
 )
 
 // Every test migrates a ClickHouse database of its own on the server the
@@ -101,65 +101,18 @@ func (s *stage) HandleBatch(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
+// The message fixtures are shared with the other usage-table packages
+// (internal/usagetest).
 var (
-	march     = time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
-	ratedTime = time.Date(2026, 3, 14, 10, 0, 5, 0, time.UTC)
+	march       = usagetest.March
+	ratedTime   = usagetest.RatedTime
+	dec         = usagetest.Dec
+	line        = usagetest.Line
+	jsonValue   = usagetest.JSONValue
+	ratedMsg    = usagetest.RatedMsg
+	dupMsg      = usagetest.DupMsg
+	duplicate   = usagetest.Duplicate
+	record      = usagetest.Record
+	acceptedMsg = usagetest.AcceptedMsg
+	statusMsg   = usagetest.StatusMsg
 )
-
-func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
-
-// line is a rated line of one event; its id is derived as the rater does.
-func line(tenant, customer, period, eventID, element, qty, amount, currency string) schemas.RatedLine {
-	return schemas.RatedLine{
-		LineID: schemas.LineID(tenant, eventID, element),
-		Event: schemas.UsageEvent{Tenant: tenant, ID: eventID, Customer: customer, Element: element,
-			Quantity: dec(qty), Time: march, ReceivedAt: march.Add(time.Second)},
-		Item: element, UnitPrice: dec("0.01"), Amount: dec(amount), Currency: currency, Period: period,
-		RatedAt: ratedTime,
-	}
-}
-
-func jsonValue(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func ratedMsg(t testing.TB, p int, o int64, l schemas.RatedLine) kafka.Message {
-	return kafka.Message{Topic: schemas.TopicRated, Partition: p, Offset: o, Value: jsonValue(t, &l), Time: l.Event.ReceivedAt}
-}
-
-func dupMsg(t testing.TB, p int, o int64, d schemas.Duplicate) kafka.Message {
-	return kafka.Message{Topic: schemas.TopicDuplicates, Partition: p, Offset: o, Value: jsonValue(t, &d), Time: d.Event.ReceivedAt}
-}
-
-func duplicate(tenant, id string, rawP int, rawO int64, firstP int, firstO int64, differs bool) schemas.Duplicate {
-	return schemas.Duplicate{
-		Event: schemas.UsageEvent{Tenant: tenant, ID: id, Customer: "cust-1", Element: "api_calls",
-			Quantity: dec("1"), Time: march, ReceivedAt: march.Add(time.Minute)},
-		Self:           schemas.Claim{Partition: rawP, Offset: rawO, PayloadHash: 2, ReceivedAt: march.Add(time.Minute)},
-		First:          schemas.Claim{Partition: firstP, Offset: firstO, PayloadHash: 1, ReceivedAt: march.Add(time.Second)},
-		PayloadDiffers: differs,
-		DetectedAt:     ratedTime,
-	}
-}
-
-// record is a usage event as it arrives on usage.accepted.
-func record(tenant, id, customer, element, contract string, minutes int) schemas.UsageEvent {
-	return schemas.UsageEvent{Tenant: tenant, ID: id, Customer: customer, Element: element, Contract: contract,
-		Quantity: dec("1.5"), Time: march.Add(time.Duration(minutes)*time.Minute + 987654321),
-		ReceivedAt: march.Add(time.Hour + time.Duration(minutes)*time.Minute + 5), Attributes: map[string]string{"region": "jp", "a": "1"}}
-}
-
-func acceptedMsg(t testing.TB, p int, o int64, ev schemas.UsageEvent) kafka.Message {
-	return kafka.Message{Topic: schemas.TopicAccepted, Partition: p, Offset: o, Value: jsonValue(t, &ev), Time: ev.ReceivedAt}
-}
-
-func statusMsg(t testing.TB, p int, o int64, ev schemas.UsageEvent, gen uint64) kafka.Message {
-	st := schemas.StatusChange{Event: ev, Generation: gen, Action: schemas.ActionForGeneration(gen),
-		Status: schemas.StatusForGeneration(gen), Actor: "t", RequestedAt: ratedTime, AppliedAt: ratedTime, Priced: true}
-	return kafka.Message{Topic: schemas.TopicStatus, Partition: p, Offset: o, Value: jsonValue(t, &st), Time: ratedTime}
-}
