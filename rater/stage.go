@@ -209,14 +209,23 @@ func (s *Stage) handleSegment(ctx context.Context, b *stream.Batch[decoded], fro
 func (s *Stage) priceFromList(m stream.Message, ev *schemas.UsageEvent, now time.Time) ([]stream.Message, string, error) {
 	o := s.prices.Rate(ev, now)
 	if o.Line == nil {
+		o.Unrated.Record = recordOrigin(m, ev)
 		out, err := unratedMessage(m, o.Unrated)
 		return out, "unrated", err
 	}
+	o.Line.Record = recordOrigin(m, ev)
 	value, err := json.Marshal(o.Line)
 	if err != nil {
 		return nil, "", fmt.Errorf("rater: encode: %w", err)
 	}
 	return []stream.Message{{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time}}, "rated", nil
+}
+
+// recordOrigin marks the output that carries the usage record m to the
+// aggregator (schemas.RecordOrigin): its usage.accepted position and the
+// contract it named.
+func recordOrigin(m stream.Message, ev *schemas.UsageEvent) *schemas.RecordOrigin {
+	return &schemas.RecordOrigin{Partition: m.Partition, Offset: m.Offset, Contract: ev.Contract}
 }
 
 func unratedMessage(m stream.Message, u *schemas.Unrated) ([]stream.Message, error) {

@@ -239,7 +239,11 @@ func (s *Stage) applyCharges(b *batchStates, it *engineItem) ([]pricing.Line, []
 func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) ([]stream.Message, string, error) {
 	ev := it.ev
 	unratedMsg := func(code, reason string) ([]stream.Message, error) {
-		value, err := json.Marshal(&schemas.Unrated{Event: *ev, ReasonCode: code, Reason: reason, Stage: StageName, At: now})
+		u := schemas.Unrated{Event: *ev, ReasonCode: code, Reason: reason, Stage: StageName, At: now}
+		if it.corr == nil {
+			u.Record = recordOrigin(it.msg, ev)
+		}
+		value, err := json.Marshal(&u)
 		if err != nil {
 			return nil, fmt.Errorf("rater: encode: %w", err)
 		}
@@ -314,6 +318,8 @@ func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) (
 		out, err := s.statusChange(it, rated, now)
 		return out, "correction", err
 	}
+	// The first line also carries the record to usage_records.
+	rated[0].Record = recordOrigin(it.msg, ev)
 	out := make([]stream.Message, 0, len(rated))
 	for i := range rated {
 		value, err := json.Marshal(&rated[i])
