@@ -189,7 +189,7 @@ func readRow(m *stream.Message) (row, error) {
 	switch m.Topic {
 	case schemas.TopicRated:
 		var l schemas.RatedLine
-		if err = json.Unmarshal(m.Value, &l); err == nil {
+		if err = schemas.UnmarshalRatedLine(m.Value, &l); err == nil {
 			if err = complete(l.Event.Tenant, l.LineID, l.Event.ID, l.Currency, l.Period); err == nil && l.RatedAt.IsZero() {
 				err = errors.New("rated line without rated_at")
 			}
@@ -206,7 +206,7 @@ func readRow(m *stream.Message) (row, error) {
 		}
 	case schemas.TopicUnrated:
 		var u schemas.Unrated
-		if err = json.Unmarshal(m.Value, &u); err == nil {
+		if err = schemas.UnmarshalUnrated(m.Value, &u); err == nil {
 			// A malformed record parked by an earlier stage has no tenant,
 			// but always an id and a reason.
 			if err = complete(u.Event.ID, u.ReasonCode); err == nil {
@@ -226,7 +226,7 @@ func readRow(m *stream.Message) (row, error) {
 		// requests and unreadable messages are not records (the rater
 		// parks those).
 		var ev schemas.UsageEvent
-		if schemas.HeaderKind(m.Headers) != "" || json.Unmarshal(m.Value, &ev) != nil || complete(ev.Tenant, ev.ID) != nil {
+		if schemas.HeaderKind(m.Headers) != "" || schemas.UnmarshalEvent(m.Value, &ev) != nil || complete(ev.Tenant, ev.ID) != nil {
 			return row{}, nil
 		}
 		return row{record: &usagedb.AcceptedRecord{Event: ev, Partition: m.Partition, Offset: m.Offset}}, nil

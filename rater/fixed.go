@@ -2,7 +2,6 @@ package rater
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -132,19 +131,12 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 // batch for ever, holding up every other line behind it.
 func (f *FixedFees) message(l *schemas.RatedLine, fl pricing.FixedLine, now time.Time) (kafka.Message, error) {
 	if schemas.StoredDecimalOK(l.Amount) && schemas.StoredDecimalOK(l.Event.Quantity) {
-		v, err := json.Marshal(l)
-		if err != nil {
-			return kafka.Message{}, fmt.Errorf("rater: encode: %w", err)
-		}
-		return kafka.Message{Topic: schemas.TopicRated, Key: l.Event.PartitionKey(), Value: v, Time: now}, nil
+		return kafka.Message{Topic: schemas.TopicRated, Key: l.Event.PartitionKey(), Value: schemas.MarshalRatedLine(l), Time: now}, nil
 	}
 	reason := fmt.Sprintf("fixed fee %q of service contract %q for %s: amount %s (quantity %d) does not fit the stored amounts (below 10^28); correct the fee's amount or the contract's quantity",
 		fl.Fee, fl.Contract, fl.Period, l.Amount, fl.Quantity)
 	f.log.Warn("rater: fixed fee parked as unrated", "tenant", l.Event.Tenant, "contract", fl.Contract, "fee", fl.Fee, "period", fl.Period.String(), "amount", l.Amount.String())
-	v, err := json.Marshal(&schemas.Unrated{Event: l.Event, ReasonCode: schemas.ReasonOverflow, Reason: reason, Stage: StageName, At: now})
-	if err != nil {
-		return kafka.Message{}, fmt.Errorf("rater: encode: %w", err)
-	}
+	v := schemas.MarshalUnrated(&schemas.Unrated{Event: l.Event, ReasonCode: schemas.ReasonOverflow, Reason: reason, Stage: StageName, At: now})
 	return kafka.Message{Topic: schemas.TopicUnrated, Key: l.Event.PartitionKey(), Value: v, Time: now}, nil
 }
 

@@ -185,11 +185,7 @@ func (s *Stage) rerate(ctx context.Context, b *stream.Batch[decoded], i int) err
 }
 
 func ratedMessage(m stream.Message, l *schemas.RatedLine) (stream.Message, error) {
-	value, err := json.Marshal(l)
-	if err != nil {
-		return stream.Message{}, fmt.Errorf("rater: encode: %w", err)
-	}
-	return stream.Message{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time}, nil
+	return stream.Message{Topic: schemas.TopicRated, Key: m.Key, Value: schemas.MarshalRatedLine(l), Time: m.Time}, nil
 }
 
 // decodeRerate reads a re-rate request; one without tenant or customer is

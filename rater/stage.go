@@ -77,7 +77,7 @@ func decode(m *stream.Message) (decoded, error) {
 		return decoded{ev: &c.Event, corr: &c}, nil
 	}
 	var ev schemas.UsageEvent
-	if err := json.Unmarshal(m.Value, &ev); err != nil {
+	if err := schemas.UnmarshalEvent(m.Value, &ev); err != nil {
 		return decoded{}, fmt.Errorf("record is not a usage event: %w", err)
 	}
 	return decoded{ev: &ev}, nil
@@ -214,11 +214,7 @@ func (s *Stage) priceFromList(m stream.Message, ev *schemas.UsageEvent, now time
 		return out, "unrated", err
 	}
 	o.Line.Record = recordOrigin(m, ev)
-	value, err := json.Marshal(o.Line)
-	if err != nil {
-		return nil, "", fmt.Errorf("rater: encode: %w", err)
-	}
-	return []stream.Message{{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time}}, "rated", nil
+	return []stream.Message{{Topic: schemas.TopicRated, Key: m.Key, Value: schemas.MarshalRatedLine(o.Line), Time: m.Time}}, "rated", nil
 }
 
 // recordOrigin marks the output that carries the usage record m to the
@@ -229,11 +225,7 @@ func recordOrigin(m stream.Message, ev *schemas.UsageEvent) *schemas.RecordOrigi
 }
 
 func unratedMessage(m stream.Message, u *schemas.Unrated) ([]stream.Message, error) {
-	value, err := json.Marshal(u)
-	if err != nil {
-		return nil, fmt.Errorf("rater: encode: %w", err)
-	}
-	return []stream.Message{{Topic: schemas.TopicUnrated, Key: m.Key, Value: value, Time: m.Time}}, nil
+	return []stream.Message{{Topic: schemas.TopicUnrated, Key: m.Key, Value: schemas.MarshalUnrated(u), Time: m.Time}}, nil
 }
 
 // correct prices a correction of a price-list tenant into its output
@@ -256,11 +248,7 @@ func correctionMessages(m stream.Message, c *schemas.Correction, lines []schemas
 		Status: schemas.StatusForGeneration(c.Generation), Reason: c.Reason, Actor: c.Actor,
 		RequestedAt: c.RequestedAt, AppliedAt: now, Priced: len(lines) > 0}
 	for i := range lines {
-		value, err := json.Marshal(&lines[i])
-		if err != nil {
-			return nil, fmt.Errorf("rater: encode: %w", err)
-		}
-		out = append(out, stream.Message{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time})
+		out = append(out, stream.Message{Topic: schemas.TopicRated, Key: m.Key, Value: schemas.MarshalRatedLine(&lines[i]), Time: m.Time})
 		st.Lines = append(st.Lines, lines[i].LineID)
 	}
 	value, err := json.Marshal(&st)

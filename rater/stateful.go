@@ -2,7 +2,6 @@ package rater
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -243,11 +242,7 @@ func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) (
 		if it.corr == nil {
 			u.Record = recordOrigin(it.msg, ev)
 		}
-		value, err := json.Marshal(&u)
-		if err != nil {
-			return nil, fmt.Errorf("rater: encode: %w", err)
-		}
-		return []stream.Message{{Topic: schemas.TopicUnrated, Key: it.msg.Key, Value: value, Time: it.msg.Time}}, nil
+		return []stream.Message{{Topic: schemas.TopicUnrated, Key: it.msg.Key, Value: schemas.MarshalUnrated(&u), Time: it.msg.Time}}, nil
 	}
 	if it.corr != nil {
 		// A correction moves the running state once per generation: a
@@ -322,11 +317,7 @@ func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) (
 	rated[0].Record = recordOrigin(it.msg, ev)
 	out := make([]stream.Message, 0, len(rated))
 	for i := range rated {
-		value, err := json.Marshal(&rated[i])
-		if err != nil {
-			return nil, "", fmt.Errorf("rater: encode: %w", err)
-		}
-		out = append(out, stream.Message{Topic: schemas.TopicRated, Key: it.msg.Key, Value: value, Time: it.msg.Time})
+		out = append(out, stream.Message{Topic: schemas.TopicRated, Key: it.msg.Key, Value: schemas.MarshalRatedLine(&rated[i]), Time: it.msg.Time})
 	}
 	return out, "rated", nil
 }

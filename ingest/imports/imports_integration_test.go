@@ -291,7 +291,7 @@ func TestPartialImportPublishesValidRecordsAndReportsTheRest(t *testing.T) {
 	var ids []string
 	for _, m := range msgs {
 		var ev schemas.UsageEvent
-		if err := json.Unmarshal(m.Value, &ev); err != nil {
+		if err := schemas.UnmarshalEvent(m.Value, &ev); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, ev.ID)
@@ -552,7 +552,7 @@ func TestStoppedImportIsResumedFromItsCheckpoint(t *testing.T) {
 	seen := map[string]int{}
 	for _, m := range rawMessages(t, ten) {
 		var ev schemas.UsageEvent
-		_ = json.Unmarshal(m.Value, &ev)
+		_ = schemas.UnmarshalEvent(m.Value, &ev)
 		seen[ev.ID]++
 	}
 	if len(seen) != n {
