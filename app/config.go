@@ -147,6 +147,9 @@ type KafkaConfig struct {
 	// 0 is FlushInterval.
 	HopFlushInterval time.Duration
 	SessionTimeout   time.Duration
+	// WireJSON writes the records between stages as JSON
+	// (schemas.SetWireJSON), for a rolling upgrade.
+	WireJSON bool
 }
 
 // RegisterFlags registers the Kafka flags.
@@ -160,6 +163,7 @@ func (c *KafkaConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 200*time.Millisecond, "longest wait to fill a consumer batch once it has a record")
 	fs.DurationVar(&c.HopFlushInterval, "hop-flush-interval", 20*time.Millisecond, "longest wait to fill a dedupe or rater batch once it has a record (0: --flush-interval); the aggregator waits --flush-interval, which buys large ClickHouse inserts")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead member's partitions move")
+	fs.BoolVar(&c.WireJSON, "kafka-wire-json", false, "write usage events, rated lines and unrated records between stages as JSON instead of the binary encoding (readers take both): for a rolling upgrade from a version that reads only JSON")
 }
 
 // Validate refuses an empty broker list.

@@ -4,12 +4,15 @@ import (
 	"context"
 
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/schemas"
 	"github.com/segmentio/kafka-go"
 )
 
-// initKafka registers the readiness check "kafka": the brokers answer.
-// Roles make their own writers and consumers (writer, consumer).
+// initKafka registers the readiness check "kafka": the brokers answer, and
+// sets the encoding the stages write (--kafka-wire-json). Roles make their
+// own writers and consumers (writer, consumer).
 func (a *App) initKafka(context.Context) error {
+	schemas.SetWireJSON(a.cfg.Kafka.WireJSON)
 	brokers := a.cfg.Kafka.BrokerList()
 	a.group.Check("kafka", func(ctx context.Context) error { return stream.Ping(ctx, brokers) })
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -41,12 +42,35 @@ const (
 	wireUnrated byte = 3
 )
 
+// wireJSON makes the Marshal functions write JSON (SetWireJSON).
+var wireJSON atomic.Bool
+
+// SetWireJSON makes MarshalEvent, MarshalRatedLine and MarshalUnrated write
+// JSON instead of the binary encoding (kakin --kafka-wire-json), for a
+// rolling upgrade from a version whose readers take only JSON: run the new
+// version with it until every process runs the new version, then without.
+// A record JSON cannot hold (a time outside years 0-9999) is still written
+// in the binary encoding. Set it once at start, before any stage runs.
+func SetWireJSON(on bool) { wireJSON.Store(on) }
+
+// asJSON is v as JSON when SetWireJSON asked for it and JSON can hold it.
+func asJSON(v any) ([]byte, bool) {
+	if !wireJSON.Load() {
+		return nil, false
+	}
+	b, err := json.Marshal(v)
+	return b, err == nil
+}
+
 // IsBinary reports whether a message value is in the binary encoding (not
 // JSON).
 func IsBinary(data []byte) bool { return len(data) > 0 && data[0] == WireMagic }
 
-// MarshalEvent encodes e in the binary encoding.
+// MarshalEvent encodes e in the binary encoding (or JSON, SetWireJSON).
 func MarshalEvent(e *UsageEvent) []byte {
+	if b, ok := asJSON(e); ok {
+		return b
+	}
 	b := make([]byte, 0, 128+16*len(e.Attributes))
 	b = append(b, WireMagic, WireVersion, wireEvent)
 	return appendEvent(b, e)
@@ -66,8 +90,12 @@ func UnmarshalEvent(data []byte, e *UsageEvent) error {
 	return r.done()
 }
 
-// MarshalRatedLine encodes l in the binary encoding.
+// MarshalRatedLine encodes l in the binary encoding (or JSON,
+// SetWireJSON).
 func MarshalRatedLine(l *RatedLine) []byte {
+	if b, ok := asJSON(l); ok {
+		return b
+	}
 	b := make([]byte, 0, 224+16*len(l.Event.Attributes))
 	b = append(b, WireMagic, WireVersion, wireRated)
 	b = appendString(b, l.LineID)
@@ -105,8 +133,11 @@ func UnmarshalRatedLine(data []byte, l *RatedLine) error {
 	return r.done()
 }
 
-// MarshalUnrated encodes u in the binary encoding.
+// MarshalUnrated encodes u in the binary encoding (or JSON, SetWireJSON).
 func MarshalUnrated(u *Unrated) []byte {
+	if b, ok := asJSON(u); ok {
+		return b
+	}
 	b := make([]byte, 0, 192+len(u.Reason)+len(u.Raw)+16*len(u.Event.Attributes))
 	b = append(b, WireMagic, WireVersion, wireUnrated)
 	b = appendEvent(b, &u.Event)
