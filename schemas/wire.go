@@ -179,7 +179,13 @@ func appendEvent(b []byte, e *UsageEvent) []byte {
 	b = appendTime(b, e.Time)
 	b = appendString(b, e.Contract)
 	b = appendMap(b, e.Attributes)
-	return appendTime(b, e.ReceivedAt)
+	b = appendTime(b, e.ReceivedAt)
+	if e.Import == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = appendString(b, e.Import.File)
+	return appendString(b, e.Import.Job)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -466,6 +472,13 @@ func (r *wireReader) event(e *UsageEvent) {
 		}
 	}
 	e.ReceivedAt = r.time()
+	switch r.byte("import source") {
+	case 0:
+	case 1:
+		e.Import = &ImportSource{File: r.string(), Job: r.string()}
+	default:
+		r.fail("import source")
+	}
 }
 
 func (r *wireReader) origin() *RecordOrigin {
