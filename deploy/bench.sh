@@ -19,7 +19,9 @@
 # to docs/BENCHMARKS.md (BENCH_RECORD=0: do not). BENCH_SECURE=1 adds a run
 # through the real front door (access token, rate limits).
 # Override with BENCH_EVENTS, BENCH_ROUNDS, BENCH_BATCH, BENCH_CONCURRENCY,
-# BENCH_RATE, BENCH_DUP, BENCH_NOTE (the row's note), BARECHAIN_DIR.
+# BENCH_RATE, BENCH_DUP, BENCH_NOTE (the row's note), BARECHAIN_DIR. GOGC and
+# GOMEMLIMIT reach the Kakin processes only (the bare chain runs with Go's
+# defaults), to measure GC settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -107,10 +109,37 @@ PY
 }
 
 loadgen() {
-	$bin loadgen --events "$events" --batch "${BENCH_BATCH:-1000}" \
+	$bin loadgen --clickhouse-log-queries --events "$events" --batch "${BENCH_BATCH:-1000}" \
 		--concurrency "${BENCH_CONCURRENCY:-4}" --rate "${BENCH_RATE:-0}" \
 		--duplicate-share "${BENCH_DUP:-0.05}" --customers 1000 "$@"
 }
+
+# The dev stack's clickhouse-server: its CPU, and the CPU of loadgen's own
+# queries (logged in system.query_log, --clickhouse-log-queries), give the
+# share of ClickHouse's work the probe and verify queries take.
+chpid=$(python3 - "$pid" <<'PY'
+import os, sys
+kids = {}
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            s = open(f"/proc/{p}/stat").read()
+        except OSError:
+            continue
+        kids.setdefault(int(s[s.rindex(")") + 2:].split()[1]), []).append(int(p))
+todo = [int(sys.argv[1])]
+while todo:
+    p = todo.pop()
+    try:
+        if open(f"/proc/{p}/comm").read().strip().startswith("clickhouse"):
+            print(p)
+            break
+    except OSError:
+        pass
+    todo += kids.get(p, [])
+PY
+)
+chq() { curl -fsS "http://127.0.0.1:$chhttp/" --data-binary "$1"; }
 
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 echo "bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $commit, $events events, $rounds rounds (bare chain and Kakin interleaved)"
@@ -118,7 +147,7 @@ results=$dir/results
 : >"$results"
 for r in $(seq 1 "$rounds"); do
 	# A: the bare chain, pipelined.
-	"$bare_bin" -modes pipelined -n "$events" >"$dir/bare.out" 2>"$dir/bare.log" || { echo "bench: bare chain failed:" >&2; tail -20 "$dir/bare.log" >&2; exit 1; }
+	env -u GOGC -u GOMEMLIMIT "$bare_bin" -modes pipelined -n "$events" >"$dir/bare.out" 2>"$dir/bare.log" || { echo "bench: bare chain failed:" >&2; tail -20 "$dir/bare.log" >&2; exit 1; }
 	bare_line=$(grep 'pipelined: produced' "$dir/bare.log" | tail -1)
 	bare_rate=$(sed -E 's/.*= ([0-9]+) msgs\/s end to end.*/\1/' <<<"$bare_line")
 	bare_us=$(sed -E 's/.* = ([0-9.]+) µs\/msg.*/\1/' <<<"$bare_line")
@@ -126,8 +155,17 @@ for r in $(seq 1 "$rounds"); do
 
 	# B: Kakin, first post → last total queryable.
 	c0=$(cpu_of "$pid" "$pid2")
+	ch0=$(cpu_of "${chpid:-0}")
+	t0=$(date +%s)
 	loadgen --url "http://127.0.0.1:$http2" --json >"$dir/kakin.json" 2>"$dir/loadgen.log" || { echo "bench: loadgen failed:" >&2; cat "$dir/kakin.json" >&2; tail -20 "$dir/loadgen.log" >&2; exit 1; }
 	c1=$(cpu_of "$pid" "$pid2")
+	ch1=$(cpu_of "${chpid:-0}")
+	q_share=nan
+	if [[ -n $chpid ]] && chq "SYSTEM FLUSH LOGS" >/dev/null 2>&1; then
+		read -r q_n q_cpu < <(chq "SELECT count(), sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]) / 1e6 FROM system.query_log WHERE type IN (2, 4) AND event_time >= toDateTime($t0) FORMAT TSV" 2>/dev/null || echo "0 0")
+		q_share=$(python3 -c "d = $ch1 - $ch0; print(f'{100 * $q_cpu / d:.1f}' if d > 0 else 'nan')")
+		printf "round %d: loadgen's probe/verify queries: %s, %s CPU-s of the ClickHouse server's %s s = %s %%\n" "$r" "$q_n" "$q_cpu" "$(python3 -c "print(f'{$ch1 - $ch0:.2f}')")" "$q_share"
+	fi
 	read -r k_rate k_acc k_send k_drain k_p50 k_p99 k_exact < <(python3 - "$dir/kakin.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); v = r["verification"]; l = r["ingest_to_queryable"]
@@ -139,19 +177,20 @@ PY
 	ratio=$(python3 -c "print(f'{$k_rate / $bare_rate:.3f}')")
 	printf 'round %d: bare chain %s msgs/s (%s µs/msg) | Kakin %s events/s (%s µs/event; send %ss + drain %ss; ingest→queryable p50 %s / p99 %s ms; totals %s) | ratio %s\n' \
 		"$r" "$bare_rate" "$bare_us" "$k_rate" "$k_us" "$k_send" "$k_drain" "$k_p50" "$k_p99" "$k_exact" "$ratio"
-	echo "$bare_rate $bare_us $k_rate $k_us $ratio $k_p50 $k_p99" >>"$results"
+	echo "$bare_rate $bare_us $k_rate $k_us $ratio $k_p50 $k_p99 $q_share" >>"$results"
 	[[ $k_exact == exact ]] || { echo "bench: Kakin totals did not match" >&2; exit 1; }
 done
 
-read -r m_bare m_bare_us m_k m_k_us m_ratio m_p50 m_p99 all_ratios < <(python3 - "$results" <<'PY'
+read -r m_bare m_bare_us m_k m_k_us m_ratio m_p50 m_p99 all_ratios all_shares < <(python3 - "$results" <<'PY'
 import statistics, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 med = lambda i: statistics.median(r[i] for r in rows)
-print(f"{med(0):.0f} {med(1):.1f} {med(2):.0f} {med(3):.1f} {med(4):.3f} {med(5):.0f} {med(6):.0f} " + ",".join(f"{r[4]:.2f}" for r in rows))
+print(f"{med(0):.0f} {med(1):.1f} {med(2):.0f} {med(3):.1f} {med(4):.3f} {med(5):.0f} {med(6):.0f} " + ",".join(f"{r[4]:.2f}" for r in rows)
+      + " " + ",".join(f"{r[7]:.1f}" for r in rows))
 PY
 )
 echo
-echo "bench: median of $rounds rounds: bare chain $m_bare msgs/s ($m_bare_us µs/msg), Kakin $m_k events/s ($m_k_us µs/event), ratio $m_ratio (per round: $all_ratios)"
+echo "bench: median of $rounds rounds: bare chain $m_bare msgs/s ($m_bare_us µs/msg), Kakin $m_k events/s ($m_k_us µs/event), ratio $m_ratio (per round: $all_ratios); loadgen's queries' share of ClickHouse CPU per round: $all_shares %"
 
 # Batch and insert sizes over all rounds, from the dev process's metrics.
 cat >"$dir/sizes.py" <<'PY'
@@ -187,6 +226,6 @@ fi
 
 if [[ ${BENCH_RECORD:-1} == 1 ]]; then
 	printf '| %s | %s | %s | %s | %s / %s | %s | %s | %s / %s ms | %s |\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "$events × $rounds" \
-		"$m_bare" "$m_bare_us" "$m_k_us" "$m_k" "$m_ratio ($all_ratios)" "$m_p50" "$m_p99" "${BENCH_NOTE:-}" >>"$root/docs/BENCHMARKS.md"
+		"$m_bare" "$m_bare_us" "$m_k_us" "$m_k" "$m_ratio ($all_ratios)" "$m_p50" "$m_p99" "${BENCH_NOTE:-}; loadgen queries $all_shares % of ClickHouse CPU" >>"$root/docs/BENCHMARKS.md"
 	echo "bench: row appended to docs/BENCHMARKS.md"
 fi

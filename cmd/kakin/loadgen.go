@@ -27,6 +27,7 @@ func runLoadgen(ctx context.Context, args []string) error {
 		ch        chdb.Config
 		priceList string
 		jsonOut   bool
+		logQuery  bool
 		logCfg    app.LogConfig
 	)
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "ingest base URL; usage is posted to <url>/v1/usage")
@@ -48,6 +49,7 @@ func runLoadgen(ctx context.Context, args []string) error {
 	fs.StringVar(&ch.Password, "clickhouse-password", "", "ClickHouse password")
 	fs.DurationVar(&cfg.Timeout, "timeout", 2*time.Minute, "how long to wait after sending for ClickHouse to hold the full totals")
 	fs.BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	fs.BoolVar(&logQuery, "clickhouse-log-queries", false, "log loadgen's own ClickHouse queries in system.query_log (log_queries = 1), to measure their share of ClickHouse's CPU")
 	logCfg.RegisterFlags(fs)
 	if err := app.ParseFlags(fs, args); err != nil {
 		return err
@@ -74,7 +76,9 @@ func runLoadgen(ctx context.Context, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	cfg.Store = loadgen.NewClickHouse(conn)
+	store := loadgen.NewClickHouse(conn)
+	store.LogQueries = logQuery
+	cfg.Store = store
 
 	res, runErr := loadgen.Run(ctx, cfg)
 	if res != nil {
