@@ -164,7 +164,7 @@ for r in $(seq 1 "$rounds"); do
 	if [[ -n $chpid ]] && chq "SYSTEM FLUSH LOGS" >/dev/null 2>&1; then
 		read -r q_n q_cpu < <(chq "SELECT count(), sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]) / 1e6 FROM system.query_log WHERE type IN (2, 4) AND event_time >= toDateTime($t0) FORMAT TSV" 2>/dev/null || echo "0 0")
 		q_share=$(python3 -c "d = $ch1 - $ch0; print(f'{100 * $q_cpu / d:.1f}' if d > 0 else 'nan')")
-		chq "SELECT count() AS n, round(sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]) / 1e6, 2) AS cpu_s, replaceRegexpAll(substring(query, 1, 60), '\\s+', ' ') AS q FROM system.query_log WHERE type IN (2, 4) AND event_time >= toDateTime($t0) GROUP BY q ORDER BY cpu_s DESC LIMIT 4 FORMAT TSV" 2>/dev/null | sed "s/^/round $r: loadgen query kind: /" || true
+		chq "SELECT count() AS n, round(sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]) / 1e6, 2) AS cpu_s, replaceRegexpAll(substring(query, 1, 60), '[[:space:]]+', ' ') AS q FROM system.query_log WHERE type IN (2, 4) AND event_time >= toDateTime($t0) GROUP BY q ORDER BY cpu_s DESC LIMIT 4 FORMAT TSV" 2>/dev/null | sed "s/^/round $r: loadgen query kind: /" || true
 		printf "round %d: loadgen's probe/verify queries: %s, %s CPU-s of the ClickHouse server's %s s = %s %%\n" "$r" "$q_n" "$q_cpu" "$(python3 -c "print(f'{$ch1 - $ch0:.2f}')")" "$q_share"
 	fi
 	read -r k_rate k_acc k_send k_drain k_p50 k_p99 k_exact < <(python3 - "$dir/kakin.json" <<'PY'
