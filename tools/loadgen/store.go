@@ -16,6 +16,11 @@ type Store interface {
 	ProbeIDs(ctx context.Context, tenant, customer, period string) ([]string, error)
 	// Lines counts the rated lines of customers whose name starts with prefix.
 	Lines(ctx context.Context, tenant, customerPrefix string) (uint64, error)
+	// StoredLines counts the stored rows of those lines without
+	// deduplicating them: a line stored twice counts twice, so it is never
+	// below Lines, and it is much cheaper to ask. verify polls it and reads
+	// the exact counts only once it reaches the expected lines.
+	StoredLines(ctx context.Context, tenant, customerPrefix string) (uint64, error)
 	// CustomerTotals sums the rated amounts per customer for those customers.
 	CustomerTotals(ctx context.Context, tenant, customerPrefix string) (map[string]decimal.Decimal, error)
 	// Duplicates counts the records flagged duplicate whose id starts with prefix.
@@ -73,6 +78,11 @@ func (c *ClickHouse) ProbeIDs(ctx context.Context, tenant, customer, period stri
 
 func (c *ClickHouse) Lines(ctx context.Context, tenant, customerPrefix string) (uint64, error) {
 	return c.count(ctx, `SELECT count() FROM rated_usage FINAL WHERE tenant = ? AND customer LIKE ?`,
+		tenant, likePrefix(customerPrefix))
+}
+
+func (c *ClickHouse) StoredLines(ctx context.Context, tenant, customerPrefix string) (uint64, error) {
+	return c.count(ctx, `SELECT count() FROM rated_usage WHERE tenant = ? AND customer LIKE ?`,
 		tenant, likePrefix(customerPrefix))
 }
 
