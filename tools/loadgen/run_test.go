@@ -401,7 +401,9 @@ func (g *gatedStore) next() uint64 {
 	return n
 }
 
-func (g *gatedStore) StoredLines(context.Context, string, string) (uint64, error) { return g.next(), nil }
+func (g *gatedStore) StoredLines(context.Context, string, string) (uint64, error) {
+	return g.next(), nil
+}
 
 func (g *gatedStore) Lines(context.Context, string, string) (uint64, error) {
 	g.exact++
