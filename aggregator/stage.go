@@ -31,7 +31,8 @@ var Topics = []string{schemas.TopicRated, schemas.TopicDuplicates, schemas.Topic
 // consumer batch (50,000 messages at the default 5,000): ClickHouse wants
 // inserts of 10-100K rows (an insert of ~2,500 rows costs the server 5-6x
 // the CPU per row of one of ~19,000, docs/STACK.md), and a batch is spread
-// over five tables, most of it one rated line and one record row per event. A batch is still committed only after every insert of it
+// over five tables, most of it one rated line and one record row per
+// event. A batch is still committed only after every insert of it
 // succeeded; the fill wait (--flush-interval) still bounds how long a
 // batch waits, so under light load inserts stay small and latency low, and
 // under load they grow to ~16-20K rows per table. A smaller --batch-size
