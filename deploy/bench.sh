@@ -19,7 +19,11 @@
 # to docs/BENCHMARKS.md (BENCH_RECORD=0: do not). BENCH_SECURE=1 adds a run
 # through the real front door (access token, rate limits).
 # Override with BENCH_EVENTS, BENCH_ROUNDS, BENCH_BATCH, BENCH_CONCURRENCY,
-# BENCH_RATE, BENCH_DUP, BENCH_NOTE (the row's note), BARECHAIN_DIR. GOGC and
+# BENCH_RATE, BENCH_DUP, BENCH_NOTE (the row's note), BARECHAIN_DIR.
+# BENCH_CATALOG=1 adds, in every round, a run against a catalogue-priced
+# tenant (loadgen's tiered catalogue: graduated tiers with running state in
+# Redis, applied for the round's customers with kakin catalog apply) and a
+# second row for it, with its ratio to the flat run of the same round. GOGC and
 # GOMEMLIMIT reach the Kakin processes only (the bare chain runs with Go's
 # defaults), to measure GC settings.
 set -euo pipefail
@@ -142,6 +146,11 @@ PY
 chq() { curl -fsS "http://127.0.0.1:$chhttp/" --data-binary "$1"; }
 
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
+tiered_tenant=bench-tiered
+if [[ ${BENCH_CATALOG:-0} == 1 ]]; then
+	$bin tenants create "$tiered_tenant" >"$dir/tenant.out" 2>&1 || grep -qi exist "$dir/tenant.out" || { echo "bench: tenants create failed:" >&2; cat "$dir/tenant.out" >&2; exit 1; }
+fi
+: >"$dir/tiered-results"
 echo "bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $commit, $events events, $rounds rounds (bare chain and Kakin interleaved)"
 results=$dir/results
 : >"$results"
@@ -180,6 +189,30 @@ PY
 		"$r" "$bare_rate" "$bare_us" "$k_rate" "$k_us" "$k_send" "$k_drain" "$k_p50" "$k_p99" "$k_exact" "$ratio"
 	echo "$bare_rate $bare_us $k_rate $k_us $ratio $k_p50 $k_p99 $q_share" >>"$results"
 	[[ $k_exact == exact ]] || { echo "bench: Kakin totals did not match" >&2; exit 1; }
+
+	if [[ ${BENCH_CATALOG:-0} == 1 ]]; then
+		# C: the same load against the catalogue-priced tenant.
+		run_id=lgt$(date +%s)r$r
+		$bin loadgen --run-id "$run_id" --customers 1000 --print-catalog >"$dir/tiered.yaml"
+		$bin catalog apply --tenant "$tiered_tenant" -f "$dir/tiered.yaml" --yes >"$dir/apply.out" 2>&1 || { echo "bench: catalog apply failed:" >&2; tail -20 "$dir/apply.out" >&2; exit 1; }
+		sleep 3 # the rater's catalogue replica looks every second, then recompiles
+		c0=$(cpu_of "$pid" "$pid2")
+		loadgen --url "http://127.0.0.1:$http2" --tenant "$tiered_tenant" --run-id "$run_id" --catalog-tiered --json >"$dir/tiered.json" 2>"$dir/loadgen-tiered.log" || { echo "bench: tiered loadgen failed:" >&2; cat "$dir/tiered.json" >&2; tail -20 "$dir/loadgen-tiered.log" >&2; exit 1; }
+		c1=$(cpu_of "$pid" "$pid2")
+		read -r t_rate t_acc t_send t_drain t_p50 t_p99 t_exact < <(python3 - "$dir/tiered.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); v = r["verification"]; l = r["ingest_to_queryable"]
+total = r["send_seconds"] + (v["drain_seconds"] or float("nan"))
+print(f'{r["accepted"] / total:.0f} {r["accepted"]} {r["send_seconds"]:.2f} {v["drain_seconds"] or float("nan"):.2f} {l["p50_ms"]:.0f} {l["p99_ms"]:.0f} {"exact" if v["exact"] else "MISMATCH"}')
+PY
+)
+		t_us=$(python3 -c "print(f'{($c1 - $c0) * 1e6 / $t_acc:.1f}')")
+		t_ratio=$(python3 -c "print(f'{$t_rate / $bare_rate:.3f}')")
+		printf 'round %d: catalogue-priced tenant (graduated tiers, running state): %s events/s (%s µs/event; send %ss + drain %ss; ingest→queryable p50 %s / p99 %s ms; totals %s) | ratio to the bare chain %s, to the flat run %s\n' \
+			"$r" "$t_rate" "$t_us" "$t_send" "$t_drain" "$t_p50" "$t_p99" "$t_exact" "$t_ratio" "$(python3 -c "print(f'{$t_rate / $k_rate:.2f}')")"
+		echo "$bare_rate $bare_us $t_rate $t_us $t_ratio $t_p50 $t_p99" >>"$dir/tiered-results"
+		[[ $t_exact == exact ]] || { echo "bench: catalogue-priced totals did not match" >&2; exit 1; }
+	fi
 done
 
 read -r m_bare m_bare_us m_k m_k_us m_ratio m_p50 m_p99 all_ratios all_shares < <(python3 - "$results" <<'PY'
@@ -225,8 +258,23 @@ if [[ ${BENCH_SECURE:-0} == 1 ]]; then
 	loadgen --url "http://127.0.0.1:$http3" --client-id "$id" --client-secret "$secret"
 fi
 
+if [[ -s $dir/tiered-results ]]; then
+	read -r tm_bare tm_bare_us tm_k tm_k_us tm_ratio tm_p50 tm_p99 t_all < <(python3 - "$dir/tiered-results" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+med = lambda i: statistics.median(r[i] for r in rows)
+print(f"{med(0):.0f} {med(1):.1f} {med(2):.0f} {med(3):.1f} {med(4):.3f} {med(5):.0f} {med(6):.0f} " + ",".join(f"{r[4]:.2f}" for r in rows))
+PY
+)
+	echo "bench: catalogue-priced tenant, median of $rounds rounds: $tm_k events/s ($tm_k_us µs/event), ratio $tm_ratio (per round: $t_all)"
+fi
+
 if [[ ${BENCH_RECORD:-1} == 1 ]]; then
 	printf '| %s | %s | %s | %s | %s / %s | %s | %s | %s / %s ms | %s |\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "$events × $rounds" \
 		"$m_bare" "$m_bare_us" "$m_k_us" "$m_k" "$m_ratio ($all_ratios)" "$m_p50" "$m_p99" "${BENCH_NOTE:-}; loadgen queries $all_shares % of ClickHouse CPU" >>"$root/docs/BENCHMARKS.md"
+	if [[ -s $dir/tiered-results ]]; then
+		printf '| %s | %s | %s | %s | %s / %s | %s | %s | %s / %s ms | %s |\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "$events × $rounds" \
+			"$tm_bare" "$tm_bare_us" "$tm_k_us" "$tm_k" "$tm_ratio ($t_all)" "$tm_p50" "$tm_p99" "catalogue-priced tenant (graduated tiers, running state), same rounds; ${BENCH_NOTE:-}" >>"$root/docs/BENCHMARKS.md"
+	fi
 	echo "bench: row appended to docs/BENCHMARKS.md"
 fi
