@@ -30,6 +30,7 @@ func runLoadgen(ctx context.Context, args []string) error {
 		logQuery  bool
 		tiered    bool
 		printCat  bool
+		printCus  bool
 		logCfg    app.LogConfig
 	)
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "ingest base URL; usage is posted to <url>/v1/usage")
@@ -54,6 +55,7 @@ func runLoadgen(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.RunID, "run-id", "", "run id prefixing every customer and event id (default: time-based and random)")
 	fs.BoolVar(&tiered, "catalog-tiered", false, "the tenant is priced by loadgen's tiered catalogue (graduated tiers, running state; apply it first with --print-catalog and kakin catalog apply): expected totals from that catalogue instead of --price-list")
 	fs.BoolVar(&printCat, "print-catalog", false, "print the tiered catalogue file for --run-id and --customers and exit")
+	fs.BoolVar(&printCus, "print-customers", false, "print the customer ids of --run-id and --customers, one a line, and exit (create them before applying the tiered catalogue)")
 	fs.BoolVar(&logQuery, "clickhouse-log-queries", false, "log loadgen's own ClickHouse queries in system.query_log (log_queries = 1), to measure their share of ClickHouse's CPU")
 	logCfg.RegisterFlags(fs)
 	if err := app.ParseFlags(fs, args); err != nil {
@@ -63,6 +65,13 @@ func runLoadgen(ctx context.Context, args []string) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg.Log = logCfg.Logger(os.Stderr)
+	if printCus {
+		if !loadgen.ValidRunID(cfg.RunID) {
+			return fmt.Errorf("--run-id %q: want 1-40 of a-z, 0-9, '-'", cfg.RunID)
+		}
+		_, err := os.Stdout.WriteString(strings.Join(loadgen.RunCustomers(cfg.RunID, cfg.Customers), "\n") + "\n")
+		return err
+	}
 	if printCat || tiered {
 		if !loadgen.ValidRunID(cfg.RunID) {
 			return fmt.Errorf("--run-id %q: the tiered catalogue names the run's customers, give the run id (1-40 of a-z, 0-9, '-')", cfg.RunID)
