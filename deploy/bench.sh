@@ -152,7 +152,9 @@ tiered_tenant=bench-tiered
 if [[ ${BENCH_CATALOG:-0} == 1 ]]; then
 	$bin tenants create "$tiered_tenant" >"$dir/tenant.out" 2>&1 || grep -qi exist "$dir/tenant.out" || { echo "bench: tenants create failed:" >&2; cat "$dir/tenant.out" >&2; exit 1; }
 	# An admin front door (development mode) to create the customers the
-	# tiered catalogue's contracts name; its CPU is not counted.
+	# tiered catalogue's contracts name (one at a time: a change holds the
+	# tenant's catalogue lock, concurrent ones are answered 503); its CPU is
+	# not counted.
 	http4=$(free_port)
 	$bin serve --roles=admin --dev-insecure --http-addr=127.0.0.1:$http4 --master-key-file="$dir/master-key" 2>"$dir/admin.log" &
 	pid4=$!
@@ -207,7 +209,7 @@ PY
 		run_id=lgt$(date +%s)r$r
 		$bin loadgen --run-id "$run_id" --customers 1000 --print-catalog >"$dir/tiered.yaml"
 		$bin loadgen --run-id "$run_id" --customers 1000 --print-customers |
-			xargs -P 8 -I{} curl -fsS -o /dev/null -H "Kakin-Tenant: $tiered_tenant" -H 'Content-Type: application/json' \
+			xargs -P 1 -I{} curl -fsS --retry 10 -o /dev/null -H "Kakin-Tenant: $tiered_tenant" -H 'Content-Type: application/json' \
 				--data '{"id":"{}"}' "http://127.0.0.1:$http4/v1/customers" || { echo "bench: creating the customers failed" >&2; exit 1; }
 		$bin catalog apply --tenant "$tiered_tenant" -f "$dir/tiered.yaml" --yes >"$dir/apply.out" 2>&1 || { echo "bench: catalog apply failed:" >&2; tail -20 "$dir/apply.out" >&2; exit 1; }
 		sleep 3 # the rater's catalogue replica looks every second, then recompiles
