@@ -475,20 +475,60 @@ type Key struct {
 }
 
 // Search returns up to limit receivables matching f after the given
-// position, ordered by (period, id).
+// position, ordered by (period, id). It reads in two steps: the keys of the
+// page, with FINAL over only the sorting key, the version and the filtered
+// columns; then the page's rows, with FINAL over their keys. A FINAL read
+// of every column over the tenant's range merged every column of every row
+// the filter did not narrow by key (taxes_json included): 290 ms p50 and
+// 1.3 s p99 for a customer at 100,000 receivables, against 13 ms p50 for
+// the same FINAL read of the key and filter columns. The second step applies
+// the filter again, so a receivable changed in between is left out rather
+// than shown with values that no longer match.
 func (s *Store) Search(ctx context.Context, tenant string, f Filter, after *Key, limit int) ([]*Stored, error) {
 	where, args := f.where(tenant)
 	if after != nil {
 		where += " AND (period > ? OR (period = ? AND receivable_id > ?))"
 		args = append(args, after.Period, after.Period, after.ID)
 	}
-	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM receivables FINAL WHERE %s ORDER BY period, receivable_id LIMIT %d",
-		receivableColumns, where, limit), args...)
+	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT period, receivable_id FROM receivables FINAL WHERE %s ORDER BY period, receivable_id LIMIT %d",
+		where, limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("search receivables: %w", err)
+	}
+	var keys []Key
+	periods := map[string]bool{}
+	for rows.Next() {
+		var k Key
+		if err := rows.Scan(&k.Period, &k.ID); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("search receivables: %w", err)
+		}
+		keys = append(keys, k)
+		periods[k.Period] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search receivables: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ps, ids := make([]string, 0, len(periods)), make([]string, len(keys))
+	for p := range periods {
+		ps = append(ps, p)
+	}
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	where, args = f.where(tenant)
+	args = append(args, stringSet(ps), stringSet(ids))
+	rows, err = s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM receivables FINAL WHERE %s AND period IN (?) AND receivable_id IN (?) ORDER BY period, receivable_id",
+		receivableColumns, where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("search receivables: %w", err)
 	}
 	defer rows.Close()
-	var out []*Stored
+	out := make([]*Stored, 0, len(keys))
 	for rows.Next() {
 		st, err := scanReceivable(rows)
 		if err != nil {
