@@ -158,7 +158,9 @@ func BenchmarkReceivableReads(b *testing.B) {
 		{"search_status_voided", func() Filter { return Filter{Status: string(billing.StatusVoided)} }, nil, func(k int) bool { return k > 0 }},
 		{"search_status_draft_period", func() Filter { return Filter{Status: string(billing.StatusDraft), Period: "2019-10"} }, nil,
 			func(k int) bool { return k == min(100, customers) }},
-		{"search_number", func() Filter { return Filter{Number: fmt.Sprintf("INV-%07d", 1+rng.IntN(customers*(len(benchPeriods)-1)))} }, nil,
+		{"search_number", func() Filter {
+			return Filter{Number: fmt.Sprintf("INV-%07d", 1+rng.IntN(customers*(len(benchPeriods)-1)))}
+		}, nil,
 			func(k int) bool { return k == 1 }},
 		{"search_amount_range", func() Filter { return Filter{MinTotal: dec("5000"), MaxTotal: dec("5100")} }, nil, func(k int) bool { return k > 0 }},
 		{"search_issued_range", func() Filter {
