@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -477,7 +478,8 @@ type Key struct {
 // Search returns up to limit receivables matching f after the given
 // position, ordered by (period, id). It reads in two steps: the keys of the
 // page, with FINAL over only the sorting key, the version and the filtered
-// columns; then the page's rows, with FINAL over their keys. A FINAL read
+// columns; then the page's rows, with FINAL over their keys (one UNION ALL
+// branch per period). A FINAL read
 // of every column over the tenant's range merged every column of every row
 // the filter did not narrow by key (taxes_json included): 290 ms p50 and
 // 1.3 s p99 for a customer at 100,000 receivables, against 13 ms p50 for
@@ -496,7 +498,6 @@ func (s *Store) Search(ctx context.Context, tenant string, f Filter, after *Key,
 		return nil, fmt.Errorf("search receivables: %w", err)
 	}
 	var keys []Key
-	periods := map[string]bool{}
 	for rows.Next() {
 		var k Key
 		if err := rows.Scan(&k.Period, &k.ID); err != nil {
@@ -504,7 +505,6 @@ func (s *Store) Search(ctx context.Context, tenant string, f Filter, after *Key,
 			return nil, fmt.Errorf("search receivables: %w", err)
 		}
 		keys = append(keys, k)
-		periods[k.Period] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -513,17 +513,26 @@ func (s *Store) Search(ctx context.Context, tenant string, f Filter, after *Key,
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	ps, ids := make([]string, 0, len(periods)), make([]string, len(keys))
-	for p := range periods {
-		ps = append(ps, p)
+	// One branch per period: with `period IN (…) AND receivable_id IN (…)`
+	// ClickHouse 18.16 narrowed by period only and read whole periods
+	// (250-500 ms for a customer's 10 receivables over 10 periods), and a
+	// tuple IN took 55-65 ms, against 25-50 ms for the branches.
+	byPeriod := map[string][]string{}
+	var ps []string
+	for _, k := range keys {
+		if byPeriod[k.Period] == nil {
+			ps = append(ps, k.Period)
+		}
+		byPeriod[k.Period] = append(byPeriod[k.Period], k.ID)
 	}
-	for i, k := range keys {
-		ids[i] = k.ID
+	where, fargs := f.where(tenant)
+	branches := make([]string, len(ps))
+	args = args[:0]
+	for i, p := range ps {
+		branches[i] = fmt.Sprintf("SELECT %s FROM receivables FINAL WHERE %s AND period = ? AND receivable_id IN (?)", receivableColumns, where)
+		args = append(append(args, fargs...), p, stringSet(byPeriod[p]))
 	}
-	where, args = f.where(tenant)
-	args = append(args, stringSet(ps), stringSet(ids))
-	rows, err = s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM receivables FINAL WHERE %s AND period IN (?) AND receivable_id IN (?) ORDER BY period, receivable_id",
-		receivableColumns, where), args...)
+	rows, err = s.conn.Query(ctx, strings.Join(branches, " UNION ALL "), args...)
 	if err != nil {
 		return nil, fmt.Errorf("search receivables: %w", err)
 	}
@@ -536,7 +545,16 @@ func (s *Store) Search(ctx context.Context, tenant string, f Filter, after *Key,
 		}
 		out = append(out, st)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search receivables: %w", err)
+	}
+	slices.SortFunc(out, func(a, b *Stored) int {
+		if c := strings.Compare(a.Period, b.Period); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
 // Count counts the receivables matching f.
