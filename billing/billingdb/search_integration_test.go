@@ -12,11 +12,11 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Searches answer from each receivable's newest revision only: a draft that
+// Get and searches answer from each receivable's newest revision only: a draft that
 // was finalised is found by status=final and not by status=draft, an old
 // total or a number it lost match nothing; pages follow (period, id) with
 // nothing skipped or repeated; another tenant's receivables never appear.
-func TestSearchReadsTheNewestRevision(t *testing.T) {
+func TestGetAndSearchReadTheNewestRevision(t *testing.T) {
 	conn, _ := testenv.ClickHouse(t, "bdb")
 	s := New(conn)
 	ctx := context.Background()
@@ -40,6 +40,27 @@ func TestSearchReadsTheNewestRevision(t *testing.T) {
 		{Stored: Stored{Receivable: disc, Status: billing.StatusDiscarded, Revision: 2, LineCount: 3}, KeepLines: true},
 	}); err != nil {
 		t.Fatal(err)
+	}
+	for _, g := range []struct {
+		tenant, id string
+		want       string // status/revision, "" for none
+	}{
+		{"acme", fin.ID, "final/5"}, {"acme", disc.ID, "discarded/2"},
+		{"acme", billing.ReceivableID("acme", "bc000000", "2019-01"), "final/2"},
+		{"acme", billing.ReceivableID("acme", "bc000001", "2019-10"), "draft/1"},
+		{"globex", fin.ID, ""}, {"acme", billing.ReceivableID("globex", "bc000000", "2019-01"), ""},
+	} {
+		st, err := s.Get(ctx, g.tenant, g.id)
+		got := ""
+		if st != nil {
+			got = fmt.Sprintf("%s/%d", st.Status, st.Revision)
+		}
+		if err != nil || got != g.want {
+			t.Errorf("Get(%s, %s): %q (%v), want %q", g.tenant, g.id, got, err, g.want)
+		}
+	}
+	if st, _ := s.Get(ctx, "acme", fin.ID); st == nil || !st.Total.Equal(fin.Total) || st.Number != "INV-0000999" || !st.IssuedAt.Equal(issued) {
+		t.Errorf("Get of the finalised receivable: %+v", st)
 	}
 	ids := func(rs []*Stored) []string {
 		out := []string{}
