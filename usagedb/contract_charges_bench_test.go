@@ -75,12 +75,13 @@ func BenchmarkContractCharges(b *testing.B) {
 		{"heavy_contract_100k_lines_one_month", "big", "sc-big", []string{"2026-03"}, 5},
 		{"contract_without_lines", "c7", "sc-none", []string{"2026-03"}, 0},
 	}
-	// For comparison, on the typical contract-month: the same sums read with
-	// FINAL (the first version), and with the invariant columns grouped on
-	// instead of reduced with argMax.
-	raw := func(sql string) func() error {
+	// For comparison, on the typical and the heavy contract-month: the same
+	// sums read with FINAL (the first version), with the invariant columns
+	// grouped on instead of reduced with argMax, and with every column reduced
+	// by argMax and no PREWHERE (the version before the current one).
+	raw := func(sql, customer, contract string) func() error {
 		return func() error {
-			rows, err := conn.Query(ctx, sql, "acme", "c7", "2026-03", "sc-7-1")
+			rows, err := conn.Query(ctx, sql, "acme", customer, "2026-03", contract)
 			if err != nil {
 				return err
 			}
@@ -90,21 +91,38 @@ func BenchmarkContractCharges(b *testing.B) {
 			return rows.Err()
 		}
 	}
-	comparisons := []struct {
-		name string
-		run  func() error
-	}{
-		{"compare_final_typical_contract_one_month", raw(`SELECT period, startsWith(event_id, 'fixed:') AS fixed, item, element, currency,
+	const finalSQL = `SELECT period, startsWith(event_id, 'fixed:') AS fixed, item, element, currency,
 			sum(quantity), sum(amount), count(), min(event_time), max(event_time)
 			FROM rated_usage FINAL WHERE tenant = ? AND customer = ? AND period IN (?) AND contract = ?
-			GROUP BY period, fixed, item, element, currency`)},
-		{"compare_grouped_typical_contract_one_month", raw(`SELECT period, startsWith(event_id, 'fixed:') AS fixed, item, element, currency,
+			GROUP BY period, fixed, item, element, currency`
+	const groupedSQL = `SELECT period, startsWith(event_id, 'fixed:') AS fixed, item, element, currency,
 			sum(q), sum(a), count(), min(event_time), max(event_time)
 			FROM (SELECT period, line_id, event_id, item, element, currency, event_time,
 			             argMax(quantity, version) AS q, argMax(amount, version) AS a
 			      FROM rated_usage WHERE tenant = ? AND customer = ? AND period IN (?) AND contract = ?
 			      GROUP BY period, line_id, event_id, item, element, currency, event_time)
-			GROUP BY period, fixed, item, element, currency`)},
+			GROUP BY period, fixed, item, element, currency`
+	const argMaxAllSQL = `SELECT period, startsWith(eid, 'fixed:') AS fixed, item, element, currency,
+		       sum(q) AS quantity, sum(a) AS amount, count() AS lines, min(t) AS first_time, max(t) AS last_time
+		FROM (
+		    SELECT period, line_id,
+		           argMax(event_id, version) AS eid, argMax(item, version) AS item,
+		           argMax(element, version) AS element, argMax(currency, version) AS currency,
+		           argMax(quantity, version) AS q, argMax(amount, version) AS a,
+		           argMax(event_time, version) AS t
+		    FROM rated_usage
+		    WHERE tenant = ? AND customer = ? AND period IN (?) AND contract = ?
+		    GROUP BY period, line_id)
+		GROUP BY period, fixed, item, element, currency`
+	comparisons := []struct {
+		name string
+		run  func() error
+	}{
+		{"compare_final_typical_contract_one_month", raw(finalSQL, "c7", "sc-7-1")},
+		{"compare_grouped_typical_contract_one_month", raw(groupedSQL, "c7", "sc-7-1")},
+		{"compare_argmax_every_column_typical_contract_one_month", raw(argMaxAllSQL, "c7", "sc-7-1")},
+		{"compare_argmax_every_column_heavy_contract_one_month", raw(argMaxAllSQL, "big", "sc-big")},
+		{"compare_final_heavy_contract_one_month", raw(finalSQL, "big", "sc-big")},
 	}
 	for _, c := range comparisons {
 		b.Run(c.name, func(b *testing.B) {

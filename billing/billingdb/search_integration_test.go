@@ -136,3 +136,53 @@ func TestGetAndSearchReadTheNewestRevision(t *testing.T) {
 		}
 	}
 }
+
+// Lines answers a receivable's newest revision: a line the newest revision
+// no longer has is left out, a changed line shows its new values and place,
+// pages follow (seq, id), with every revision's rows unmerged.
+func TestLinesReadTheNewestRevision(t *testing.T) {
+	conn, _ := testenv.ClickHouse(t, "bdb")
+	s := New(conn)
+	ctx := context.Background()
+	if err := conn.Exec(ctx, "SYSTEM STOP MERGES receivable_lines"); err != nil {
+		t.Fatal(err)
+	}
+	r1 := benchReceivable("acme", 1, "2019-03", 5) // lines m1..m4 and the tax line
+	r2 := benchReceivable("acme", 1, "2019-03", 5)
+	gone := r2.Lines[1].ID // m2 is gone in revision 2
+	r2.Lines = append(r2.Lines[:1], r2.Lines[2:]...)
+	r2.Lines[1].Amount = decimal.RequireFromString("777") // m3 changed
+	for i := range r2.Lines {
+		r2.Lines[i].Seq = i + 1
+	}
+	for range 2 { // each write delivered twice
+		if err := s.WriteReceivables(ctx, []Write{{Stored: Stored{Receivable: r1, Status: billing.StatusDraft, Revision: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WriteReceivables(ctx, []Write{{Stored: Stored{Receivable: r2, Status: billing.StatusDraft, Revision: 2}, Gone: []string{gone}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	var after *LineKey
+	for {
+		page, err := s.Lines(ctx, "acme", r1.ID, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page {
+			got = append(got, fmt.Sprintf("%d %s %s", l.Seq, l.Item, l.Amount))
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = &LineKey{Seq: uint32(page[len(page)-1].Seq), ID: page[len(page)-1].ID}
+	}
+	want := []string{"1 m1 " + r2.Lines[0].Amount.String(), "2 m3 777", "3 m4 " + r2.Lines[2].Amount.String(), "4  " + r2.Lines[3].Amount.String()}
+	if !slices.Equal(got, want) {
+		t.Errorf("lines %q, want %q", got, want)
+	}
+	if ls, err := s.Lines(ctx, "globex", r1.ID, nil, 10); err != nil || len(ls) != 0 {
+		t.Errorf("another tenant reads %d lines (%v)", len(ls), err)
+	}
+}
