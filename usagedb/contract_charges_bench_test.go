@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,7 +63,8 @@ func BenchmarkContractCharges(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("seeded %d rated lines in %s", n, time.Since(seedStart).Round(time.Millisecond))
+	b.Logf("seeded %d rated lines in %s; load average %s", n, time.Since(seedStart).Round(time.Millisecond), loadAverage())
+	defer func() { b.Logf("load average after: %s", loadAverage()) }()
 	q := NewContractCharges(conn)
 	cases := []struct {
 		name               string
@@ -167,4 +169,14 @@ func contractRated(tenant, customer, contract, period, eventID, element, item st
 			Quantity: dec("1.5"), Time: at, ReceivedAt: at.Add(time.Second)},
 		Item: item, Amount: dec("3"), Currency: "JPY", Period: period, RatedAt: at.Add(2 * time.Second),
 	}
+}
+
+// loadAverage is /proc/loadavg's three figures, for the record.
+func loadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
