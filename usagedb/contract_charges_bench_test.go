@@ -126,21 +126,6 @@ func BenchmarkContractCharges(b *testing.B) {
 		{"compare_argmax_every_column_heavy_contract_one_month", raw(argMaxAllSQL, "big", "sc-big")},
 		{"compare_final_heavy_contract_one_month", raw(finalSQL, "big", "sc-big")},
 	}
-	for _, c := range comparisons {
-		b.Run(c.name, func(b *testing.B) {
-			lat := make([]time.Duration, 0, b.N)
-			for i := 0; i < b.N; i++ {
-				start := time.Now()
-				if err := c.run(); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(start))
-			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
-		})
-	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			lat := make([]time.Duration, 0, b.N)
@@ -154,6 +139,23 @@ func BenchmarkContractCharges(b *testing.B) {
 				if c.wantItems > 0 && len(items) != c.wantItems {
 					b.Fatalf("%d items, want %d", len(items), c.wantItems)
 				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+	// The comparisons run after the reads above, on parts that had as much
+	// time to merge: an advantage for them, not for the current query.
+	for _, c := range comparisons {
+		b.Run(c.name, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
 			}
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
