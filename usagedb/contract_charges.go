@@ -61,22 +61,23 @@ func (c *ContractCharges) Items(ctx context.Context, tenantID, customer, contrac
 		return nil, nil
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(periods)), ", ")
-	args := []any{contract, tenantID, customer}
+	args := []any{tenantID, customer}
 	for _, p := range periods {
 		args = append(args, p)
 	}
+	args = append(args, contract)
 	rows, err := c.conn.Query(ctx, `
-		SELECT period, fixed, item, element, currency,
+		SELECT period, startsWith(eid, '`+FixedLinePrefix+`') AS fixed, item, element, currency,
 		       sum(q) AS quantity, sum(a) AS amount, count() AS lines,
 		       min(t) AS first_time, max(t) AS last_time
 		FROM (
 		    SELECT period, line_id,
-		           any(startsWith(event_id, '`+FixedLinePrefix+`')) AS fixed, any(item) AS item, any(element) AS element,
-		           argMax(currency, version) AS currency, argMax(quantity, version) AS q,
-		           argMax(amount, version) AS a, argMax(event_time, version) AS t
+		           argMax(event_id, version) AS eid, argMax(item, version) AS item,
+		           argMax(element, version) AS element, argMax(currency, version) AS currency,
+		           argMax(quantity, version) AS q, argMax(amount, version) AS a,
+		           argMax(event_time, version) AS t
 		    FROM rated_usage
-		    PREWHERE contract = ?
-		    WHERE tenant = ? AND customer = ? AND period IN (`+marks+`)
+		    WHERE tenant = ? AND customer = ? AND period IN (`+marks+`) AND contract = ?
 		    GROUP BY period, line_id)
 		GROUP BY period, fixed, item, element, currency
 		ORDER BY period, fixed DESC, item, element, currency`, args...)
