@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
@@ -283,6 +284,7 @@ type RateTableVersion struct {
 	Package    *Package         `json:"package,omitempty"`
 	Overage    *Overage         `json:"overage,omitempty"`
 	Percentage *Percentage      `json:"percentage,omitempty"`
+	Capacity   *Capacity        `json:"capacity,omitempty"`
 	// TierBounds says which tier a quantity exactly on a bound belongs to
 	// (graduated, volume): "up_to" (the default) makes every bound the
 	// inclusive upper end of its tier (q = 50 stays in the tier up to 50);
@@ -322,7 +324,33 @@ const (
 	ModelPackage    Model = "package"    // a price per block of units
 	ModelOverage    Model = "overage"    // included quantity, then per unit
 	ModelPercentage Model = "percentage" // a share of each transaction's amount
+	ModelCapacity   Model = "capacity"   // the price of the first tier whose limits all units' peaks fit
 )
+
+// Capacity is Kill Bill's capacity usage: the period is charged the price
+// of the first tier whose limits every unit's peak fits (peak: the largest
+// quantity of one record of that unit's element in the period). Units are
+// element codes; the fee of a capacity rate table is priced by the records
+// of every unit's element (its own element must be one of them), and each
+// element's aggregation and quantity rounding do not apply (the peak of the
+// records' quantities is taken as recorded). A tier without a limit for a
+// unit does not bound that unit; peaks fitting no tier make the record that
+// passes the last tier unrated (above_last_tier), the state unchanged.
+type Capacity struct {
+	Units []string       `json:"units"`
+	Tiers []CapacityTier `json:"tiers"`
+}
+
+// CapacityTier is one tier of a capacity table: the largest peak of each
+// unit (inclusive) it takes, and its price for the period.
+type CapacityTier struct {
+	Limits map[string]decimal.Decimal `json:"limits,omitempty"`
+	Price  decimal.Decimal            `json:"price"`
+}
+
+// MaxCapacityUnits bounds the units of a capacity table (the running state
+// keeps one peak per unit in a fixed-size array).
+const MaxCapacityUnits = 4
 
 // Tier is one step of a graduated or volume table. Tiers are ordered; each
 // starts where the previous ended (the first at 0) and ends at UpTo
@@ -797,9 +825,52 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 		if p.MinPerTransaction != nil && p.MaxPerTransaction != nil && p.MinPerTransaction.GreaterThan(*p.MaxPerTransaction) {
 			errs.Add(f+".percentage.min_per_transaction", "must not exceed max_per_transaction")
 		}
+	case ModelCapacity:
+		checkCapacity(f+".capacity", v.Capacity, errs)
 	default:
-		errs.Add(f+".model", "must be per_unit, graduated, volume, package, overage or percentage")
+		errs.Add(f+".model", "must be per_unit, graduated, volume, package, overage, percentage or capacity")
 	}
+}
+
+// checkCapacity checks a capacity table: 1 to MaxCapacityUnits distinct
+// units, at least one tier, limits only for its units.
+func checkCapacity(f string, c *Capacity, errs *Errors) {
+	if c == nil {
+		errs.Add(f, "capacity needs units and tiers")
+		return
+	}
+	if len(c.Units) == 0 || len(c.Units) > MaxCapacityUnits {
+		errs.Add(f+".units", fmt.Sprintf("must name 1 to %d elements", MaxCapacityUnits))
+	}
+	units := map[string]bool{}
+	for i, u := range c.Units {
+		if !schemas.ValidCode(u) || units[u] {
+			errs.Add(fmt.Sprintf("%s.units[%d]", f, i), "must be a distinct element code")
+		}
+		units[u] = true
+	}
+	if len(c.Tiers) == 0 {
+		errs.Add(f+".tiers", "at least one tier is required")
+	}
+	for i, t := range c.Tiers {
+		tf := fmt.Sprintf("%s.tiers[%d]", f, i)
+		for _, u := range sortedKeys(t.Limits) {
+			if !units[u] {
+				errs.Add(tf+".limits."+u, "is not one of the table's units")
+			}
+			masterQuantity(tf+".limits."+u, t.Limits[u], errs)
+		}
+		amount(tf+".price", t.Price, errs)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // checkTiers requires ascending, gap-free tiers. Gaps cannot occur by

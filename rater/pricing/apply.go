@@ -34,6 +34,7 @@ type Charge struct {
 	discMask  uint64
 	at        int64 // event time, Unix ns: selects the discount table version
 	fast      bool
+	unit      int // capacity: the index of the event's element among the units
 }
 
 // Line is the amount an event adds to a charge: cost(state after) − cost(state
@@ -179,7 +180,7 @@ func (c *Charge) record(ev *schemas.UsageEvent) (record, error) {
 			return record{}, errOverflow
 		}
 	}
-	r := record{qty: q}
+	r := record{qty: q, unit: c.unit}
 	switch c.agg {
 	case 4:
 		h := xxh3.HashString128(ev.Attributes[c.el.uniqueAttr])
@@ -197,6 +198,9 @@ func (c *Charge) checkLimit(t tally) error {
 	r := c.rate
 	if t.records == 0 {
 		return nil
+	}
+	if r.capacity != nil {
+		return c.checkCapacity(t)
 	}
 	var cmp int
 	if rd := c.el.round; r.limit.fast && t.qty.hi == 0 && (rd == nil || rd.record) {

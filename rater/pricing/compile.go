@@ -102,9 +102,12 @@ type feeVersion struct {
 	metered bool
 	element *element
 	rates   []rateChoice
-	split   []string
-	min     *bound
-	max     *bound
+	// capUnits: the elements the fee's capacity rate tables take peaks of
+	// (besides its own element), in any version.
+	capUnits []string
+	split    []string
+	min      *bound
+	max      *bound
 
 	// fixed fees
 	amount     decimal.Decimal
@@ -197,7 +200,9 @@ type rateVersion struct {
 	pkg   *packageSpec
 	over  *overageSpec
 	pct   *percentageSpec
-	fast  bool // the model can be priced on the fixed-point path
+	// capacity: the tiers chosen by the units' peaks (model capacity).
+	capacity *capacitySpec
+	fast     bool // the model can be priced on the fixed-point path
 	// fromBounds: tier bounds are inclusive lower ends (tier_bounds from).
 	fromBounds bool
 	// closed: the last tier has an up_to and nothing prices beyond it; a
@@ -297,9 +302,14 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 				pv.fees = append(pv.fees, f)
 				seen := map[string]bool{}
 				for _, fv := range f.versions {
-					if fv.metered && !seen[fv.element.code] {
-						seen[fv.element.code] = true
-						pv.byElement[fv.element.code] = append(pv.byElement[fv.element.code], f)
+					if !fv.metered {
+						continue
+					}
+					for _, el := range append([]string{fv.element.code}, fv.capUnits...) {
+						if !seen[el] {
+							seen[el] = true
+							pv.byElement[el] = append(pv.byElement[el], f)
+						}
 					}
 				}
 			}
@@ -523,6 +533,11 @@ func compileRateTable(rt *catalog.RateTable) *rateTable {
 					freeTx: p.FreeTransactions, min: p.MinPerTransaction, max: p.MaxPerTransaction}
 			}
 			// Percentage is priced per transaction in decimals.
+		case catalog.ModelCapacity:
+			if c := v.Capacity; c != nil {
+				rv.capacity, rv.fast = compileCapacity(c)
+				rv.closed = true // peaks fitting no tier are unrated (checkLimit)
+			}
 		}
 		out.versions = append(out.versions, rv)
 	}
@@ -559,6 +574,16 @@ func compileFee(f *catalog.Fee, elements map[string]*element, tables map[string]
 				}
 				sort.Slice(rc.match, func(a, b int) bool { return rc.match[a].key < rc.match[b].key })
 				fv.rates = append(fv.rates, rc)
+				for _, rv := range rt.versions {
+					if rv.capacity == nil {
+						continue
+					}
+					for _, u := range rv.capacity.units {
+						if u != fv.element.code && !slices.Contains(fv.capUnits, u) {
+							fv.capUnits = append(fv.capUnits, u)
+						}
+					}
+				}
 			}
 			fv.min = newBound(v.Minimum)
 			fv.max = newBound(v.Maximum)

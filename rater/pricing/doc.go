@@ -64,6 +64,15 @@
 //     amount + fixed fee, bounded per transaction, with the free allowance of
 //     catalog.Percentage (Lago's model); the element's aggregation does not
 //     apply (the running quantity is the sum of amounts).
+//   - capacity (Kill Bill's capacity usage): the fee takes the peak of each
+//     unit of the table (an element; the largest quantity of one record of it
+//     in the period) and charges the price of the first tier whose limits all
+//     the peaks fit; records of every unit's element add to the one running
+//     charge, the elements' aggregation and rounding do not apply, and peaks
+//     fitting no tier make the record unrated (above_last_tier). Its lines are
+//     deltas like every running model's (a record moving the peaks into a
+//     dearer tier charges the difference). Removing a record below its unit's
+//     peak is a zero line; removing one at the peak is ErrNeedsRecompute.
 //
 // A tier's minimum and maximum bound that tier's amount (graduated: its
 // units and flat fee once entered; volume: the amount of the tier reached);

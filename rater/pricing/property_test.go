@@ -132,11 +132,19 @@ func oracleTotal(t *testing.T, c *Charge, events []schemas.UsageEvent, idx []int
 	var latestH uint64
 	users := map[string]bool{}
 	pct := c.rate.model == catalog.ModelPercentage
+	var peaks [catalog.MaxCapacityUnits]u128
 	for n, i := range idx {
 		ev := &events[i]
 		q := ev.Quantity
 		if r := c.el.round; r != nil && r.record {
 			q = roundQuantityDec(q, r.inc, r.mode)
+		}
+		if c.rate.capacity != nil {
+			u := c.rate.capacity.unit(ev.Element)
+			if p, _ := u128Of(q, qtyScale); p.cmp(peaks[u]) > 0 {
+				peaks[u] = p
+			}
+			continue
 		}
 		if pct {
 			qty = qty.Add(q)
@@ -167,7 +175,7 @@ func oracleTotal(t *testing.T, c *Charge, events []schemas.UsageEvent, idx []int
 	if !ok1 || !ok2 {
 		t.Fatalf("oracle quantities out of range: %s %s", qty, charged)
 	}
-	tl := tally{records: uint64(len(idx)), qty: tq, charged: tc}
+	tl := tally{records: uint64(len(idx)), qty: tq, charged: tc, peaks: &peaks}
 	net := c.netDec(tl, c.grossDec(tl))
 	m, ok := minorOf(money.Round(net, c.places, c.mode), c.places)
 	if !ok {
@@ -300,6 +308,36 @@ func (g *gen) rateVersion() catalog.RateTableVersion {
 	return v
 }
 
+// capacity is a capacity table over the fee's element and some others
+// (issue 19 item 3), drawn from the issue-19 stream. Its last tier is
+// unbounded in order-independent setups (a record beyond a closed last tier
+// is unrated, which depends on the order).
+func (g *gen) capacity(feeElement string) catalog.RateTableVersion {
+	units := []string{feeElement}
+	for _, el := range g.elements {
+		if el.Code != feeElement && g.xpick(2) == 0 {
+			units = append(units, el.Code)
+		}
+	}
+	c := &catalog.Capacity{Units: units}
+	limit := map[string]int64{}
+	n := 1 + g.xpick(3)
+	for i := 0; i < n; i++ {
+		t := catalog.CapacityTier{Price: decimal.New(int64(g.xpick(5000)), -int32(g.xpick(3))), Limits: map[string]decimal.Decimal{}}
+		for _, u := range units {
+			if g.xpick(4) > 0 {
+				limit[u] += 1 + int64(g.xpick(12))
+				t.Limits[u] = decimal.NewFromInt(limit[u])
+			}
+		}
+		c.Tiers = append(c.Tiers, t)
+	}
+	if last := &c.Tiers[n-1]; g.oi || g.xpick(2) == 0 {
+		last.Limits = nil
+	}
+	return catalog.RateTableVersion{Model: catalog.ModelCapacity, Capacity: c}
+}
+
 func (g *gen) catalogue() *catalog.Catalogue {
 	c := &catalog.Catalogue{Tenant: "t1"}
 	c.Services = []catalog.Service{{Code: "s", Name: "S", Versions: []catalog.ServiceVersion{{Validity: since, Kind: catalog.KindService}}}}
@@ -335,8 +373,14 @@ func (g *gen) catalogue() *catalog.Catalogue {
 			}
 			rt := catalog.RateTable{Code: fmt.Sprintf("rt-%s-%d", code, j), Name: "RT"}
 			first := g.rateVersion()
+			if g.xpick(6) == 0 { // capacity tiers (item 3)
+				first = g.capacity(fv.Element)
+			}
 			if !g.oi && g.pick(3) == 0 {
 				second := g.rateVersion()
+				if g.xpick(6) == 0 {
+					second = g.capacity(fv.Element)
+				}
 				mid := genMid
 				first.Validity = catalog.Validity{ValidFrom: since.ValidFrom, ValidTo: &mid}
 				second.Validity = catalog.Validity{ValidFrom: genMid}

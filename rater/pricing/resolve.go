@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,12 +156,17 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		if fv == nil {
 			return buf[:0], unrated(schemas.ReasonNoRate, "fee %q has no version at %s", f.code, ev.Time.Format(time.RFC3339))
 		}
-		if !fv.metered || fv.element.code != ev.Element {
+		// A capacity fee is also priced by the records of its tables'
+		// other units' elements.
+		capUnit := fv.metered && fv.element.code != ev.Element && slices.Contains(fv.capUnits, ev.Element)
+		if !fv.metered || fv.element.code != ev.Element && !capUnit {
 			continue // this fee meters another element at that time
 		}
-		elv := versionAt(fv.element.versions, t)
-		if elv == nil {
-			return buf[:0], unrated(schemas.ReasonNoRate, "element %q has no version at %s", ev.Element, ev.Time.Format(time.RFC3339))
+		elv := capacityElement
+		if !capUnit {
+			if elv = versionAt(fv.element.versions, t); elv == nil {
+				return buf[:0], unrated(schemas.ReasonNoRate, "element %q has no version at %s", ev.Element, ev.Time.Format(time.RFC3339))
+			}
 		}
 		if chosenPV.skipUnmatched && !anyRateMatches(fv.rates, ev.Attributes) {
 			skipped = true // a fee restricted to other attributes
@@ -173,6 +179,15 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		rv := versionAt(rc.table.versions, t)
 		if rv == nil {
 			return buf[:0], unrated(schemas.ReasonNoRate, "rate table %q has no version at %s", rc.table.code, ev.Time.Format(time.RFC3339))
+		}
+		unit := -1
+		if rv.capacity != nil {
+			if unit = rv.capacity.unit(ev.Element); unit < 0 {
+				continue // the table in force does not take this element's peak
+			}
+			elv = capacityElement
+		} else if capUnit {
+			continue // a rate table of another model: only the fee's own element
 		}
 		agg := elv.aggCode
 		if rv.model == catalog.ModelPercentage {
@@ -194,7 +209,7 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		}
 		ch.Period, ch.Currency, ch.Plan, ch.RoundLine = period, b.currency, chosenPlan.code, chosenPV.roundLine
 		ch.places, ch.mode, ch.fee, ch.el, ch.agg, ch.rate, ch.discounts, ch.at = b.places, b.mode, fv, elv, agg, rv, cu.discounts, t
-		ch.choice = rc
+		ch.choice, ch.unit = rc, unit
 		if chosenPV.precision >= 0 && chosenPV.precision > b.places {
 			ch.places = chosenPV.precision // receivable: lines finer than the minor unit
 		}
