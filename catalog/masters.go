@@ -193,6 +193,13 @@ const (
 	Monthly Recurrence = "monthly"
 	Yearly  Recurrence = "yearly"
 	OneTime Recurrence = "one_time"
+	// Weekly charges once per week, weeks starting on the basic contract's
+	// week_start (Monday by default); a week the contract covers in part is
+	// pro-rated by whole days: covered days / 7 (actual_days).
+	Weekly Recurrence = "weekly"
+	// Daily charges the amount for each day the contract covers (a day is
+	// never pro-rated).
+	Daily Recurrence = "daily"
 )
 
 // Proration says how a fixed fee is reduced when a contract covers part of
@@ -639,12 +646,16 @@ func (fe *Fee) Validate() error {
 			}
 			amountPtr(f+".amount", v.Amount, &errs)
 			switch v.Recurrence {
-			case Monthly, Yearly, OneTime:
+			case Monthly, Yearly, OneTime, Weekly, Daily:
 			default:
-				errs.Add(f+".recurrence", "must be monthly, yearly or one_time")
+				errs.Add(f+".recurrence", "must be monthly, yearly, weekly, daily or one_time")
 			}
 			switch v.Proration {
-			case "", ProrateNone, ProrateActualDays, ProrateThirtyDay:
+			case "", ProrateNone, ProrateActualDays:
+			case ProrateThirtyDay:
+				if v.Recurrence == Weekly || v.Recurrence == Daily {
+					errs.Add(f+".proration", "thirty_day applies to monthly and yearly fees (a week is pro-rated by days / 7: actual_days)")
+				}
 			default:
 				errs.Add(f+".proration", "must be none, actual_days or thirty_day")
 			}

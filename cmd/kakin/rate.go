@@ -49,9 +49,9 @@ func runRate(args []string, stdout io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(fs.Output(), rateUsage); fs.PrintDefaults() }
 	catalogPath := fs.String("catalog", "", "catalogue file with contracts (YAML or JSON)")
 	usagePath := fs.String("usage", "", "usage records, NDJSON (one record per line)")
-	periodFlag := fs.String("period", "", "only this billing period, YYYY-MM (the month it ends in)")
-	fromFlag := fs.String("from", "", "first billing period of a range, YYYY-MM (with --to): fixed fees appear for every period of the range, with or without usage")
-	toFlag := fs.String("to", "", "last billing period of the range, YYYY-MM (with --from)")
+	periodFlag := fs.String("period", "", "only this billing period: YYYY-MM (monthly, the month it ends in), YYYY-MM-DD/P1W (weekly, by its first day) or YYYY-MM-DD (daily)")
+	fromFlag := fs.String("from", "", "first billing period of a range, as --period (with --to): fixed fees appear for every period of the range, with or without usage")
+	toFlag := fs.String("to", "", "last billing period of the range, as --period (with --from)")
 	format := fs.String("format", "table", "output: table or json")
 	tenant := fs.String("tenant", "", "tenant of the records (default: the catalogue's tenant)")
 	allowUnrated := fs.Bool("allow-unrated", false, "exit 0 even when records were rejected or could not be priced")
@@ -84,11 +84,17 @@ func runRate(args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--to: %w", err)
 		}
+		if !lo.SameKind(hi) {
+			return fmt.Errorf("--from %s and --to %s are periods of different lengths (monthly YYYY-MM, weekly YYYY-MM-DD/P1W, daily YYYY-MM-DD)", *fromFlag, *toFlag)
+		}
 		if hi < lo {
 			return fmt.Errorf("--to %s is before --from %s", *toFlag, *fromFlag)
 		}
-		if hi-lo >= 120 {
-			return errors.New("--from/--to span more than 120 periods")
+		n := 0
+		for p := lo; p <= hi; p = p.Next() {
+			if n++; n > 120 {
+				return errors.New("--from/--to span more than 120 periods")
+			}
 		}
 		only = periodRange{lo, hi}
 	}
@@ -378,7 +384,7 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 	// Fixed fees of the periods that appear (or the one asked for).
 	periods := map[pricing.PeriodID]bool{}
 	if !only.all() {
-		for p := only.lo; p <= only.hi; p++ {
+		for p := only.lo; p <= only.hi; p = p.Next() {
 			periods[p] = true
 		}
 	} else {

@@ -39,6 +39,10 @@ type basic struct {
 	places     int32
 	mode       money.Mode
 	start, end int32 // civil day numbers, inclusive
+	// cycle is the billing period's length ("" is monthly); weekStart the
+	// first day of weekly periods and of weekly fees' weeks.
+	cycle     catalog.BillingPeriod
+	weekStart time.Weekday
 }
 
 type contract struct {
@@ -344,8 +348,16 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 			return nil, fmt.Errorf("basic contract %s: closing day %d", b.ID, b.ClosingDay)
 		}
 		start, end := dayRange(b.DateRange)
+		ws, ok := catalog.Weekday(b.WeekStart)
+		if !ok {
+			return nil, fmt.Errorf("basic contract %s: week start %q", b.ID, b.WeekStart)
+		}
+		cycle := b.BillingPeriod
+		if cycle == catalog.PeriodMonthly {
+			cycle = ""
+		}
 		basicSlab[i] = basic{id: b.ID, loc: loc, closingDay: b.ClosingDay, currency: cur.Code, places: cur.Places,
-			mode: mode, start: start, end: end}
+			mode: mode, start: start, end: end, cycle: cycle, weekStart: ws}
 		basics[b.ID] = &basicSlab[i]
 	}
 

@@ -38,7 +38,13 @@
 // split_by values and billing period. Periods are civil days in the basic
 // contract's time zone: closing day 0 is the calendar month; closing day d
 // ends the period at the end of day d, and the period is labelled by the
-// month it ends in ("YYYY-MM").
+// month it ends in ("YYYY-MM"). A basic contract's billing_period weekly
+// makes each week (from its week_start, Monday by default) a period,
+// labelled by its first day ("YYYY-MM-DD/P1W"), and daily each civil day
+// ("YYYY-MM-DD"). Fixed fees recur on their own cycle (monthly by the
+// closing day, weekly from the week start, daily, yearly by service year)
+// and are charged in the billing period holding their bill day; a partial
+// week is pro-rated by whole days, covered days / 7 (FixedCharges).
 //
 // # Models (a quantity q is the period's aggregated quantity)
 //

@@ -448,6 +448,13 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		c.BasicContracts = append(c.BasicContracts, catalog.BasicContract{ID: "b" + cust, Customer: cust,
 			DateRange: catalog.DateRange{Start: date("2026-01-01")}, Currency: cur, ClosingDay: closing,
 			TimeZone: tzs[g.pick(3)], Rounding: modes[g.pick(3)]})
+		switch g.xpick(6) { // weekly and daily billing periods (item 1)
+		case 0:
+			b := &c.BasicContracts[len(c.BasicContracts)-1]
+			b.BillingPeriod, b.WeekStart = catalog.PeriodWeekly, []string{"", "sunday", "wednesday", "saturday"}[g.xpick(4)]
+		case 1:
+			c.BasicContracts[len(c.BasicContracts)-1].BillingPeriod = catalog.PeriodDaily
+		}
 		k := catalog.ServiceContract{ID: "k" + cust, Customer: cust, Basic: "b" + cust, Service: "s",
 			DateRange: catalog.DateRange{Start: date("2026-01-01")},
 			Plans:     []catalog.PricePlanTerm{{Plan: "p-" + cur, DateRange: catalog.DateRange{Start: date("2026-01-01")}}}}
