@@ -249,6 +249,10 @@ type ElementVersion struct {
 	Unit            string      `json:"unit"`
 	Aggregation     Aggregation `json:"aggregation"`
 	UniqueAttribute string      `json:"unique_attribute,omitempty"` // for unique_count
+	// TimeUnit is the unit of a time_weighted quantity: "day" (level ×
+	// days held: seat-days) or "period" (level × the fraction of the
+	// billing period held: GB-months).
+	TimeUnit string `json:"time_unit,omitempty"`
 	// Rounding rounds quantities to a multiple of Increment (e.g. seconds up
 	// to whole minutes: increment 60, mode up), per record or per period.
 	Rounding *QuantityRounding `json:"rounding,omitempty"`
@@ -264,6 +268,10 @@ const (
 	AggCount       Aggregation = "count"
 	AggUniqueCount Aggregation = "unique_count"
 	AggLatest      Aggregation = "latest" // the quantity of the record with the latest time
+	// AggTimeWeighted: each record sets a level from its time on (seats
+	// provisioned, gigabytes stored); the period's quantity is level × time
+	// in the element's time_unit, known only once the period has ended.
+	AggTimeWeighted Aggregation = "time_weighted"
 )
 
 // QuantityRounding rounds a quantity to a multiple of Increment.
@@ -732,8 +740,15 @@ func (e *Element) Validate() error {
 			if v.UniqueAttribute == "" {
 				errs.Add(f+".unique_attribute", "unique_count needs the attribute whose distinct values are counted")
 			}
+		case AggTimeWeighted:
+			if v.TimeUnit != "day" && v.TimeUnit != "period" {
+				errs.Add(f+".time_unit", "time_weighted needs time_unit day (level × days: seat-days) or period (level × fraction of the period: GB-months)")
+			}
 		default:
-			errs.Add(f+".aggregation", "must be sum, max, count, unique_count or latest")
+			errs.Add(f+".aggregation", "must be sum, max, count, unique_count, latest or time_weighted")
+		}
+		if v.TimeUnit != "" && v.Aggregation != AggTimeWeighted {
+			errs.Add(f+".time_unit", "applies only to aggregation time_weighted")
 		}
 		if r := v.Rounding; r != nil {
 			if !r.Increment.IsPositive() {

@@ -349,6 +349,14 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 		a.amount += l.Line.Amount
 		a.discount += l.Line.Discount
 	}
+	// Time-weighted charges are priced at the period's end (their lines
+	// are zero): the period's amount is added to the charge.
+	for _, pe := range b.PeriodEnd {
+		if a := charges[pe.Key]; a != nil && pe.Reason == nil {
+			a.amount += pe.Line.Amount
+			a.discount += pe.Line.Discount
+		}
+	}
 	totals := map[totalKey]*totalSum{}
 	total := func(k totalKey) *totalSum {
 		t := totals[k]

@@ -185,7 +185,7 @@ func (c *Charge) record(ev *schemas.UsageEvent) (record, error) {
 	case 4:
 		h := xxh3.HashString128(ev.Attributes[c.el.uniqueAttr])
 		r.uhi, r.ulo = h.Hi, h.Lo
-	case 5:
+	case 5, aggTimeWeighted:
 		r.at, r.idHash = ev.Time.UnixNano(), xxh3.HashString(ev.ID)
 	}
 	return r, nil
@@ -224,8 +224,13 @@ func (c *Charge) checkLimit(t tally) error {
 	return nil
 }
 
-// delta prices the step from state b to state a.
+// delta prices the step from state b to state a. A time-weighted charge's
+// lines are zero: its amount is known once the period has ended
+// (Batch.PeriodEnd).
 func (c *Charge) delta(b, a tally) (Line, error) {
+	if c.agg == aggTimeWeighted {
+		return Line{Places: c.places}, nil
+	}
 	if c.fast {
 		if l, ok := c.deltaFast(b, a); ok {
 			return l, nil
@@ -283,6 +288,9 @@ func (c *Charge) deltaDec(b, a tally) (Line, error) {
 // Total is the charge's rounded amount for a state (after discounts), in
 // minor units: what the lines of a period-rounded charge sum to.
 func (c *Charge) Total(s *State) (int64, error) {
+	if c.agg == aggTimeWeighted {
+		return 0, nil // priced at the period's end (Batch.PeriodEnd)
+	}
 	t := s.tally()
 	if c.fast {
 		if g, ok := c.grossFast(t); ok {

@@ -146,6 +146,7 @@ type elementVersion struct {
 	agg        catalog.Aggregation
 	aggCode    uint8
 	uniqueAttr string
+	timeUnit   TimeUnit // time_weighted
 	round      *quantityRounding
 }
 
@@ -474,6 +475,12 @@ func compileElement(el *catalog.Element) (*element, error) {
 	out := &element{code: el.Code}
 	for _, v := range el.Versions {
 		ev := &elementVersion{span: spanOf(v.Validity), agg: v.Aggregation, aggCode: aggCodes[v.Aggregation], uniqueAttr: v.UniqueAttribute}
+		switch v.TimeUnit {
+		case "day":
+			ev.timeUnit = UnitDay
+		case "period":
+			ev.timeUnit = UnitPeriod
+		}
 		if r := v.Rounding; r != nil {
 			mode, err := money.ParseMode(r.Mode)
 			if err != nil {

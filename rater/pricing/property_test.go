@@ -98,6 +98,11 @@ func checkStreamEqualsBatch(t *testing.T, seed uint64, g *gen, fast, ref *Engine
 	if fmt.Sprint(sortedTotals(streamTotals)) != fmt.Sprint(sortedTotals(batchTotals)) {
 		fail("customer-period totals: stream %v, batch %v", sortedTotals(streamTotals), sortedTotals(batchTotals))
 	}
+	// Time-weighted charges are priced at the period's end from the
+	// period's records: the fast engine and the reference agree.
+	if pe := fast.RatePeriod(events).PeriodEnd; fmt.Sprint(periodEndOf(pe)) != fmt.Sprint(periodEndOf(batch.PeriodEnd)) {
+		fail("period end: fast %v, reference %v", periodEndOf(pe), periodEndOf(batch.PeriodEnd))
+	}
 	if !g.oi {
 		return
 	}
@@ -116,9 +121,15 @@ func checkStreamEqualsBatch(t *testing.T, seed uint64, g *gen, fast, ref *Engine
 	for p := 0; p < 3; p++ {
 		perm := append([]schemas.UsageEvent(nil), events...)
 		g.rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-		got := fast.RatePeriod(perm).CustomerTotals()
+		pb := fast.RatePeriod(perm)
+		got := pb.CustomerTotals()
 		if fmt.Sprint(sortedTotals(got)) != fmt.Sprint(sortedTotals(batchTotals)) {
 			fail("permutation %d: totals %v, in order %v", p, sortedTotals(got), sortedTotals(batchTotals))
+		}
+		// Level changes at distinct instants give the same level-time in
+		// any order.
+		if distinctTimes(events) && fmt.Sprint(periodEndOf(pb.PeriodEnd)) != fmt.Sprint(periodEndOf(batch.PeriodEnd)) {
+			fail("permutation %d: period end %v, in order %v", p, periodEndOf(pb.PeriodEnd), periodEndOf(batch.PeriodEnd))
 		}
 	}
 }
@@ -127,6 +138,9 @@ func checkStreamEqualsBatch(t *testing.T, seed uint64, g *gen, fast, ref *Engine
 // prices the result with the decimal path.
 func oracleTotal(t *testing.T, c *Charge, events []schemas.UsageEvent, idx []int) int64 {
 	t.Helper()
+	if c.agg == aggTimeWeighted {
+		return 0 // priced at the period's end (checked as PeriodEnd)
+	}
 	var qty, charged decimal.Decimal
 	var latestAt int64
 	var latestH uint64
@@ -182,6 +196,27 @@ func oracleTotal(t *testing.T, c *Charge, events []schemas.UsageEvent, idx []int
 		t.Fatal("oracle total overflows")
 	}
 	return m
+}
+
+// periodEndOf renders period-end lines sorted by key.
+func periodEndOf(ls []PeriodEndLine) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, fmt.Sprintf("%v=%d/%d %s %v", l.Key, l.Line.Amount, l.Line.Discount, l.Quantity, l.Reason))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func distinctTimes(evs []schemas.UsageEvent) bool {
+	seen := map[int64]bool{}
+	for _, ev := range evs {
+		if seen[ev.Time.UnixNano()] {
+			return false
+		}
+		seen[ev.Time.UnixNano()] = true
+	}
+	return true
 }
 
 func sortedTotals(m map[CustomerPeriod]int64) []string {
@@ -347,6 +382,9 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		v := catalog.ElementVersion{Validity: since, Unit: "u", Aggregation: aggs[g.pick(len(aggs))]}
 		if v.Aggregation == catalog.AggUniqueCount {
 			v.UniqueAttribute = "user"
+		}
+		if g.xpick(6) == 0 { // time_weighted (item 4), drawn after the earlier draws
+			v.Aggregation, v.UniqueAttribute, v.TimeUnit = catalog.AggTimeWeighted, "", []string{"day", "period"}[g.xpick(2)]
 		}
 		if g.pick(3) == 0 {
 			incs := []string{"1", "60", "0.5", "0.001", "3"}

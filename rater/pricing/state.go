@@ -69,6 +69,7 @@ func (s *State) tally() tally { return tally{s.records, s.qty, s.charged, &s.pea
 
 var aggCodes = map[catalog.Aggregation]uint8{
 	catalog.AggSum: 1, catalog.AggMax: 2, catalog.AggCount: 3, catalog.AggUniqueCount: 4, catalog.AggLatest: 5,
+	catalog.AggTimeWeighted: aggTimeWeighted,
 }
 
 // errAggregationChanged: the element's aggregation differs from the one the
@@ -130,7 +131,7 @@ func (s *State) next(agg uint8, r record) (State, int, error) {
 				return State{}, -1, errOverflow
 			}
 		}
-	case 5: // latest
+	case 5, aggTimeWeighted: // latest; time_weighted keeps the latest level for display
 		if s.records == 0 || r.at > s.latest || (r.at == s.latest && r.idHash >= s.latestH) {
 			n.qty, n.latest, n.latestH = r.qty, r.at, r.idHash
 		}
@@ -205,6 +206,14 @@ func (s *State) prev(agg uint8, r record) (State, int, error) {
 				return State{}, -1, ErrNeedsRecompute // the latest record itself
 			}
 			n.qty, n.latest, n.latestH = u128{}, 0, 0
+		}
+	case aggTimeWeighted:
+		// An invalidated level change: the level before it holds until the
+		// next change, which changes the level-time of the period; the
+		// period is re-rated without it (its amount is priced at the
+		// period's end from the remaining changes).
+		if s.records != 1 {
+			return State{}, -1, ErrNeedsRecompute
 		}
 	case aggCapacity:
 		// A record below its unit's peak leaves the peaks (and the tier)
@@ -350,7 +359,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	if len(d.b) != 0 {
 		return fmt.Errorf("pricing: state: %d trailing bytes", len(d.b))
 	}
-	if n.agg > aggCapacity {
+	if n.agg > aggTimeWeighted {
 		return fmt.Errorf("pricing: state: unknown aggregation %d", n.agg)
 	}
 	*s = n
