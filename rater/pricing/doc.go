@@ -121,6 +121,16 @@
 // time is exact; the one division per day (or per range) is rounded half
 // away from zero at 10^-9. The usage reports (package reports) use it.
 //
+// An element with aggregation time_weighted (time_unit day or period) is
+// priced that way: each record sets the level of its charge from its time
+// on, and the charge's amount is the level-time of its whole billing period
+// priced like any period quantity. It depends on time still to come, so the
+// stream's lines of such a charge are zero and the amount is priced once
+// the period has ended (Batch.PeriodEnd from RatePeriod over the period's
+// records; see PeriodEndLine). The level starts at zero in each period.
+// Invalidating a level change is ErrNeedsRecompute (the level before it
+// holds until the next change).
+//
 // # Money
 //
 // Amounts are exact: decimal.Decimal, or on the fast path 128-bit integers
