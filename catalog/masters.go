@@ -76,7 +76,27 @@ type PlanVersion struct {
 	// negative; pro-rated by days when the contract covers part of the
 	// period.
 	Commitment *decimal.Decimal `json:"commitment,omitempty"`
+	// RatingGroup is Zuora's usage rating by group: the records of a
+	// billing period are rated in groups, each group's quantity priced on
+	// its own (its tiers, minimums and maximums) and the period charged the
+	// sum: billing_period (the default: one group), usage_start_date (the
+	// records of one civil day), usage_record (each record alone) or upload
+	// (the records of one import: schemas.UsageEvent.Import; records sent
+	// to the API are one group). As in Zuora it applies to per_unit,
+	// graduated and volume rates; the other models rate by billing period.
+	RatingGroup RatingGroup `json:"rating_group,omitempty"`
 }
+
+// RatingGroup is how a plan's metered records are grouped for rating.
+type RatingGroup string
+
+// Rating groups.
+const (
+	GroupBillingPeriod  RatingGroup = "billing_period"
+	GroupUsageStartDate RatingGroup = "usage_start_date"
+	GroupUsageRecord    RatingGroup = "usage_record"
+	GroupUpload         RatingGroup = "upload"
+)
 
 // UnmatchedRates is what a fee none of whose rates entries matches a record
 // does to the record.
@@ -634,6 +654,11 @@ func (p *Plan) Validate() error {
 		case "", UnmatchedUnrated, UnmatchedSkip:
 		default:
 			errs.Add(f+".unmatched_rates", "must be unrated or skip")
+		}
+		switch v.RatingGroup {
+		case "", GroupBillingPeriod, GroupUsageStartDate, GroupUsageRecord, GroupUpload:
+		default:
+			errs.Add(f+".rating_group", "must be billing_period, usage_start_date, usage_record or upload")
 		}
 	}, &errs)
 	return errs.Err()

@@ -94,6 +94,7 @@ type planVersion struct {
 	precision int32
 	fees      []*fee
 	byElement map[string][]*fee // metered fees by any element they meter in any version
+	group     uint8             // rating group (groupStartDate, …; 0: billing period)
 }
 
 type fee struct {
@@ -292,7 +293,7 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		for _, v := range p.Versions {
 			pv := &planVersion{span: spanOf(v.Validity), roundLine: v.RoundingPoint == catalog.RoundLine,
 				skipUnmatched: v.UnmatchedRates == catalog.UnmatchedSkip, idleMinimum: v.MinimumWithoutUsage, commitment: v.Commitment,
-				precision: -1, byElement: map[string][]*fee{}}
+				precision: -1, byElement: map[string][]*fee{}, group: groupCodes[v.RatingGroup]}
 			if v.RoundingPoint == catalog.RoundReceivable {
 				pv.precision = catalog.MaxDecimalPlaces
 				if v.Precision != nil {

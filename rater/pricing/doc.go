@@ -46,6 +46,14 @@
 // and are charged in the billing period holding their bill day; a partial
 // week is pro-rated by whole days, covered days / 7 (FixedCharges).
 //
+// A plan version's rating_group (Zuora's usage rating by group) splits a
+// period's records of per_unit, graduated and volume rates into groups,
+// each a running charge of its own (Key.Group) priced on its own: by usage
+// start date (the record's civil day), by usage record (each record), by
+// upload (the import job of schemas.UsageEvent.Import; API records are one
+// group); the default is the billing period. Other models rate by billing
+// period.
+//
 // # Models (a quantity q is the period's aggregated quantity)
 //
 //   - per_unit: q × price.

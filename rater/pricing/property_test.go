@@ -456,6 +456,8 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		c.Fees = append(c.Fees, catalog.Fee{Code: code, Name: "F", Versions: []catalog.FeeVersion{fv}})
 	}
 	roundLine := !g.oi && g.pick(2) == 0
+	groups := []catalog.RatingGroup{"", catalog.GroupBillingPeriod, catalog.GroupUsageStartDate, catalog.GroupUsageRecord, catalog.GroupUpload}
+	group := groups[g.xpick(len(groups))] // rating groups (item 9)
 	var precision *int32 // rounding point receivable (item 5)
 	if !roundLine && g.xpick(4) == 0 {
 		p := int32(3 + g.xpick(7))
@@ -472,6 +474,7 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		if skipUnmatched {
 			pv.UnmatchedRates = catalog.UnmatchedSkip
 		}
+		pv.RatingGroup = group
 		c.Plans = append(c.Plans, catalog.Plan{Code: "p-" + cur, Name: "P", Versions: []catalog.PlanVersion{pv}})
 	}
 	tzs := []string{"Asia/Tokyo", "UTC", "America/New_York"}
@@ -569,6 +572,9 @@ func (g *gen) events(n int) []schemas.UsageEvent {
 		}
 		if g.pick(12) > 0 {
 			ev.Attributes["user"] = fmt.Sprintf("u%d", g.pick(5))
+		}
+		if g.x != nil && g.xpick(3) > 0 { // imported records (rating group upload)
+			ev.Import = &schemas.ImportSource{File: "usage.csv", Job: fmt.Sprintf("job-%d", g.xpick(3))}
 		}
 		out[i] = ev
 	}

@@ -24,6 +24,11 @@ type Key struct {
 	Split    [catalog.MaxSplitBy]string // values of the fee's split_by attributes, in order
 	NSplit   uint8                      // how many of Split are used
 	Period   PeriodID                   // billing period
+	// Group is the rating group within the period (the plan's
+	// rating_group): empty for billing_period, the civil day (YYYY-MM-DD)
+	// for usage_start_date, the record's id for usage_record, the import
+	// job (empty for API records) for upload.
+	Group string
 }
 
 // AppendBinary appends an unambiguous encoding of the key (each field
@@ -38,16 +43,25 @@ func (k *Key) AppendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return binary.BigEndian.AppendUint32(b, uint32(k.Period))
+	b = binary.BigEndian.AppendUint32(b, uint32(k.Period))
+	if k.Group != "" { // absent for billing_period: the keys of before
+		b = binary.AppendUvarint(b, uint64(len(k.Group)))
+		b = append(b, k.Group...)
+	}
+	return b
 }
 
 // Item names the charged item for people: the fee code and, for split fees,
 // the split values, e.g. "transfer[ap-northeast-1]".
 func (k *Key) Item() string {
-	if k.NSplit == 0 {
-		return k.Fee
+	item := k.Fee
+	if k.NSplit != 0 {
+		item += "[" + strings.Join(k.Split[:k.NSplit], ",") + "]"
 	}
-	return k.Fee + "[" + strings.Join(k.Split[:k.NSplit], ",") + "]"
+	if k.Group != "" {
+		item += "@" + k.Group // a rating group, e.g. transfer@2019-03-10
+	}
+	return item
 }
 
 // String renders tenant/customer/contract/item/rate/period.
@@ -206,6 +220,9 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		}
 		for i, a := range fv.split {
 			ch.Key.Split[i] = ev.Attributes[a]
+		}
+		if g := chosenPV.group; g != 0 && rv.groupable() {
+			ch.Key.Group = ratingGroup(g, ev, day)
 		}
 		ch.Period, ch.Currency, ch.Plan, ch.RoundLine = period, b.currency, chosenPlan.code, chosenPV.roundLine
 		ch.places, ch.mode, ch.fee, ch.el, ch.agg, ch.rate, ch.discounts, ch.at = b.places, b.mode, fv, elv, agg, rv, cu.discounts, t
