@@ -458,7 +458,7 @@ func (g *gen) catalogue() *catalog.Catalogue {
 	roundLine := !g.oi && g.pick(2) == 0
 	groups := []catalog.RatingGroup{"", catalog.GroupBillingPeriod, catalog.GroupUsageStartDate, catalog.GroupUsageRecord, catalog.GroupUpload}
 	group := groups[g.xpick(len(groups))] // rating groups (item 9)
-	var precision *int32 // rounding point receivable (item 5)
+	var precision *int32                  // rounding point receivable (item 5)
 	if !roundLine && g.xpick(4) == 0 {
 		p := int32(3 + g.xpick(7))
 		precision = &p
