@@ -162,7 +162,7 @@ func (c *Catalogue) Validate() error {
 		if discountTables[d.DiscountTable] == nil {
 			errs.Add(f+".discount_table", fmt.Sprintf("unknown discount table %q", d.DiscountTable))
 		}
-		if services[d.Service] == nil {
+		if d.Service != "" && services[d.Service] == nil {
 			errs.Add(f+".service", fmt.Sprintf("unknown service %q", d.Service))
 		}
 		switch d.Scope.Level {

@@ -157,16 +157,20 @@ type PricePlanTerm struct {
 type DiscountContract struct {
 	ID       string `json:"id"`
 	Customer string `json:"customer"`
-	// Service is the service whose contracts the discount applies to: it
-	// discounts only charges (metered and fixed) of the customer's service
-	// contracts of this service. A discount contract for a service the
-	// customer has no contract for discounts nothing.
-	Service       string `json:"service"`
+	// Service, when set, is the service whose contracts the discount
+	// applies to: it discounts only charges (metered and fixed) of the
+	// customer's service contracts of this service, never another
+	// service's; a discount contract for a service the customer has no
+	// contract for discounts nothing. Empty (absent) makes the discount
+	// customer-wide: it covers the charges of every service contract of the
+	// customer, whatever its service (no dummy service is needed).
+	Service       string `json:"service,omitempty"`
 	DiscountTable string `json:"discount_table"`
 	DateRange
-	// Scope narrows the discount, within Service, to one service contract,
-	// one plan or one fee; an empty Scope (or level customer) discounts all
-	// of the customer's charges of Service — never other services'.
+	// Scope narrows the discount, within Service (or, without one, within
+	// all of the customer's contracts), to one service contract, one plan or
+	// one fee; an empty Scope (or level customer) discounts all of the
+	// customer's charges of Service (or of every service without one).
 	Scope DiscountScope `json:"scope"`
 	// Order sets the order in which a customer's discounts apply (ascending,
 	// then by id); each applies to what the earlier ones left.
@@ -340,8 +344,8 @@ func (s *ServiceContract) Validate() error {
 func (d *DiscountContract) Validate() error {
 	var errs Errors
 	checkContractHeader(d.ID, d.Customer, &errs)
-	if !schemas.ValidCode(d.Service) {
-		errs.Add("service", "is required")
+	if d.Service != "" && !schemas.ValidCode(d.Service) {
+		errs.Add("service", "must be a service code (or absent: a customer-wide discount of every service)")
 	}
 	if !schemas.ValidCode(d.DiscountTable) {
 		errs.Add("discount_table", "is required")

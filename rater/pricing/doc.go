@@ -109,7 +109,9 @@
 // day whose service is the charge's service contract's service and whose
 // scope (customer, contract, plan, fee) covers the charge: a discount
 // contract never discounts another service's charges, and one whose service
-// the customer has no contract for discounts nothing. They
+// the customer has no contract for discounts nothing. A discount contract
+// without a service is customer-wide: it covers every service contract of
+// the customer (its scope still narrows it). They
 // apply to each running charge on its own, in (order, id), each on what the
 // earlier ones left: percentage or fixed amount of the tier chosen by the
 // charge's quantity or by the amount it applies to; never below zero unless

@@ -248,12 +248,13 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 
 // applies reports whether the discount covers a charge of fee on plan under
 // service contract k (its validity is checked by the caller). A discount
-// contract discounts only charges of service contracts of its own service;
-// its scope narrows that further (an empty scope is every charge of the
-// customer's contracts of that service, not the whole customer). One whose
-// service the customer has no contract for discounts nothing.
+// contract with a service discounts only charges of service contracts of
+// that service; its scope narrows that further (an empty scope is every
+// charge of the customer's contracts of that service). One whose service
+// the customer has no contract for discounts nothing. Without a service it
+// is customer-wide: every service contract of the customer.
 func (d *discount) applies(k *contract, plan, fee string) bool {
-	if d.service != k.service {
+	if d.service != "" && d.service != k.service {
 		return false
 	}
 	switch d.level {
