@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -164,24 +165,51 @@ func recordLines(in *usageInput, b *pricing.Batch, only periodRange) []lineRow {
 // rejected or could not be priced.
 var errRateIncomplete = errors.New("kakin rate: not every record was priced")
 
+// A catalogue that does not decode or validate is refused with every
+// mistake on a line of its own, each naming the entity it belongs to and
+// the field's path, e.g.
+//
+//	catalogue.yaml: 1 mistake:
+//	  fee "api" fees[0].versions[0].element: unknown element "calls"
 func readCatalogue(path string) (*catalog.Catalogue, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	cat, err := catalog.Decode(f)
+	raw, err := io.ReadAll(io.LimitReader(f, catalog.MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	explain := func(err error) error {
+		doc, jerr := catalog.YAMLToJSON(raw)
+		if jerr != nil {
+			doc = nil
+		}
+		return &catalogueError{path: path, text: catalog.Explain(doc, err), err: err}
+	}
+	cat, err := catalog.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, explain(err)
+	}
 	if err := cat.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, explain(err)
 	}
 	if len(cat.ServiceContracts) == 0 {
 		return nil, fmt.Errorf("%s: no service contracts: what-if rating needs the customers' contracts in the catalogue file", path)
 	}
 	return cat, nil
 }
+
+// catalogueError is a catalogue file's mistakes, explained one per line.
+type catalogueError struct {
+	path, text string
+	err        error
+}
+
+func (e *catalogueError) Error() string { return e.path + ": " + e.text }
+
+func (e *catalogueError) Unwrap() error { return e.err }
 
 // usageInput is the records read from a usage file.
 type usageInput struct {
