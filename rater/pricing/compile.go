@@ -41,7 +41,7 @@ type basic struct {
 	start, end int32 // civil day numbers, inclusive
 	// cycle is the billing period's length ("" is monthly); weekStart the
 	// first day of weekly periods and of weekly fees' weeks.
-	cycle     catalog.BillingPeriod
+	cycle     uint8 // cycleMonthly, cycleWeekly or cycleDaily
 	weekStart time.Weekday
 }
 
@@ -354,9 +354,12 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		if !ok {
 			return nil, fmt.Errorf("basic contract %s: week start %q", b.ID, b.WeekStart)
 		}
-		cycle := b.BillingPeriod
-		if cycle == catalog.PeriodMonthly {
-			cycle = ""
+		cycle := cycleMonthly
+		switch b.BillingPeriod {
+		case catalog.PeriodWeekly:
+			cycle = cycleWeekly
+		case catalog.PeriodDaily:
+			cycle = cycleDaily
 		}
 		basicSlab[i] = basic{id: b.ID, loc: loc, closingDay: b.ClosingDay, currency: cur.Code, places: cur.Places,
 			mode: mode, start: start, end: end, cycle: cycle, weekStart: ws}

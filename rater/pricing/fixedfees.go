@@ -224,7 +224,7 @@ func (e *Engine) FixedCharges(contractID string, id PeriodID) ([]FixedLine, erro
 		return nil, err
 	}
 	out = append(out, weekly...)
-	if b.cycle != "" {
+	if b.cycle != cycleMonthly {
 		monthly, err := e.cycleCharges(k, id, ps, pe, cs, ce, catalog.Monthly, func(d int32) (int32, int32) {
 			x := dateOf(d)
 			m := b.monthOf(x.Year, x.Month, x.Day)
@@ -252,7 +252,7 @@ func (e *Engine) FixedCharges(contractID string, id PeriodID) ([]FixedLine, erro
 
 	// Monthly with monthly billing periods: runs of days inside the period.
 	var monthlyRuns []fixedRun
-	if b.cycle == "" {
+	if b.cycle == cycleMonthly {
 		monthlyRuns = e.fixedRuns(k, max(ps, cs), min(pe, ce), catalog.Monthly)
 	}
 	for _, s := range monthlyRuns {

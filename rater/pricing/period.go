@@ -151,13 +151,25 @@ func (p Period) Days() int { return int(dayOf(p.End) - dayOf(p.Start) + 1) }
 
 // periodOf returns the billing period containing the civil day y-m-d.
 func (b *basic) periodOf(y int, m time.Month, d int) Period {
-	switch b.cycle {
-	case catalog.PeriodWeekly:
-		return b.period(b.weekOf(dayNumber(y, m, d)))
-	case catalog.PeriodDaily:
-		return b.period(dayPeriod(periodDaily, dayNumber(y, m, d)))
+	if b.cycle != cycleMonthly {
+		return b.dayCycleOf(dayNumber(y, m, d))
 	}
 	return b.monthOf(y, m, d)
+}
+
+// Billing period lengths of a compiled basic contract.
+const (
+	cycleMonthly uint8 = iota
+	cycleWeekly
+	cycleDaily
+)
+
+// dayCycleOf returns the weekly or daily period containing a day.
+func (b *basic) dayCycleOf(day int32) Period {
+	if b.cycle == cycleWeekly {
+		return b.period(b.weekOf(day))
+	}
+	return b.period(dayPeriod(periodDaily, day))
 }
 
 // weekOf is the id of the week (starting on the basic contract's week
