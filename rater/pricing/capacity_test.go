@@ -27,17 +27,33 @@ func killBillCapacity(closed bool) *catalog.Catalogue {
 		tiers = append(tiers, catalog.CapacityTier{Price: dec("20.00")})
 	}
 	rt := catalog.RateTableVersion{Model: catalog.ModelCapacity, Capacity: &catalog.Capacity{Units: []string{"bandwidth", "members"}, Tiers: tiers}}
-	return oneFee(rt, "EUR", func(c *catalog.Catalogue) {
+	return oneFee(rt, "EUR", since2018, from2018, func(c *catalog.Catalogue) {
 		c.Elements = []catalog.Element{
 			{Code: "bandwidth", Name: "B", Versions: []catalog.ElementVersion{{Validity: since, Unit: "meg-sec", Aggregation: catalog.AggSum}}},
 			{Code: "members", Name: "M", Versions: []catalog.ElementVersion{{Validity: since, Unit: "member", Aggregation: catalog.AggSum}}},
 		}
 		c.Fees[0].Versions[0].Element = "bandwidth"
+		since2018(c)
 	})
 }
 
+// from2018 starts the catalogue's contracts in 2018 (the examples are in
+// 2019).
+func from2018(c *catalog.Catalogue) {
+	for i := range c.BasicContracts {
+		c.BasicContracts[i].Start = date("2018-01-01")
+	}
+	for i := range c.ServiceContracts {
+		k := &c.ServiceContracts[i]
+		k.Start = date("2018-01-01")
+		for j := range k.Plans {
+			k.Plans[j].Start = date("2018-01-01")
+		}
+	}
+}
+
 func capacityEvent(id, element, qty string, day int) schemas.UsageEvent {
-	ev := event(id, time.Date(2026, 3, day, 3, 0, 0, 0, time.UTC), qty)
+	ev := event(id, time.Date(2019, 3, day, 3, 0, 0, 0, time.UTC), qty)
 	ev.Element = element
 	return ev
 }

@@ -22,15 +22,16 @@ func TestCustomerWideDiscount(t *testing.T) {
 			c.Plans = append(c.Plans, catalog.Plan{Code: "p2", Name: "P2", Versions: []catalog.PlanVersion{{Validity: since, Type: catalog.PlanMetered, Currency: "JPY", Fees: []string{"f2"}}}})
 			k2 := c.ServiceContracts[0]
 			k2.ID, k2.Service = "k2", "s2"
-			k2.Plans = []catalog.PricePlanTerm{{Plan: "p2", DateRange: catalog.DateRange{Start: date("2026-01-01")}}}
+			k2.Plans = []catalog.PricePlanTerm{{Plan: "p2", DateRange: catalog.DateRange{Start: date("2018-01-01")}}}
 			c.ServiceContracts = append(c.ServiceContracts, k2)
 			c.DiscountTables = append(c.DiscountTables, catalog.DiscountTable{Code: "ten", Name: "10 %", Versions: []catalog.DiscountTableVersion{{Validity: since,
 				Kind: catalog.DiscountPercentage, Basis: catalog.BasisAmount, Tiers: []catalog.DiscountTier{{From: dec("0"), Value: dec("10")}}}}})
 			c.DiscountContracts = append(c.DiscountContracts, catalog.DiscountContract{ID: "d", Customer: "c", Service: service, DiscountTable: "ten",
-				DateRange: catalog.DateRange{Start: date("2026-01-01")}})
-		})
+				DateRange: catalog.DateRange{Start: date("2018-01-01")}})
+			since2018(c)
+		}, from2018)
 	}
-	at := time.Date(2026, 3, 2, 3, 0, 0, 0, time.UTC)
+	at := time.Date(2019, 3, 2, 3, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		service string
 		e, e2   int64 // the lines of one unit of e (contract k, service s) and e2 (k2, s2)

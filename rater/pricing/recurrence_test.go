@@ -41,6 +41,9 @@ func since2018(c *catalog.Catalogue) {
 	for i := range c.RateTables {
 		c.RateTables[i].Versions[0].ValidFrom = from
 	}
+	for i := range c.DiscountTables {
+		c.DiscountTables[i].Versions[0].ValidFrom = from
+	}
 }
 
 func withBilling(period catalog.BillingPeriod, weekStart string) func(*catalog.Catalogue) {
