@@ -20,6 +20,8 @@
 # through the real front door (access token, rate limits).
 # Override with BENCH_EVENTS, BENCH_ROUNDS, BENCH_BATCH, BENCH_CONCURRENCY,
 # BENCH_RATE, BENCH_DUP, BENCH_NOTE (the row's note), BARECHAIN_DIR.
+# BENCH_PPROF=127.0.0.1:PORT serves net/http/pprof from the kakin dev process
+# (go tool pprof -seconds 20 http://…/debug/pprof/profile during a round).
 # BENCH_CATALOG=1 adds, in every round, a run against a catalogue-priced
 # tenant (loadgen's tiered catalogue: graduated tiers with running state in
 # Redis, applied for the round's customers with kakin catalog apply) and a
@@ -52,7 +54,7 @@ export KAKIN_HTTP_ADDR=127.0.0.1:$http KAKIN_REDIS_ADDR=127.0.0.1:$redis \
 	KAKIN_CLICKHOUSE_ADDR=127.0.0.1:$ch KAKIN_KAFKA_BROKERS=127.0.0.1:$kafka \
 	KAKIN_LOG_LEVEL=warn
 
-$bin dev --data-dir="$dir" --clickhouse-http-port="$chhttp" >"$dir/dev.out" 2>"$dir/dev.log" &
+$bin dev --data-dir="$dir" --clickhouse-http-port="$chhttp" ${BENCH_PPROF:+--pprof="$BENCH_PPROF"} >"$dir/dev.out" 2>"$dir/dev.log" &
 pid=$!
 pid2=
 pid3=
