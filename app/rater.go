@@ -36,7 +36,7 @@ func (a *App) initRater(ctx context.Context) error {
 		WithEngines(engines, runstate.New(a.rdb, cfg.StateTTL).WithReplicaWait(a.cfg.Redis.StateReplicas())).
 		WithRerate(usagedb.NewRecords(a.ch),
 			&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, cfg.RerateWait)
-	fixed := rater.NewFixedFees(a.replica, engines, a.writer(""), a.metrics, a.log)
+	fixed := rater.NewFixedFees(a.replica, engines, a.writer(""), a.metrics, a.log).WithRecords(usagedb.NewRecords(a.ch))
 	cc := a.consumer(rater.StageName, "kakin-rater", []string{schemas.TopicAccepted})
 	cc.MaxWait = a.cfg.Kafka.HopWait()
 	cc.AttemptTimeout = raterAttemptTimeout(cfg.RerateWait)
