@@ -301,7 +301,7 @@ func (r *Records) duplicates(ctx context.Context, c *conditions, after *RecordKe
 		}
 	}
 	rows, err := r.conn.Query(ctx, `SELECT event_id, customer, element, contract, quantity,
-			event_time, toUInt32(0), received_at, toUInt32(0), emptyArrayString(), emptyArrayString(), raw_partition, raw_offset
+			event_time, toUInt32(0), received_at, toUInt32(0), emptyArrayString(), emptyArrayString(), raw_partition, raw_offset, '', ''
 		FROM usage_duplicates FINAL WHERE `+c.where()+` ORDER BY event_id, raw_partition, raw_offset LIMIT ?`, append(c.args, limit)...)
 	if err != nil {
 		return nil, err
