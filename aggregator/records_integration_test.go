@@ -102,4 +102,14 @@ func TestImportedRecordsKeepTheirUpload(t *testing.T) {
 			t.Errorf("rebuilt API record has import %+v", e.Import)
 		}
 	}
+	// The record search (GET /v1/usage) shows it.
+	found, _, err := usagedb.NewRecords(conn).Search(ctx, "acme", usagedb.RecordFilter{}, nil, 10)
+	if err != nil || len(found) != 2 {
+		t.Fatalf("search %+v %v", found, err)
+	}
+	for _, u := range found {
+		if (u.ID == "imp-1") != (u.Import != nil) || u.Import != nil && *u.Import != *imported.Import {
+			t.Errorf("search shows %s with import %+v", u.ID, u.Import)
+		}
+	}
 }
