@@ -99,6 +99,7 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 	var keys []uint64
 	var sums []uint64
 	parked := 0
+	batches := map[window]*pricing.Batch{}
 	for _, tenant := range f.src.Tenants() {
 		eng := f.engines.Engine(tenant)
 		if eng == nil {
@@ -118,7 +119,7 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 					return fmt.Errorf("fixed fees of %s/%s %s: %w", tenant, sc.ID, pid, err)
 				}
 				if pid < p.ID && f.records != nil && eng.HasPeriodLines(sc.ID, pid) {
-					period, err := f.periodLines(ctx, tenant, sc, eng, pid, now)
+					period, err := f.periodLines(ctx, tenant, sc, eng, pid, now, batches)
 					if err != nil {
 						return err
 					}
@@ -162,20 +163,33 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 	return nil
 }
 
+// window is a customer's records of one period window, rated; a round reads
+// and rates each at most once, whatever number of its contracts need it.
+type window struct {
+	tenant, customer string
+	from, to         time.Time
+}
+
 // periodLines computes the period lines of an ended period of a service
 // contract from its customer's records of the period (received by now),
 // zero lines included (pricing.Engine.PeriodLines with all).
 func (f *FixedFees) periodLines(ctx context.Context, tenant string, sc *catalog.ServiceContract, eng *pricing.Engine,
-	id pricing.PeriodID, now time.Time) ([]pricing.FixedLine, error) {
+	id pricing.PeriodID, now time.Time, batches map[window]*pricing.Batch) ([]pricing.FixedLine, error) {
 	p, err := eng.Period(sc.ID, id)
 	if err != nil {
 		return nil, err
 	}
-	evs, err := f.records.CustomerPeriodRecords(ctx, tenant, sc.Customer, p.Start.In(p.Location), p.End.AddDays(1).In(p.Location), now)
-	if err != nil {
-		return nil, fmt.Errorf("records of %s/%s %s: %w", tenant, sc.Customer, id, err)
+	w := window{tenant, sc.Customer, p.Start.In(p.Location), p.End.AddDays(1).In(p.Location)}
+	b := batches[w]
+	if b == nil {
+		evs, err := f.records.CustomerPeriodRecords(ctx, tenant, sc.Customer, w.from, w.to, now)
+		if err != nil {
+			return nil, fmt.Errorf("records of %s/%s %s: %w", tenant, sc.Customer, id, err)
+		}
+		b = eng.RatePeriod(evs)
+		batches[w] = b
 	}
-	lines, err := eng.PeriodLines(sc.ID, id, eng.RatePeriod(evs), true)
+	lines, err := eng.PeriodLines(sc.ID, id, b, true)
 	if err != nil {
 		return nil, fmt.Errorf("period lines of %s/%s %s: %w", tenant, sc.ID, id, err)
 	}
