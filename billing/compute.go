@@ -144,6 +144,9 @@ func (t *Tenant) Charges(basic string, p Period, batch *pricing.Batch) ([]Charge
 	// The period's own lines (idle fee minimums, the commitment true-up):
 	// the stream's emitter computes the same (pricing.Engine.PeriodLines).
 	for _, k := range t.byBasic[basic] {
+		if !t.Engine.HasPeriodLines(k, p.ID) {
+			continue // the common case: no commitment, no idle minimums
+		}
 		lines, err := t.Engine.PeriodLines(k, p.ID, batch, false)
 		if err != nil {
 			return nil, fmt.Errorf("period lines of %s: %w", k, err)
