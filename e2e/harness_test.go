@@ -75,7 +75,7 @@ type env struct {
 	pl       *pricelist.List
 	extraEnv []string    // appended to every process's environment
 	kconn    stream.Conn // the test's own clients of the broker (TLS and SASL as the processes')
-	secure   bool     // real access tokens; otherwise --dev-insecure (the Kakin-Tenant header)
+	secure   bool        // real access tokens; otherwise --dev-insecure (the Kakin-Tenant header)
 	mu       sync.Mutex
 	procs    []*proc
 }
