@@ -17,6 +17,7 @@ import (
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/redismain"
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/redis/go-redis/v9"
 )
 
 // Config is every setting of a Kakin process, one section per module. Each
@@ -294,6 +295,13 @@ func (c *RedisConfig) RegisterFlags(fs *flag.FlagSet) {
 // Redismain is the configuration redismain.NewClient takes.
 func (c *RedisConfig) Redismain() redismain.Config {
 	return redismain.Config{Addr: c.Addr, SentinelAddrs: splitList(c.SentinelAddrs), Master: c.SentinelMaster}
+}
+
+// Client returns the client of the main Redis (redismain.NewClient): the
+// one constructor of every role and every one-off command, so that each
+// honours --redis-sentinel-addrs.
+func (c *RedisConfig) Client() (*redis.Client, error) {
+	return redismain.NewClient(c.Redismain())
 }
 
 // StateReplicas is how many replicas must have each running-state save
