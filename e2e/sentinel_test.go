@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kakin-dev/kakin/catalog"
+	"github.com/kakin-dev/kakin/deploy/devstack"
+	"github.com/kakin-dev/kakin/internal/apitest"
+	"github.com/kakin-dev/kakin/rater/pricing"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/shopspring/decimal"
+)
+
+// sentinelRedis starts a main Redis behind Sentinel (a primary, two
+// replicas, three Sentinels) for the test and returns it with the settings
+// that point a process at it. --redis-addr is set to an address where
+// nothing listens, so a client that ignored the Sentinel flags fails.
+func sentinelRedis(t *testing.T) (*devstack.RedisSentinel, []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rs, err := devstack.StartRedisSentinel(ctx, filepath.Join(t.TempDir(), "sentinel"), 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Stop() })
+	return rs, []string{"KAKIN_REDIS_ADDR=" + deadAddr(t),
+		"KAKIN_REDIS_SENTINEL_ADDRS=" + strings.Join(rs.SentinelAddrs(), ","),
+		"KAKIN_REDIS_SENTINEL_MASTER=" + devstack.SentinelMaster}
+}
+
+// deadAddr is a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// failover SIGKILLs the current primary and waits until the Sentinels name
+// another one; it returns the old and the new primary's addresses.
+func failover(t *testing.T, rs *devstack.RedisSentinel) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	old, err := rs.Primary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Node(old).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	var now string
+	waitFor(t, 60*time.Second, "the Sentinels to promote a replica", func() (bool, string) {
+		now, err = rs.Primary(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return now != old, "primary " + now
+	})
+	return old, now
+}
+
+// TestOneOffCommandsFollowSentinel: a one-off command (kakin catalog apply,
+// which takes the tenant's catalogue write lock in the main Redis) reaches
+// the main Redis through --redis-sentinel-addrs, before and after a
+// failover; with only the dead --redis-addr it fails, so it does use Redis.
+func TestOneOffCommandsFollowSentinel(t *testing.T) {
+	e := newEnv(t, e2ePrices)
+	rs, sentinelEnv := sentinelRedis(t)
+	file := filepath.Join(e.dir, "catalogue.yaml")
+	if err := os.WriteFile(file, []byte(tieredCatalogue), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apply := func(env []string, path string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, shared.bin, "catalog", "apply", "--tenant", "sentinel", "-f", path, "--yes")
+		cmd.Env = append(e.environ(), env...) // the last setting of a variable wins
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	if out, err := apply([]string{"KAKIN_REDIS_ADDR=" + deadAddr(t)}, file); err == nil {
+		t.Fatalf("apply with an unreachable --redis-addr and no Sentinel succeeded:\n%s", out)
+	}
+	if out, err := apply(sentinelEnv, file); err != nil || !strings.Contains(out, "applied: 5 revisions written") {
+		t.Fatalf("apply through Sentinel: %v\n%s", err, out)
+	}
+	old, now := failover(t, rs)
+	changed := filepath.Join(e.dir, "changed.yaml")
+	if err := os.WriteFile(changed, []byte(strings.Replace(tieredCatalogue, "name: API,", "name: API v2,", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := apply(sentinelEnv, changed); err != nil || !strings.Contains(out, "1 to update") || !strings.Contains(out, "applied: 1 revisions written") {
+		t.Fatalf("apply after the failover (%s → %s): %v\n%s", old, now, err, out)
+	}
+}
+
+// TestPipelineSurvivesSentinelFailover streams usage of a tiered tenant
+// (graduated prices: every line depends on the customer's running total in
+// the main Redis) through the pipeline roles, all with the main Redis
+// behind Sentinel, and SIGKILLs the primary while the stream is under way
+// (the rest of the usage is sent during the failover). ClickHouse must end
+// with exactly the lines and amount of the batch recomputation of every
+// event: no tier step lost or taken twice, no record lost or charged twice.
+func TestPipelineSurvivesSentinelFailover(t *testing.T) {
+	e := newEnv(t, e2ePrices)
+	rs, sentinelEnv := sentinelRedis(t)
+	e.extraEnv = append(sentinelEnv, "KAKIN_BATCH_SIZE=100") // many small batches: the kill lands mid-stream
+	v := apitest.NewValidator(t)
+	front := e.start("front", "ingest,dedupe,admin")
+	c := tenantAPI{&api{t: t, base: front.url, http: v.Client()}, "tiered"}
+
+	const customers = 12
+	file := tieredCatalogue + "basic_contracts:\n"
+	for i := range customers {
+		id := fmt.Sprintf("c%02d", i)
+		if r := c.call("POST", "/v1/customers", fmt.Sprintf(`{"id":%q}`, id)); r.status != 201 {
+			t.Fatalf("create customer: %d %s", r.status, r.body)
+		}
+		file += fmt.Sprintf("  - {id: b-%s, customer: %s, start_date: 2026-01-01, currency: JPY, closing_day: 0, time_zone: Asia/Tokyo, rounding: half_up}\n", id, id)
+	}
+	file += "service_contracts:\n"
+	for i := range customers {
+		id := fmt.Sprintf("c%02d", i)
+		file += fmt.Sprintf("  - {id: s-%s, customer: %s, basic_contract: b-%s, service: api, start_date: 2026-01-01, plans: [{plan: std, start_date: 2026-01-01}]}\n", id, id, id)
+	}
+	path := filepath.Join(e.dir, "tiered.yaml")
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.output(t, "catalog", "apply", "--tenant", "tiered", "-f", path, "--yes") // through Sentinel too
+
+	// The expected totals: the engine's batch recomputation of all events.
+	cat, err := catalog.Decode(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := pricing.Compile(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(18, 3))
+	var events []schemas.UsageEvent
+	var bodies [][]byte
+	var body strings.Builder
+	for i := range 6000 {
+		ev := schemas.UsageEvent{Tenant: "tiered", ID: fmt.Sprintf("s-%05d", i), Customer: fmt.Sprintf("c%02d", rng.IntN(customers)),
+			Element: "calls", Quantity: decimal.New(rng.Int64N(3000), -1),
+			Time: time.Date(2026, 11, 1+rng.IntN(20), rng.IntN(24), 0, 0, 0, time.UTC)}
+		events = append(events, ev)
+		fmt.Fprintf(&body, `{"id":%q,"customer":%q,"element":"calls","quantity":"%s","time":%q}`+"\n",
+			ev.ID, ev.Customer, ev.Quantity, ev.Time.Format(time.RFC3339))
+		if (i+1)%100 == 0 {
+			bodies = append(bodies, []byte(body.String()))
+			body.Reset()
+		}
+	}
+	batch := eng.RatePeriod(events)
+	if len(batch.Unrated) != 0 {
+		t.Fatalf("the workload has unratable events: %+v", batch.Unrated[0].Reason)
+	}
+	want := decimal.Zero
+	for _, l := range batch.Lines {
+		want = want.Add(l.Line.Decimal())
+	}
+	wantLines := uint64(len(batch.Lines))
+
+	e.startMember("rater", "rater", "kakin-rater")
+	e.startMember("aggregator", "aggregator", "kakin-aggregator")
+	half := len(bodies) / 2
+	sendAll(t, front.url, "tiered", workload{bodies: bodies[:half]}, func(int) {})
+	ctx := context.Background()
+	waitFor(t, time.Minute, "a quarter of the lines stored", func() (bool, string) {
+		r, err := e.rated(ctx, "tiered")
+		return err == nil && r.Lines >= wantLines/4, fmt.Sprintf("%d lines (%v)", r.Lines, err)
+	})
+	old, now := failover(t, rs) // the rater is still working through the first half
+	r, _ := e.rated(ctx, "tiered")
+	t.Logf("failover %s → %s with %d of %d lines stored", old, now, r.Lines, wantLines)
+	if r.Lines >= wantLines/2 {
+		t.Fatalf("the first half was done before the failover (%d lines); the test proves nothing", r.Lines)
+	}
+	sendAll(t, front.url, "tiered", workload{bodies: bodies[half:]}, func(int) {})
+	waitFor(t, 3*time.Minute, "exact tiered totals", func() (bool, string) {
+		r, err := e.rated(ctx, "tiered")
+		if err != nil {
+			return false, err.Error()
+		}
+		if r.Lines > wantLines {
+			t.Fatalf("%d lines, more than the %d events", r.Lines, wantLines)
+		}
+		return r.Lines == wantLines && r.Amount.Equal(want), fmt.Sprintf("lines %d/%d amount %s/%s; %s", r.Lines, wantLines, r.Amount, want, e.lags(ctx))
+	})
+	if u := e.count(ctx, "SELECT count() FROM usage_unrated FINAL WHERE tenant = 'tiered'"); u != 0 {
+		t.Errorf("%d records unrated, want 0", u)
+	}
+	if d := e.count(ctx, "SELECT count() FROM usage_duplicates FINAL WHERE tenant = 'tiered'"); d != 0 {
+		t.Errorf("%d records flagged duplicate, want 0 (none was sent twice)", d)
+	}
+}
