@@ -3,17 +3,20 @@ package aggregator
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/chdb"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// chdb.ReplicaDelays (what kakin_clickhouse_replica_delay_seconds and
-// kakin_clickhouse_replica_up export) on a 2 × 2 cluster: every server is
-// listed and in sync at first; a replica that stops fetching falls behind
-// its peer's inserts and its delay grows (the others stay at 0), back to 0
-// once it fetches again; a SIGKILLed replica is reported as not answering.
+// chdb.ReplicaDelays and the gauges chdb.ReplicaWatch exports from it
+// (kakin_clickhouse_replica_delay_seconds, kakin_clickhouse_replica_up) on
+// a 2 × 2 cluster: every server is listed and in sync at first; a replica
+// that stops fetching falls behind its peer's inserts and its delay grows
+// (the others stay at 0), back to 0 once it fetches again; a SIGKILLed
+// replica is reported as not answering.
 func TestClusterReplicaDelays(t *testing.T) {
 	c, cfg := startCluster(t)
 	ctx := context.Background()
@@ -96,6 +99,15 @@ func TestClusterReplicaDelays(t *testing.T) {
 		}
 		return m[victim.Addr].Queue > 0
 	})
+	reg := prometheus.NewRegistry()
+	watch := chdb.NewReplicaWatch(reg, conn, cfg, slog.New(slog.DiscardHandler))
+	watch.Poll(ctx)
+	if got := gauges(t, reg, chdb.ReplicaDelayMetric); len(got) != 4 || got[victim.Addr] < 2 || got[peer.Addr] != 0 {
+		t.Errorf("%s = %v, want 4 servers, %s at 2 s or more, %s at 0", chdb.ReplicaDelayMetric, got, victim.Addr, peer.Addr)
+	}
+	if got := gauges(t, reg, chdb.ReplicaUpMetric); len(got) != 4 || got[victim.Addr] != 1 {
+		t.Errorf("%s = %v, want 4 servers at 1", chdb.ReplicaUpMetric, got)
+	}
 	on(victim.Addr, "SYSTEM START FETCHES kakin.delay_probe")
 	waitFor("the victim caught up", inSync)
 
@@ -110,4 +122,35 @@ func TestClusterReplicaDelays(t *testing.T) {
 		}
 		return true
 	})
+	watch.Poll(ctx)
+	if got := gauges(t, reg, chdb.ReplicaUpMetric); len(got) != 4 || got[victim.Addr] != 0 || got[peer.Addr] != 1 {
+		t.Errorf("%s = %v, want %s at 0, the others at 1", chdb.ReplicaUpMetric, got, victim.Addr)
+	}
+	if got := gauges(t, reg, chdb.ReplicaDelayMetric); len(got) != 3 {
+		t.Errorf("%s = %v, want the 3 answering servers only", chdb.ReplicaDelayMetric, got)
+	}
+}
+
+// gauges returns the values of the gauge family name in reg by its replica
+// label.
+func gauges(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "replica" {
+					out[l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }

@@ -4,15 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Names of the metrics a process on a cluster exports from ReplicaDelays
-// (app): they exist only with --clickhouse-cluster.
+// (ReplicaWatch): they exist only with --clickhouse-cluster.
 const (
 	ReplicaDelayMetric = "kakin_clickhouse_replica_delay_seconds"
 	ReplicaUpMetric    = "kakin_clickhouse_replica_up"
@@ -92,4 +94,72 @@ func replicaState(ctx context.Context, cfg Config, addr string, timeout time.Dur
 	}
 	st.Delay = time.Duration(delay) * time.Second
 	return st
+}
+
+// ReplicaPoll is how often a process on a cluster reads every server's
+// replication state (ReplicaWatch).
+const ReplicaPoll = 15 * time.Second
+
+// ReplicaWatch exports, on a ClickHouse cluster, every server's replication
+// state for Kakin's database (ReplicaDelays) as
+// kakin_clickhouse_replica_delay_seconds{replica} and
+// kakin_clickhouse_replica_up{replica}. Every process of the cluster
+// exports the same figures; alert on their max by replica.
+type ReplicaWatch struct {
+	conn  driver.Conn
+	cfg   Config
+	log   *slog.Logger
+	delay *prometheus.GaugeVec
+	up    *prometheus.GaugeVec
+}
+
+// NewReplicaWatch registers the watch's gauges on reg; Poll or Run fill
+// them.
+func NewReplicaWatch(reg prometheus.Registerer, conn driver.Conn, cfg Config, log *slog.Logger) *ReplicaWatch {
+	w := &ReplicaWatch{conn: conn, cfg: cfg, log: log,
+		delay: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ReplicaDelayMetric,
+			Help: "How far each ClickHouse server of the cluster is behind its replicas (system.replicas absolute_delay, the largest over Kakin's tables), in seconds; absent while the server does not answer."},
+			[]string{"replica"}),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ReplicaUpMetric,
+			Help: "1 if the ClickHouse server of the cluster answered the last replica-delay poll, 0 if not."},
+			[]string{"replica"}),
+	}
+	reg.MustRegister(w.delay, w.up)
+	return w
+}
+
+// Run polls every until ctx ends; a failed poll is logged, never fatal.
+func (w *ReplicaWatch) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		w.Poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Poll reads every server once and replaces the gauges' series.
+func (w *ReplicaWatch) Poll(ctx context.Context) {
+	states, err := ReplicaDelays(ctx, w.conn, w.cfg, 5*time.Second)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("clickhouse replica delays", "err", err)
+		}
+		return
+	}
+	w.delay.Reset()
+	w.up.Reset()
+	for _, s := range states {
+		if s.Err != nil {
+			w.up.WithLabelValues(s.Replica).Set(0)
+			w.log.Warn("clickhouse replica not answering", "replica", s.Replica, "err", s.Err)
+			continue
+		}
+		w.up.WithLabelValues(s.Replica).Set(1)
+		w.delay.WithLabelValues(s.Replica).Set(s.Delay.Seconds())
+	}
 }
