@@ -151,6 +151,10 @@ type Result struct {
 	drafts []*billing.Receivable // a preview's
 }
 
+// writeChunkLines bounds the detail lines a run writes (and holds) at a
+// time.
+const writeChunkLines = 50_000
+
 // lockTTL is the billing lock's lease; the holder renews it every third.
 const lockTTL = time.Minute
 
@@ -361,8 +365,17 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		}
 		return curBatch
 	}
-	var writes []billingdb.Write
-	var changed []string
+	// The drafts to write go to a spill, one at a time, so that the run
+	// holds one customer's receivables while it computes; they are written
+	// after the detail-line limit was checked over all of them.
+	var sp *spill
+	if !req.preview {
+		if sp, err = newSpill(); err != nil {
+			return res, err
+		}
+		defer sp.close()
+	}
+	changed := map[string]bool{}                  // drafts replacing an earlier revision
 	batchItems := map[[2]string]decimal.Decimal{} // (customer, item) → the batch's amount
 	customers := map[string]bool{}
 	var newLines uint64
@@ -428,9 +441,11 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 			if old.Status == billing.StatusDiscarded {
 				w.VoidReason = ""
 			}
-			changed = append(changed, r.ID)
+			changed[r.ID] = true
 		}
-		writes = append(writes, w)
+		if err := sp.add(&w); err != nil {
+			return res, err
+		}
 	}
 
 	phase.mark("compute")
@@ -468,29 +483,53 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	}
 
 	phase.mark("limit")
-	gone, err := s.o.Store.LineIDs(ctx, req.Tenant, req.Period, changed)
+	// Written in chunks of about writeChunkLines lines: each chunk's lines,
+	// then its receivables' rows. A crash between chunks leaves the earlier
+	// ones written; the resumed run finds them unchanged and writes the rest.
+	rd, err := sp.reader()
 	if err != nil {
 		return res, err
 	}
-	for i := range writes {
-		w := &writes[i]
-		keep := map[string]bool{}
-		for _, l := range w.Lines {
-			keep[l.ID] = true
+	for {
+		ws, err := rd.next(writeChunkLines)
+		if err != nil {
+			return res, err
 		}
-		for _, id := range gone[w.ID] {
-			if !keep[id] {
-				w.Gone = append(w.Gone, id)
+		if len(ws) == 0 {
+			break
+		}
+		var ids []string
+		for i := range ws {
+			if changed[ws[i].ID] {
+				ids = append(ids, ws[i].ID)
 			}
 		}
-		res.Lines += uint64(len(w.Lines))
-	}
-	if err := s.o.Store.WriteReceivables(ctx, writes); err != nil {
-		return res, err
+		gone, err := s.o.Store.LineIDs(ctx, req.Tenant, req.Period, ids)
+		if err != nil {
+			return res, err
+		}
+		for i := range ws {
+			w := &ws[i]
+			if ids := gone[w.ID]; len(ids) > 0 {
+				keep := make(map[string]bool, len(w.Lines))
+				for _, l := range w.Lines {
+					keep[l.ID] = true
+				}
+				for _, id := range ids {
+					if !keep[id] {
+						w.Gone = append(w.Gone, id)
+					}
+				}
+			}
+			res.Lines += uint64(len(w.Lines))
+		}
+		if err := s.o.Store.WriteReceivables(ctx, ws); err != nil {
+			return res, err
+		}
+		res.Receivables += uint64(len(ws))
 	}
 	phase.mark("write")
-	res.Receivables = uint64(len(writes))
-	s.written.WithLabelValues("written").Add(float64(len(writes)))
+	s.written.WithLabelValues("written").Add(float64(res.Receivables))
 	s.written.WithLabelValues("unchanged").Add(float64(res.Unchanged))
 
 	// Reconciliation: the batch's figures against the streamed lines.
