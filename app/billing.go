@@ -33,7 +33,8 @@ func (a *App) mountBilling() {
 		}
 	}
 	a.runner.Register(run.Kind, run.NewJob(svc))
-	a.group.Go("billing-auto-runs", run.NewAuto(svc, run.AutoOptions{Jobs: a.jobStore, Wake: a.runner.Wake, Tenants: a.replica.Tenants}).Loop)
+	a.group.Go("billing-auto-runs", run.NewAuto(svc, run.AutoOptions{Jobs: a.jobStore, Wake: a.runner.Wake, Tenants: a.replica.Tenants,
+		Grace: tenants.NewStore(a.ch).BillingGrace}).Loop)
 }
 
 // NewBillingService is the rating batch over conn and rdb with the
