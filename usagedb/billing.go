@@ -60,41 +60,56 @@ func (r *Records) periodRecords(ctx context.Context, tenantID, customer string, 
 		return nil, fmt.Errorf("read records of %s: %w", tenantID, err)
 	}
 	defer rows.Close()
-	type positioned struct {
-		ev  schemas.UsageEvent
-		pos Position
-	}
-	byCustomer := map[string][]positioned{}
+	// Each customer's events and their usage.accepted positions in two
+	// parallel slices, sorted together in place: no second copy of the
+	// events (a 100,000-customer run reads 500,000 of them).
+	byCustomer := map[string]*customerRecords{}
 	for rows.Next() {
-		var p positioned
-		if err := scanEvent(rows, &p.ev, &p.pos); err != nil {
+		var ev schemas.UsageEvent
+		var pos Position
+		if err := scanEvent(rows, &ev, &pos); err != nil {
 			return nil, fmt.Errorf("read records of %s: %w", tenantID, err)
 		}
-		if p.ev.Time.Before(from) || !p.ev.Time.Before(to) || !p.ev.ReceivedAt.Before(receivedBefore) || invalid[p.ev.ID] ||
-			customer != "" && p.ev.Customer != customer {
+		if ev.Time.Before(from) || !ev.Time.Before(to) || !ev.ReceivedAt.Before(receivedBefore) || invalid[ev.ID] ||
+			customer != "" && ev.Customer != customer {
 			continue // the query's bounds are whole seconds
 		}
-		p.ev.Tenant = tenantID
-		byCustomer[p.ev.Customer] = append(byCustomer[p.ev.Customer], p)
+		ev.Tenant = tenantID
+		c := byCustomer[ev.Customer]
+		if c == nil {
+			c = &customerRecords{}
+			byCustomer[ev.Customer] = c
+		}
+		c.evs, c.pos = append(c.evs, ev), append(c.pos, pos)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read records of %s: %w", tenantID, err)
 	}
 	out := make(map[string][]schemas.UsageEvent, len(byCustomer))
-	for c, ps := range byCustomer {
-		sort.Slice(ps, func(i, j int) bool {
-			if ps[i].pos.Partition != ps[j].pos.Partition {
-				return ps[i].pos.Partition < ps[j].pos.Partition
-			}
-			return ps[i].pos.Offset < ps[j].pos.Offset
-		})
-		evs := make([]schemas.UsageEvent, len(ps))
-		for i := range ps {
-			evs[i] = ps[i].ev
-		}
-		out[c] = evs
+	for cu, c := range byCustomer {
+		sort.Stable(c)
+		out[cu] = c.evs
 	}
 	return out, nil
+}
+
+// customerRecords sorts one customer's events by their usage.accepted
+// position.
+type customerRecords struct {
+	evs []schemas.UsageEvent
+	pos []Position
+}
+
+func (c *customerRecords) Len() int { return len(c.evs) }
+func (c *customerRecords) Less(i, j int) bool {
+	if c.pos[i].Partition != c.pos[j].Partition {
+		return c.pos[i].Partition < c.pos[j].Partition
+	}
+	return c.pos[i].Offset < c.pos[j].Offset
+}
+func (c *customerRecords) Swap(i, j int) {
+	c.evs[i], c.evs[j] = c.evs[j], c.evs[i]
+	c.pos[i], c.pos[j] = c.pos[j], c.pos[i]
 }
 
 // StreamTotal is the sum of a customer's streamed lines of one item in one

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(closeChild())
 	}
-	testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true})
+	testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true, Kafka: true})
 }
 
 // catalogues serves fixed catalogues.

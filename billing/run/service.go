@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -69,7 +70,13 @@ type Options struct {
 	MaxLines func(ctx context.Context, tenant string) (uint64, error)
 	Rates    billing.TaxRates
 	// Members returns a customer group's members (a run of a group); nil: groups unknown.
-	Members    func(tenant, group string) ([]string, bool)
+	Members func(tenant, group string) ([]string, bool)
+	// Watermark, when set, is waited for by every billing job and close
+	// after it pinned its ingest watermark and before it computes: the
+	// pipeline's stages have committed every record of their topics as of
+	// then. Nil: the run computes from what is stored (tests, a CLI run
+	// told not to wait).
+	Watermark  *Watermark
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -153,7 +160,7 @@ type Result struct {
 
 // writeChunkLines bounds the detail lines a run writes (and holds) at a
 // time.
-const writeChunkLines = 50_000
+const writeChunkLines = 20_000
 
 // lockTTL is the billing lock's lease; the holder renews it every third.
 const lockTTL = time.Minute
@@ -533,17 +540,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	s.written.WithLabelValues("unchanged").Add(float64(res.Unchanged))
 
 	// Reconciliation: the batch's figures against the streamed lines.
-	diffs, err := s.reconcile(ctx, req, customers, batchItems)
-	if err != nil {
-		return res, err
-	}
-	for _, d := range diffs {
-		s.diffs.WithLabelValues(d.Outcome).Inc()
-		if d.Outcome != billingdb.Match {
-			res.Differences++
-		}
-	}
-	if err := s.o.Store.WriteReconciliation(ctx, req.Tenant, req.RunID, diffs); err != nil {
+	if res.Differences, err = s.reconcile(ctx, req, customers, batchItems); err != nil {
 		return res, err
 	}
 	phase.mark("reconcile")
@@ -597,21 +594,46 @@ func (s *Service) adjustments(tn *billing.Tenant, b catalog.BasicContract, q pri
 	return out, nil
 }
 
-func (s *Service) reconcile(ctx context.Context, req Request, customers map[string]bool, batch map[[2]string]decimal.Decimal) ([]billingdb.Diff, error) {
+// reconcileChunk bounds the reconciliation keys a run holds before it
+// writes them.
+const reconcileChunk = 50_000
+
+// reconcile compares the batch's figures with the streamed lines per
+// (customer, item) and writes the comparison in chunks (the table keeps it
+// ordered by its key); it returns how many keys did not match. The batch's
+// map is emptied as it goes.
+func (s *Service) reconcile(ctx context.Context, req Request, customers map[string]bool, batch map[[2]string]decimal.Decimal) (uint64, error) {
 	stream, err := s.o.Records.StreamTotals(ctx, req.Tenant, req.Period)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	seen := map[[2]string]bool{}
-	var out []billingdb.Diff
-	for _, t := range stream {
+	var differences uint64
+	out := make([]billingdb.Diff, 0, min(reconcileChunk, len(stream)+len(batch)))
+	emit := func(d billingdb.Diff, flush bool) error {
+		if d.Outcome != "" {
+			s.diffs.WithLabelValues(d.Outcome).Inc()
+			if d.Outcome != billingdb.Match {
+				differences++
+			}
+			out = append(out, d)
+		}
+		if len(out) >= reconcileChunk || flush && len(out) > 0 {
+			if err := s.o.Store.WriteReconciliation(ctx, req.Tenant, req.RunID, out); err != nil {
+				return err
+			}
+			out = out[:0]
+		}
+		return nil
+	}
+	for i := range stream {
+		t := &stream[i]
 		if !customers[t.Customer] && (req.Customer != "" || req.Group != "" || !strings.Contains(t.Item, "/")) {
 			continue // another customer's, or a price-list line (not billed by the catalogue)
 		}
 		k := [2]string{t.Customer, t.Item}
-		seen[k] = true
 		d := billingdb.Diff{Customer: t.Customer, ChargePeriod: req.Period, Item: t.Item, Stream: t.Amount, Batch: decimal.Zero}
 		if b, ok := batch[k]; ok {
+			delete(batch, k)
 			d.Batch = b
 			d.Outcome = billingdb.Match
 			if !b.Equal(t.Amount) {
@@ -622,25 +644,21 @@ func (s *Service) reconcile(ctx context.Context, req Request, customers map[stri
 		} else {
 			d.Outcome = billingdb.OnlyInStream
 		}
-		out = append(out, d)
+		if err := emit(d, false); err != nil {
+			return 0, err
+		}
 	}
 	for k, b := range batch {
-		if seen[k] {
-			continue
-		}
 		d := billingdb.Diff{Customer: k[0], ChargePeriod: req.Period, Item: k[1], Batch: b, Stream: decimal.Zero, Outcome: billingdb.OnlyInBatch}
 		if b.IsZero() {
 			d.Outcome = billingdb.Match
 		}
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Customer != out[j].Customer {
-			return out[i].Customer < out[j].Customer
+		delete(batch, k)
+		if err := emit(d, false); err != nil {
+			return 0, err
 		}
-		return out[i].Item < out[j].Item
-	})
-	return out, nil
+	}
+	return differences, emit(billingdb.Diff{}, true)
 }
 
 // phases times the steps of a run for its log line.
@@ -653,7 +671,9 @@ func newPhases() *phases { return &phases{last: time.Now()} }
 
 func (p *phases) mark(name string) {
 	now := time.Now()
-	p.steps = append(p.steps, name, now.Sub(p.last).Round(time.Millisecond).String())
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	p.steps = append(p.steps, name, now.Sub(p.last).Round(time.Millisecond).String()+fmt.Sprintf(" heap %dMB sys %dMB", ms.HeapAlloc>>20, ms.HeapSys>>20))
 	p.last = now
 }
 

@@ -1,0 +1,214 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kakin-dev/kakin/billing"
+	"github.com/kakin-dev/kakin/billing/billingdb"
+	"github.com/kakin-dev/kakin/internal/jobs"
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/internal/testenv"
+	"github.com/kakin-dev/kakin/schemas"
+	"github.com/segmentio/kafka-go"
+)
+
+// pipeline is a test's own two-step pipeline on the package's broker: a
+// "dedupe" group on raw, then an "aggregator" group on accepted.
+type pipeline struct {
+	brokers                []string
+	raw, accepted          string
+	dedupe, aggregator     string
+	steps                  [][]StageGroup
+	client                 *kafka.Client
+	behind                 chan []string // what each look of the wait found behind
+	behindOnce, caughtOnce sync.Once
+}
+
+func newPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	name := testenv.DatabaseName(t, "wm")
+	p := &pipeline{brokers: testenv.Broker(t), raw: name + ".raw", accepted: name + ".accepted",
+		dedupe: name + "-dedupe", aggregator: name + "-aggregator", behind: make(chan []string, 1)}
+	p.steps = [][]StageGroup{{{Group: p.dedupe, Topics: []string{p.raw}}}, {{Group: p.aggregator, Topics: []string{p.accepted}}}}
+	p.client = &kafka.Client{Addr: kafka.TCP(p.brokers...), Timeout: 10 * time.Second}
+	if err := stream.CreateTopics(context.Background(), p.brokers, []stream.TopicSpec{{Name: p.raw, Partitions: 2, RetentionMS: -1},
+		{Name: p.accepted, Partitions: 2, RetentionMS: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// produce writes the events, as JSON keyed tenant/customer, to topic.
+func (p *pipeline) produce(t *testing.T, topic string, evs []schemas.UsageEvent) {
+	t.Helper()
+	w := stream.NewWriter(p.brokers, topic)
+	defer w.Close()
+	var msgs []kafka.Message
+	for i := range evs {
+		b, err := json.Marshal(evs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprintf("%s/%s-%d", evs[i].Tenant, evs[i].Customer, i)), Value: b})
+	}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consume is a stage: group reads topic and hands each batch of events to
+// handle before it commits, until n records were handled.
+func (p *pipeline) consume(t *testing.T, group, topic string, n int, handle func([]schemas.UsageEvent)) {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: p.brokers, GroupID: group, Topic: topic, StartOffset: kafka.FirstOffset,
+		MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for done := 0; done < n; done++ {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", group, err)
+		}
+		var ev schemas.UsageEvent
+		if err := json.Unmarshal(m.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		handle([]schemas.UsageEvent{ev})
+		if err := r.CommitMessages(ctx, m); err != nil {
+			t.Fatalf("%s: commit: %v", group, err)
+		}
+	}
+}
+
+func (p *pipeline) watermark(timeout time.Duration) *Watermark {
+	return &Watermark{Client: p.client, Steps: p.steps, Timeout: timeout, Poll: 20 * time.Millisecond,
+		onBehind: func(b []string) {
+			p.behindOnce.Do(func() { p.behind <- b })
+		}}
+}
+
+// A close started while the aggregator has not stored November's records
+// waits for it: the wait reports the aggregator behind on the accepted
+// topic, the aggregator then stores the records and commits, and the close
+// computes from them (12,063 JPY, the month's total; without the wait it
+// would have billed the fixed fees alone). The offsets it waited for are
+// returned with the close.
+func TestCloseWaitsForThePipeline(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.loadCatalogue("acme")
+	p := newPipeline(t)
+	evs := november("acme")
+	p.produce(t, p.raw, evs)
+	p.consume(t, p.dedupe, p.raw, len(evs), func([]schemas.UsageEvent) {}) // dedupe is up to date
+	p.produce(t, p.accepted, evs)
+	e.svc.o.Watermark = p.watermark(2 * time.Minute)
+
+	type result struct {
+		res CloseResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := e.svc.Close(ctx, "acme", "2026-11", "test")
+		done <- result{res, err}
+	}()
+	var behind []string
+	select {
+	case behind = <-p.behind:
+	case r := <-done:
+		t.Fatalf("the close finished without waiting for the aggregator: %+v %v", r.res, r.err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the close did not report waiting within 2 minutes")
+	}
+	if len(behind) == 0 || !strings.Contains(behind[0], "group "+p.aggregator+" is behind on "+p.accepted+" partition") {
+		t.Fatalf("the wait reported %q, want the aggregator behind on %s", behind, p.accepted)
+	}
+	if e.receivableOrNil("acme", "2026-11") != nil {
+		t.Fatal("a receivable was written while the aggregator was behind")
+	}
+	// The aggregator catches up: it stores each record, then commits.
+	p.consume(t, p.aggregator, p.accepted, len(evs), func(b []schemas.UsageEvent) { e.storeRecords(b...) })
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the close did not finish within 2 minutes of the aggregator catching up")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := e.receivable("acme", "2026-11"); got.Status != "final" || !got.Total.Equal(dec("12063")) {
+		t.Fatalf("receivable %s total %s, want final 12063", got.Status, got.Total)
+	}
+	var pinned int64
+	for _, pin := range r.res.Pins {
+		if pin.Group == p.aggregator && pin.Topic == p.accepted {
+			pinned += pin.Offset
+		}
+	}
+	if pinned != int64(len(evs)) {
+		t.Errorf("pins %+v: the aggregator's add up to %d, want %d", r.res.Pins, pinned, len(evs))
+	}
+}
+
+// A billing run whose aggregator never catches up fails when the wait's
+// timeout passes: the job fails with an error naming the group, topic and
+// partition behind, and so does the stored run; nothing is written.
+func TestRunFailsWhenThePipelineLags(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.loadCatalogue("acme")
+	p := newPipeline(t)
+	p.produce(t, p.accepted, november("acme")) // nobody consumes it
+	e.svc.o.Watermark = p.watermark(time.Second)
+	js := jobs.NewStore(e.conn)
+	runner := jobs.NewRunner(jobs.Options{Store: js, Redis: testenv.Redis(t), LeaseTTL: 3 * time.Second, Owner: testenv.DatabaseName(t, "runner")})
+	runner.Register(Kind, NewJob(e.svc))
+	rctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = runner.Run(rctx) }()
+	defer func() { cancel(); <-stopped }()
+	j, err := js.Create(ctx, jobs.Job{Tenant: "acme", ID: jobs.NewID(), Kind: Kind, Params: json.RawMessage(`{"period":"2026-11"}`), CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner.Wake()
+	deadline := time.Now().Add(2 * time.Minute)
+	for j.Status != jobs.StatusFailed {
+		if j.Status.Final() || time.Now().After(deadline) {
+			t.Fatalf("job %+v, want failed", j)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the job's row for the event, with a deadline
+		if j, err = js.Get(ctx, "acme", j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "group " + p.aggregator + " is behind on " + p.accepted + " partition"
+	if !strings.Contains(j.Error, want) || !strings.Contains(j.Error, "did not reach the run's watermark within 1s") {
+		t.Errorf("job error %q, want it to name %q", j.Error, want)
+	}
+	row, err := e.store.GetRun(ctx, "acme", j.ID)
+	if err != nil || row == nil || row.Status != "failed" || !strings.Contains(row.Error, want) {
+		t.Fatalf("stored run %+v %v, want failed naming the lagging group", row, err)
+	}
+	if e.receivableOrNil("acme", "2026-11") != nil {
+		t.Error("a receivable was written by a run that did not reach its watermark")
+	}
+}
+
+func (e *env) receivableOrNil(tenant, period string) *billingdb.Stored {
+	e.t.Helper()
+	r, err := e.store.Get(context.Background(), tenant, billing.ReceivableID(tenant, "b1", period))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
