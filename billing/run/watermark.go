@@ -192,6 +192,11 @@ func (w *Watermark) behind(ctx context.Context, pins []Pin) ([]string, error) {
 	return out, nil
 }
 
+// WaitForPipeline waits for the service's Watermark, if any, and returns
+// the offsets waited for (a billing job and a close wait by themselves; a
+// caller of Run directly waits first).
+func (s *Service) WaitForPipeline(ctx context.Context) ([]Pin, error) { return s.waitStages(ctx) }
+
 // waitStages waits for the service's Watermark, if any.
 func (s *Service) waitStages(ctx context.Context) ([]Pin, error) {
 	if s.o.Watermark == nil {
