@@ -35,6 +35,7 @@ func (a *App) mountBilling() {
 		}
 	}
 	a.runner.Register(run.Kind, run.NewJob(svc))
+	a.runner.Register(run.CloseKind, run.NewCloseJob(svc))
 	a.group.Go("billing-auto-runs", run.NewAuto(svc, run.AutoOptions{Jobs: a.jobStore, Wake: a.runner.Wake, Tenants: a.replica.Tenants,
 		Grace: tenants.NewStore(a.ch).BillingGrace}).Loop)
 }
