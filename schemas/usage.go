@@ -18,6 +18,20 @@ type UsageEvent struct {
 	Contract   string            `json:"contract,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty"`
 	ReceivedAt time.Time         `json:"received_at"` // ingest time; also the Kafka record time
+	// Import names the upload a record came from, when an import job
+	// published it (ingest/imports); nil for records sent to the API. It is
+	// ingest metadata like ReceivedAt: not part of PayloadHash, so the same
+	// record uploaded again in another file is a duplicate that repeats the
+	// first, not one that contradicts it.
+	Import *ImportSource `json:"import,omitempty"`
+}
+
+// ImportSource is the upload an imported usage record came from: the name of
+// the uploaded file as the client gave it and the id of the import job that
+// published the record. Finance finds every record of one upload by them.
+type ImportSource struct {
+	File string `json:"file"`
+	Job  string `json:"job"`
 }
 
 // PartitionKey is the Kafka key for records about this event: all of one
