@@ -52,7 +52,12 @@ func TestCloseResumesAfterSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	store := catalogstore.NewStore(conn, rdb, replica, nil, catalogstore.StoreOptions{Log: quiet})
+	// 3 contracts a customer (a service and two discount contracts): above
+	// the default limit at 100,000 customers.
+	limits := func(context.Context, string) (catalogstore.DataLimits, error) {
+		return catalogstore.DataLimits{Customers: n, Contracts: 3 * n}, nil
+	}
+	store := catalogstore.NewStore(conn, rdb, replica, nil, catalogstore.StoreOptions{Log: quiet, DataLimits: limits})
 	if _, err := store.Transact(ctx, killTenant, "test", func(tx *catalogstore.Tx) error {
 		for i := 0; i < n; i++ {
 			tx.Put(catalogstore.KindCustomer, &catalog.Customer{ID: fmt.Sprintf("c%06d", i)})

@@ -32,7 +32,7 @@ import (
 
 // Records reads stored usage (usagedb.Records).
 type Records interface {
-	PeriodRecords(ctx context.Context, tenant string, from, to, receivedBefore time.Time) (map[string][]schemas.UsageEvent, error)
+	EachCustomer(ctx context.Context, tenant string, from, to, receivedBefore time.Time, fn func(customer string, evs []schemas.UsageEvent) error) error
 	CustomerPeriodRecords(ctx context.Context, tenant, customer string, from, to, receivedBefore time.Time) ([]schemas.UsageEvent, error)
 	StreamTotals(ctx context.Context, tenant, period string) ([]usagedb.StreamTotal, error)
 }
@@ -324,15 +324,18 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	}
 	from, to := window(first, pid)
 	phase.mark("compile")
-	var records map[string][]schemas.UsageEvent
+	// One customer's records (a preview, a run of one customer), or every
+	// customer's as a stream in customer order, read beside the
+	// computation (recordsOf).
+	var one []schemas.UsageEvent
+	var stream *customerStream
 	if req.Customer != "" {
-		evs, err := s.o.Records.CustomerPeriodRecords(ctx, req.Tenant, req.Customer, from, to, req.Watermark)
-		if err != nil {
+		if one, err = s.o.Records.CustomerPeriodRecords(ctx, req.Tenant, req.Customer, from, to, req.Watermark); err != nil {
 			return res, err
 		}
-		records = map[string][]schemas.UsageEvent{req.Customer: evs}
-	} else if records, err = s.o.Records.PeriodRecords(ctx, req.Tenant, from, to, req.Watermark); err != nil {
-		return res, err
+	} else {
+		stream = s.streamRecords(ctx, req.Tenant, from, to, req.Watermark)
+		defer stream.stop()
 	}
 	billed := map[pricing.PeriodID]map[billedKey]decimal.Decimal{}
 	for _, q := range adj {
@@ -340,7 +343,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 			return res, err
 		}
 	}
-	phase.mark("read records")
+	phase.mark("read billed")
 	var stored []*billingdb.Stored
 	if !req.preview {
 		if stored, err = s.o.Store.Period(ctx, req.Tenant, req.Period); err != nil {
@@ -360,15 +363,18 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		}
 		return basics[i].ID < basics[j].ID
 	})
-	// The basic contracts are in customer order: one customer's priced
-	// records are kept only while its contracts are composed, and its
-	// records are dropped once priced.
+	// The basic contracts are in customer order, as the records stream:
+	// one customer's records and priced records are kept only while its
+	// contracts are composed.
 	var curCustomer string
 	var curBatch *pricing.Batch
 	batchOf := func(customer string) *pricing.Batch {
 		if curBatch == nil || customer != curCustomer {
-			curCustomer, curBatch = customer, tn.RateCustomer(records[customer])
-			delete(records, customer)
+			evs := one
+			if stream != nil {
+				evs = stream.recordsOf(customer)
+			}
+			curCustomer, curBatch = customer, tn.RateCustomer(evs)
 		}
 		return curBatch
 	}
@@ -455,6 +461,13 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		}
 	}
 
+	if stream != nil {
+		// Every record was read (or the run fails: a customer computed
+		// without its records must not be written).
+		if err := stream.finish(); err != nil {
+			return res, err
+		}
+	}
 	phase.mark("compute")
 	if req.preview {
 		return res, nil
