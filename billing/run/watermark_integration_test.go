@@ -169,28 +169,7 @@ func TestRunFailsWhenThePipelineLags(t *testing.T) {
 	p := newPipeline(t)
 	p.produce(t, p.accepted, november("acme")) // nobody consumes it
 	e.svc.o.Watermark = p.watermark(time.Second)
-	js := jobs.NewStore(e.conn)
-	runner := jobs.NewRunner(jobs.Options{Store: js, Redis: testenv.Redis(t), LeaseTTL: 3 * time.Second, Owner: testenv.DatabaseName(t, "runner")})
-	runner.Register(Kind, NewJob(e.svc))
-	rctx, cancel := context.WithCancel(ctx)
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); _ = runner.Run(rctx) }()
-	defer func() { cancel(); <-stopped }()
-	j, err := js.Create(ctx, jobs.Job{Tenant: "acme", ID: jobs.NewID(), Kind: Kind, Params: json.RawMessage(`{"period":"2026-11"}`), CreatedBy: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runner.Wake()
-	deadline := time.Now().Add(2 * time.Minute)
-	for j.Status != jobs.StatusFailed {
-		if j.Status.Final() || time.Now().After(deadline) {
-			t.Fatalf("job %+v, want failed", j)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the job's row for the event, with a deadline
-		if j, err = js.Get(ctx, "acme", j.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	j := e.runJob(t, jobs.StatusFailed)
 	want := "group " + p.aggregator + " is behind on " + p.accepted + " partition"
 	if !strings.Contains(j.Error, want) || !strings.Contains(j.Error, "did not reach the run's watermark within 1s") {
 		t.Errorf("job error %q, want it to name %q", j.Error, want)
@@ -211,4 +190,66 @@ func (e *env) receivableOrNil(tenant, period string) *billingdb.Stored {
 		e.t.Fatal(err)
 	}
 	return r
+}
+
+// runJob runs a billing run job of acme's November on a job runner of its
+// own and waits (polling the job's row, with a deadline) for it to end with
+// status want.
+func (e *env) runJob(t *testing.T, want jobs.Status) jobs.Job {
+	t.Helper()
+	ctx := context.Background()
+	js := jobs.NewStore(e.conn)
+	runner := jobs.NewRunner(jobs.Options{Store: js, Redis: testenv.Redis(t), LeaseTTL: 3 * time.Second, Owner: testenv.DatabaseName(t, "runner")})
+	runner.Register(Kind, NewJob(e.svc))
+	rctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = runner.Run(rctx) }()
+	defer func() { cancel(); <-stopped }()
+	j, err := js.Create(ctx, jobs.Job{Tenant: "acme", ID: jobs.NewID(), Kind: Kind, Params: json.RawMessage(`{"period":"2026-11"}`), CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner.Wake()
+	deadline := time.Now().Add(2 * time.Minute)
+	for j.Status != want {
+		if j.Status.Final() || time.Now().After(deadline) {
+			t.Fatalf("job %+v, want %s", j, want)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the job's row for the event, with a deadline
+		if j, err = js.Get(ctx, "acme", j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return j
+}
+
+// A billing run job whose pipeline is caught up stores the end offsets it
+// waited for with the run: one per partition with records, per group.
+func TestRunStoresTheOffsetsItWaitedFor(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.loadCatalogue("acme")
+	p := newPipeline(t)
+	evs := november("acme")
+	p.produce(t, p.raw, evs)
+	p.consume(t, p.dedupe, p.raw, len(evs), func([]schemas.UsageEvent) {})
+	p.produce(t, p.accepted, evs)
+	p.consume(t, p.aggregator, p.accepted, len(evs), func(b []schemas.UsageEvent) { e.storeRecords(b...) })
+	e.svc.o.Watermark = p.watermark(2 * time.Minute)
+	j := e.runJob(t, jobs.StatusCompleted)
+	row, err := e.store.GetRun(ctx, "acme", j.ID)
+	if err != nil || row == nil || row.Status != "completed" {
+		t.Fatalf("stored run %+v %v", row, err)
+	}
+	sums := map[string]int64{}
+	for _, pin := range row.Pins {
+		sums[pin.Group+" "+pin.Topic] += pin.Offset
+	}
+	want := map[string]int64{p.dedupe + " " + p.raw: int64(len(evs)), p.aggregator + " " + p.accepted: int64(len(evs))}
+	if fmt.Sprint(sums) != fmt.Sprint(want) {
+		t.Errorf("stored offsets %+v: sums %v, want %v", row.Pins, sums, want)
+	}
+	if got := e.receivable("acme", "2026-11"); !got.Total.Equal(dec("12063")) {
+		t.Errorf("the run's draft: %s, want 12063", got.Total)
+	}
 }
