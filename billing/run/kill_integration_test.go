@@ -57,7 +57,7 @@ func TestCloseResumesAfterSIGKILL(t *testing.T) {
 	limits := func(context.Context, string) (catalogstore.DataLimits, error) {
 		return catalogstore.DataLimits{Customers: n, Contracts: 3 * n}, nil
 	}
-	store := catalogstore.NewStore(conn, rdb, replica, nil, catalogstore.StoreOptions{Log: quiet, DataLimits: limits})
+	store := catalogstore.NewStore(conn, rdb, replica, nil, catalogstore.StoreOptions{Log: quiet, DataLimits: limits, LockTTL: 10 * time.Minute})
 	if _, err := store.Transact(ctx, killTenant, "test", func(tx *catalogstore.Tx) error {
 		for i := 0; i < n; i++ {
 			tx.Put(catalogstore.KindCustomer, &catalog.Customer{ID: fmt.Sprintf("c%06d", i)})
