@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -84,6 +85,18 @@ func (c *Catalogue) Validate() error {
 			}
 		}
 	}
+	for i, rt := range c.RateTables {
+		for j, v := range rt.Versions {
+			if v.Model != ModelCapacity || v.Capacity == nil {
+				continue
+			}
+			for k, u := range v.Capacity.Units {
+				if elements[u] == nil {
+					errs.Add(fmt.Sprintf("rate_tables[%d].versions[%d].capacity.units[%d]", i, j, k), fmt.Sprintf("unknown element %q", u))
+				}
+			}
+		}
+	}
 	for i, fe := range c.Fees {
 		for j, v := range fe.Versions {
 			f := fmt.Sprintf("fees[%d].versions[%d]", i, j)
@@ -101,6 +114,13 @@ func (c *Catalogue) Validate() error {
 					errs.Add(rf, fmt.Sprintf("unknown rate table %q", r.RateTable))
 				} else if !covers(rt.Versions, func(x *RateTableVersion) Validity { return x.Validity }, v.Validity) {
 					errs.Add(rf, fmt.Sprintf("rate table %q has no version for all of this fee version's validity", r.RateTable))
+				} else {
+					for _, rv := range rt.Versions {
+						if rv.Capacity != nil && rv.Model == ModelCapacity && !slices.Contains(rv.Capacity.Units, v.Element) {
+							errs.Add(rf, fmt.Sprintf("rate table %q is a capacity table whose units do not include the fee's element %q", r.RateTable, v.Element))
+							break
+						}
+					}
 				}
 			}
 		}
@@ -142,7 +162,7 @@ func (c *Catalogue) Validate() error {
 		if discountTables[d.DiscountTable] == nil {
 			errs.Add(f+".discount_table", fmt.Sprintf("unknown discount table %q", d.DiscountTable))
 		}
-		if services[d.Service] == nil {
+		if d.Service != "" && services[d.Service] == nil {
 			errs.Add(f+".service", fmt.Sprintf("unknown service %q", d.Service))
 		}
 		switch d.Scope.Level {

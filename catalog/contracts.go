@@ -48,6 +48,38 @@ type BasicContract struct {
 	ClosingDay int        `json:"closing_day"`
 	TimeZone   string     `json:"time_zone"`
 	Rounding   money.Mode `json:"rounding"` // half_up, down or up
+	// BillingPeriod is the length of the billing periods: monthly (the
+	// default: closing day), weekly (weeks starting on WeekStart) or daily
+	// (each civil day in TimeZone). Metered charges run per billing period;
+	// a fixed fee recurs on its own cycle (its recurrence) and is charged
+	// in the billing period holding its bill day.
+	BillingPeriod BillingPeriod `json:"billing_period,omitempty"`
+	// WeekStart is the first day of a week (monday … sunday; default
+	// monday): of weekly billing periods and of weekly fixed fees' weeks.
+	WeekStart string `json:"week_start,omitempty"`
+}
+
+// BillingPeriod is the length of a basic contract's billing periods.
+type BillingPeriod string
+
+// Billing periods.
+const (
+	PeriodMonthly BillingPeriod = "monthly"
+	PeriodWeekly  BillingPeriod = "weekly"
+	PeriodDaily   BillingPeriod = "daily"
+)
+
+// Weekday parses a week_start ("" is monday).
+func Weekday(s string) (time.Weekday, bool) {
+	if s == "" {
+		return time.Monday, true
+	}
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		if s == strings.ToLower(d.String()) {
+			return d, true
+		}
+	}
+	return 0, false
 }
 
 // ServiceContract is a service contract (サービス契約) together with its
@@ -125,16 +157,20 @@ type PricePlanTerm struct {
 type DiscountContract struct {
 	ID       string `json:"id"`
 	Customer string `json:"customer"`
-	// Service is the service whose contracts the discount applies to: it
-	// discounts only charges (metered and fixed) of the customer's service
-	// contracts of this service. A discount contract for a service the
-	// customer has no contract for discounts nothing.
-	Service       string `json:"service"`
+	// Service, when set, is the service whose contracts the discount
+	// applies to: it discounts only charges (metered and fixed) of the
+	// customer's service contracts of this service, never another
+	// service's; a discount contract for a service the customer has no
+	// contract for discounts nothing. Empty (absent) makes the discount
+	// customer-wide: it covers the charges of every service contract of the
+	// customer, whatever its service (no dummy service is needed).
+	Service       string `json:"service,omitempty"`
 	DiscountTable string `json:"discount_table"`
 	DateRange
-	// Scope narrows the discount, within Service, to one service contract,
-	// one plan or one fee; an empty Scope (or level customer) discounts all
-	// of the customer's charges of Service — never other services'.
+	// Scope narrows the discount, within Service (or, without one, within
+	// all of the customer's contracts), to one service contract, one plan or
+	// one fee; an empty Scope (or level customer) discounts all of the
+	// customer's charges of Service (or of every service without one).
 	Scope DiscountScope `json:"scope"`
 	// Order sets the order in which a customer's discounts apply (ascending,
 	// then by id); each applies to what the earlier ones left.
@@ -202,6 +238,14 @@ func (b *BasicContract) Validate() error {
 	}
 	if b.ClosingDay < 0 || b.ClosingDay > 28 {
 		errs.Add("closing_day", "must be 1-28, or 0 for the last day of the month")
+	}
+	switch b.BillingPeriod {
+	case "", PeriodMonthly, PeriodWeekly, PeriodDaily:
+	default:
+		errs.Add("billing_period", "must be monthly, weekly or daily")
+	}
+	if _, ok := Weekday(b.WeekStart); !ok {
+		errs.Add("week_start", "must be a weekday in lower case: monday, tuesday, … sunday")
 	}
 	if _, err := time.LoadLocation(b.TimeZone); err != nil || b.TimeZone == "" {
 		errs.Add("time_zone", fmt.Sprintf("unknown time zone %q", b.TimeZone))
@@ -300,8 +344,8 @@ func (s *ServiceContract) Validate() error {
 func (d *DiscountContract) Validate() error {
 	var errs Errors
 	checkContractHeader(d.ID, d.Customer, &errs)
-	if !schemas.ValidCode(d.Service) {
-		errs.Add("service", "is required")
+	if d.Service != "" && !schemas.ValidCode(d.Service) {
+		errs.Add("service", "must be a service code (or absent: a customer-wide discount of every service)")
 	}
 	if !schemas.ValidCode(d.DiscountTable) {
 		errs.Add("discount_table", "is required")

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
@@ -75,7 +76,27 @@ type PlanVersion struct {
 	// negative; pro-rated by days when the contract covers part of the
 	// period.
 	Commitment *decimal.Decimal `json:"commitment,omitempty"`
+	// RatingGroup is Zuora's usage rating by group: the records of a
+	// billing period are rated in groups, each group's quantity priced on
+	// its own (its tiers, minimums and maximums) and the period charged the
+	// sum: billing_period (the default: one group), usage_start_date (the
+	// records of one civil day), usage_record (each record alone) or upload
+	// (the records of one import: schemas.UsageEvent.Import; records sent
+	// to the API are one group). As in Zuora it applies to per_unit,
+	// graduated and volume rates; the other models rate by billing period.
+	RatingGroup RatingGroup `json:"rating_group,omitempty"`
 }
+
+// RatingGroup is how a plan's metered records are grouped for rating.
+type RatingGroup string
+
+// Rating groups.
+const (
+	GroupBillingPeriod  RatingGroup = "billing_period"
+	GroupUsageStartDate RatingGroup = "usage_start_date"
+	GroupUsageRecord    RatingGroup = "usage_record"
+	GroupUpload         RatingGroup = "upload"
+)
 
 // UnmatchedRates is what a fee none of whose rates entries matches a record
 // does to the record.
@@ -192,6 +213,13 @@ const (
 	Monthly Recurrence = "monthly"
 	Yearly  Recurrence = "yearly"
 	OneTime Recurrence = "one_time"
+	// Weekly charges once per week, weeks starting on the basic contract's
+	// week_start (Monday by default); a week the contract covers in part is
+	// pro-rated by whole days: covered days / 7 (actual_days).
+	Weekly Recurrence = "weekly"
+	// Daily charges the amount for each day the contract covers (a day is
+	// never pro-rated).
+	Daily Recurrence = "daily"
 )
 
 // Proration says how a fixed fee is reduced when a contract covers part of
@@ -241,6 +269,10 @@ type ElementVersion struct {
 	Unit            string      `json:"unit"`
 	Aggregation     Aggregation `json:"aggregation"`
 	UniqueAttribute string      `json:"unique_attribute,omitempty"` // for unique_count
+	// TimeUnit is the unit of a time_weighted quantity: "day" (level ×
+	// days held: seat-days) or "period" (level × the fraction of the
+	// billing period held: GB-months).
+	TimeUnit string `json:"time_unit,omitempty"`
 	// Rounding rounds quantities to a multiple of Increment (e.g. seconds up
 	// to whole minutes: increment 60, mode up), per record or per period.
 	Rounding *QuantityRounding `json:"rounding,omitempty"`
@@ -256,6 +288,10 @@ const (
 	AggCount       Aggregation = "count"
 	AggUniqueCount Aggregation = "unique_count"
 	AggLatest      Aggregation = "latest" // the quantity of the record with the latest time
+	// AggTimeWeighted: each record sets a level from its time on (seats
+	// provisioned, gigabytes stored); the period's quantity is level × time
+	// in the element's time_unit, known only once the period has ended.
+	AggTimeWeighted Aggregation = "time_weighted"
 )
 
 // QuantityRounding rounds a quantity to a multiple of Increment.
@@ -283,6 +319,7 @@ type RateTableVersion struct {
 	Package    *Package         `json:"package,omitempty"`
 	Overage    *Overage         `json:"overage,omitempty"`
 	Percentage *Percentage      `json:"percentage,omitempty"`
+	Capacity   *Capacity        `json:"capacity,omitempty"`
 	// TierBounds says which tier a quantity exactly on a bound belongs to
 	// (graduated, volume): "up_to" (the default) makes every bound the
 	// inclusive upper end of its tier (q = 50 stays in the tier up to 50);
@@ -322,7 +359,33 @@ const (
 	ModelPackage    Model = "package"    // a price per block of units
 	ModelOverage    Model = "overage"    // included quantity, then per unit
 	ModelPercentage Model = "percentage" // a share of each transaction's amount
+	ModelCapacity   Model = "capacity"   // the price of the first tier whose limits all units' peaks fit
 )
+
+// Capacity is Kill Bill's capacity usage: the period is charged the price
+// of the first tier whose limits every unit's peak fits (peak: the largest
+// quantity of one record of that unit's element in the period). Units are
+// element codes; the fee of a capacity rate table is priced by the records
+// of every unit's element (its own element must be one of them), and each
+// element's aggregation and quantity rounding do not apply (the peak of the
+// records' quantities is taken as recorded). A tier without a limit for a
+// unit does not bound that unit; peaks fitting no tier make the record that
+// passes the last tier unrated (above_last_tier), the state unchanged.
+type Capacity struct {
+	Units []string       `json:"units"`
+	Tiers []CapacityTier `json:"tiers"`
+}
+
+// CapacityTier is one tier of a capacity table: the largest peak of each
+// unit (inclusive) it takes, and its price for the period.
+type CapacityTier struct {
+	Limits map[string]decimal.Decimal `json:"limits,omitempty"`
+	Price  decimal.Decimal            `json:"price"`
+}
+
+// MaxCapacityUnits bounds the units of a capacity table (the running state
+// keeps one peak per unit in a fixed-size array).
+const MaxCapacityUnits = 4
 
 // Tier is one step of a graduated or volume table. Tiers are ordered; each
 // starts where the previous ended (the first at 0) and ends at UpTo
@@ -592,6 +655,11 @@ func (p *Plan) Validate() error {
 		default:
 			errs.Add(f+".unmatched_rates", "must be unrated or skip")
 		}
+		switch v.RatingGroup {
+		case "", GroupBillingPeriod, GroupUsageStartDate, GroupUsageRecord, GroupUpload:
+		default:
+			errs.Add(f+".rating_group", "must be billing_period, usage_start_date, usage_record or upload")
+		}
 	}, &errs)
 	return errs.Err()
 }
@@ -611,12 +679,16 @@ func (fe *Fee) Validate() error {
 			}
 			amountPtr(f+".amount", v.Amount, &errs)
 			switch v.Recurrence {
-			case Monthly, Yearly, OneTime:
+			case Monthly, Yearly, OneTime, Weekly, Daily:
 			default:
-				errs.Add(f+".recurrence", "must be monthly, yearly or one_time")
+				errs.Add(f+".recurrence", "must be monthly, yearly, weekly, daily or one_time")
 			}
 			switch v.Proration {
-			case "", ProrateNone, ProrateActualDays, ProrateThirtyDay:
+			case "", ProrateNone, ProrateActualDays:
+			case ProrateThirtyDay:
+				if v.Recurrence == Weekly || v.Recurrence == Daily {
+					errs.Add(f+".proration", "thirty_day applies to monthly and yearly fees (a week is pro-rated by days / 7: actual_days)")
+				}
 			default:
 				errs.Add(f+".proration", "must be none, actual_days or thirty_day")
 			}
@@ -693,8 +765,15 @@ func (e *Element) Validate() error {
 			if v.UniqueAttribute == "" {
 				errs.Add(f+".unique_attribute", "unique_count needs the attribute whose distinct values are counted")
 			}
+		case AggTimeWeighted:
+			if v.TimeUnit != "day" && v.TimeUnit != "period" {
+				errs.Add(f+".time_unit", "time_weighted needs time_unit day (level × days: seat-days) or period (level × fraction of the period: GB-months)")
+			}
 		default:
-			errs.Add(f+".aggregation", "must be sum, max, count, unique_count or latest")
+			errs.Add(f+".aggregation", "must be sum, max, count, unique_count, latest or time_weighted")
+		}
+		if v.TimeUnit != "" && v.Aggregation != AggTimeWeighted {
+			errs.Add(f+".time_unit", "applies only to aggregation time_weighted")
 		}
 		if r := v.Rounding; r != nil {
 			if !r.Increment.IsPositive() {
@@ -797,9 +876,52 @@ func (v *RateTableVersion) check(f string, errs *Errors) {
 		if p.MinPerTransaction != nil && p.MaxPerTransaction != nil && p.MinPerTransaction.GreaterThan(*p.MaxPerTransaction) {
 			errs.Add(f+".percentage.min_per_transaction", "must not exceed max_per_transaction")
 		}
+	case ModelCapacity:
+		checkCapacity(f+".capacity", v.Capacity, errs)
 	default:
-		errs.Add(f+".model", "must be per_unit, graduated, volume, package, overage or percentage")
+		errs.Add(f+".model", "must be per_unit, graduated, volume, package, overage, percentage or capacity")
 	}
+}
+
+// checkCapacity checks a capacity table: 1 to MaxCapacityUnits distinct
+// units, at least one tier, limits only for its units.
+func checkCapacity(f string, c *Capacity, errs *Errors) {
+	if c == nil {
+		errs.Add(f, "capacity needs units and tiers")
+		return
+	}
+	if len(c.Units) == 0 || len(c.Units) > MaxCapacityUnits {
+		errs.Add(f+".units", fmt.Sprintf("must name 1 to %d elements", MaxCapacityUnits))
+	}
+	units := map[string]bool{}
+	for i, u := range c.Units {
+		if !schemas.ValidCode(u) || units[u] {
+			errs.Add(fmt.Sprintf("%s.units[%d]", f, i), "must be a distinct element code")
+		}
+		units[u] = true
+	}
+	if len(c.Tiers) == 0 {
+		errs.Add(f+".tiers", "at least one tier is required")
+	}
+	for i, t := range c.Tiers {
+		tf := fmt.Sprintf("%s.tiers[%d]", f, i)
+		for _, u := range sortedKeys(t.Limits) {
+			if !units[u] {
+				errs.Add(tf+".limits."+u, "is not one of the table's units")
+			}
+			masterQuantity(tf+".limits."+u, t.Limits[u], errs)
+		}
+		amount(tf+".price", t.Price, errs)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // checkTiers requires ascending, gap-free tiers. Gaps cannot occur by

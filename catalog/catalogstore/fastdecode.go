@@ -347,6 +347,12 @@ func (d *lexer) basicContract(c *catalog.BasicContract) error {
 			var s string
 			s, err = d.str()
 			c.Rounding = moneyMode(s)
+		case "billing_period":
+			var s string
+			s, err = d.str()
+			c.BillingPeriod = catalog.BillingPeriod(s)
+		case "week_start":
+			c.WeekStart, err = d.str()
 		default:
 			err = errSlow
 		}

@@ -55,7 +55,8 @@ func randomDoc(r *rand.Rand) any {
 		return c
 	case 1:
 		return &catalog.BasicContract{ID: str(), Customer: str(), DateRange: catalog.DateRange{Start: day(), End: dayPtr()},
-			Currency: str(), ClosingDay: r.IntN(29), TimeZone: str(), Rounding: "half_up"}
+			Currency: str(), ClosingDay: r.IntN(29), TimeZone: str(), Rounding: "half_up",
+			BillingPeriod: catalog.BillingPeriod([]string{"", "weekly", "daily"}[r.IntN(3)]), WeekStart: []string{"", "sunday"}[r.IntN(2)]}
 	case 2:
 		return &catalog.DiscountContract{ID: str(), Customer: str(), Service: str(), DiscountTable: str(),
 			DateRange: catalog.DateRange{Start: day(), End: dayPtr()}, Scope: catalog.DiscountScope{Level: str(), Target: str()},
@@ -198,7 +199,7 @@ func TestFastDecodeDifferentialTrickyStrings(t *testing.T) {
 		{"service contract attribute key", KindServiceContract, `{"id":"k","start_date":"2026-01-01","attributes":{@:"v"},"plans":[]}`},
 		{"service contract unknown key", KindServiceContract, `{"id":"k",@:"x","start_date":"2026-01-01","plans":[]}`},
 		{"basic contract", KindBasicContract,
-			`{"id":@,"customer":@,"start_date":"2026-01-01","currency":@,"closing_day":0,"time_zone":@,"rounding":"half_up"}`},
+			`{"id":@,"customer":@,"start_date":"2026-01-01","currency":@,"closing_day":0,"time_zone":@,"rounding":"half_up","billing_period":@,"week_start":@}`},
 		{"discount contract", KindDiscountContract,
 			`{"id":@,"customer":@,"service":@,"discount_table":@,"start_date":"2026-01-01","scope":{"level":@,"target":@},"order":1}`},
 		{"customer", KindCustomer, `{"id":@,"status":@,"attributes":{"a":@},"personal":{"name":@,"address":@,"phone":@,"email":@}}`},

@@ -120,7 +120,7 @@ func (tx *Tx) checkRefs(k Kind, id string, st *staged, add func(Kind, string, st
 		if !tx.live(KindCustomer, d.Customer) {
 			unknown("customer", KindCustomer, d.Customer)
 		}
-		if !tx.live(KindService, d.Service) {
+		if d.Service != "" && !tx.live(KindService, d.Service) { // empty: customer-wide
 			unknown("service", KindService, d.Service)
 		}
 		if !tx.live(KindDiscountTable, d.DiscountTable) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -49,9 +50,9 @@ func runRate(args []string, stdout io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(fs.Output(), rateUsage); fs.PrintDefaults() }
 	catalogPath := fs.String("catalog", "", "catalogue file with contracts (YAML or JSON)")
 	usagePath := fs.String("usage", "", "usage records, NDJSON (one record per line)")
-	periodFlag := fs.String("period", "", "only this billing period, YYYY-MM (the month it ends in)")
-	fromFlag := fs.String("from", "", "first billing period of a range, YYYY-MM (with --to): fixed fees appear for every period of the range, with or without usage")
-	toFlag := fs.String("to", "", "last billing period of the range, YYYY-MM (with --from)")
+	periodFlag := fs.String("period", "", "only this billing period: YYYY-MM (monthly, the month it ends in), YYYY-MM-DD/P1W (weekly, by its first day) or YYYY-MM-DD (daily)")
+	fromFlag := fs.String("from", "", "first billing period of a range, as --period (with --to): fixed fees appear for every period of the range, with or without usage")
+	toFlag := fs.String("to", "", "last billing period of the range, as --period (with --from)")
 	format := fs.String("format", "table", "output: table or json")
 	tenant := fs.String("tenant", "", "tenant of the records (default: the catalogue's tenant)")
 	allowUnrated := fs.Bool("allow-unrated", false, "exit 0 even when records were rejected or could not be priced")
@@ -84,11 +85,17 @@ func runRate(args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--to: %w", err)
 		}
+		if !lo.SameKind(hi) {
+			return fmt.Errorf("--from %s and --to %s are periods of different lengths (monthly YYYY-MM, weekly YYYY-MM-DD/P1W, daily YYYY-MM-DD)", *fromFlag, *toFlag)
+		}
 		if hi < lo {
 			return fmt.Errorf("--to %s is before --from %s", *toFlag, *fromFlag)
 		}
-		if hi-lo >= 120 {
-			return errors.New("--from/--to span more than 120 periods")
+		n := 0
+		for p := lo; p <= hi; p = p.Next() {
+			if n++; n > 120 {
+				return errors.New("--from/--to span more than 120 periods")
+			}
 		}
 		only = periodRange{lo, hi}
 	}
@@ -158,24 +165,51 @@ func recordLines(in *usageInput, b *pricing.Batch, only periodRange) []lineRow {
 // rejected or could not be priced.
 var errRateIncomplete = errors.New("kakin rate: not every record was priced")
 
+// A catalogue that does not decode or validate is refused with every
+// mistake on a line of its own, each naming the entity it belongs to and
+// the field's path, e.g.
+//
+//	catalogue.yaml: 1 mistake:
+//	  fee "api" fees[0].versions[0].element: unknown element "calls"
 func readCatalogue(path string) (*catalog.Catalogue, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	cat, err := catalog.Decode(f)
+	raw, err := io.ReadAll(io.LimitReader(f, catalog.MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	explain := func(err error) error {
+		doc, jerr := catalog.YAMLToJSON(raw)
+		if jerr != nil {
+			doc = nil
+		}
+		return &catalogueError{path: path, text: catalog.Explain(doc, err), err: err}
+	}
+	cat, err := catalog.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, explain(err)
+	}
 	if err := cat.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, explain(err)
 	}
 	if len(cat.ServiceContracts) == 0 {
 		return nil, fmt.Errorf("%s: no service contracts: what-if rating needs the customers' contracts in the catalogue file", path)
 	}
 	return cat, nil
 }
+
+// catalogueError is a catalogue file's mistakes, explained one per line.
+type catalogueError struct {
+	path, text string
+	err        error
+}
+
+func (e *catalogueError) Error() string { return e.path + ": " + e.text }
+
+func (e *catalogueError) Unwrap() error { return e.err }
 
 // usageInput is the records read from a usage file.
 type usageInput struct {
@@ -343,6 +377,14 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 		a.amount += l.Line.Amount
 		a.discount += l.Line.Discount
 	}
+	// Time-weighted charges are priced at the period's end (their lines
+	// are zero): the period's amount is added to the charge.
+	for _, pe := range b.PeriodEnd {
+		if a := charges[pe.Key]; a != nil && pe.Reason == nil {
+			a.amount += pe.Line.Amount
+			a.discount += pe.Line.Discount
+		}
+	}
 	totals := map[totalKey]*totalSum{}
 	total := func(k totalKey) *totalSum {
 		t := totals[k]
@@ -378,7 +420,7 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 	// Fixed fees of the periods that appear (or the one asked for).
 	periods := map[pricing.PeriodID]bool{}
 	if !only.all() {
-		for p := only.lo; p <= only.hi; p++ {
+		for p := only.lo; p <= only.hi; p = p.Next() {
 			periods[p] = true
 		}
 	} else {

@@ -34,6 +34,7 @@ type Charge struct {
 	discMask  uint64
 	at        int64 // event time, Unix ns: selects the discount table version
 	fast      bool
+	unit      int // capacity: the index of the event's element among the units
 }
 
 // Line is the amount an event adds to a charge: cost(state after) − cost(state
@@ -179,12 +180,12 @@ func (c *Charge) record(ev *schemas.UsageEvent) (record, error) {
 			return record{}, errOverflow
 		}
 	}
-	r := record{qty: q}
+	r := record{qty: q, unit: c.unit}
 	switch c.agg {
 	case 4:
 		h := xxh3.HashString128(ev.Attributes[c.el.uniqueAttr])
 		r.uhi, r.ulo = h.Hi, h.Lo
-	case 5:
+	case 5, aggTimeWeighted:
 		r.at, r.idHash = ev.Time.UnixNano(), xxh3.HashString(ev.ID)
 	}
 	return r, nil
@@ -197,6 +198,9 @@ func (c *Charge) checkLimit(t tally) error {
 	r := c.rate
 	if t.records == 0 {
 		return nil
+	}
+	if r.capacity != nil {
+		return c.checkCapacity(t)
 	}
 	var cmp int
 	if rd := c.el.round; r.limit.fast && t.qty.hi == 0 && (rd == nil || rd.record) {
@@ -220,8 +224,13 @@ func (c *Charge) checkLimit(t tally) error {
 	return nil
 }
 
-// delta prices the step from state b to state a.
+// delta prices the step from state b to state a. A time-weighted charge's
+// lines are zero: its amount is known once the period has ended
+// (Batch.PeriodEnd).
 func (c *Charge) delta(b, a tally) (Line, error) {
+	if c.agg == aggTimeWeighted {
+		return Line{Places: c.places}, nil
+	}
 	if c.fast {
 		if l, ok := c.deltaFast(b, a); ok {
 			return l, nil
@@ -279,6 +288,9 @@ func (c *Charge) deltaDec(b, a tally) (Line, error) {
 // Total is the charge's rounded amount for a state (after discounts), in
 // minor units: what the lines of a period-rounded charge sum to.
 func (c *Charge) Total(s *State) (int64, error) {
+	if c.agg == aggTimeWeighted {
+		return 0, nil // priced at the period's end (Batch.PeriodEnd)
+	}
 	t := s.tally()
 	if c.fast {
 		if g, ok := c.grossFast(t); ok {

@@ -13,6 +13,10 @@ type Batch struct {
 	Unrated []BatchUnrated
 	// States holds each charge's final running state.
 	States map[Key]*State
+	// PeriodEnd holds the amounts of the time-weighted charges (their
+	// lines are zero: the level-time is known once the period has ended),
+	// one per charge, in order of the charges' first records.
+	PeriodEnd []PeriodEndLine
 }
 
 // BatchLine is the line of one event under one charge.
@@ -55,6 +59,7 @@ type CustomerPeriod struct {
 func (e *Engine) RatePeriod(events []schemas.UsageEvent) *Batch {
 	b := &Batch{States: map[Key]*State{}}
 	var buf []Charge
+	var tw timeWeightedSet
 	for i := range events {
 		ev := &events[i]
 		charges, err := e.Resolve(ev, buf)
@@ -91,6 +96,9 @@ func (e *Engine) RatePeriod(events []schemas.UsageEvent) *Batch {
 		}
 		for j, s := range steps {
 			c := &charges[j]
+			if c.agg == aggTimeWeighted {
+				tw.add(c, i)
+			}
 			*s.st = s.next
 			b.States[c.Key] = s.st
 			unit, priced := c.UnitPrice()
@@ -98,6 +106,7 @@ func (e *Engine) RatePeriod(events []schemas.UsageEvent) *Batch {
 				UnitPrice: unit, UnitPriced: priced, Records: s.st.Records(), Quantity: s.st.Quantity()})
 		}
 	}
+	b.PeriodEnd = tw.price(events)
 	return b
 }
 

@@ -39,6 +39,10 @@ type basic struct {
 	places     int32
 	mode       money.Mode
 	start, end int32 // civil day numbers, inclusive
+	// cycle is the billing period's length ("" is monthly); weekStart the
+	// first day of weekly periods and of weekly fees' weeks.
+	cycle     uint8 // cycleMonthly, cycleWeekly or cycleDaily
+	weekStart time.Weekday
 }
 
 type contract struct {
@@ -90,6 +94,7 @@ type planVersion struct {
 	precision int32
 	fees      []*fee
 	byElement map[string][]*fee // metered fees by any element they meter in any version
+	group     uint8             // rating group (groupStartDate, …; 0: billing period)
 }
 
 type fee struct {
@@ -102,9 +107,12 @@ type feeVersion struct {
 	metered bool
 	element *element
 	rates   []rateChoice
-	split   []string
-	min     *bound
-	max     *bound
+	// capUnits: the elements the fee's capacity rate tables take peaks of
+	// (besides its own element), in any version.
+	capUnits []string
+	split    []string
+	min      *bound
+	max      *bound
 
 	// fixed fees
 	amount     decimal.Decimal
@@ -139,6 +147,7 @@ type elementVersion struct {
 	agg        catalog.Aggregation
 	aggCode    uint8
 	uniqueAttr string
+	timeUnit   TimeUnit // time_weighted
 	round      *quantityRounding
 }
 
@@ -197,7 +206,9 @@ type rateVersion struct {
 	pkg   *packageSpec
 	over  *overageSpec
 	pct   *percentageSpec
-	fast  bool // the model can be priced on the fixed-point path
+	// capacity: the tiers chosen by the units' peaks (model capacity).
+	capacity *capacitySpec
+	fast     bool // the model can be priced on the fixed-point path
 	// fromBounds: tier bounds are inclusive lower ends (tier_bounds from).
 	fromBounds bool
 	// closed: the last tier has an up_to and nothing prices beyond it; a
@@ -282,7 +293,7 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 		for _, v := range p.Versions {
 			pv := &planVersion{span: spanOf(v.Validity), roundLine: v.RoundingPoint == catalog.RoundLine,
 				skipUnmatched: v.UnmatchedRates == catalog.UnmatchedSkip, idleMinimum: v.MinimumWithoutUsage, commitment: v.Commitment,
-				precision: -1, byElement: map[string][]*fee{}}
+				precision: -1, byElement: map[string][]*fee{}, group: groupCodes[v.RatingGroup]}
 			if v.RoundingPoint == catalog.RoundReceivable {
 				pv.precision = catalog.MaxDecimalPlaces
 				if v.Precision != nil {
@@ -297,9 +308,14 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 				pv.fees = append(pv.fees, f)
 				seen := map[string]bool{}
 				for _, fv := range f.versions {
-					if fv.metered && !seen[fv.element.code] {
-						seen[fv.element.code] = true
-						pv.byElement[fv.element.code] = append(pv.byElement[fv.element.code], f)
+					if !fv.metered {
+						continue
+					}
+					for _, el := range append([]string{fv.element.code}, fv.capUnits...) {
+						if !seen[el] {
+							seen[el] = true
+							pv.byElement[el] = append(pv.byElement[el], f)
+						}
 					}
 				}
 			}
@@ -334,8 +350,19 @@ func Compile(c *catalog.Catalogue) (*Engine, error) {
 			return nil, fmt.Errorf("basic contract %s: closing day %d", b.ID, b.ClosingDay)
 		}
 		start, end := dayRange(b.DateRange)
+		ws, ok := catalog.Weekday(b.WeekStart)
+		if !ok {
+			return nil, fmt.Errorf("basic contract %s: week start %q", b.ID, b.WeekStart)
+		}
+		cycle := cycleMonthly
+		switch b.BillingPeriod {
+		case catalog.PeriodWeekly:
+			cycle = cycleWeekly
+		case catalog.PeriodDaily:
+			cycle = cycleDaily
+		}
 		basicSlab[i] = basic{id: b.ID, loc: loc, closingDay: b.ClosingDay, currency: cur.Code, places: cur.Places,
-			mode: mode, start: start, end: end}
+			mode: mode, start: start, end: end, cycle: cycle, weekStart: ws}
 		basics[b.ID] = &basicSlab[i]
 	}
 
@@ -452,6 +479,12 @@ func compileElement(el *catalog.Element) (*element, error) {
 	out := &element{code: el.Code}
 	for _, v := range el.Versions {
 		ev := &elementVersion{span: spanOf(v.Validity), agg: v.Aggregation, aggCode: aggCodes[v.Aggregation], uniqueAttr: v.UniqueAttribute}
+		switch v.TimeUnit {
+		case "day":
+			ev.timeUnit = UnitDay
+		case "period":
+			ev.timeUnit = UnitPeriod
+		}
 		if r := v.Rounding; r != nil {
 			mode, err := money.ParseMode(r.Mode)
 			if err != nil {
@@ -523,6 +556,11 @@ func compileRateTable(rt *catalog.RateTable) *rateTable {
 					freeTx: p.FreeTransactions, min: p.MinPerTransaction, max: p.MaxPerTransaction}
 			}
 			// Percentage is priced per transaction in decimals.
+		case catalog.ModelCapacity:
+			if c := v.Capacity; c != nil {
+				rv.capacity, rv.fast = compileCapacity(c)
+				rv.closed = true // peaks fitting no tier are unrated (checkLimit)
+			}
 		}
 		out.versions = append(out.versions, rv)
 	}
@@ -559,6 +597,16 @@ func compileFee(f *catalog.Fee, elements map[string]*element, tables map[string]
 				}
 				sort.Slice(rc.match, func(a, b int) bool { return rc.match[a].key < rc.match[b].key })
 				fv.rates = append(fv.rates, rc)
+				for _, rv := range rt.versions {
+					if rv.capacity == nil {
+						continue
+					}
+					for _, u := range rv.capacity.units {
+						if u != fv.element.code && !slices.Contains(fv.capUnits, u) {
+							fv.capUnits = append(fv.capUnits, u)
+						}
+					}
+				}
 			}
 			fv.min = newBound(v.Minimum)
 			fv.max = newBound(v.Maximum)

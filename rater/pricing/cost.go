@@ -191,6 +191,8 @@ func (c *Charge) grossDec(t tally) decimal.Decimal {
 	var amt decimal.Decimal
 	if c.rate.model == catalog.ModelPercentage {
 		amt = decimalOf(t.charged, amountScale)
+	} else if c.rate.capacity != nil {
+		amt = c.rate.capacityDec(t)
 	} else {
 		amt = c.rate.costDec(c.quantityDec(t))
 	}
@@ -221,7 +223,13 @@ func (c *Charge) grossFast(t tally) (u128, bool) {
 			return u128{}, false
 		}
 	}
-	amt, ok := c.rate.costFast(q)
+	var amt u128
+	var ok bool
+	if c.rate.capacity != nil {
+		amt, ok = c.rate.capacityFast(t)
+	} else {
+		amt, ok = c.rate.costFast(q)
+	}
 	if !ok {
 		return u128{}, false
 	}

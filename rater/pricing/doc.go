@@ -38,7 +38,21 @@
 // split_by values and billing period. Periods are civil days in the basic
 // contract's time zone: closing day 0 is the calendar month; closing day d
 // ends the period at the end of day d, and the period is labelled by the
-// month it ends in ("YYYY-MM").
+// month it ends in ("YYYY-MM"). A basic contract's billing_period weekly
+// makes each week (from its week_start, Monday by default) a period,
+// labelled by its first day ("YYYY-MM-DD/P1W"), and daily each civil day
+// ("YYYY-MM-DD"). Fixed fees recur on their own cycle (monthly by the
+// closing day, weekly from the week start, daily, yearly by service year)
+// and are charged in the billing period holding their bill day; a partial
+// week is pro-rated by whole days, covered days / 7 (FixedCharges).
+//
+// A plan version's rating_group (Zuora's usage rating by group) splits a
+// period's records of per_unit, graduated and volume rates into groups,
+// each a running charge of its own (Key.Group) priced on its own: by usage
+// start date (the record's civil day), by usage record (each record), by
+// upload (the import job of schemas.UsageEvent.Import; API records are one
+// group); the default is the billing period. Other models rate by billing
+// period.
 //
 // # Models (a quantity q is the period's aggregated quantity)
 //
@@ -64,6 +78,15 @@
 //     amount + fixed fee, bounded per transaction, with the free allowance of
 //     catalog.Percentage (Lago's model); the element's aggregation does not
 //     apply (the running quantity is the sum of amounts).
+//   - capacity (Kill Bill's capacity usage): the fee takes the peak of each
+//     unit of the table (an element; the largest quantity of one record of it
+//     in the period) and charges the price of the first tier whose limits all
+//     the peaks fit; records of every unit's element add to the one running
+//     charge, the elements' aggregation and rounding do not apply, and peaks
+//     fitting no tier make the record unrated (above_last_tier). Its lines are
+//     deltas like every running model's (a record moving the peaks into a
+//     dearer tier charges the difference). Removing a record below its unit's
+//     peak is a zero line; removing one at the peak is ErrNeedsRecompute.
 //
 // A tier's minimum and maximum bound that tier's amount (graduated: its
 // units and flat fee once entered; volume: the amount of the tier reached);
@@ -86,7 +109,9 @@
 // day whose service is the charge's service contract's service and whose
 // scope (customer, contract, plan, fee) covers the charge: a discount
 // contract never discounts another service's charges, and one whose service
-// the customer has no contract for discounts nothing. They
+// the customer has no contract for discounts nothing. A discount contract
+// without a service is customer-wide: it covers every service contract of
+// the customer (its scope still narrows it). They
 // apply to each running charge on its own, in (order, id), each on what the
 // earlier ones left: percentage or fixed amount of the tier chosen by the
 // charge's quantity or by the amount it applies to; never below zero unless
@@ -105,6 +130,16 @@
 // by its length (UnitPeriod: GB-months), a quantity Cost can price. Level ×
 // time is exact; the one division per day (or per range) is rounded half
 // away from zero at 10^-9. The usage reports (package reports) use it.
+//
+// An element with aggregation time_weighted (time_unit day or period) is
+// priced that way: each record sets the level of its charge from its time
+// on, and the charge's amount is the level-time of its whole billing period
+// priced like any period quantity. It depends on time still to come, so the
+// stream's lines of such a charge are zero and the amount is priced once
+// the period has ended (Batch.PeriodEnd from RatePeriod over the period's
+// records; see PeriodEndLine). The level starts at zero in each period.
+// Invalidating a level change is ErrNeedsRecompute (the level before it
+// holds until the next change).
 //
 // # Money
 //

@@ -188,6 +188,15 @@ func (e *Engine) Period(contractID string, id PeriodID) (Period, error) {
 //     quantity × covered days / days in that year (actual_days) or
 //     min(days, 360) / 360 (thirty_day); charged in the period holding the
 //     first covered day (advance) or the last covered day (arrears).
+//   - weekly: per week from the basic contract's week start (Monday by
+//     default), each run of covered days: amount × quantity × factor, the
+//     factor 1 (proration none, or the whole week covered) or covered days
+//     / 7 (actual_days); billed on the run's first day (advance) or last
+//     day (arrears), in the billing period holding that day. With weekly or
+//     daily billing periods, monthly fees recur the same way per month (by
+//     the closing day), pro-rated by days in that month.
+//   - daily: each run of covered days of the period: amount × quantity ×
+//     days (Factor is the number of days; a day is never pro-rated).
 //   - one_time: the fees of the plan version in force on a price plan term's
 //     first covered day, charged in full in the period holding that day.
 //
@@ -207,8 +216,46 @@ func (e *Engine) FixedCharges(contractID string, id PeriodID) ([]FixedLine, erro
 	cs, ce := max(k.start, b.start), min(k.end, b.end)
 	var out []FixedLine
 
-	// Monthly: runs of days inside the period.
-	for _, s := range e.fixedRuns(k, max(ps, cs), min(pe, ce), catalog.Monthly) {
+	// Weekly fees (weeks from the week start) and, with weekly or daily
+	// billing periods, monthly fees (months by the closing day) recur on
+	// their own cycle, charged in the billing period holding the bill day.
+	weekly, err := e.cycleCharges(k, id, ps, pe, cs, ce, catalog.Weekly, func(d int32) (int32, int32) { return b.weekOf(d).dayRange() })
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, weekly...)
+	if b.cycle != cycleMonthly {
+		monthly, err := e.cycleCharges(k, id, ps, pe, cs, ce, catalog.Monthly, func(d int32) (int32, int32) {
+			x := dateOf(d)
+			m := b.monthOf(x.Year, x.Month, x.Day)
+			return dayOf(m.Start), dayOf(m.End)
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, monthly...)
+	}
+
+	// Daily fees: each covered day at the full amount, one line per run.
+	for _, s := range e.fixedRuns(k, max(ps, cs), min(pe, ce), catalog.Daily) {
+		days := int64(s.to - s.from + 1)
+		billOn := dateOf(s.to)
+		if s.fv.timing == catalog.Advance {
+			billOn = dateOf(s.from)
+		}
+		line, err := e.fixedLine(k, s, id, days, 1, int(days), decimal.NewFromInt(days), billOn)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, line)
+	}
+
+	// Monthly with monthly billing periods: runs of days inside the period.
+	var monthlyRuns []fixedRun
+	if b.cycle == cycleMonthly {
+		monthlyRuns = e.fixedRuns(k, max(ps, cs), min(pe, ce), catalog.Monthly)
+	}
+	for _, s := range monthlyRuns {
 		days := int(s.to - s.from + 1)
 		full := s.from == ps && s.to == pe
 		factor := decimal.NewFromInt(1)
@@ -285,6 +332,53 @@ func (e *Engine) FixedCharges(contractID string, id PeriodID) ([]FixedLine, erro
 		}
 		for _, s := range e.fixedRuns(k, first, first, catalog.OneTime) {
 			line, err := e.fixedLine(k, s, id, 1, 1, 1, decimal.NewFromInt(1), dateOf(first))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}
+
+// cycleCharges charges the fixed fees of a recurrence whose cycles (weeks,
+// or months by the closing day) differ from the billing period: for each
+// cycle overlapping the period [ps, pe] and each run of days in it the
+// contract covers [cs, ce], amount × quantity × factor — 1 (none, or the
+// whole cycle covered), covered days / days in the cycle (actual_days: a
+// partial week is days / 7), min(covered days, 30) / 30 (thirty_day,
+// monthly only) — when the run's bill day (its first day in advance, its
+// last in arrears) is in the period.
+func (e *Engine) cycleCharges(k *contract, id PeriodID, ps, pe, cs, ce int32, rec catalog.Recurrence, cycle func(int32) (int32, int32)) ([]FixedLine, error) {
+	var out []FixedLine
+	for d := ps; d <= pe; {
+		from, to := cycle(d)
+		d = to + 1
+		cycleDays := int64(to - from + 1)
+		for _, s := range e.fixedRuns(k, max(from, cs), min(to, ce), rec) {
+			billDay := s.to
+			if s.fv.timing == catalog.Advance {
+				billDay = s.from
+			}
+			if billDay < ps || billDay > pe {
+				continue
+			}
+			days := int(s.to - s.from + 1)
+			full := s.from == from && s.to == to
+			var num, den int64 = 1, 1
+			switch s.fv.proration {
+			case catalog.ProrateActualDays:
+				num, den = int64(days), cycleDays
+			case catalog.ProrateThirtyDay:
+				if !full {
+					num, den = int64(min(days, 30)), 30
+				}
+			}
+			factor := decimal.NewFromInt(1)
+			if num != den {
+				factor = decimal.NewFromInt(num).DivRound(decimal.NewFromInt(den), 18)
+			}
+			line, err := e.fixedLine(k, s, id, num, den, days, factor, dateOf(billDay))
 			if err != nil {
 				return nil, err
 			}

@@ -7,35 +7,129 @@ import (
 	"github.com/kakin-dev/kakin/catalog"
 )
 
-// PeriodID names a billing period by the month it ends in: year*12 +
-// month-1. With closing day 0 the period is that calendar month; with
-// closing day d (1-28) it runs from day d+1 of the previous month to the end
-// of day d of that month. Periods are civil days in the basic contract's
-// time zone.
+// PeriodID names a billing period. A monthly period is named by the month
+// it ends in: year*12 + month-1. With closing day 0 the period is that
+// calendar month; with closing day d (1-28) it runs from day d+1 of the
+// previous month to the end of day d of that month. A weekly or daily period
+// (a basic contract's billing_period) is named by its first day, with a flag
+// bit saying which. Periods are civil days in the basic contract's time zone.
 type PeriodID int32
 
-// PeriodOfMonth returns the id of the period that ends in year-month.
+// Flags and offset of the weekly and daily period ids: flag | (first day's
+// day number + periodDayOffset).
+const (
+	periodDaily     PeriodID = 1 << 29
+	periodWeekly    PeriodID = 1 << 30
+	periodDayOffset          = 1 << 22 // day numbers from about 9500 BC
+)
+
+// PeriodOfMonth returns the id of the monthly period that ends in year-month.
 func PeriodOfMonth(year int, month time.Month) PeriodID {
 	return PeriodID(year*12 + int(month) - 1)
 }
 
-// ParsePeriod parses "YYYY-MM".
-func ParsePeriod(s string) (PeriodID, error) {
-	t, err := time.Parse("2006-01", s)
-	if err != nil || len(s) != 7 {
-		return 0, fmt.Errorf("period %q: want YYYY-MM", s)
+// PeriodOfDay returns the id of the daily period of the civil date d.
+func PeriodOfDay(d catalog.Date) PeriodID { return dayPeriod(periodDaily, dayOf(d)) }
+
+// PeriodOfWeek returns the id of the weekly period starting on the civil
+// date d (its first day, whatever weekday weeks start on).
+func PeriodOfWeek(start catalog.Date) PeriodID { return dayPeriod(periodWeekly, dayOf(start)) }
+
+func dayPeriod(kind PeriodID, day int32) PeriodID { return kind | PeriodID(day+periodDayOffset) }
+
+// Weekly reports whether the period is a week; Daily whether it is a day.
+func (p PeriodID) Weekly() bool { return p&periodWeekly != 0 }
+
+// Daily reports whether the period is one civil day.
+func (p PeriodID) Daily() bool { return p&periodDaily != 0 && p&periodWeekly == 0 }
+
+// firstDay is the day number of a weekly or daily period's first day.
+func (p PeriodID) firstDay() int32 { return int32(p&^(periodDaily|periodWeekly)) - periodDayOffset }
+
+// days returns a period's first and last day numbers; monthly periods
+// depend on the closing day (basic.period).
+func (p PeriodID) dayRange() (int32, int32) {
+	f := p.firstDay()
+	if p.Weekly() {
+		return f, f + 6
 	}
-	return PeriodOfMonth(t.Year(), t.Month()), nil
+	return f, f
+}
+
+// Next is the period after p of the same kind (the next month, week or
+// day).
+func (p PeriodID) Next() PeriodID {
+	if p.Weekly() {
+		return p + 7
+	}
+	return p + 1
+}
+
+// Prev is the period before p of the same kind (callers that compute
+// p − 1 assume monthly or daily ids; a week's previous is 7 days earlier).
+func (p PeriodID) Prev() PeriodID {
+	if p.Weekly() {
+		return p - 7
+	}
+	return p - 1
+}
+
+// SameKind reports whether p and q are both monthly, both weekly or both
+// daily periods.
+func (p PeriodID) SameKind(q PeriodID) bool {
+	return p&(periodDaily|periodWeekly) == q&(periodDaily|periodWeekly)
+}
+
+// ParsePeriod parses "YYYY-MM" (a monthly period), "YYYY-MM-DD" (a daily
+// period) or "YYYY-MM-DD/P1W" (the weekly period starting that day; ISO
+// 8601's start/duration).
+func ParsePeriod(s string) (PeriodID, error) {
+	switch {
+	case len(s) == 7:
+		if t, err := time.Parse("2006-01", s); err == nil {
+			return PeriodOfMonth(t.Year(), t.Month()), nil
+		}
+	case len(s) == 10:
+		if d, err := catalog.ParseDate(s); err == nil {
+			return PeriodOfDay(d), nil
+		}
+	case len(s) == 14 && s[10:] == "/P1W":
+		if d, err := catalog.ParseDate(s[:10]); err == nil {
+			return PeriodOfWeek(d), nil
+		}
+	}
+	return 0, fmt.Errorf("period %q: want YYYY-MM (monthly), YYYY-MM-DD (daily) or YYYY-MM-DD/P1W (weekly)", s)
 }
 
 // Year of the month the period ends in.
-func (p PeriodID) Year() int { return int(p) / 12 }
+func (p PeriodID) Year() int {
+	if p.Weekly() || p.Daily() {
+		_, last := p.dayRange()
+		return dateOf(last).Year
+	}
+	return int(p) / 12
+}
 
 // Month the period ends in.
-func (p PeriodID) Month() time.Month { return time.Month(int(p)%12 + 1) }
+func (p PeriodID) Month() time.Month {
+	if p.Weekly() || p.Daily() {
+		_, last := p.dayRange()
+		return dateOf(last).Month
+	}
+	return time.Month(int(p)%12 + 1)
+}
 
-// String renders "YYYY-MM".
-func (p PeriodID) String() string { return fmt.Sprintf("%04d-%02d", p.Year(), int(p.Month())) }
+// String renders "YYYY-MM", "YYYY-MM-DD" (daily) or "YYYY-MM-DD/P1W"
+// (weekly, by its first day).
+func (p PeriodID) String() string {
+	switch {
+	case p.Weekly():
+		return dateOf(p.firstDay()).String() + "/P1W"
+	case p.Daily():
+		return dateOf(p.firstDay()).String()
+	}
+	return fmt.Sprintf("%04d-%02d", p.Year(), int(p.Month()))
+}
 
 // Period is one billing period of a basic contract.
 type Period struct {
@@ -55,8 +149,38 @@ func (p Period) EndTime() time.Time { return p.End.AddDays(1).In(p.Location) }
 // Days is the number of days in the period.
 func (p Period) Days() int { return int(dayOf(p.End) - dayOf(p.Start) + 1) }
 
-// periodOf returns the period containing the civil day y-m-d.
+// periodOf returns the billing period containing the civil day y-m-d.
 func (b *basic) periodOf(y int, m time.Month, d int) Period {
+	if b.cycle != cycleMonthly {
+		return b.dayCycleOf(dayNumber(y, m, d))
+	}
+	return b.monthOf(y, m, d)
+}
+
+// Billing period lengths of a compiled basic contract.
+const (
+	cycleMonthly uint8 = iota
+	cycleWeekly
+	cycleDaily
+)
+
+// dayCycleOf returns the weekly or daily period containing a day.
+func (b *basic) dayCycleOf(day int32) Period {
+	if b.cycle == cycleWeekly {
+		return b.period(b.weekOf(day))
+	}
+	return b.period(dayPeriod(periodDaily, day))
+}
+
+// weekOf is the id of the week (starting on the basic contract's week
+// start) holding a day.
+func (b *basic) weekOf(day int32) PeriodID {
+	wd := (int(day)%7 + 7 + 4) % 7 // 1970-01-01 was a Thursday
+	return dayPeriod(periodWeekly, day-int32((wd-int(b.weekStart)+7)%7))
+}
+
+// monthOf returns the monthly period (closing day) containing y-m-d.
+func (b *basic) monthOf(y int, m time.Month, d int) Period {
 	if b.closingDay != 0 && d > b.closingDay {
 		m++
 		if m > 12 {
@@ -68,8 +192,13 @@ func (b *basic) periodOf(y int, m time.Month, d int) Period {
 
 // period returns the period with the given id.
 func (b *basic) period(id PeriodID) Period {
-	y, m := id.Year(), id.Month()
 	p := Period{ID: id, Location: b.loc}
+	if id.Weekly() || id.Daily() {
+		f, l := id.dayRange()
+		p.Start, p.End = dateOf(f), dateOf(l)
+		return p
+	}
+	y, m := id.Year(), id.Month()
 	if b.closingDay == 0 {
 		p.Start = catalog.Date{Year: y, Month: m, Day: 1}
 		p.End = catalog.Date{Year: y, Month: m, Day: daysIn(y, m)}

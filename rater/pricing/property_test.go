@@ -98,6 +98,11 @@ func checkStreamEqualsBatch(t *testing.T, seed uint64, g *gen, fast, ref *Engine
 	if fmt.Sprint(sortedTotals(streamTotals)) != fmt.Sprint(sortedTotals(batchTotals)) {
 		fail("customer-period totals: stream %v, batch %v", sortedTotals(streamTotals), sortedTotals(batchTotals))
 	}
+	// Time-weighted charges are priced at the period's end from the
+	// period's records: the fast engine and the reference agree.
+	if pe := fast.RatePeriod(events).PeriodEnd; fmt.Sprint(periodEndOf(pe)) != fmt.Sprint(periodEndOf(batch.PeriodEnd)) {
+		fail("period end: fast %v, reference %v", periodEndOf(pe), periodEndOf(batch.PeriodEnd))
+	}
 	if !g.oi {
 		return
 	}
@@ -116,9 +121,15 @@ func checkStreamEqualsBatch(t *testing.T, seed uint64, g *gen, fast, ref *Engine
 	for p := 0; p < 3; p++ {
 		perm := append([]schemas.UsageEvent(nil), events...)
 		g.rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-		got := fast.RatePeriod(perm).CustomerTotals()
+		pb := fast.RatePeriod(perm)
+		got := pb.CustomerTotals()
 		if fmt.Sprint(sortedTotals(got)) != fmt.Sprint(sortedTotals(batchTotals)) {
 			fail("permutation %d: totals %v, in order %v", p, sortedTotals(got), sortedTotals(batchTotals))
+		}
+		// Level changes at distinct instants give the same level-time in
+		// any order.
+		if distinctTimes(events) && fmt.Sprint(periodEndOf(pb.PeriodEnd)) != fmt.Sprint(periodEndOf(batch.PeriodEnd)) {
+			fail("permutation %d: period end %v, in order %v", p, periodEndOf(pb.PeriodEnd), periodEndOf(batch.PeriodEnd))
 		}
 	}
 }
@@ -127,16 +138,27 @@ func checkStreamEqualsBatch(t *testing.T, seed uint64, g *gen, fast, ref *Engine
 // prices the result with the decimal path.
 func oracleTotal(t *testing.T, c *Charge, events []schemas.UsageEvent, idx []int) int64 {
 	t.Helper()
+	if c.agg == aggTimeWeighted {
+		return 0 // priced at the period's end (checked as PeriodEnd)
+	}
 	var qty, charged decimal.Decimal
 	var latestAt int64
 	var latestH uint64
 	users := map[string]bool{}
 	pct := c.rate.model == catalog.ModelPercentage
+	var peaks [catalog.MaxCapacityUnits]u128
 	for n, i := range idx {
 		ev := &events[i]
 		q := ev.Quantity
 		if r := c.el.round; r != nil && r.record {
 			q = roundQuantityDec(q, r.inc, r.mode)
+		}
+		if c.rate.capacity != nil {
+			u := c.rate.capacity.unit(ev.Element)
+			if p, _ := u128Of(q, qtyScale); p.cmp(peaks[u]) > 0 {
+				peaks[u] = p
+			}
+			continue
 		}
 		if pct {
 			qty = qty.Add(q)
@@ -167,13 +189,34 @@ func oracleTotal(t *testing.T, c *Charge, events []schemas.UsageEvent, idx []int
 	if !ok1 || !ok2 {
 		t.Fatalf("oracle quantities out of range: %s %s", qty, charged)
 	}
-	tl := tally{records: uint64(len(idx)), qty: tq, charged: tc}
+	tl := tally{records: uint64(len(idx)), qty: tq, charged: tc, peaks: &peaks}
 	net := c.netDec(tl, c.grossDec(tl))
 	m, ok := minorOf(money.Round(net, c.places, c.mode), c.places)
 	if !ok {
 		t.Fatal("oracle total overflows")
 	}
 	return m
+}
+
+// periodEndOf renders period-end lines sorted by key.
+func periodEndOf(ls []PeriodEndLine) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, fmt.Sprintf("%v=%d/%d %s %v", l.Key, l.Line.Amount, l.Line.Discount, l.Quantity, l.Reason))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func distinctTimes(evs []schemas.UsageEvent) bool {
+	seen := map[int64]bool{}
+	for _, ev := range evs {
+		if seen[ev.Time.UnixNano()] {
+			return false
+		}
+		seen[ev.Time.UnixNano()] = true
+	}
+	return true
 }
 
 func sortedTotals(m map[CustomerPeriod]int64) []string {
@@ -300,6 +343,36 @@ func (g *gen) rateVersion() catalog.RateTableVersion {
 	return v
 }
 
+// capacity is a capacity table over the fee's element and some others
+// (issue 19 item 3), drawn from the issue-19 stream. Its last tier is
+// unbounded in order-independent setups (a record beyond a closed last tier
+// is unrated, which depends on the order).
+func (g *gen) capacity(feeElement string) catalog.RateTableVersion {
+	units := []string{feeElement}
+	for _, el := range g.elements {
+		if el.Code != feeElement && g.xpick(2) == 0 {
+			units = append(units, el.Code)
+		}
+	}
+	c := &catalog.Capacity{Units: units}
+	limit := map[string]int64{}
+	n := 1 + g.xpick(3)
+	for i := 0; i < n; i++ {
+		t := catalog.CapacityTier{Price: decimal.New(int64(g.xpick(5000)), -int32(g.xpick(3))), Limits: map[string]decimal.Decimal{}}
+		for _, u := range units {
+			if g.xpick(4) > 0 {
+				limit[u] += 1 + int64(g.xpick(12))
+				t.Limits[u] = decimal.NewFromInt(limit[u])
+			}
+		}
+		c.Tiers = append(c.Tiers, t)
+	}
+	if last := &c.Tiers[n-1]; g.oi || g.xpick(2) == 0 {
+		last.Limits = nil
+	}
+	return catalog.RateTableVersion{Model: catalog.ModelCapacity, Capacity: c}
+}
+
 func (g *gen) catalogue() *catalog.Catalogue {
 	c := &catalog.Catalogue{Tenant: "t1"}
 	c.Services = []catalog.Service{{Code: "s", Name: "S", Versions: []catalog.ServiceVersion{{Validity: since, Kind: catalog.KindService}}}}
@@ -309,6 +382,9 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		v := catalog.ElementVersion{Validity: since, Unit: "u", Aggregation: aggs[g.pick(len(aggs))]}
 		if v.Aggregation == catalog.AggUniqueCount {
 			v.UniqueAttribute = "user"
+		}
+		if g.xpick(6) == 0 { // time_weighted (item 4), drawn after the earlier draws
+			v.Aggregation, v.UniqueAttribute, v.TimeUnit = catalog.AggTimeWeighted, "", []string{"day", "period"}[g.xpick(2)]
 		}
 		if g.pick(3) == 0 {
 			incs := []string{"1", "60", "0.5", "0.001", "3"}
@@ -335,8 +411,14 @@ func (g *gen) catalogue() *catalog.Catalogue {
 			}
 			rt := catalog.RateTable{Code: fmt.Sprintf("rt-%s-%d", code, j), Name: "RT"}
 			first := g.rateVersion()
+			if g.xpick(6) == 0 { // capacity tiers (item 3)
+				first = g.capacity(fv.Element)
+			}
 			if !g.oi && g.pick(3) == 0 {
 				second := g.rateVersion()
+				if g.xpick(6) == 0 {
+					second = g.capacity(fv.Element)
+				}
 				mid := genMid
 				first.Validity = catalog.Validity{ValidFrom: since.ValidFrom, ValidTo: &mid}
 				second.Validity = catalog.Validity{ValidFrom: genMid}
@@ -374,7 +456,9 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		c.Fees = append(c.Fees, catalog.Fee{Code: code, Name: "F", Versions: []catalog.FeeVersion{fv}})
 	}
 	roundLine := !g.oi && g.pick(2) == 0
-	var precision *int32 // rounding point receivable (item 5)
+	groups := []catalog.RatingGroup{"", catalog.GroupBillingPeriod, catalog.GroupUsageStartDate, catalog.GroupUsageRecord, catalog.GroupUpload}
+	group := groups[g.xpick(len(groups))] // rating groups (item 9)
+	var precision *int32                  // rounding point receivable (item 5)
 	if !roundLine && g.xpick(4) == 0 {
 		p := int32(3 + g.xpick(7))
 		precision = &p
@@ -390,6 +474,7 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		if skipUnmatched {
 			pv.UnmatchedRates = catalog.UnmatchedSkip
 		}
+		pv.RatingGroup = group
 		c.Plans = append(c.Plans, catalog.Plan{Code: "p-" + cur, Name: "P", Versions: []catalog.PlanVersion{pv}})
 	}
 	tzs := []string{"Asia/Tokyo", "UTC", "America/New_York"}
@@ -404,6 +489,13 @@ func (g *gen) catalogue() *catalog.Catalogue {
 		c.BasicContracts = append(c.BasicContracts, catalog.BasicContract{ID: "b" + cust, Customer: cust,
 			DateRange: catalog.DateRange{Start: date("2026-01-01")}, Currency: cur, ClosingDay: closing,
 			TimeZone: tzs[g.pick(3)], Rounding: modes[g.pick(3)]})
+		switch g.xpick(6) { // weekly and daily billing periods (item 1)
+		case 0:
+			b := &c.BasicContracts[len(c.BasicContracts)-1]
+			b.BillingPeriod, b.WeekStart = catalog.PeriodWeekly, []string{"", "sunday", "wednesday", "saturday"}[g.xpick(4)]
+		case 1:
+			c.BasicContracts[len(c.BasicContracts)-1].BillingPeriod = catalog.PeriodDaily
+		}
 		k := catalog.ServiceContract{ID: "k" + cust, Customer: cust, Basic: "b" + cust, Service: "s",
 			DateRange: catalog.DateRange{Start: date("2026-01-01")},
 			Plans:     []catalog.PricePlanTerm{{Plan: "p-" + cur, DateRange: catalog.DateRange{Start: date("2026-01-01")}}}}
@@ -480,6 +572,9 @@ func (g *gen) events(n int) []schemas.UsageEvent {
 		}
 		if g.pick(12) > 0 {
 			ev.Attributes["user"] = fmt.Sprintf("u%d", g.pick(5))
+		}
+		if g.x != nil && g.xpick(3) > 0 { // imported records (rating group upload)
+			ev.Import = &schemas.ImportSource{File: "usage.csv", Job: fmt.Sprintf("job-%d", g.xpick(3))}
 		}
 		out[i] = ev
 	}

@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ type Key struct {
 	Split    [catalog.MaxSplitBy]string // values of the fee's split_by attributes, in order
 	NSplit   uint8                      // how many of Split are used
 	Period   PeriodID                   // billing period
+	// Group is the rating group within the period (the plan's
+	// rating_group): empty for billing_period, the civil day (YYYY-MM-DD)
+	// for usage_start_date, the record's id for usage_record, the import
+	// job (empty for API records) for upload.
+	Group string
 }
 
 // AppendBinary appends an unambiguous encoding of the key (each field
@@ -37,16 +43,25 @@ func (k *Key) AppendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	return binary.BigEndian.AppendUint32(b, uint32(k.Period))
+	b = binary.BigEndian.AppendUint32(b, uint32(k.Period))
+	if k.Group != "" { // absent for billing_period: the keys of before
+		b = binary.AppendUvarint(b, uint64(len(k.Group)))
+		b = append(b, k.Group...)
+	}
+	return b
 }
 
 // Item names the charged item for people: the fee code and, for split fees,
 // the split values, e.g. "transfer[ap-northeast-1]".
 func (k *Key) Item() string {
-	if k.NSplit == 0 {
-		return k.Fee
+	item := k.Fee
+	if k.NSplit != 0 {
+		item += "[" + strings.Join(k.Split[:k.NSplit], ",") + "]"
 	}
-	return k.Fee + "[" + strings.Join(k.Split[:k.NSplit], ",") + "]"
+	if k.Group != "" {
+		item += "@" + k.Group // a rating group, e.g. transfer@2019-03-10
+	}
+	return item
 }
 
 // String renders tenant/customer/contract/item/rate/period.
@@ -155,12 +170,17 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		if fv == nil {
 			return buf[:0], unrated(schemas.ReasonNoRate, "fee %q has no version at %s", f.code, ev.Time.Format(time.RFC3339))
 		}
-		if !fv.metered || fv.element.code != ev.Element {
+		// A capacity fee is also priced by the records of its tables'
+		// other units' elements.
+		capUnit := fv.metered && fv.element.code != ev.Element && slices.Contains(fv.capUnits, ev.Element)
+		if !fv.metered || fv.element.code != ev.Element && !capUnit {
 			continue // this fee meters another element at that time
 		}
-		elv := versionAt(fv.element.versions, t)
-		if elv == nil {
-			return buf[:0], unrated(schemas.ReasonNoRate, "element %q has no version at %s", ev.Element, ev.Time.Format(time.RFC3339))
+		elv := capacityElement
+		if !capUnit {
+			if elv = versionAt(fv.element.versions, t); elv == nil {
+				return buf[:0], unrated(schemas.ReasonNoRate, "element %q has no version at %s", ev.Element, ev.Time.Format(time.RFC3339))
+			}
 		}
 		if chosenPV.skipUnmatched && !anyRateMatches(fv.rates, ev.Attributes) {
 			skipped = true // a fee restricted to other attributes
@@ -173,6 +193,15 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		rv := versionAt(rc.table.versions, t)
 		if rv == nil {
 			return buf[:0], unrated(schemas.ReasonNoRate, "rate table %q has no version at %s", rc.table.code, ev.Time.Format(time.RFC3339))
+		}
+		unit := -1
+		if rv.capacity != nil {
+			if unit = rv.capacity.unit(ev.Element); unit < 0 {
+				continue // the table in force does not take this element's peak
+			}
+			elv = capacityElement
+		} else if capUnit {
+			continue // a rate table of another model: only the fee's own element
 		}
 		agg := elv.aggCode
 		if rv.model == catalog.ModelPercentage {
@@ -192,9 +221,12 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 		for i, a := range fv.split {
 			ch.Key.Split[i] = ev.Attributes[a]
 		}
+		if g := chosenPV.group; g != 0 && rv.groupable() {
+			ch.Key.Group = ratingGroup(g, ev, day)
+		}
 		ch.Period, ch.Currency, ch.Plan, ch.RoundLine = period, b.currency, chosenPlan.code, chosenPV.roundLine
 		ch.places, ch.mode, ch.fee, ch.el, ch.agg, ch.rate, ch.discounts, ch.at = b.places, b.mode, fv, elv, agg, rv, cu.discounts, t
-		ch.choice = rc
+		ch.choice, ch.unit = rc, unit
 		if chosenPV.precision >= 0 && chosenPV.precision > b.places {
 			ch.places = chosenPV.precision // receivable: lines finer than the minor unit
 		}
@@ -216,12 +248,13 @@ func (e *Engine) Resolve(ev *schemas.UsageEvent, buf []Charge) ([]Charge, error)
 
 // applies reports whether the discount covers a charge of fee on plan under
 // service contract k (its validity is checked by the caller). A discount
-// contract discounts only charges of service contracts of its own service;
-// its scope narrows that further (an empty scope is every charge of the
-// customer's contracts of that service, not the whole customer). One whose
-// service the customer has no contract for discounts nothing.
+// contract with a service discounts only charges of service contracts of
+// that service; its scope narrows that further (an empty scope is every
+// charge of the customer's contracts of that service). One whose service
+// the customer has no contract for discounts nothing. Without a service it
+// is customer-wide: every service contract of the customer.
 func (d *discount) applies(k *contract, plan, fee string) bool {
-	if d.service != k.service {
+	if d.service != "" && d.service != k.service {
 		return false
 	}
 	switch d.level {

@@ -31,6 +31,9 @@ type State struct {
 	latestH uint64 // latest: hash of its id (breaks ties in time)
 	charged u128   // percentage: running sum of transaction charges × 10^18
 	uniques []uniqueValue
+	// peaks: capacity, the largest quantity × 10^9 of one record of each
+	// unit (the capacity table's units, in order).
+	peaks [catalog.MaxCapacityUnits]u128
 	// Seq is the caller's position of the last record applied (for
 	// example its Kafka offset + 1). The engine never reads or changes it.
 	Seq uint64
@@ -59,12 +62,14 @@ type tally struct {
 	records uint64
 	qty     u128
 	charged u128
+	peaks   *[catalog.MaxCapacityUnits]u128 // capacity
 }
 
-func (s *State) tally() tally { return tally{s.records, s.qty, s.charged} }
+func (s *State) tally() tally { return tally{s.records, s.qty, s.charged, &s.peaks} }
 
 var aggCodes = map[catalog.Aggregation]uint8{
 	catalog.AggSum: 1, catalog.AggMax: 2, catalog.AggCount: 3, catalog.AggUniqueCount: 4, catalog.AggLatest: 5,
+	catalog.AggTimeWeighted: aggTimeWeighted,
 }
 
 // errAggregationChanged: the element's aggregation differs from the one the
@@ -88,6 +93,7 @@ type record struct {
 	idHash uint64 // latest
 	uhi    uint64 // unique_count: hash of the attribute value
 	ulo    uint64
+	unit   int // capacity: the index of the record's unit
 }
 
 // next computes the state's scalars after adding r, without changing s.
@@ -125,9 +131,13 @@ func (s *State) next(agg uint8, r record) (State, int, error) {
 				return State{}, -1, errOverflow
 			}
 		}
-	case 5: // latest
+	case 5, aggTimeWeighted: // latest; time_weighted keeps the latest level for display
 		if s.records == 0 || r.at > s.latest || (r.at == s.latest && r.idHash >= s.latestH) {
 			n.qty, n.latest, n.latestH = r.qty, r.at, r.idHash
+		}
+	case aggCapacity:
+		if r.qty.cmp(s.peaks[r.unit]) > 0 {
+			n.peaks[r.unit] = r.qty
 		}
 	}
 	return n, ins, nil
@@ -197,9 +207,28 @@ func (s *State) prev(agg uint8, r record) (State, int, error) {
 			}
 			n.qty, n.latest, n.latestH = u128{}, 0, 0
 		}
+	case aggTimeWeighted:
+		// An invalidated level change: the level before it holds until the
+		// next change, which changes the level-time of the period; the
+		// period is re-rated without it (its amount is priced at the
+		// period's end from the remaining changes).
+		if s.records != 1 {
+			return State{}, -1, ErrNeedsRecompute
+		}
+	case aggCapacity:
+		// A record below its unit's peak leaves the peaks (and the tier)
+		// as they are; one at the peak may have been the only one there:
+		// the period is re-rated without it.
+		switch c := r.qty.cmp(s.peaks[r.unit]); {
+		case c > 0:
+			return State{}, -1, errInconsistent
+		case c == 0 && s.records > 1 && !r.qty.isZero():
+			return State{}, -1, ErrNeedsRecompute
+		}
 	}
 	if n.records == 0 {
 		n.qty, n.atMax, n.latest, n.latestH = u128{}, 0, 0, 0
+		n.peaks = [catalog.MaxCapacityUnits]u128{}
 	}
 	return n, del, nil
 }
@@ -233,10 +262,17 @@ const stateVersion = 1
 
 // AppendBinary appends the state's encoding to b (no allocation when b has
 // room): a version byte, the aggregation, a bit set of the non-zero fields,
-// then those fields as varints. A sum state is typically about 10 bytes.
+// then those fields as varints, then the unique values and (capacity) the
+// peaks in use as varint pairs. A sum state is typically about 10 bytes.
 func (s *State) AppendBinary(b []byte) ([]byte, error) {
+	nPeaks := 0
+	for i := range s.peaks {
+		if !s.peaks[i].isZero() {
+			nPeaks = i + 1
+		}
+	}
 	fields := [...]uint64{s.records, s.qty.lo, s.Seq, s.qty.hi, s.atMax, uint64(s.latest), s.latestH,
-		s.charged.hi, s.charged.lo, uint64(len(s.uniques))}
+		s.charged.hi, s.charged.lo, uint64(len(s.uniques)), uint64(nPeaks)}
 	var present uint64
 	for i, v := range fields {
 		if v != 0 {
@@ -260,6 +296,10 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, u.lo)
 		b = binary.AppendUvarint(b, u.n)
 	}
+	for _, p := range s.peaks[:nPeaks] {
+		b = binary.AppendUvarint(b, p.hi)
+		b = binary.AppendUvarint(b, p.lo)
+	}
 	return b, nil
 }
 
@@ -274,10 +314,10 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	}
 	d := decoder{b: b[2:]}
 	present := d.uvarint()
-	if present >= 1<<10 {
+	if present >= 1<<11 {
 		return fmt.Errorf("pricing: state: unknown fields")
 	}
-	var fields [10]uint64
+	var fields [11]uint64
 	for i := range fields {
 		if present&(1<<uint(i)) == 0 {
 			continue
@@ -306,13 +346,20 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		}
 		n.uniques = append(n.uniques, u)
 	}
+	if fields[10] > catalog.MaxCapacityUnits {
+		return fmt.Errorf("pricing: state: %d capacity peaks", fields[10])
+	}
+	for i := uint64(0); i < fields[10] && d.err == nil; i++ {
+		n.peaks[i].hi = d.uvarint()
+		n.peaks[i].lo = d.uvarint()
+	}
 	if d.err != nil {
 		return fmt.Errorf("pricing: state: %w", d.err)
 	}
 	if len(d.b) != 0 {
 		return fmt.Errorf("pricing: state: %d trailing bytes", len(d.b))
 	}
-	if n.agg > 5 {
+	if n.agg > aggTimeWeighted {
 		return fmt.Errorf("pricing: state: unknown aggregation %d", n.agg)
 	}
 	*s = n
