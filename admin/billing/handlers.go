@@ -132,6 +132,9 @@ func (a *API) serviceError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, run.ErrLimit):
 		httpapi.WriteProblem(w, http.StatusUnprocessableEntity, "limit_exceeded", err.Error(),
 			httpapi.FieldError{Field: "receivable_detail_lines", Reason: err.Error()})
+	case errors.Is(err, run.ErrLagging):
+		httpapi.RetryAfter(w, time.Minute)
+		httpapi.WriteProblem(w, http.StatusServiceUnavailable, "pipeline_behind", err.Error())
 	case errors.Is(err, run.ErrAlreadyDeleted):
 		httpapi.WriteProblem(w, http.StatusConflict, "already_deleted", err.Error())
 	case errors.Is(err, run.ErrReasonRequired):
