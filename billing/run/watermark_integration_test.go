@@ -192,35 +192,100 @@ func (e *env) receivableOrNil(tenant, period string) *billingdb.Stored {
 	return r
 }
 
-// runJob runs a billing run job of acme's November on a job runner of its
-// own and waits (polling the job's row, with a deadline) for it to end with
-// status want.
-func (e *env) runJob(t *testing.T, want jobs.Status) jobs.Job {
+// startJob creates a billing run job of acme's November and starts a job
+// runner of its own for it; stop stops the runner.
+func (e *env) startJob(t *testing.T) (*jobs.Store, jobs.Job, func()) {
 	t.Helper()
-	ctx := context.Background()
 	js := jobs.NewStore(e.conn)
 	runner := jobs.NewRunner(jobs.Options{Store: js, Redis: testenv.Redis(t), LeaseTTL: 3 * time.Second, Owner: testenv.DatabaseName(t, "runner")})
 	runner.Register(Kind, NewJob(e.svc))
-	rctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); _ = runner.Run(rctx) }()
-	defer func() { cancel(); <-stopped }()
-	j, err := js.Create(ctx, jobs.Job{Tenant: "acme", ID: jobs.NewID(), Kind: Kind, Params: json.RawMessage(`{"period":"2026-11"}`), CreatedBy: "test"})
+	j, err := js.Create(context.Background(), jobs.Job{Tenant: "acme", ID: jobs.NewID(), Kind: Kind,
+		Params: json.RawMessage(`{"period":"2026-11"}`), CreatedBy: "test"})
 	if err != nil {
+		cancel()
+		<-stopped
 		t.Fatal(err)
 	}
 	runner.Wake()
+	return js, j, func() { cancel(); <-stopped }
+}
+
+// waitJob polls the job's row (with a deadline) until it has status want.
+func (e *env) waitJob(t *testing.T, js *jobs.Store, j jobs.Job, want jobs.Status) jobs.Job {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for j.Status != want {
 		if j.Status.Final() || time.Now().After(deadline) {
 			t.Fatalf("job %+v, want %s", j, want)
 		}
 		time.Sleep(50 * time.Millisecond) // polling the job's row for the event, with a deadline
-		if j, err = js.Get(ctx, "acme", j.ID); err != nil {
+		var err error
+		if j, err = js.Get(context.Background(), "acme", j.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return j
+}
+
+// runJob runs a billing run job of acme's November to status want.
+func (e *env) runJob(t *testing.T, want jobs.Status) jobs.Job {
+	t.Helper()
+	js, j, stop := e.startJob(t)
+	defer stop()
+	return e.waitJob(t, js, j, want)
+}
+
+// A billing run job started while the aggregator has not stored November's
+// records waits (the wait reports the aggregator behind while the job is
+// still running, and nothing is written), then completes once the
+// aggregator stored them and committed: the draft has the month's 12,063
+// JPY.
+func TestRunJobWaitsForTheAggregator(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.loadCatalogue("acme")
+	p := newPipeline(t)
+	evs := november("acme")
+	p.produce(t, p.raw, evs)
+	p.consume(t, p.dedupe, p.raw, len(evs), func([]schemas.UsageEvent) {})
+	p.produce(t, p.accepted, evs)
+	e.svc.o.Watermark = p.watermark(2 * time.Minute)
+	js, j, stop := e.startJob(t)
+	defer stop()
+	deadline := time.Now().Add(2 * time.Minute)
+	for waiting := false; !waiting; {
+		select {
+		case b := <-p.behind:
+			if len(b) == 0 || !strings.Contains(b[0], "group "+p.aggregator+" is behind on "+p.accepted) {
+				t.Fatalf("the wait reported %q", b)
+			}
+			waiting = true
+			continue
+		default:
+		}
+		got, err := js.Get(ctx, "acme", j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Final() {
+			t.Fatalf("the job ended (%s) without waiting for the aggregator", got.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job did not report waiting within 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the job's row and the wait's report, with a deadline
+	}
+	if e.receivableOrNil("acme", "2026-11") != nil {
+		t.Fatal("a draft was written while the aggregator was behind")
+	}
+	p.consume(t, p.aggregator, p.accepted, len(evs), func(b []schemas.UsageEvent) { e.storeRecords(b...) })
+	e.waitJob(t, js, j, jobs.StatusCompleted)
+	if got := e.receivable("acme", "2026-11"); got.Status != "draft" || !got.Total.Equal(dec("12063")) {
+		t.Fatalf("draft %s %s, want 12063", got.Status, got.Total)
+	}
 }
 
 // A billing run job whose pipeline is caught up stores the end offsets it
