@@ -64,10 +64,17 @@ func (h *Job) Run(ctx context.Context, run *jobs.Run) (jobs.Outcome, error) {
 		return jobs.Outcome{}, err
 	}
 	// Every stage reaches the pipeline's end as of now (after the
-	// watermark) before the run computes.
-	pins, err := h.s.waitStages(ctx)
+	// watermark) before the run computes; a tenant without basic contracts
+	// fails at once rather than after the wait.
+	var pins []Pin
+	var err error
+	if c := h.s.o.Catalogues.Catalogue(j.Tenant); c == nil || len(c.BasicContracts) == 0 {
+		err = ErrNoCatalogue
+	} else {
+		pins, err = h.s.waitStages(ctx)
+	}
 	if err != nil {
-		if !errors.Is(err, ErrLagging) {
+		if !errors.Is(err, ErrLagging) && !errors.Is(err, ErrNoCatalogue) {
 			return jobs.Outcome{}, err
 		}
 		row.Status, row.Error = "failed", err.Error()

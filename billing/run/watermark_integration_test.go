@@ -169,7 +169,7 @@ func TestRunFailsWhenThePipelineLags(t *testing.T) {
 	p := newPipeline(t)
 	p.produce(t, p.accepted, november("acme")) // nobody consumes it
 	e.svc.o.Watermark = p.watermark(time.Second)
-	j := e.runJob(t, jobs.StatusFailed)
+	j := e.runJob(t, "acme", jobs.StatusFailed)
 	want := "group " + p.aggregator + " is behind on " + p.accepted + " partition"
 	if !strings.Contains(j.Error, want) || !strings.Contains(j.Error, "did not reach the run's watermark within 1s") {
 		t.Errorf("job error %q, want it to name %q", j.Error, want)
@@ -180,6 +180,11 @@ func TestRunFailsWhenThePipelineLags(t *testing.T) {
 	}
 	if e.receivableOrNil("acme", "2026-11") != nil {
 		t.Error("a receivable was written by a run that did not reach its watermark")
+	}
+	// A tenant without basic contracts fails at once, not after the wait:
+	// its error is the catalogue's, not the pipeline's.
+	if j := e.runJob(t, "nobody", jobs.StatusFailed); !strings.Contains(j.Error, ErrNoCatalogue.Error()) {
+		t.Errorf("a run of a tenant without a catalogue failed with %q", j.Error)
 	}
 }
 
@@ -192,9 +197,9 @@ func (e *env) receivableOrNil(tenant, period string) *billingdb.Stored {
 	return r
 }
 
-// startJob creates a billing run job of acme's November and starts a job
+// startJob creates a billing run job of the tenant's November and starts a job
 // runner of its own for it; stop stops the runner.
-func (e *env) startJob(t *testing.T) (*jobs.Store, jobs.Job, func()) {
+func (e *env) startJob(t *testing.T, tenant string) (*jobs.Store, jobs.Job, func()) {
 	t.Helper()
 	js := jobs.NewStore(e.conn)
 	runner := jobs.NewRunner(jobs.Options{Store: js, Redis: testenv.Redis(t), LeaseTTL: 3 * time.Second, Owner: testenv.DatabaseName(t, "runner")})
@@ -202,7 +207,7 @@ func (e *env) startJob(t *testing.T) (*jobs.Store, jobs.Job, func()) {
 	rctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); _ = runner.Run(rctx) }()
-	j, err := js.Create(context.Background(), jobs.Job{Tenant: "acme", ID: jobs.NewID(), Kind: Kind,
+	j, err := js.Create(context.Background(), jobs.Job{Tenant: tenant, ID: jobs.NewID(), Kind: Kind,
 		Params: json.RawMessage(`{"period":"2026-11"}`), CreatedBy: "test"})
 	if err != nil {
 		cancel()
@@ -223,17 +228,17 @@ func (e *env) waitJob(t *testing.T, js *jobs.Store, j jobs.Job, want jobs.Status
 		}
 		time.Sleep(50 * time.Millisecond) // polling the job's row for the event, with a deadline
 		var err error
-		if j, err = js.Get(context.Background(), "acme", j.ID); err != nil {
+		if j, err = js.Get(context.Background(), j.Tenant, j.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return j
 }
 
-// runJob runs a billing run job of acme's November to status want.
-func (e *env) runJob(t *testing.T, want jobs.Status) jobs.Job {
+// runJob runs a billing run job of the tenant's November to status want.
+func (e *env) runJob(t *testing.T, tenant string, want jobs.Status) jobs.Job {
 	t.Helper()
-	js, j, stop := e.startJob(t)
+	js, j, stop := e.startJob(t, tenant)
 	defer stop()
 	return e.waitJob(t, js, j, want)
 }
@@ -253,7 +258,7 @@ func TestRunJobWaitsForTheAggregator(t *testing.T) {
 	p.consume(t, p.dedupe, p.raw, len(evs), func([]schemas.UsageEvent) {})
 	p.produce(t, p.accepted, evs)
 	e.svc.o.Watermark = p.watermark(2 * time.Minute)
-	js, j, stop := e.startJob(t)
+	js, j, stop := e.startJob(t, "acme")
 	defer stop()
 	deadline := time.Now().Add(2 * time.Minute)
 	for waiting := false; !waiting; {
@@ -301,7 +306,7 @@ func TestRunStoresTheOffsetsItWaitedFor(t *testing.T) {
 	p.produce(t, p.accepted, evs)
 	p.consume(t, p.aggregator, p.accepted, len(evs), func(b []schemas.UsageEvent) { e.storeRecords(b...) })
 	e.svc.o.Watermark = p.watermark(2 * time.Minute)
-	j := e.runJob(t, jobs.StatusCompleted)
+	j := e.runJob(t, "acme", jobs.StatusCompleted)
 	row, err := e.store.GetRun(ctx, "acme", j.ID)
 	if err != nil || row == nil || row.Status != "completed" {
 		t.Fatalf("stored run %+v %v", row, err)
