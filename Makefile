@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 DATA_DIR ?= .run
 PREFIX   ?= /usr/local
 
-.PHONY: all build install deps run test test-cluster test-clock test-short fuzz chaos bench bench-core bench-rater bench-import bench-dedupe bench-catalog bench-close chaos-close vet fmt clean
+.PHONY: all build install deps run test test-cluster test-clock test-short fuzz chaos bench bench-core bench-rater bench-import bench-dedupe bench-catalog bench-close chaos-close bench-reads vet fmt clean
 
 all: build
 
@@ -148,6 +148,15 @@ bench-close: deps
 # it at 20,000); the second close waits out the killed one's lock lease.
 chaos-close: deps
 	KAKIN_TEST_KILL_CUSTOMERS=$${KAKIN_TEST_KILL_CUSTOMERS:-100000} KAKIN_TEST_KILL_WAIT_LEASE=1 $(GO) test -run '^TestCloseResumesAfterSIGKILL$$' -count=1 -timeout 30m -v ./billing/run/
+
+# Reads finance relies on, at 1,000,000 lines: receivables (get one with its
+# lines, searches and counts over 100,000 receivables; KAKIN_BENCH_RECEIVABLES
+# to change) and one service contract's charges per month (1,000,000 rated
+# lines; BENCH_LINES to change); p50/p99 per read. Figures go to
+# docs/BENCHMARKS.md.
+bench-reads: deps
+	$(GO) test -count=1 -run '^$$' -bench ReceivableReads -benchtime 200x -timeout 30m -v ./billing/billingdb/
+	$(GO) test -count=1 -run '^$$' -bench ContractCharges -benchtime 50x -timeout 30m -v ./usagedb/
 
 bench-catalog: deps
 	KAKIN_BENCH_CUSTOMERS=$${KAKIN_BENCH_CUSTOMERS:-1000000} $(GO) test -run '^$$' -bench BenchmarkCatalogAtScale -benchtime 200x -timeout 60m ./admin/catalogapi/

@@ -77,12 +77,13 @@ func TestFinanceDocQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	examples := financeDocExamples(t, string(raw))
-	if len(examples) < 7 {
-		t.Fatalf("found %d example queries in FINANCE.md, want at least 7", len(examples))
+	if len(examples) < 15 {
+		t.Fatalf("found %d example queries in FINANCE.md, want at least 15", len(examples))
 	}
 	conn := newDB(t)
 	ctx := context.Background()
 	seedFinanceSample(t, conn)
+	seedFinanceReceivables(t, conn)
 	for _, ex := range examples {
 		t.Run(fmt.Sprintf("FINANCE.md:%d", ex.line), func(t *testing.T) {
 			rows, err := conn.Query(ctx, ex.sql)

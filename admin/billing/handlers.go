@@ -480,19 +480,19 @@ func (a *API) Lines(w http.ResponseWriter, r *http.Request) {
 		httpapi.InvalidQuery(w, errs...)
 		return
 	}
-	s, ok := a.receivable(w, r)
-	if !ok {
-		return
-	}
 	var after *billingdb.LineKey
 	if len(preq.After) == 2 {
 		if n, err := strconv.ParseUint(preq.After[0], 10, 32); err == nil {
 			after = &billingdb.LineKey{Seq: uint32(n), ID: preq.After[1]}
 		}
 	}
-	ls, err := a.store.Lines(r.Context(), ten, id, after, preq.Size+1)
+	s, ls, err := a.store.GetWithLines(r.Context(), ten, id, after, preq.Size+1)
 	if err != nil {
 		a.failed(w, r, err)
+		return
+	}
+	if s == nil {
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such receivable in this tenant")
 		return
 	}
 	more := len(ls) > preq.Size

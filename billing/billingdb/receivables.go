@@ -274,26 +274,34 @@ func scanReceivable(rows driver.Rows) (*Stored, error) {
 	return st, nil
 }
 
-// Get returns one receivable of the tenant (without lines), or nil.
+// Get returns one receivable of the tenant (without lines), or nil. It
+// reads every stored row of the id without FINAL (PREWHERE on the id: only
+// the granules holding it are read in full) and keeps the newest revision:
+// the answer FINAL gives (rows of one revision are identical), without
+// FINAL's read and merge of the key's granule in every part (by hand under
+// load: 13-48 ms against 31-79 ms; BenchmarkReceivableReads for the rest).
 func (s *Store) Get(ctx context.Context, tenant, id string) (*Stored, error) {
 	period, ok := billing.PeriodOfID(id)
 	if !ok {
 		return nil, nil
 	}
-	rows, err := s.conn.Query(ctx, "SELECT "+receivableColumns+" FROM receivables FINAL WHERE tenant = ? AND period = ? AND receivable_id = ?",
-		tenant, period, id)
+	rows, err := s.conn.Query(ctx, "SELECT "+receivableColumns+" FROM receivables PREWHERE receivable_id = ? WHERE tenant = ? AND period = ?",
+		id, tenant, period)
 	if err != nil {
 		return nil, fmt.Errorf("read receivable %s: %w", id, err)
 	}
 	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
+	var newest *Stored
+	for rows.Next() {
+		st, err := scanReceivable(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read receivable %s: %w", id, err)
+		}
+		if newest == nil || st.Revision > newest.Revision {
+			newest = st
+		}
 	}
-	st, err := scanReceivable(rows)
-	if err != nil {
-		return nil, fmt.Errorf("read receivable %s: %w", id, err)
-	}
-	return st, nil
+	return newest, rows.Err()
 }
 
 // Period returns every receivable of a tenant's period (without lines),
@@ -329,15 +337,24 @@ func (s *Store) Lines(ctx context.Context, tenant, id string, after *LineKey, li
 	if !ok {
 		return nil, nil
 	}
-	q := `SELECT line_id, seq, kind, contract, plan, fee, item, rate_table, quantity, unit_price, unit_priced, amount,
-		tax_category, tax_rate, tax_inclusive, tax, charge_period, charge_from, charge_to, note
-		FROM receivable_lines FINAL WHERE tenant = ? AND period = ? AND receivable_id = ? AND deleted = 0`
-	args := []any{tenant, period, id}
+	// Every row of the receivable's lines, reduced to each line's newest
+	// revision with argMax (what FINAL gives: rows of one revision are
+	// identical), read with PREWHERE on the id: only the granules holding
+	// the receivable are read in full, where FINAL read and merged the key's
+	// granule of every part.
+	q := `SELECT line_id, argMax(seq, revision) AS s, argMax(kind, revision), argMax(contract, revision), argMax(plan, revision),
+		argMax(fee, revision), argMax(item, revision), argMax(rate_table, revision), argMax(quantity, revision),
+		argMax(unit_price, revision), argMax(unit_priced, revision), argMax(amount, revision), argMax(tax_category, revision),
+		argMax(tax_rate, revision), argMax(tax_inclusive, revision), argMax(tax, revision), argMax(charge_period, revision),
+		argMax(charge_from, revision), argMax(charge_to, revision), argMax(note, revision), argMax(deleted, revision) AS gone
+		FROM receivable_lines PREWHERE receivable_id = ? WHERE tenant = ? AND period = ?
+		GROUP BY line_id HAVING gone = 0`
+	args := []any{id, tenant, period}
 	if after != nil {
-		q += " AND (seq > ? OR (seq = ? AND line_id > ?))"
+		q += " AND (s > ? OR (s = ? AND line_id > ?))"
 		args = append(args, after.Seq, after.Seq, after.ID)
 	}
-	q += " ORDER BY seq, line_id"
+	q += " ORDER BY s, line_id"
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
@@ -351,10 +368,10 @@ func (s *Store) Lines(ctx context.Context, tenant, id string, after *LineKey, li
 		var l billing.Line
 		var seq uint32
 		var kind, cat string
-		var up, incl uint8
+		var up, incl, gone uint8
 		var from, to time.Time
 		if err := rows.Scan(&l.ID, &seq, &kind, &l.Contract, &l.Plan, &l.Fee, &l.Item, &l.Rate, &l.Quantity, &l.UnitPrice,
-			&up, &l.Amount, &cat, &l.TaxRate, &incl, &l.Tax, &l.ChargePeriod, &from, &to, &l.Note); err != nil {
+			&up, &l.Amount, &cat, &l.TaxRate, &incl, &l.Tax, &l.ChargePeriod, &from, &to, &l.Note, &gone); err != nil {
 			return nil, fmt.Errorf("read lines of %s: %w", id, err)
 		}
 		l.Seq, l.Kind, l.TaxCategory = int(seq), billing.Kind(kind), catalog.TaxCategory(cat)
@@ -363,6 +380,33 @@ func (s *Store) Lines(ctx context.Context, tenant, id string, after *LineKey, li
 		out = append(out, l)
 	}
 	return out, rows.Err()
+}
+
+// GetWithLines returns a receivable (nil when the tenant has none of that
+// id) and up to limit of its current lines after the given position, the two
+// reads run at once: what GET /v1/receivables/{id}/lines answers from.
+func (s *Store) GetWithLines(ctx context.Context, tenant, id string, after *LineKey, limit int) (*Stored, []billing.Line, error) {
+	type lines struct {
+		ls  []billing.Line
+		err error
+	}
+	ch := make(chan lines, 1)
+	go func() {
+		ls, err := s.Lines(ctx, tenant, id, after, limit)
+		ch <- lines{ls, err}
+	}()
+	st, err := s.Get(ctx, tenant, id)
+	l := <-ch
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.err != nil {
+		return nil, nil, l.err
+	}
+	if st == nil {
+		return nil, nil, nil
+	}
+	return st, l.ls, nil
 }
 
 // LineIDs returns the current line ids of the given receivables of a period.
@@ -475,28 +519,81 @@ type Key struct {
 }
 
 // Search returns up to limit receivables matching f after the given
-// position, ordered by (period, id).
+// position, ordered by (period, id). It reads in two steps: the keys of the
+// page and their revisions, with FINAL over only the sorting key, the
+// version and the filtered columns; then the page's rows without FINAL,
+// with PREWHERE on their ids (only the granules holding them are read in
+// full), keeping for each id the revision the first step matched. A FINAL
+// read of every column over the tenant's range merged every column of every
+// row the filter did not narrow by key (taxes_json included): 290 ms p50 and
+// 1.3 s p99 for a customer at 100,000 receivables, where the first step
+// alone took 13 ms. A receivable changed between the two steps and merged
+// away is shown as its newest revision.
 func (s *Store) Search(ctx context.Context, tenant string, f Filter, after *Key, limit int) ([]*Stored, error) {
 	where, args := f.where(tenant)
 	if after != nil {
 		where += " AND (period > ? OR (period = ? AND receivable_id > ?))"
 		args = append(args, after.Period, after.Period, after.ID)
 	}
-	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM receivables FINAL WHERE %s ORDER BY period, receivable_id LIMIT %d",
-		receivableColumns, where, limit), args...)
+	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT period, receivable_id, revision FROM receivables FINAL WHERE %s ORDER BY period, receivable_id LIMIT %d",
+		where, limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("search receivables: %w", err)
+	}
+	var keys []Key
+	matched := map[string]uint64{}
+	var ps []string
+	for rows.Next() {
+		var k Key
+		var rev uint64
+		if err := rows.Scan(&k.Period, &k.ID, &rev); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("search receivables: %w", err)
+		}
+		if len(ps) == 0 || ps[len(ps)-1] != k.Period {
+			ps = append(ps, k.Period)
+		}
+		keys, matched[k.ID] = append(keys, k), rev
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search receivables: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	rows, err = s.conn.Query(ctx, "SELECT "+receivableColumns+" FROM receivables PREWHERE receivable_id IN (?) WHERE tenant = ? AND period IN (?)",
+		stringSet(ids), tenant, stringSet(ps))
 	if err != nil {
 		return nil, fmt.Errorf("search receivables: %w", err)
 	}
 	defer rows.Close()
-	var out []*Stored
+	byID := make(map[string]*Stored, len(keys))
 	for rows.Next() {
 		st, err := scanReceivable(rows)
 		if err != nil {
 			return nil, fmt.Errorf("search receivables: %w", err)
 		}
-		out = append(out, st)
+		// The revision the first step matched, else the newest.
+		have, want := byID[st.ID], matched[st.ID]
+		if have == nil || have.Revision != want && (st.Revision == want || st.Revision > have.Revision) {
+			byID[st.ID] = st
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search receivables: %w", err)
+	}
+	out := make([]*Stored, 0, len(keys))
+	for _, k := range keys {
+		if st := byID[k.ID]; st != nil {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }
 
 // Count counts the receivables matching f.
