@@ -72,13 +72,28 @@ func (w *Watermark) Wait(ctx context.Context) ([]Pin, error) {
 	for _, step := range steps {
 		var pins []Pin
 		for _, g := range step {
-			ends, err := w.ends(ctx, g.Topics)
-			if err != nil {
-				return nil, fmt.Errorf("pin the end offsets of %s: %w", strings.Join(g.Topics, ", "), err)
-			}
-			for _, e := range ends {
-				e.Group = g.Group
-				pins = append(pins, e)
+			// A broker that does not answer is asked again until the
+			// deadline, like the committed offsets below.
+			for {
+				ends, err := w.ends(ctx, g.Topics)
+				if err == nil {
+					for _, e := range ends {
+						e.Group = g.Group
+						pins = append(pins, e)
+					}
+					break
+				}
+				if ctx.Err() != nil {
+					return nil, fmt.Errorf("wait for the pipeline: %w", ctx.Err())
+				}
+				if time.Now().After(deadline) {
+					return nil, fmt.Errorf("%w within %s: pinning the end offsets of %s: %w", ErrLagging, timeout, strings.Join(g.Topics, ", "), err)
+				}
+				select {
+				case <-ctx.Done():
+					return nil, fmt.Errorf("wait for the pipeline: %w", ctx.Err())
+				case <-time.After(poll):
+				}
 			}
 		}
 		for {

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -321,5 +322,17 @@ func TestRunStoresTheOffsetsItWaitedFor(t *testing.T) {
 	}
 	if got := e.receivable("acme", "2026-11"); !got.Total.Equal(dec("12063")) {
 		t.Errorf("the run's draft: %s, want 12063", got.Total)
+	}
+}
+
+// A broker that does not answer is asked again until the timeout, then the
+// wait fails as lagging, naming what it could not pin.
+func TestWatermarkWithoutABroker(t *testing.T) {
+	testenv.Need(t)
+	w := &Watermark{Client: &kafka.Client{Addr: kafka.TCP("127.0.0.1:1"), Timeout: time.Second},
+		Steps: [][]StageGroup{{{Group: "g", Topics: []string{"t"}}}}, Timeout: time.Second, Poll: 50 * time.Millisecond}
+	_, err := w.Wait(context.Background())
+	if !errors.Is(err, ErrLagging) || !strings.Contains(err.Error(), "pinning the end offsets of t") {
+		t.Fatalf("err = %v, want ErrLagging naming the topic", err)
 	}
 }
