@@ -179,6 +179,32 @@ type StreamTotal struct {
 	Amount   decimal.Decimal
 }
 
+// EachStreamTotal calls fn with StreamTotals' sums one after another,
+// ordered by customer (byte order) and item, read as a stream: the billing
+// run reconciles customer by customer without holding them all. An error
+// of fn ends the stream with that error.
+func (r *Records) EachStreamTotal(ctx context.Context, tenantID, period string, fn func(StreamTotal) error) error {
+	rows, err := r.conn.Query(ctx, `SELECT customer, item, sum(amount) FROM rated_usage FINAL
+		WHERE tenant = ? AND period = ? GROUP BY customer, item ORDER BY customer, item`, tenantID, period)
+	if err != nil {
+		return fmt.Errorf("streamed totals of %s/%s: %w", tenantID, period, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t := StreamTotal{Period: period}
+		if err := rows.Scan(&t.Customer, &t.Item, &t.Amount); err != nil {
+			return fmt.Errorf("streamed totals of %s/%s: %w", tenantID, period, err)
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("streamed totals of %s/%s: %w", tenantID, period, err)
+	}
+	return nil
+}
+
 // StreamTotals sums a tenant's current rated lines of a period per customer
 // and item (contract/fee[split]). Grouped by strings only, the decimal
 // summed (18.16 crashes grouping a Decimal128 next to a String key).

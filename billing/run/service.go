@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"runtime"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/kakin-dev/kakin/billing"
@@ -34,7 +33,7 @@ import (
 type Records interface {
 	EachCustomer(ctx context.Context, tenant string, from, to, receivedBefore time.Time, fn func(customer string, evs []schemas.UsageEvent) error) error
 	CustomerPeriodRecords(ctx context.Context, tenant, customer string, from, to, receivedBefore time.Time) ([]schemas.UsageEvent, error)
-	StreamTotals(ctx context.Context, tenant, period string) ([]usagedb.StreamTotal, error)
+	EachStreamTotal(ctx context.Context, tenant, period string, fn func(usagedb.StreamTotal) error) error
 }
 
 // Catalogues gives a tenant's current catalogue with its contracts
@@ -381,16 +380,32 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	// The drafts to write go to a spill, one at a time, so that the run
 	// holds one customer's receivables while it computes; they are written
 	// after the detail-line limit was checked over all of them.
-	var sp *spill
+	// The comparison with the streamed lines is made customer by customer
+	// too (reconciler).
+	var sp *spill[billingdb.Write]
+	var rec *reconciler
 	if !req.preview {
-		if sp, err = newSpill(); err != nil {
+		if sp, err = newSpill[billingdb.Write](); err != nil {
 			return res, err
 		}
 		defer sp.close()
+		if rec, err = s.newReconciler(ctx, req); err != nil {
+			return res, err
+		}
+		defer rec.close()
 	}
-	changed := map[string]bool{}                  // drafts replacing an earlier revision
-	batchItems := map[[2]string]decimal.Decimal{} // (customer, item) → the batch's amount
-	customers := map[string]bool{}
+	changed := map[string]bool{} // drafts replacing an earlier revision
+	// The batch's amounts per stream item of the customer being computed.
+	var itemsCustomer string
+	var items map[string]decimal.Decimal
+	reconcileCustomer := func() error {
+		if rec == nil || items == nil {
+			return nil
+		}
+		err := rec.customer(itemsCustomer, items)
+		items = nil
+		return err
+	}
 	var newLines uint64
 	for _, b := range basics {
 		if req.Customer != "" && b.Customer != req.Customer || members != nil && !members[b.Customer] || req.basic != "" && b.ID != req.basic {
@@ -406,15 +421,20 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		if end := p.End.AddDays(1).In(p.Location); end.After(res.PeriodEnd) {
 			res.PeriodEnd = end.UTC()
 		}
-		customers[b.Customer] = true
+		if items == nil || b.Customer != itemsCustomer {
+			if err := reconcileCustomer(); err != nil {
+				return res, err
+			}
+			itemsCustomer, items = b.Customer, map[string]decimal.Decimal{}
+		}
 		batch := batchOf(b.Customer)
 		charges, err := tn.Charges(b.ID, p, batch)
 		if err != nil {
 			return res, fmt.Errorf("charges of %s: %w", b.ID, err)
 		}
 		for i := range charges {
-			k := [2]string{b.Customer, billing.StreamItem(&charges[i])}
-			batchItems[k] = batchItems[k].Add(charges[i].Amount)
+			k := billing.StreamItem(&charges[i])
+			items[k] = items[k].Add(charges[i].Amount)
 		}
 		for _, q := range adj {
 			a, err := s.adjustments(tn, b, q, batch, billed[q])
@@ -468,6 +488,14 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 			return res, err
 		}
 	}
+	if rec != nil {
+		if err := reconcileCustomer(); err != nil {
+			return res, err
+		}
+		if err := rec.finish(); err != nil {
+			return res, err
+		}
+	}
 	phase.mark("compute")
 	if req.preview {
 		return res, nil
@@ -511,7 +539,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		return res, err
 	}
 	for {
-		ws, err := rd.next(writeChunkLines)
+		ws, err := rd.next(writeChunkLines, writeLines)
 		if err != nil {
 			return res, err
 		}
@@ -553,9 +581,10 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	s.written.WithLabelValues("unchanged").Add(float64(res.Unchanged))
 
 	// Reconciliation: the batch's figures against the streamed lines.
-	if res.Differences, err = s.reconcile(ctx, req, customers, batchItems); err != nil {
+	if err := rec.write(ctx); err != nil {
 		return res, err
 	}
+	res.Differences = rec.differences
 	phase.mark("reconcile")
 	s.o.Log.Info("billing run", append([]any{"tenant", req.Tenant, "period", req.Period, "receivables", res.Receivables, "lines", res.Lines}, phase.attrs()...)...)
 	return res, nil
@@ -605,73 +634,6 @@ func (s *Service) adjustments(tn *billing.Tenant, b catalog.BasicContract, q pri
 			ChargePeriod: q.String(), From: p.Start, To: p.End, TaxCategory: k.cat, TaxInclusive: k.incl, Note: note})
 	}
 	return out, nil
-}
-
-// reconcileChunk bounds the reconciliation keys a run holds before it
-// writes them.
-const reconcileChunk = 50_000
-
-// reconcile compares the batch's figures with the streamed lines per
-// (customer, item) and writes the comparison in chunks (the table keeps it
-// ordered by its key); it returns how many keys did not match. The batch's
-// map is emptied as it goes.
-func (s *Service) reconcile(ctx context.Context, req Request, customers map[string]bool, batch map[[2]string]decimal.Decimal) (uint64, error) {
-	stream, err := s.o.Records.StreamTotals(ctx, req.Tenant, req.Period)
-	if err != nil {
-		return 0, err
-	}
-	var differences uint64
-	out := make([]billingdb.Diff, 0, min(reconcileChunk, len(stream)+len(batch)))
-	emit := func(d billingdb.Diff, flush bool) error {
-		if d.Outcome != "" {
-			s.diffs.WithLabelValues(d.Outcome).Inc()
-			if d.Outcome != billingdb.Match {
-				differences++
-			}
-			out = append(out, d)
-		}
-		if len(out) >= reconcileChunk || flush && len(out) > 0 {
-			if err := s.o.Store.WriteReconciliation(ctx, req.Tenant, req.RunID, out); err != nil {
-				return err
-			}
-			out = out[:0]
-		}
-		return nil
-	}
-	for i := range stream {
-		t := &stream[i]
-		if !customers[t.Customer] && (req.Customer != "" || req.Group != "" || !strings.Contains(t.Item, "/")) {
-			continue // another customer's, or a price-list line (not billed by the catalogue)
-		}
-		k := [2]string{t.Customer, t.Item}
-		d := billingdb.Diff{Customer: t.Customer, ChargePeriod: req.Period, Item: t.Item, Stream: t.Amount, Batch: decimal.Zero}
-		if b, ok := batch[k]; ok {
-			delete(batch, k)
-			d.Batch = b
-			d.Outcome = billingdb.Match
-			if !b.Equal(t.Amount) {
-				d.Outcome = billingdb.Differ
-			}
-		} else if t.Amount.IsZero() {
-			d.Outcome = billingdb.Match // zeroed lines (a re-rate's) bill nothing either way
-		} else {
-			d.Outcome = billingdb.OnlyInStream
-		}
-		if err := emit(d, false); err != nil {
-			return 0, err
-		}
-	}
-	for k, b := range batch {
-		d := billingdb.Diff{Customer: k[0], ChargePeriod: req.Period, Item: k[1], Batch: b, Stream: decimal.Zero, Outcome: billingdb.OnlyInBatch}
-		if b.IsZero() {
-			d.Outcome = billingdb.Match
-		}
-		delete(batch, k)
-		if err := emit(d, false); err != nil {
-			return 0, err
-		}
-	}
-	return differences, emit(billingdb.Diff{}, true)
 }
 
 // phases times the steps of a run for its log line.
