@@ -68,3 +68,48 @@ func TestRecordsStoredOnce(t *testing.T) {
 		t.Errorf("%d unrated rows, %v: the rater, not the aggregator, parks unreadable accepted records", n, err)
 	}
 }
+
+// TestImportedRecordsKeepTheirUpload: a record an import published is stored
+// with its upload's file name and job id (finance's usage_records columns,
+// and the event rebuilt for re-rates and the billing batch); a record sent to
+// the API has neither.
+func TestImportedRecordsKeepTheirUpload(t *testing.T) {
+	conn := newDB(t)
+	stage := newStage(conn)
+	ctx := context.Background()
+	imported := record("acme", "imp-1", "c1", "api_calls", "", 0)
+	imported.Import = &schemas.ImportSource{File: "march usage.csv", Job: "job_abc"}
+	api := record("acme", "api-1", "c1", "api_calls", "", 1)
+	if err := stage.HandleBatch(ctx, []kafka.Message{acceptedMsg(t, 0, 1, imported), acceptedMsg(t, 0, 2, api)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ id, file, job string }{{"imp-1", "march usage.csv", "job_abc"}, {"api-1", "", ""}} {
+		var file, job string
+		if err := conn.QueryRow(ctx, "SELECT import_file, import_job FROM usage_records FINAL WHERE tenant = 'acme' AND event_id = ?", c.id).
+			Scan(&file, &job); err != nil || file != c.file || job != c.job {
+			t.Errorf("%s: import_file %q import_job %q (%v), want %q %q", c.id, file, job, err, c.file, c.job)
+		}
+	}
+	got, err := usagedb.NewRecords(conn).Events(ctx, "acme", usagedb.RecordFilter{}, 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("events %+v %v", got, err)
+	}
+	for _, e := range got {
+		switch {
+		case e.ID == "imp-1" && (e.Import == nil || *e.Import != *imported.Import):
+			t.Errorf("rebuilt imported record has import %+v", e.Import)
+		case e.ID == "api-1" && e.Import != nil:
+			t.Errorf("rebuilt API record has import %+v", e.Import)
+		}
+	}
+	// The record search (GET /v1/usage) shows it.
+	found, _, err := usagedb.NewRecords(conn).Search(ctx, "acme", usagedb.RecordFilter{}, nil, 10)
+	if err != nil || len(found) != 2 {
+		t.Fatalf("search %+v %v", found, err)
+	}
+	for _, u := range found {
+		if (u.ID == "imp-1") != (u.Import != nil) || u.Import != nil && *u.Import != *imported.Import {
+			t.Errorf("search shows %s with import %+v", u.ID, u.Import)
+		}
+	}
+}

@@ -96,6 +96,7 @@ type App struct {
 	addr    string
 
 	// Set by the shared modules' init functions.
+	kafka    stream.Conn // every Kafka client's brokers, TLS and SASL
 	ch       driver.Conn
 	rdb      *redis.Client
 	tenants  *tenants.Store

@@ -24,6 +24,10 @@ func (a *App) initClickHouse(ctx context.Context) error {
 	a.ch = conn
 	a.onClose(func() { conn.Close() })
 	a.group.Check("clickhouse", conn.Ping)
+	if cfg := a.cfg.ClickHouse.Chdb(); cfg.Cluster != "" {
+		w := chdb.NewReplicaWatch(a.reg, conn, cfg, a.log)
+		a.group.Go("clickhouse_replicas", func(ctx context.Context) error { w.Run(ctx, chdb.ReplicaPoll); return nil })
+	}
 	return nil
 }
 

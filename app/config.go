@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,12 +9,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/kakin-dev/kakin/ingest"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/redismain"
+	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/redis/go-redis/v9"
 )
 
 // Config is every setting of a Kakin process, one section per module. Each
@@ -147,6 +151,23 @@ type KafkaConfig struct {
 	// 0 is FlushInterval.
 	HopFlushInterval time.Duration
 	SessionTimeout   time.Duration
+
+	// TLS, TLSCA, TLSCert, TLSKey and TLSInsecureSkipVerify are how every
+	// Kafka client encrypts (stream.TLSConfig); a CA, certificate or key
+	// file turns TLS on.
+	TLS                   bool
+	TLSCA                 string
+	TLSCert               string
+	TLSKey                string
+	TLSInsecureSkipVerify bool
+	// SASLMechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; empty: none),
+	// SASLUsername and the password, given in SASLPassword (its
+	// environment variable KAKIN_KAFKA_SASL_PASSWORD, so that it is not on
+	// the command line) or read from SASLPasswordFile.
+	SASLMechanism    string
+	SASLUsername     string
+	SASLPassword     string
+	SASLPasswordFile string
 }
 
 // RegisterFlags registers the Kafka flags.
@@ -160,14 +181,86 @@ func (c *KafkaConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 200*time.Millisecond, "longest wait to fill a consumer batch once it has a record")
 	fs.DurationVar(&c.HopFlushInterval, "hop-flush-interval", 20*time.Millisecond, "longest wait to fill a dedupe or rater batch once it has a record (0: --flush-interval); the aggregator waits --flush-interval, which buys large ClickHouse inserts")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead member's partitions move")
+	fs.BoolVar(&c.TLS, "kafka-tls", false, "connect to Kafka over TLS (every client: producers, consumers, readiness, migrate); implied by --kafka-tls-ca, --kafka-tls-cert and --kafka-tls-key")
+	fs.StringVar(&c.TLSCA, "kafka-tls-ca", "", "PEM file of the CA certificates that sign the Kafka brokers' certificates (empty: the system's roots)")
+	fs.StringVar(&c.TLSCert, "kafka-tls-cert", "", "PEM client certificate for Kafka mutual TLS; with --kafka-tls-key")
+	fs.StringVar(&c.TLSKey, "kafka-tls-key", "", "PEM private key of --kafka-tls-cert")
+	fs.BoolVar(&c.TLSInsecureSkipVerify, "kafka-tls-insecure-skip-verify", false, "TESTING ONLY: do not verify the Kafka brokers' certificates (anyone on the path can read and alter the stream)")
+	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism of every Kafka client: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL); PLAIN sends the password as is, use it only with --kafka-tls")
+	fs.StringVar(&c.SASLUsername, "kafka-sasl-username", "", "SASL user name of every Kafka client")
+	fs.StringVar(&c.SASLPassword, "kafka-sasl-password", "", "SASL password; set it through the environment (KAKIN_KAFKA_SASL_PASSWORD) or --kafka-sasl-password-file, never on the command line")
+	fs.StringVar(&c.SASLPasswordFile, "kafka-sasl-password-file", "", "file holding the SASL password (trailing newline ignored); instead of --kafka-sasl-password")
 }
 
-// Validate refuses an empty broker list.
+// Validate refuses an empty broker list and inconsistent TLS and SASL
+// settings, naming the flag.
 func (c *KafkaConfig) Validate() error {
+	var errs []error
 	if len(c.BrokerList()) == 0 {
-		return errors.New("no kafka brokers configured (--kafka-brokers)")
+		errs = append(errs, errors.New("no kafka brokers configured (--kafka-brokers)"))
 	}
-	return nil
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--kafka-tls-cert and --kafka-tls-key go together: give both for Kafka mutual TLS, or neither"))
+	}
+	if c.TLSInsecureSkipVerify && c.TLSCA != "" {
+		errs = append(errs, errors.New("--kafka-tls-insecure-skip-verify with --kafka-tls-ca: the CA would not be checked; give one or the other"))
+	}
+	mech := strings.ToUpper(c.SASLMechanism)
+	switch {
+	case mech == "":
+		if c.SASLUsername != "" || c.SASLPassword != "" || c.SASLPasswordFile != "" {
+			errs = append(errs, errors.New("--kafka-sasl-username or a password without --kafka-sasl-mechanism: name the mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"))
+		}
+	case !slices.Contains(stream.SASLMechanisms, mech):
+		errs = append(errs, fmt.Errorf("--kafka-sasl-mechanism %q: want one of %s", c.SASLMechanism, strings.Join(stream.SASLMechanisms, ", ")))
+	default:
+		if c.SASLUsername == "" {
+			errs = append(errs, fmt.Errorf("--kafka-sasl-mechanism %s needs --kafka-sasl-username", mech))
+		}
+		switch {
+		case c.SASLPassword != "" && c.SASLPasswordFile != "":
+			errs = append(errs, errors.New("--kafka-sasl-password and --kafka-sasl-password-file: give one"))
+		case c.SASLPassword == "" && c.SASLPasswordFile == "":
+			errs = append(errs, fmt.Errorf("--kafka-sasl-mechanism %s needs a password: KAKIN_KAFKA_SASL_PASSWORD (--kafka-sasl-password) or --kafka-sasl-password-file", mech))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TLSOn reports whether the Kafka clients use TLS.
+func (c *KafkaConfig) TLSOn() bool {
+	return c.TLS || c.TLSCA != "" || c.TLSCert != "" || c.TLSKey != "" || c.TLSInsecureSkipVerify
+}
+
+// Conn validates the section and returns the one stream.Conn every Kafka
+// client of the process uses: the brokers with the TLS and SASL settings,
+// the CA, client certificate and password file read now.
+func (c *KafkaConfig) Conn() (stream.Conn, error) {
+	if err := c.Validate(); err != nil {
+		return stream.Conn{}, err
+	}
+	var tlsCfg *tls.Config
+	if c.TLSOn() {
+		var err error
+		if tlsCfg, err = stream.TLSConfig(c.TLSCA, c.TLSCert, c.TLSKey, c.TLSInsecureSkipVerify); err != nil {
+			return stream.Conn{}, fmt.Errorf("--kafka-tls-*: %w", err)
+		}
+	}
+	password := c.SASLPassword
+	if c.SASLPasswordFile != "" {
+		b, err := os.ReadFile(c.SASLPasswordFile)
+		if err != nil {
+			return stream.Conn{}, fmt.Errorf("--kafka-sasl-password-file: %w", err)
+		}
+		if password = strings.TrimRight(string(b), "\r\n"); password == "" {
+			return stream.Conn{}, fmt.Errorf("--kafka-sasl-password-file %s is empty", c.SASLPasswordFile)
+		}
+	}
+	mech, err := stream.NewSASL(c.SASLMechanism, c.SASLUsername, password)
+	if err != nil {
+		return stream.Conn{}, fmt.Errorf("--kafka-sasl-mechanism: %w", err)
+	}
+	return stream.NewConn(c.BrokerList(), tlsCfg, mech), nil
 }
 
 // HopWait is the fill wait of the dedupe and rater consumers.
@@ -202,6 +295,13 @@ func (c *RedisConfig) RegisterFlags(fs *flag.FlagSet) {
 // Redismain is the configuration redismain.NewClient takes.
 func (c *RedisConfig) Redismain() redismain.Config {
 	return redismain.Config{Addr: c.Addr, SentinelAddrs: splitList(c.SentinelAddrs), Master: c.SentinelMaster}
+}
+
+// Client returns the client of the main Redis (redismain.NewClient): the
+// one constructor of every role and every one-off command, so that each
+// honours --redis-sentinel-addrs.
+func (c *RedisConfig) Client() (*redis.Client, error) {
+	return redismain.NewClient(c.Redismain())
 }
 
 // StateReplicas is how many replicas must have each running-state save

@@ -7,18 +7,24 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// initKafka registers the readiness check "kafka": the brokers answer.
-// Roles make their own writers and consumers (writer, consumer).
+// initKafka builds the process's one stream.Conn (the brokers with the TLS
+// and SASL settings; every writer, consumer and client below uses it) and
+// registers the readiness check "kafka": the brokers answer. Roles make
+// their own writers and consumers (writer, consumer).
 func (a *App) initKafka(context.Context) error {
-	brokers := a.cfg.Kafka.BrokerList()
-	a.group.Check("kafka", func(ctx context.Context) error { return stream.Ping(ctx, brokers) })
+	conn, err := a.cfg.Kafka.Conn()
+	if err != nil {
+		return err
+	}
+	a.kafka = conn
+	a.group.Check("kafka", conn.Ping)
 	return nil
 }
 
 // writer returns a Kafka writer to topic ("": each message names its
 // topic), closed after every component returned.
 func (a *App) writer(topic string) *kafka.Writer {
-	w := stream.NewWriter(a.cfg.Kafka.BrokerList(), topic)
+	w := a.kafka.Writer(topic)
 	a.onClose(func() { w.Close() })
 	return w
 }
@@ -31,7 +37,8 @@ func (a *App) consumer(stage, group string, topics []string) stream.ConsumerConf
 	health := &stream.Health{}
 	a.group.Check(stage+"_kafka", health.Ready)
 	k := a.cfg.Kafka
-	return stream.ConsumerConfig{Stage: stage, Brokers: k.BrokerList(), Group: group, Topics: topics,
+	return stream.ConsumerConfig{Stage: stage, Brokers: a.kafka.Brokers, Dialer: a.kafka.Dialer,
+		Transport: a.kafka.Transport, Group: group, Topics: topics,
 		MaxBatch: k.BatchSize, MaxWait: k.FlushInterval, SessionTimeout: k.SessionTimeout,
 		Log: a.log, Metrics: a.metrics, Health: health}
 }

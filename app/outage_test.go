@@ -29,6 +29,9 @@ func TestBrokerOutageKeepsTheServerRunning(t *testing.T) {
 	}
 	s := newApp(Config{HTTP: HTTPConfig{Addr: "127.0.0.1:0"}, Kafka: KafkaConfig{Brokers: fmt.Sprintf("127.0.0.1:%d", port),
 		BatchSize: 10, FlushInterval: 20 * time.Millisecond, SessionTimeout: 6 * time.Second}}, slog.New(slog.DiscardHandler))
+	if s.kafka, err = s.cfg.Kafka.Conn(); err != nil { // what initKafka does, without its "kafka" check
+		t.Fatal(err)
+	}
 	stages := []string{"dedupe", "aggregator"}
 	for _, stage := range stages {
 		cc := s.consumer(stage, "kakin-"+stage, []string{"usage.raw"})

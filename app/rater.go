@@ -11,7 +11,6 @@ import (
 	"github.com/kakin-dev/kakin/rater/runstate"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/kakin-dev/kakin/usagedb"
-	"github.com/segmentio/kafka-go"
 )
 
 // initRater runs the rater stage (usage.accepted → usage.rated or
@@ -31,12 +30,12 @@ func (a *App) initRater(ctx context.Context) error {
 	// Redis loses its data").
 	runstate.ReportDurability(ctx, a.rdb, a.reg, a.log)
 	engines := rater.NewEngines(a.replica, a.log, a.reg)
-	kc := &kafka.Client{Addr: kafka.TCP(a.cfg.Kafka.BrokerList()...), Timeout: 10 * time.Second}
+	kc := a.kafka.Client(10 * time.Second)
 	stage := rater.NewStage(pl, a.writer(""), a.metrics).
 		WithEngines(engines, runstate.New(a.rdb, cfg.StateTTL).WithReplicaWait(a.cfg.Redis.StateReplicas())).
 		WithRerate(usagedb.NewRecords(a.ch),
 			&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, cfg.RerateWait)
-	fixed := rater.NewFixedFees(a.replica, engines, a.writer(""), a.metrics, a.log)
+	fixed := rater.NewFixedFees(a.replica, engines, a.writer(""), a.metrics, a.log).WithRecords(usagedb.NewRecords(a.ch))
 	cc := a.consumer(rater.StageName, "kakin-rater", []string{schemas.TopicAccepted})
 	cc.MaxWait = a.cfg.Kafka.HopWait()
 	cc.AttemptTimeout = raterAttemptTimeout(cfg.RerateWait)

@@ -87,9 +87,11 @@ func (t *Tenant) tax(fee string, on catalog.Date, loc *time.Location) (catalog.T
 
 // Charges recomputes a basic contract's charges of a period with the pricing
 // engine — the same code the stream prices with: every fixed fee of its
-// service contracts (FixedCharges) and the period total of every metered
+// service contracts (FixedCharges), the period total of every metered
 // charge of rating the customer's records from empty states in their order
-// (RatePeriod). batch is the customer's RatePeriod result (records of any
+// (RatePeriod), and the period lines — idle fee minimums and commitment
+// true-ups (PeriodLines, which the stream's fixed-fee emitter writes once
+// the period ended). batch is the customer's RatePeriod result (records of any
 // period; the period's charges are picked out). The returned charges carry
 // their fee's tax category.
 func (t *Tenant) Charges(basic string, p Period, batch *pricing.Batch) ([]Charge, error) {
@@ -137,6 +139,23 @@ func (t *Tenant) Charges(basic string, p Period, batch *pricing.Batch) ([]Charge
 		}
 		for _, a := range byKey {
 			out = append(out, a.c)
+		}
+	}
+	// The period's own lines (idle fee minimums, the commitment true-up):
+	// the stream's emitter computes the same (pricing.Engine.PeriodLines).
+	for _, k := range t.byBasic[basic] {
+		if !t.Engine.HasPeriodLines(k, p.ID) {
+			continue // the common case: no commitment, no idle minimums
+		}
+		lines, err := t.Engine.PeriodLines(k, p.ID, batch, false)
+		if err != nil {
+			return nil, fmt.Errorf("period lines of %s: %w", k, err)
+		}
+		for _, fl := range lines {
+			cat, incl := t.tax(fl.Fee, p.End, p.Location)
+			out = append(out, Charge{Kind: KindFixed, Contract: fl.Contract, Plan: fl.Plan, Fee: fl.Fee, Item: fl.Item(),
+				Quantity: decimal.Zero, UnitPrice: decimal.Zero, Amount: fl.Amount, Discount: fl.Discount,
+				ChargePeriod: p.ID.String(), From: fl.From, To: fl.To, TaxCategory: cat, TaxInclusive: incl})
 		}
 	}
 	return out, nil

@@ -70,9 +70,15 @@ func contentHash(r *Receivable) string {
 	f := []string{r.Tenant, r.Customer, r.BasicContract, r.Period, r.PeriodStart.String(), r.PeriodEnd.String(),
 		r.TimeZone, r.Currency, string(r.Rounding), r.Subtotal.String(), r.Discounts.String(), r.Adjustments.String(),
 		r.TaxExclusive.String(), r.TaxIncluded.String(), r.Total.String()}
+	if !r.RoundingAmount.IsZero() { // only then: the hashes of receivables without rounding stay as they were
+		f = append(f, "rounding", r.RoundingAmount.String())
+	}
 	for _, t := range r.Taxes {
 		f = append(f, string(t.Category), t.Rate.String(), strconv.FormatBool(t.Inclusive), t.Subtotal.String(),
 			t.Discounts.String(), t.Adjust.String(), t.Base.String(), t.Tax.String())
+		if !t.Rounding.IsZero() {
+			f = append(f, "rounding", t.Rounding.String())
+		}
 	}
 	for _, l := range r.Lines {
 		f = append(f, l.ID, strconv.Itoa(l.Seq), string(l.Kind), l.Contract, l.Plan, l.Fee, l.Item, l.Rate,

@@ -157,10 +157,10 @@ func TestMonthReceivable(t *testing.T) {
 		}
 	}
 	wantTaxes := []TaxSummary{
-		{catalog.TaxStandard, dec("0.1"), false, dec("5100"), dec("-200"), dec("0"), dec("4900"), dec("490")},
-		{catalog.TaxStandard, dec("0.1"), true, dec("733"), dec("0"), dec("0"), dec("733"), dec("67")},
-		{catalog.TaxReduced, dec("0.08"), false, dec("4000"), dec("0"), dec("0"), dec("4000"), dec("320")},
-		{catalog.TaxReduced, dec("0.08"), true, dec("1620"), dec("0"), dec("0"), dec("1620"), dec("120")},
+		{catalog.TaxStandard, dec("0.1"), false, dec("5100"), dec("-200"), dec("0"), dec("0"), dec("4900"), dec("490")},
+		{catalog.TaxStandard, dec("0.1"), true, dec("733"), dec("0"), dec("0"), dec("0"), dec("733"), dec("67")},
+		{catalog.TaxReduced, dec("0.08"), false, dec("4000"), dec("0"), dec("0"), dec("0"), dec("4000"), dec("320")},
+		{catalog.TaxReduced, dec("0.08"), true, dec("1620"), dec("0"), dec("0"), dec("0"), dec("1620"), dec("120")},
 	}
 	if len(r.Taxes) != len(wantTaxes) {
 		t.Fatalf("%d tax groups, want %d: %+v", len(r.Taxes), len(wantTaxes), r.Taxes)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/money"
+	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
 )
 
@@ -22,7 +23,13 @@ const (
 	KindMetered    Kind = "metered"    // a metered charge (従量) of one service contract, fee and split
 	KindDiscount   Kind = "discount"   // what discounts took off a fixed or metered charge (≤ 0)
 	KindAdjustment Kind = "adjustment" // a closed period's re-rated total minus what was billed (signed)
-	KindTax        Kind = "tax"        // the exclusive consumption tax of one rate
+	// KindRounding is what rounding a tax group's lines to the currency's
+	// minor unit changed their sum by (signed): lines priced finer than the
+	// currency (a plan's rounding point receivable) keep their exact
+	// amounts, and this line makes the group, and so the receivable, a
+	// currency amount (Zuora's "Rounding Amount" invoice item).
+	KindRounding Kind = "rounding"
+	KindTax      Kind = "tax" // the exclusive consumption tax of one rate
 )
 
 func kindOrder(k Kind) int {
@@ -35,8 +42,10 @@ func kindOrder(k Kind) int {
 		return 2
 	case KindAdjustment:
 		return 3
+	case KindRounding:
+		return 4
 	}
-	return 4
+	return 5
 }
 
 // Status is a receivable's state.
@@ -111,8 +120,11 @@ type TaxSummary struct {
 	Subtotal  decimal.Decimal // fixed + metered before discounts
 	Discounts decimal.Decimal // ≤ 0
 	Adjust    decimal.Decimal // adjustments
-	Base      decimal.Decimal // Subtotal + Discounts + Adjust: what the tax is computed on
-	Tax       decimal.Decimal // computed once, rounded once
+	// Rounding is the group's rounding line (0 when its lines sum to a
+	// currency amount): Round(Subtotal + Discounts + Adjust) minus that sum.
+	Rounding decimal.Decimal
+	Base     decimal.Decimal // Subtotal + Discounts + Adjust + Rounding: what the tax is computed on
+	Tax      decimal.Decimal // computed once, rounded once
 }
 
 // Receivable is one basic contract's bill for one billing period.
@@ -128,14 +140,17 @@ type Receivable struct {
 	Currency      string
 	Rounding      money.Mode
 
-	Subtotal     decimal.Decimal // fixed + metered, before discounts
-	Discounts    decimal.Decimal // ≤ 0
-	Adjustments  decimal.Decimal // signed
-	TaxExclusive decimal.Decimal // added by the tax lines
-	TaxIncluded  decimal.Decimal // contained in inclusive prices
-	Total        decimal.Decimal // Subtotal + Discounts + Adjustments + TaxExclusive = Σ lines
-	Taxes        []TaxSummary
-	Lines        []Line
+	Subtotal    decimal.Decimal // fixed + metered, before discounts
+	Discounts   decimal.Decimal // ≤ 0
+	Adjustments decimal.Decimal // signed
+	// RoundingAmount is the sum of the rounding lines (signed; 0 unless a
+	// line is priced finer than the currency's minor unit).
+	RoundingAmount decimal.Decimal
+	TaxExclusive   decimal.Decimal // added by the tax lines
+	TaxIncluded    decimal.Decimal // contained in inclusive prices
+	Total          decimal.Decimal // Subtotal + Discounts + Adjustments + RoundingAmount + TaxExclusive = Σ lines
+	Taxes          []TaxSummary
+	Lines          []Line
 	// Hash is a hash of everything above but the id: equal inputs give an
 	// equal hash, so a run that recomputes an unchanged receivable can tell.
 	Hash string
@@ -158,7 +173,18 @@ type Input struct {
 // Compose builds the receivable: one line per charge (plus a discount line
 // where discounts changed it), adjustments, the tax waterfall and one tax
 // line per exclusive rate. Zero discount, adjustment and tax lines are left
-// out. The result is a pure function of the input (lines in a fixed order,
+// out.
+//
+// Charges may be finer than the currency's minor unit (up to 9 places: a
+// plan whose rounding point is receivable prices its lines at its
+// precision; line and period rounding points give currency amounts
+// already). Their lines keep the exact amounts, and each tax group whose
+// lines do not sum to a currency amount gets one rounding line: the sum
+// rounded to the currency with the basic contract's mode, minus the sum. The
+// tax is computed on the rounded sum, so every total is a currency amount
+// and the lines still sum to the total. (Stripe and Chargebee round each
+// line instead; Zuora's invoice-level rounding keeps the items and adds a
+// rounding item, which is what the receivable rounding point asks for.) The result is a pure function of the input (lines in a fixed order,
 // ids derived), so composing the same input twice gives identical receivables.
 func Compose(in Input) (*Receivable, error) {
 	cur, err := money.LookupCurrency(in.Currency)
@@ -177,15 +203,15 @@ func Compose(in Input) (*Receivable, error) {
 		ID: ReceivableID(in.Tenant, in.BasicContract, in.Period), Tenant: in.Tenant, Customer: in.Customer,
 		BasicContract: in.BasicContract, Period: in.Period, PeriodStart: in.Start, PeriodEnd: in.End,
 		TimeZone: in.TimeZone, Currency: cur.Code, Rounding: mode,
-		Subtotal: decimal.Zero, Discounts: decimal.Zero, Adjustments: decimal.Zero,
+		Subtotal: decimal.Zero, Discounts: decimal.Zero, Adjustments: decimal.Zero, RoundingAmount: decimal.Zero,
 		TaxExclusive: decimal.Zero, TaxIncluded: decimal.Zero, Total: decimal.Zero,
 	}
 	charges := append([]Charge(nil), in.Charges...)
 	sortCharges(charges)
 	for _, c := range charges {
-		if !c.Amount.Equal(c.Amount.Round(cur.Places)) || !c.Discount.Equal(c.Discount.Round(cur.Places)) {
-			return nil, fmt.Errorf("receivable of %s/%s: charge %s/%s amount %s has more than %d decimals",
-				in.BasicContract, in.Period, c.Contract, c.Item, c.Amount, cur.Places)
+		if !c.Amount.Equal(c.Amount.Truncate(schemas.StoredDecimalPlaces)) || !c.Discount.Equal(c.Discount.Truncate(schemas.StoredDecimalPlaces)) {
+			return nil, fmt.Errorf("receivable of %s/%s: charge %s/%s amount %s (discount %s) has more than %d decimals",
+				in.BasicContract, in.Period, c.Contract, c.Item, c.Amount, c.Discount, schemas.StoredDecimalPlaces)
 		}
 		to := c.To
 		if to.IsZero() {
@@ -254,7 +280,16 @@ func Compose(in Input) (*Receivable, error) {
 	for _, k := range order {
 		g := groups[k]
 		s := TaxSummary{Category: g.Category, Rate: g.Rate, Inclusive: g.Inclusive,
-			Subtotal: decimal.Zero, Discounts: decimal.Zero, Adjust: decimal.Zero, Base: g.base}
+			Subtotal: decimal.Zero, Discounts: decimal.Zero, Adjust: decimal.Zero, Rounding: decimal.Zero}
+		if rounded := money.Round(g.base, cur.Places, mode); !rounded.Equal(g.base) {
+			s.Rounding = rounded.Sub(g.base)
+			g.lines = append(g.lines, len(r.Lines))
+			r.Lines = append(r.Lines, Line{Kind: KindRounding, Item: "rounding", Quantity: decimal.Zero, UnitPrice: decimal.Zero,
+				Amount: s.Rounding, TaxCategory: g.Category, TaxRate: g.Rate, TaxInclusive: g.Inclusive, Tax: decimal.Zero,
+				ChargePeriod: in.Period, ChargeFrom: in.Start, ChargeTo: in.End, BillingPeriod: in.Period})
+			g.base = rounded
+		}
+		s.Base = g.base
 		amounts := make([]decimal.Decimal, len(g.lines))
 		for j, i := range g.lines {
 			l := &r.Lines[i]
@@ -264,6 +299,7 @@ func Compose(in Input) (*Receivable, error) {
 				s.Discounts = s.Discounts.Add(l.Amount)
 			case KindAdjustment:
 				s.Adjust = s.Adjust.Add(l.Amount)
+			case KindRounding:
 			default:
 				s.Subtotal = s.Subtotal.Add(l.Amount)
 			}
@@ -276,6 +312,7 @@ func Compose(in Input) (*Receivable, error) {
 		r.Subtotal = r.Subtotal.Add(s.Subtotal)
 		r.Discounts = r.Discounts.Add(s.Discounts)
 		r.Adjustments = r.Adjustments.Add(s.Adjust)
+		r.RoundingAmount = r.RoundingAmount.Add(s.Rounding)
 		if g.Inclusive {
 			r.TaxIncluded = r.TaxIncluded.Add(s.Tax)
 		} else {
@@ -289,7 +326,7 @@ func Compose(in Input) (*Receivable, error) {
 		}
 	}
 	r.Lines = append(r.Lines, taxLines...)
-	r.Total = r.Subtotal.Add(r.Discounts).Add(r.Adjustments).Add(r.TaxExclusive)
+	r.Total = r.Subtotal.Add(r.Discounts).Add(r.Adjustments).Add(r.RoundingAmount).Add(r.TaxExclusive)
 	for i := range r.Lines {
 		r.Lines[i].Seq = i + 1
 		r.Lines[i].ID = LineID(r.ID, &r.Lines[i])

@@ -73,22 +73,42 @@ type env struct {
 	prices   string
 	ch       driver.Conn
 	pl       *pricelist.List
-	extraEnv []string // appended to every process's environment
-	secure   bool     // real access tokens; otherwise --dev-insecure (the Kakin-Tenant header)
+	extraEnv []string    // appended to every process's environment
+	kconn    stream.Conn // the test's own clients of the broker (TLS and SASL as the processes')
+	secure   bool        // real access tokens; otherwise --dev-insecure (the Kakin-Tenant header)
 	mu       sync.Mutex
 	procs    []*proc
 }
 
 func newEnv(t *testing.T, priceList string) *env {
 	t.Helper()
+	return newEnvWith(t, priceList, brokerSetup{})
+}
+
+// brokerSetup is how a test's broker is secured: the broker's options
+// (devstack.StartKafkaWith; its port and data directory are newEnvWith's),
+// the test's own Conn to it, and the processes' settings (KAKIN_KAFKA_TLS_CA,
+// KAKIN_KAFKA_SASL_*), which every process gets, migrate included. The zero
+// value is a plaintext broker without SASL.
+type brokerSetup struct {
+	opts    devstack.KafkaOptions
+	conn    func(addrs []string) stream.Conn
+	environ []string
+}
+
+func newEnvWith(t *testing.T, priceList string, bs brokerSetup) *env {
+	t.Helper()
 	dir := t.TempDir()
-	k, err := devstack.StartKafka("", 0, false)
+	k, err := devstack.StartKafkaWith(bs.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(k.Close)
 	e := &env{t: t, dir: dir, kafka: k, database: testenv.NewDatabase(t, "e2e"),
-		prices: filepath.Join(dir, "pricelist.json")}
+		prices: filepath.Join(dir, "pricelist.json"), extraEnv: bs.environ, kconn: stream.Plain(k.Addrs)}
+	if bs.conn != nil {
+		e.kconn = bs.conn(k.Addrs)
+	}
 	if err := os.WriteFile(e.prices, []byte(priceList), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +364,7 @@ func logLevel() string {
 
 // lags reports each consumer group's lag, for failure messages.
 func (e *env) lags(ctx context.Context) string {
-	client := &kafka.Client{Addr: kafka.TCP(e.kafka.Addrs...), Timeout: 5 * time.Second}
+	client := e.kconn.Client(5 * time.Second)
 	var out []string
 	for _, g := range []struct {
 		group  string
@@ -367,7 +387,7 @@ func (e *env) lags(ctx context.Context) string {
 // groupMembers returns the ids of the group's members that hold partitions,
 // and whether the group is stable.
 func (e *env) groupMembers(ctx context.Context, group string) (map[string]bool, bool, error) {
-	client := &kafka.Client{Addr: kafka.TCP(e.kafka.Addrs...), Timeout: 5 * time.Second}
+	client := e.kconn.Client(5 * time.Second)
 	resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
 	if err != nil {
 		return nil, false, err

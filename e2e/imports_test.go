@@ -144,6 +144,36 @@ func TestImports(t *testing.T) {
 	if n := e.count(ctx, "SELECT count() FROM usage_unrated FINAL WHERE tenant = 'bulk'"); n != 0 {
 		t.Errorf("%d unrated records", n)
 	}
+
+	// The imported records carry the upload's file name and job id into
+	// usage_records; a record sent to the API carries neither.
+	if code, _ := post(t, p.url, "bulk", []byte(`{"id":"api-1","customer":"k1","element":"api_calls","quantity":1,"time":"`+at+`"}`)); code != 202 {
+		t.Fatalf("POST /v1/usage: %d", code)
+	}
+	waitFor(t, 30*time.Second, "the API record to be stored", func() (bool, string) {
+		n := e.count(ctx, "SELECT count() FROM usage_records FINAL WHERE tenant = 'bulk' AND event_id = 'api-1'")
+		return n == 1, fmt.Sprint(n)
+	})
+	jobOf := map[string]string{}
+	rows, err := e.ch.Query(ctx, "SELECT event_id, import_file, import_job FROM usage_records FINAL WHERE tenant = 'bulk' ORDER BY event_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, file, job string
+		if err := rows.Scan(&id, &file, &job); err != nil {
+			t.Fatal(err)
+		}
+		jobOf[id] = file + "|" + job
+		if wantFile := map[string]string{"api-1": "", "p-1": "partial.csv", "p-3": "partial.csv"}[id]; file != wantFile ||
+			(id == "api-1") != (job == "") || (job != "" && !strings.HasPrefix(job, "job_")) {
+			t.Errorf("usage_records %s: import_file %q import_job %q", id, file, job)
+		}
+	}
+	rows.Close()
+	if len(jobOf) != 3 || jobOf["p-1"] != jobOf["p-3"] {
+		t.Errorf("usage_records imports %v, want p-1 and p-3 of one job and api-1", jobOf)
+	}
 }
 
 // TestImportResumesAfterKill kills (SIGKILL) the process running an import;

@@ -27,9 +27,19 @@ import (
 // one. The current and the previous billing period are looked at, so a
 // line due at the end of a period is emitted even if the process was down
 // then.
+//
+// With WithRecords, it also emits the lines of a period as a whole once the
+// period has ended (the previous period): the minimums of metered fees
+// without usage (plans with minimum_without_usage) and the commitment
+// true-up, as pricing.Engine.PeriodLines computes them from the period's
+// stored records — the receivable batch's computation, so batch = stream.
+// They are recomputed every round while the period is the previous one:
+// late usage changes the amount under the same line id, and a line no
+// longer due is written again at zero.
 type FixedFees struct {
 	src      Catalogues
 	engines  *Engines
+	records  PeriodRecords
 	producer stream.Producer
 	metrics  *stream.Metrics
 	log      *slog.Logger
@@ -42,6 +52,26 @@ type FixedFees struct {
 // NewFixedFees returns the fixed-fee emitter.
 func NewFixedFees(src Catalogues, engines *Engines, p stream.Producer, m *stream.Metrics, log *slog.Logger) *FixedFees {
 	return &FixedFees{src: src, engines: engines, producer: p, metrics: m, log: log, now: clock.Now, emitted: map[uint64]uint64{}}
+}
+
+// PeriodRecords reads a customer's valid stored records of a window in the
+// order the rater priced them (usagedb.Records does).
+type PeriodRecords interface {
+	CustomerPeriodRecords(ctx context.Context, tenant, customer string, from, to, receivedBefore time.Time) ([]schemas.UsageEvent, error)
+}
+
+// WithRecords makes the emitter emit the period lines (idle minimums and
+// commitment true-ups) of ended periods, from the records r reads.
+func (f *FixedFees) WithRecords(r PeriodRecords) *FixedFees {
+	f.records = r
+	return f
+}
+
+// WithClock makes the emitter read the business clock from now (default
+// clock.Now): tests pin it.
+func (f *FixedFees) WithClock(now func() time.Time) *FixedFees {
+	f.now = now
+	return f
 }
 
 // Run emits every interval until ctx ends.
@@ -69,6 +99,7 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 	var keys []uint64
 	var sums []uint64
 	parked := 0
+	batches := map[window]*pricing.Batch{}
 	for _, tenant := range f.src.Tenants() {
 		eng := f.engines.Engine(tenant)
 		if eng == nil {
@@ -86,6 +117,13 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 				lines, err := eng.FixedCharges(sc.ID, pid)
 				if err != nil {
 					return fmt.Errorf("fixed fees of %s/%s %s: %w", tenant, sc.ID, pid, err)
+				}
+				if pid < p.ID && f.records != nil && eng.HasPeriodLines(sc.ID, pid) {
+					period, err := f.periodLines(ctx, tenant, sc, eng, pid, now, batches)
+					if err != nil {
+						return err
+					}
+					lines = append(lines, period...)
 				}
 				for _, fl := range lines {
 					if fl.BillOn.After(today) {
@@ -125,6 +163,39 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 	return nil
 }
 
+// window is a customer's records of one period window, rated; a round reads
+// and rates each at most once, whatever number of its contracts need it.
+type window struct {
+	tenant, customer string
+	from, to         time.Time
+}
+
+// periodLines computes the period lines of an ended period of a service
+// contract from its customer's records of the period (received by now),
+// zero lines included (pricing.Engine.PeriodLines with all).
+func (f *FixedFees) periodLines(ctx context.Context, tenant string, sc *catalog.ServiceContract, eng *pricing.Engine,
+	id pricing.PeriodID, now time.Time, batches map[window]*pricing.Batch) ([]pricing.FixedLine, error) {
+	p, err := eng.Period(sc.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	w := window{tenant, sc.Customer, p.Start.In(p.Location), p.End.AddDays(1).In(p.Location)}
+	b := batches[w]
+	if b == nil {
+		evs, err := f.records.CustomerPeriodRecords(ctx, tenant, sc.Customer, w.from, w.to, now)
+		if err != nil {
+			return nil, fmt.Errorf("records of %s/%s %s: %w", tenant, sc.Customer, id, err)
+		}
+		b = eng.RatePeriod(evs)
+		batches[w] = b
+	}
+	lines, err := eng.PeriodLines(sc.ID, id, b, true)
+	if err != nil {
+		return nil, fmt.Errorf("period lines of %s/%s %s: %w", tenant, sc.ID, id, err)
+	}
+	return lines, nil
+}
+
 // message renders a fixed line for usage.rated, or, when the store could not
 // hold it (an amount of 10^28 or more: a fee amount or contract quantity
 // from before the catalogue bounded them), parks it on usage.unrated as
@@ -154,14 +225,16 @@ func (f *FixedFees) message(l *schemas.RatedLine, fl pricing.FixedLine, now time
 const fixedPrefix = "fixed:"
 
 // fixedLine renders a fixed fee as a rated line: its event id names the
-// contract, period, plan, fee and first covered day; its quantity is the
-// contract's quantity; its time is the first instant of the day it is due.
+// contract, period, plan, item (the fee; for an idle minimum fee#minimum,
+// for a true-up #commitment) and first covered day; its quantity is the
+// contract's quantity (0 for period lines); its time is the first instant of
+// the day it is due.
 func fixedLine(tenant, customer string, fl pricing.FixedLine, loc *time.Location, now time.Time) schemas.RatedLine {
-	id := fmt.Sprintf("%s%s:%s:%s:%s:%s", fixedPrefix, fl.Contract, fl.Period, fl.Plan, fl.Fee, fl.From)
-	item := fl.Contract + "/" + fl.Fee
+	id := fmt.Sprintf("%s%s:%s:%s:%s:%s", fixedPrefix, fl.Contract, fl.Period, fl.Plan, fl.Item(), fl.From)
+	item := fl.Contract + "/" + fl.Item()
 	return schemas.RatedLine{
 		LineID: schemas.LineID(tenant, id, item),
-		Event: schemas.UsageEvent{Tenant: tenant, ID: id, Customer: customer, Element: fl.Fee, Contract: fl.Contract,
+		Event: schemas.UsageEvent{Tenant: tenant, ID: id, Customer: customer, Element: fl.Item(), Contract: fl.Contract,
 			Quantity: decimal.NewFromInt(fl.Quantity), Time: fl.BillOn.In(loc).UTC(), ReceivedAt: now},
 		Item:     item,
 		Amount:   fl.Amount,

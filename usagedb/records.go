@@ -66,7 +66,10 @@ type UsageRecord struct {
 	Time       time.Time         `json:"time"`
 	ReceivedAt time.Time         `json:"received_at"`
 	Attributes map[string]string `json:"attributes,omitempty"`
-	Status     string            `json:"status"`
+	// Import names the upload the record came from (absent for records sent
+	// to the API, and for duplicates).
+	Import *schemas.ImportSource `json:"import,omitempty"`
+	Status string                `json:"status"`
 	// Generation counts the record's status changes (0: never invalidated).
 	Generation uint64 `json:"generation"`
 }
@@ -163,7 +166,7 @@ func (k RecordKey) less(o RecordKey) bool {
 
 // recordColumns are read from usage_records in this order (see scanEvent).
 const recordColumns = `event_id, customer, element, contract, quantity, event_time, event_nanos, received_at, received_nanos,
-	attribute_keys, attribute_values, accepted_partition, accepted_offset`
+	attribute_keys, attribute_values, accepted_partition, accepted_offset, import_file, import_job`
 
 // hit is one row of a search with its sorting key.
 type hit struct {
@@ -298,7 +301,7 @@ func (r *Records) duplicates(ctx context.Context, c *conditions, after *RecordKe
 		}
 	}
 	rows, err := r.conn.Query(ctx, `SELECT event_id, customer, element, contract, quantity,
-			event_time, toUInt32(0), received_at, toUInt32(0), emptyArrayString(), emptyArrayString(), raw_partition, raw_offset
+			event_time, toUInt32(0), received_at, toUInt32(0), emptyArrayString(), emptyArrayString(), raw_partition, raw_offset, '', ''
 		FROM usage_duplicates FINAL WHERE `+c.where()+` ORDER BY event_id, raw_partition, raw_offset LIMIT ?`, append(c.args, limit)...)
 	if err != nil {
 		return nil, err
@@ -351,10 +354,14 @@ func scanEvent(rows driver.Rows, ev *schemas.UsageEvent, pos *Position) error {
 	var q decimal.Decimal
 	var evNanos, recvNanos uint32
 	var keys, values []string
+	var file, job string
 	dest := []any{&ev.ID, &ev.Customer, &ev.Element, &ev.Contract, &q, &ev.Time, &evNanos, &ev.ReceivedAt, &recvNanos,
-		&keys, &values, &pos.Partition, &pos.Offset}
+		&keys, &values, &pos.Partition, &pos.Offset, &file, &job}
 	if err := rows.Scan(dest...); err != nil {
 		return err
+	}
+	if job != "" {
+		ev.Import = &schemas.ImportSource{File: file, Job: job}
 	}
 	ev.Quantity = q
 	ev.Time = time.Unix(ev.Time.Unix(), int64(evNanos)).UTC()
@@ -370,7 +377,7 @@ func scanEvent(rows driver.Rows, ev *schemas.UsageEvent, pos *Position) error {
 
 func recordView(ev *schemas.UsageEvent) UsageRecord {
 	return UsageRecord{ID: ev.ID, Customer: ev.Customer, Element: ev.Element, Contract: ev.Contract,
-		Quantity: ev.Quantity.String(), Time: ev.Time, ReceivedAt: ev.ReceivedAt, Attributes: ev.Attributes}
+		Quantity: ev.Quantity.String(), Time: ev.Time, ReceivedAt: ev.ReceivedAt, Attributes: ev.Attributes, Import: ev.Import}
 }
 
 // RecordState is what decides a stored record's status.

@@ -17,7 +17,7 @@ var columns = map[string]string{
 	"usage_duplicates": "tenant, event_id, customer, element, contract, quantity, event_time, received_at, raw_partition, raw_offset, first_partition, first_offset, first_received_at, payload_differs, detected_at",
 	"usage_unrated":    "tenant, event_id, customer, element, contract, quantity, event_time, received_at, reason_code, reason, stage, raw, unrated_at, version",
 	"usage_records": "tenant, event_id, customer, contract, element, quantity, event_time, event_nanos, received_at, received_nanos, " +
-		"attribute_keys, attribute_values, accepted_partition, accepted_offset, stored_at",
+		"attribute_keys, attribute_values, accepted_partition, accepted_offset, stored_at, import_file, import_job",
 	"usage_status": "tenant, event_id, customer, element, generation, action, status, reason, actor, requested_at, applied_at, priced",
 }
 
@@ -117,9 +117,13 @@ func AppendRecords(b driver.Batch, recs []AcceptedRecord, now time.Time) error {
 		}
 		keys, values := sortedAttributes(e.Attributes)
 		evTime, recvTime := chTime(e.Time), chTime(e.ReceivedAt)
+		var file, job string
+		if e.Import != nil {
+			file, job = e.Import.File, e.Import.Job
+		}
 		if err := b.Append(e.Tenant, e.ID, e.Customer, e.Contract, e.Element, e.Quantity,
 			evTime, uint32(evTime.Nanosecond()), recvTime, uint32(recvTime.Nanosecond()), keys, values,
-			int32(recs[i].Partition), recs[i].Offset, now); err != nil {
+			int32(recs[i].Partition), recs[i].Offset, now, file, job); err != nil {
 			return err
 		}
 	}

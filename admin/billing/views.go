@@ -17,8 +17,11 @@ type TaxView struct {
 	Subtotal    string `json:"subtotal"`
 	Discounts   string `json:"discounts"`
 	Adjustments string `json:"adjustments"`
-	Base        string `json:"base"`
-	Tax         string `json:"tax"`
+	// Rounding is the group's rounding line, when its lines are priced
+	// finer than the currency's minor unit.
+	Rounding string `json:"rounding,omitempty"`
+	Base     string `json:"base"`
+	Tax      string `json:"tax"`
 }
 
 // ReceivableView is a receivable as the API shows it; amounts are decimal
@@ -37,6 +40,7 @@ type ReceivableView struct {
 	Subtotal      string     `json:"subtotal"`
 	Discounts     string     `json:"discounts"`
 	Adjustments   string     `json:"adjustments"`
+	Rounding      string     `json:"rounding,omitempty"` // the rounding lines' sum, when there are any
 	TaxExclusive  string     `json:"tax_exclusive"`
 	TaxIncluded   string     `json:"tax_included"`
 	Total         string     `json:"total"`
@@ -47,9 +51,13 @@ type ReceivableView struct {
 	Revision      uint64     `json:"revision"`
 }
 
+// amount renders d with the currency's minor-unit digits, or exactly when it
+// is finer (a line priced at a plan's precision, rounding point receivable):
+// an amount is never rounded for display, so the lines shown sum to the
+// total shown.
 func amount(cur string, d decimal.Decimal) string {
 	c, err := money.LookupCurrency(cur)
-	if err != nil {
+	if err != nil || !d.Equal(d.Truncate(c.Places)) {
 		return d.String()
 	}
 	return c.Format(d)
@@ -64,6 +72,9 @@ func NewReceivableView(s *billingdb.Stored) ReceivableView {
 		Discounts: amount(r.Currency, r.Discounts), Adjustments: amount(r.Currency, r.Adjustments),
 		TaxExclusive: amount(r.Currency, r.TaxExclusive), TaxIncluded: amount(r.Currency, r.TaxIncluded),
 		Total: amount(r.Currency, r.Total), Taxes: []TaxView{}, Lines: s.LineCount, VoidReason: s.VoidReason, Revision: s.Revision}
+	if !r.RoundingAmount.IsZero() {
+		v.Rounding = amount(r.Currency, r.RoundingAmount)
+	}
 	if !s.IssuedAt.IsZero() {
 		t := s.IssuedAt
 		v.IssuedAt = &t
@@ -72,6 +83,9 @@ func NewReceivableView(s *billingdb.Stored) ReceivableView {
 		v.Taxes = append(v.Taxes, TaxView{Category: string(t.Category), Rate: t.Rate.String(), Inclusive: t.Inclusive,
 			Subtotal: amount(r.Currency, t.Subtotal), Discounts: amount(r.Currency, t.Discounts),
 			Adjustments: amount(r.Currency, t.Adjust), Base: amount(r.Currency, t.Base), Tax: amount(r.Currency, t.Tax)})
+		if !t.Rounding.IsZero() {
+			v.Taxes[len(v.Taxes)-1].Rounding = amount(r.Currency, t.Rounding)
+		}
 	}
 	return v
 }

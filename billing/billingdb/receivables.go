@@ -113,13 +113,19 @@ type taxJSON struct {
 	Adjust    string `json:"adjustments"`
 	Base      string `json:"base"`
 	Tax       string `json:"tax"`
+	// Rounding is the group's rounding line, when it has one (receivables
+	// stored before rounding lines have none).
+	Rounding string `json:"rounding,omitempty"`
 }
 
 func encodeTaxes(ts []billing.TaxSummary) string {
 	out := make([]taxJSON, len(ts))
 	for i, t := range ts {
 		out[i] = taxJSON{string(t.Category), t.Rate.String(), t.Inclusive, t.Subtotal.String(), t.Discounts.String(),
-			t.Adjust.String(), t.Base.String(), t.Tax.String()}
+			t.Adjust.String(), t.Base.String(), t.Tax.String(), ""}
+		if !t.Rounding.IsZero() {
+			out[i].Rounding = t.Rounding.String()
+		}
 	}
 	b, _ := json.Marshal(out)
 	return string(b)
@@ -140,6 +146,12 @@ func decodeTaxes(s string) ([]billing.TaxSummary, error) {
 			}
 		}
 		out[i].Category, out[i].Inclusive = catalog.TaxCategory(t.Category), t.Inclusive
+		out[i].Rounding = decimal.Zero
+		if t.Rounding != "" {
+			if out[i].Rounding, err = decimal.NewFromString(t.Rounding); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
 }
@@ -270,6 +282,12 @@ func scanReceivable(rows driver.Rows) (*Stored, error) {
 	var err error
 	if r.Taxes, err = decodeTaxes(taxes); err != nil {
 		return nil, fmt.Errorf("receivable %s: taxes: %w", r.ID, err)
+	}
+	// The rounding lines' sum is the groups' (taxes_json keeps it; there is
+	// no column of its own).
+	r.RoundingAmount = decimal.Zero
+	for _, t := range r.Taxes {
+		r.RoundingAmount = r.RoundingAmount.Add(t.Rounding)
 	}
 	return st, nil
 }

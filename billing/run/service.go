@@ -264,7 +264,9 @@ func (s *Service) billed(ctx context.Context, tenant string, q, before pricing.P
 					return nil, err
 				}
 				for _, l := range ls {
-					if l.Kind == billing.KindTax || l.ChargePeriod != q.String() {
+					// Tax and rounding lines are the receivable's, not a charge's: a
+					// recomputation never produces them.
+					if l.Kind == billing.KindTax || l.Kind == billing.KindRounding || l.ChargePeriod != q.String() {
 						continue
 					}
 					k := billedKey{r.BasicContract, l.Contract, l.Fee, l.Item, l.Rate, l.TaxCategory, l.TaxInclusive}

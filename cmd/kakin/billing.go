@@ -17,7 +17,6 @@ import (
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/clock"
-	"github.com/redis/go-redis/v9"
 )
 
 const billingUsage = `Usage:
@@ -86,7 +85,10 @@ func runBilling(ctx context.Context, args []string) error {
 		fmt.Printf("tenant %s numbers receivables as %s\n", *tenantID, *format)
 		return nil
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, DialTimeout: 3 * time.Second, ContextTimeoutEnabled: true})
+	rdb, err := cfg.Redis.Client()
+	if err != nil {
+		return err
+	}
 	defer rdb.Close()
 	quiet := slog.New(slog.DiscardHandler)
 	replica := catalogstore.NewReplica(conn, catalogstore.ReplicaOptions{Tenants: []string{*tenantID}, WithoutPII: true, Log: quiet})

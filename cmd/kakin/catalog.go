@@ -11,13 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
-	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -126,7 +124,11 @@ func openCatalog(ctx context.Context, cfg app.Config, tenantID string) (*catalog
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, DialTimeout: 3 * time.Second, ContextTimeoutEnabled: true})
+	rdb, err := cfg.Redis.Client()
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
 	quiet := slog.New(slog.DiscardHandler)
 	replica := catalogstore.NewReplica(conn, catalogstore.ReplicaOptions{Tenants: []string{tenantID}, WithoutPII: true, Log: quiet})
 	closeAll := func() { rdb.Close(); conn.Close() }

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/catalog/catalogstore"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/vault"
-	"github.com/redis/go-redis/v9"
 )
 
 // demoCatalogueFile is the demo tenant's price catalogue.
@@ -32,7 +30,10 @@ func bootstrapCatalog(ctx context.Context, cfg app.Config, log *slog.Logger) err
 		return err
 	}
 	defer conn.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, DialTimeout: 3 * time.Second, ContextTimeoutEnabled: true})
+	rdb, err := cfg.Redis.Client()
+	if err != nil {
+		return err
+	}
 	defer rdb.Close()
 	master, err := vault.LoadMasterKeys(cfg.Admin.MasterKeyFile)
 	if err != nil {

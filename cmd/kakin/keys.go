@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/kakin-dev/kakin/app"
 	"github.com/kakin-dev/kakin/internal/chdb"
 	"github.com/kakin-dev/kakin/internal/vault"
-	"github.com/redis/go-redis/v9"
 )
 
 const keysUsage = `Usage:
@@ -44,7 +42,10 @@ func runKeys(ctx context.Context, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, DialTimeout: 3 * time.Second})
+	rdb, err := cfg.Redis.Client()
+	if err != nil {
+		return err
+	}
 	defer rdb.Close()
 	n, err := vault.New(conn, rdb, master).Rewrap(ctx)
 	if err != nil {

@@ -32,7 +32,11 @@ func migrate(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 		specs = append(specs, stream.TopicSpec{Name: t, Partitions: k.Partitions, RetentionMS: retention,
 			ReplicationFactor: k.ReplicationFactor, MinInsyncReplicas: k.MinInsyncReplicas})
 	}
-	if err := stream.CreateTopics(ctx, k.BrokerList(), specs); err != nil {
+	conn, err := k.Conn()
+	if err != nil {
+		return err
+	}
+	if err := conn.CreateTopics(ctx, specs); err != nil {
 		return err
 	}
 	log.Info("kafka topics ready", "topics", strings.Join(schemas.Topics, ","), "partitions", k.Partitions)

@@ -394,17 +394,6 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 		}
 		return t
 	}
-	// What each contract's lines charged per period before discounts (the
-	// plan commitment's basis).
-	type cp struct {
-		contract string
-		period   pricing.PeriodID
-	}
-	used := map[cp]decimal.Decimal{}
-	for _, k := range order {
-		a := charges[k]
-		used[cp{k.Contract, k.Period}] = used[cp{k.Contract, k.Period}].Add(decimal.New(a.amount-a.discount, -a.places))
-	}
 	for _, k := range order {
 		a := charges[k]
 		st := b.States[k]
@@ -446,35 +435,23 @@ func buildRateReport(e *pricing.Engine, cat *catalog.Catalogue, in *usageInput, 
 					Amount: cur.Format(l.Amount), Discount: cur.Format(l.Discount), Currency: l.Currency})
 				t := total(totalKey{sc.Customer, p.String(), l.Currency})
 				t.fixed = t.fixed.Add(l.Amount)
-				used[cp{sc.ID, p}] = used[cp{sc.ID, p}].Add(l.Amount.Sub(l.Discount))
 			}
-			// Fee minimums of a period without usage (plans with
-			// minimum_without_usage).
-			idle, err := e.IdleMinimums(sc.ID, p, func(fee string) bool {
-				for k, st := range b.States {
-					if k.Contract == sc.ID && k.Fee == fee && k.Period == p && !st.Empty() {
-						return true
-					}
-				}
-				return false
-			})
+			// The period's own lines: fee minimums of a period without
+			// usage (plans with minimum_without_usage) and the plan's
+			// commitment true-up — the lines the stream's emitter and the
+			// receivable batch compute (pricing.Engine.PeriodLines).
+			period, err := e.PeriodLines(sc.ID, p, b, false)
 			if err != nil {
 				continue
 			}
-			for _, l := range idle {
+			for _, l := range period {
 				cur, _ := money.LookupCurrency(l.Currency)
-				rep.Fixed = append(rep.Fixed, fixedRow{Customer: sc.Customer, Period: p.String(), Contract: l.Contract, Fee: l.Fee + " (minimum)",
+				fee := l.Fee + " (minimum)"
+				if l.TrueUp {
+					fee = "(commitment true-up)"
+				}
+				rep.Fixed = append(rep.Fixed, fixedRow{Customer: sc.Customer, Period: p.String(), Contract: l.Contract, Fee: fee,
 					From: l.From.String(), To: l.To.String(), BillOn: l.BillOn.String(), Quantity: l.Quantity,
-					Amount: cur.Format(l.Amount), Discount: cur.Format(l.Discount), Currency: l.Currency})
-				t := total(totalKey{sc.Customer, p.String(), l.Currency})
-				t.fixed = t.fixed.Add(l.Amount)
-				used[cp{sc.ID, p}] = used[cp{sc.ID, p}].Add(l.Amount.Sub(l.Discount))
-			}
-			// The plan's commitment true-up.
-			if l, err := e.TrueUp(sc.ID, p, used[cp{sc.ID, p}]); err == nil && l != nil {
-				cur, _ := money.LookupCurrency(l.Currency)
-				rep.Fixed = append(rep.Fixed, fixedRow{Customer: sc.Customer, Period: p.String(), Contract: l.Contract, Fee: "(commitment true-up)",
-					From: l.From.String(), To: l.To.String(), BillOn: l.BillOn.String(),
 					Amount: cur.Format(l.Amount), Discount: cur.Format(l.Discount), Currency: l.Currency})
 				t := total(totalKey{sc.Customer, p.String(), l.Currency})
 				t.fixed = t.fixed.Add(l.Amount)

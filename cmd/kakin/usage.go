@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -173,7 +174,9 @@ func runUsageSend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	bar := newProgressBar(status, filepath.Base(file), st.Size())
 	body := &countingReader{r: bufio.NewReaderSize(f, 256<<10), n: &bar.sent}
 	stopBar := bar.start()
-	resp, err := c.do(ctx, http.MethodPost, "/v1/usage/imports?mode="+mode, body, st.Size(), map[string]string{"Content-Type": contentType})
+	resp, err := c.do(ctx, http.MethodPost, "/v1/usage/imports?mode="+mode, body, st.Size(), map[string]string{"Content-Type": contentType,
+		// The file's name travels with its records (usage_records.import_file).
+		"Content-Disposition": mime.FormatMediaType("attachment", map[string]string{"filename": filepath.Base(file)})})
 	stopBar()
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)

@@ -7,6 +7,7 @@ package compose
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/kakin-dev/kakin/app"
 )
 
 func load(t *testing.T) *types.Project {
@@ -91,6 +93,7 @@ func TestComposeLoads(t *testing.T) {
 				t.Errorf("%s: %s not set", name, env)
 			}
 		}
+		checkKafkaEnv(t, name, s.Environment)
 		if !mounts(s, "kakin-keys", "/run/kakin-keys") {
 			t.Errorf("%s: the keys volume is not mounted at /run/kakin-keys", name)
 		}
@@ -161,5 +164,26 @@ func TestComposeRejectsATypo(t *testing.T) {
 	}
 	if _, err := opts.LoadProject(context.Background()); err == nil || !strings.Contains(err.Error(), "comand") {
 		t.Fatalf("a misspelt key loaded: %v", err)
+	}
+}
+
+// checkKafkaEnv parses a service's KAKIN_* environment (as loaded, the
+// defaults of the file's variables) the way kakin does and validates its
+// Kafka section: the TLS and SASL settings the file passes through must be
+// ones a process starts with.
+func checkKafkaEnv(t *testing.T, name string, env types.MappingWithEquals) {
+	t.Helper()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var cfg app.Config
+	cfg.RegisterFlags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := env[app.EnvName(f.Name)]; v != nil && strings.HasPrefix(f.Name, "kafka-") {
+			if err := fs.Set(f.Name, *v); err != nil {
+				t.Errorf("%s: %s=%q: %v", name, app.EnvName(f.Name), *v, err)
+			}
+		}
+	})
+	if err := cfg.Kafka.Validate(); err != nil {
+		t.Errorf("%s: kafka settings: %v", name, err)
 	}
 }

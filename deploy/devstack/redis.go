@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -212,6 +213,25 @@ func (r *Redis) Kill() error {
 	}
 	if err := r.proc.kill(); err != nil {
 		return fmt.Errorf("kill redis: %w", err)
+	}
+	return nil
+}
+
+// Pause stops the server (SIGSTOP) without ending it: it answers nothing
+// (clients, its primary, Sentinels) until Resume. For fault tests.
+func (r *Redis) Pause() error { return r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() error { return r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil || r.proc.exited() {
+		return errors.New("redis: not running")
+	}
+	if err := r.proc.signalGroup(sig); err != nil {
+		return fmt.Errorf("redis: %v: %w", sig, err)
 	}
 	return nil
 }

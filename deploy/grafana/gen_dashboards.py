@@ -125,6 +125,8 @@ dash("kakin-clickhouse","Kakin / ClickHouse inserts","The aggregator's inserts p
   panel("Rows per second", [(f'sum by (outcome) (rate(kakin_stage_records_total{{stage="aggregator"}}[{R}]))',"{{outcome}}")],unit="ops",w=12),
   panel("Insert errors", [(f'sum(rate(kakin_stage_errors_total{{stage="aggregator",kind="clickhouse"}}[{R}]))',"clickhouse")],unit="ops",w=12),
   panel("Catalogue writes", [(f'sum by (outcome) (rate(kakin_catalog_writes_total[{R}]))',"{{outcome}}"),(q(0.99,"kakin_catalog_write_seconds","instance"),"p99 s {{instance}}")],w=12),
+  panel("Replica delay (cluster only)", [('max by (replica) (kakin_clickhouse_replica_delay_seconds)',"delay {{replica}}"),('max by (replica) (kakin_clickhouse_replica_up) == 0',"not answering {{replica}}")],unit="s",w=24,
+     desc="With --clickhouse-cluster: how far each server is behind its replicas (system.replicas absolute_delay, the largest over Kakin's tables); a server no process reaches shows as not answering. Alerts: KakinClickHouseReplicaDelay (> 5 min for 10 min), KakinClickHouseReplicaDown. Empty on a single server."),
  ])
 
 # 7. API and 429s

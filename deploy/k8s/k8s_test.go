@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kakin-dev/kakin/app"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -170,6 +171,9 @@ func TestOverlays(t *testing.T) {
 					t.Errorf("production: ingest's import spool is not the shared claim: %+v", v)
 				} else if _, ok := r.pvcs[v.PersistentVolumeClaim.ClaimName]; !ok {
 					t.Errorf("production: claim %s not in the manifests", v.PersistentVolumeClaim.ClaimName)
+				}
+				if cm := r.configMaps["kakin-config"]; cm == nil || cm.Data["KAKIN_KAFKA_TLS"] != "true" || cm.Data["KAKIN_KAFKA_SASL_MECHANISM"] == "" {
+					t.Errorf("production: Kafka without TLS and SASL")
 				}
 				for _, c := range consumers {
 					if d := r.deployments["kakin-"+c]; d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
@@ -349,15 +353,35 @@ func checkEnv(t *testing.T, r *rendered, what string, c corev1.Container) {
 			t.Errorf("%s: %s is not a Kakin setting", what, k)
 		}
 	}
-	pw := false
+	pw, kafkaPW := false, false
 	for _, e := range c.Env {
 		if e.Name == "KAKIN_CLICKHOUSE_PASSWORD" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
 			hasSecretRef(r, e.ValueFrom.SecretKeyRef.Name, "kakin-clickhouse") {
 			pw = true
 		}
+		if e.Name == "KAKIN_KAFKA_SASL_PASSWORD" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
+			e.ValueFrom.SecretKeyRef.Name == "kakin-kafka" && e.ValueFrom.SecretKeyRef.Key == "password" {
+			kafkaPW = true
+		}
 	}
 	if !pw {
 		t.Errorf("%s: KAKIN_CLICKHOUSE_PASSWORD does not come from the kakin-clickhouse Secret", what)
+	}
+	if !kafkaPW {
+		t.Errorf("%s: KAKIN_KAFKA_SASL_PASSWORD does not come from the kakin-kafka Secret", what)
+	}
+	if _, plain := env["KAKIN_KAFKA_SASL_PASSWORD"]; plain {
+		t.Errorf("%s: the Kafka SASL password is in a ConfigMap, not a Secret", what)
+	}
+	// The settings must be ones kakin validates: a SASL mechanism with
+	// its user (the password is the Secret's).
+	k := app.KafkaConfig{Brokers: env["KAKIN_KAFKA_BROKERS"], SASLMechanism: env["KAKIN_KAFKA_SASL_MECHANISM"],
+		SASLUsername: env["KAKIN_KAFKA_SASL_USERNAME"]}
+	if k.SASLMechanism != "" {
+		k.SASLPassword = "from-the-secret"
+	}
+	if err := k.Validate(); err != nil {
+		t.Errorf("%s: kafka settings: %v", what, err)
 	}
 }
 

@@ -169,7 +169,8 @@ func (im *Importer) Run(ctx context.Context, run *jobs.Run) (jobs.Outcome, error
 	}
 	defer f.Close()
 	w := &work{im: im, run: run, f: f, p: p, cp: cp, counts: j.Counts, tenant: j.Tenant,
-		principal: auth.Principal{Tenant: j.Tenant, ClientID: cp.Client, Limits: cp.Limits}}
+		principal: auth.Principal{Tenant: j.Tenant, ClientID: cp.Client, Limits: cp.Limits},
+		source:    &schemas.ImportSource{File: p.Filename, Job: j.ID}}
 	if p.Format == FormatCSV {
 		if err := w.readHeader(); err != nil {
 			return failed(err.Error()), nil
@@ -204,6 +205,9 @@ type work struct {
 	counts    jobs.Counts
 	tenant    string
 	principal auth.Principal
+	// source is stamped on every record published: the upload's file name
+	// and the job id (one value, shared read-only by the records).
+	source *schemas.ImportSource
 
 	cols       csvColumns
 	dataOffset int64 // where the records start (after a CSV header)
@@ -239,6 +243,9 @@ func (w *work) parse(line []byte) (schemas.UsageEvent, string, []httpapi.FieldEr
 	p := recordParser{format: w.p.Format, cols: w.cols, row: w.row, tenant: w.tenant, now: w.p.ReceivedAt, lim: w.im.c.Limits}
 	ev, id, errs := p.parse(line)
 	w.row = p.row
+	if len(errs) == 0 {
+		ev.Import = w.source
+	}
 	return ev, id, errs
 }
 

@@ -299,6 +299,11 @@ func TestPartialImportPublishesValidRecordsAndReportsTheRest(t *testing.T) {
 		if len(errs) > 0 {
 			t.Fatalf("published record %s is not valid for POST /v1/usage: %v", ev.ID, errs)
 		}
+		// Every record names its import job (the bare body has no file name).
+		if ev.Import == nil || ev.Import.Job != a.Job.ID || ev.Import.File != "" {
+			t.Errorf("message %s: import %+v, want job %s and no file", ev.ID, ev.Import, a.Job.ID)
+		}
+		want.Import = &schemas.ImportSource{Job: a.Job.ID}
 		if tenant, id, sum, ok := schemas.ParseRawHeaders(m.Headers); !ok || tenant != ten || id != ev.ID || sum != schemas.PayloadHash(&want) {
 			t.Errorf("message %s: claim headers %q %q %x %v, want those of the record", ev.ID, tenant, id, sum, ok)
 		}
@@ -386,8 +391,50 @@ func TestAtomicImportOfValidRecordsPublishesThemAll(t *testing.T) {
 	if p.Mode != ModeAtomic || p.Format != FormatNDJSON || p.Filename != "usage.ndjson" {
 		t.Errorf("params %+v", p)
 	}
-	if msgs := rawMessages(t, ten); len(msgs) != 50 {
+	msgs := rawMessages(t, ten)
+	if len(msgs) != 50 {
 		t.Errorf("usage.raw holds %d records, want 50", len(msgs))
+	}
+	for _, m := range msgs {
+		var ev schemas.UsageEvent
+		if err := json.Unmarshal(m.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if want := (schemas.ImportSource{File: "usage.ndjson", Job: a.Job.ID}); ev.Import == nil || *ev.Import != want {
+			t.Fatalf("record %s: import %+v, want %+v", ev.ID, ev.Import, want)
+		}
+	}
+}
+
+// TestBareUploadNamesItsFileInContentDisposition: a bare CSV body names its
+// file as a multipart part does, and each published record carries that name
+// and the job id (issue 19 item 9: rating groups by upload file).
+func TestBareUploadNamesItsFileInContentDisposition(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ten := newTenant("bare-name")
+	csv := "id,customer,element,quantity,time\nn-1,c1,api_calls,1," + recent() + "\nn-2,c2,api_calls,2," + recent() + "\n"
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/usage/imports", strings.NewReader(csv))
+	req.Header.Set("Content-Type", "text/csv")
+	req.Header.Set("Content-Disposition", `attachment; filename="dir/March usage.csv"`)
+	a := f.accepted(f.do(req, ten))
+	v := f.wait(ten, a.Job.ID)
+	var p Params
+	_ = json.Unmarshal(v.Params, &p)
+	if v.Status != jobs.StatusCompleted || v.Accepted != 2 || p.Filename != "March usage.csv" {
+		t.Fatalf("job %+v params %+v", v, p)
+	}
+	msgs := rawMessages(t, ten)
+	if len(msgs) != 2 {
+		t.Fatalf("usage.raw holds %d records, want 2", len(msgs))
+	}
+	for _, m := range msgs {
+		var ev schemas.UsageEvent
+		if err := json.Unmarshal(m.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if want := (schemas.ImportSource{File: "March usage.csv", Job: a.Job.ID}); ev.Import == nil || *ev.Import != want {
+			t.Errorf("record %s: import %+v, want %+v", ev.ID, ev.Import, want)
+		}
 	}
 }
 

@@ -75,6 +75,33 @@ func formatOf(mediaType, filename string) string {
 	return ""
 }
 
+// bodyFilename is the file name a bare-body upload gives in its
+// Content-Disposition header (`attachment; filename="usage.csv"`, the form a
+// multipart part names its file with, RFC 7578 §4.2); "" without one.
+func bodyFilename(header string) string {
+	if header == "" {
+		return ""
+	}
+	_, ps, err := mime.ParseMediaType(header)
+	if err != nil {
+		return ""
+	}
+	return cleanFilename(ps["filename"])
+}
+
+// cleanFilename keeps the last element of a client's file name (never a
+// path), and nothing for an empty or overlong one.
+func cleanFilename(name string) string {
+	if name == "" {
+		return ""
+	}
+	name = filepath.Base(name)
+	if len(name) > 255 || name == "." || name == "/" {
+		return ""
+	}
+	return name
+}
+
 func validMode(m string) bool { return m == ModePartial || m == ModeAtomic }
 
 // ServeHTTP spools the upload, checks its header, creates the job and
@@ -130,6 +157,7 @@ func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"send text/csv, application/x-ndjson, or multipart/form-data with the file in field \"file\"")
 			return
 		}
+		params.Filename = bodyFilename(r.Header.Get("Content-Disposition"))
 		spooled, err = u.spool(body, ten, id, params.Format)
 	}
 	if spooled != nil {
@@ -232,10 +260,7 @@ func (u *Uploads) readMultipart(mr *multipart.Reader, ten, id string, params Par
 				return nil, params, badUpload{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
 					detail: "the file must be CSV (text/csv or *.csv) or NDJSON (application/x-ndjson or *.ndjson); or name it with the form field format"}
 			}
-			params.Filename = filepath.Base(part.FileName())
-			if len(params.Filename) > 255 || params.Filename == "." {
-				params.Filename = ""
-			}
+			params.Filename = cleanFilename(part.FileName())
 			spooled, err = u.spool(part, ten, id, params.Format)
 			if err != nil {
 				return spooled, params, err

@@ -22,8 +22,13 @@ type BatchHandler func(ctx context.Context, msgs []kafka.Message) error
 
 // ConsumerConfig configures one stage's consumer-group loop.
 type ConsumerConfig struct {
-	Stage          string // metric label and log attribute
-	Brokers        []string
+	Stage   string // metric label and log attribute
+	Brokers []string
+	// Dialer and Transport are the process's Conn's (TLS, SASL): the
+	// reader dials through Dialer, the lag and outage probes through both.
+	// Nil: plaintext without SASL.
+	Dialer         *kafka.Dialer
+	Transport      *kafka.Transport
 	Group          string
 	Topics         []string
 	MaxBatch       int           // records per batch at most
@@ -155,6 +160,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle BatchHandler) error
 	}
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
+		Dialer:            cfg.conn().dialer(),
 		GroupID:           cfg.Group,
 		GroupTopics:       cfg.Topics,
 		StartOffset:       kafka.FirstOffset,
@@ -343,7 +349,7 @@ func (f *fetcher) first(ctx context.Context, idle bool) (kafka.Message, bool) {
 	case ctx.Err() != nil:
 		return kafka.Message{}, false
 	case f.blocked && fctx.Err() != nil: // the probe deadline, not a fetch error
-		if perr := Ping(ctx, f.cfg.Brokers); perr != nil {
+		if perr := f.cfg.conn().Ping(ctx); perr != nil {
 			f.failed(perr)
 			return kafka.Message{}, false
 		}
@@ -430,6 +436,11 @@ func handleWithRetry(stop context.Context, cfg ConsumerConfig, log *slog.Logger,
 	}
 }
 
+// conn is the Conn the consumer's clients use.
+func (c *ConsumerConfig) conn() Conn {
+	return Conn{Brokers: c.Brokers, Dialer: c.Dialer, Transport: c.Transport}
+}
+
 func (c *ConsumerConfig) observeError(kind string) {
 	if c.Metrics != nil {
 		c.Metrics.Errors.WithLabelValues(c.Stage, kind).Inc()
@@ -440,7 +451,7 @@ func (c *ConsumerConfig) observeError(kind string) {
 // all partitions of its topics) every few seconds. It asks the broker rather
 // than the reader, so the figure is the whole group's, not one member's.
 func watchLag(ctx context.Context, cfg ConsumerConfig) {
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second}
+	client := cfg.conn().Client(5 * time.Second)
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {

@@ -9,13 +9,21 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// NewWriter returns a writer that produces synchronously with acks=all. Topic
-// may be empty, in which case every message names its own topic. The batch
-// settings follow the measurements in STACK.md: kafka-go's defaults (1 s batch
-// timeout) would make every synchronous call take a second.
+// NewWriter returns a writer to brokers in plaintext (Conn.Writer of Plain).
 func NewWriter(brokers []string, topic string) *kafka.Writer {
+	return Plain(brokers).Writer(topic)
+}
+
+// Writer returns a writer over c's Transport that produces synchronously
+// with acks=all. Topic may be empty, in which case every message names its
+// own topic. The batch settings follow the measurements in STACK.md:
+// kafka-go's defaults (1 s batch timeout) would make every synchronous call
+// take a second. Closing the writer leaves c's Transport open for the
+// process's other clients.
+func (c Conn) Writer(topic string) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:                   kafka.TCP(brokers...),
+		Addr:                   kafka.TCP(c.Brokers...),
+		Transport:              c.transport(),
 		Topic:                  topic,
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
@@ -46,10 +54,16 @@ type TopicSpec struct {
 	MinInsyncReplicas int
 }
 
+// CreateTopics creates the topics that do not exist yet on brokers in
+// plaintext (Conn.CreateTopics of Plain).
+func CreateTopics(ctx context.Context, brokers []string, specs []TopicSpec) error {
+	return Plain(brokers).CreateTopics(ctx, specs)
+}
+
 // CreateTopics creates the topics that do not exist yet. Existing topics are
 // left as they are, so it is safe to run on every start.
-func CreateTopics(ctx context.Context, brokers []string, specs []TopicSpec) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func (c Conn) CreateTopics(ctx context.Context, specs []TopicSpec) error {
+	client := c.Client(10 * time.Second)
 	req := &kafka.CreateTopicsRequest{}
 	for _, s := range specs {
 		tc := kafka.TopicConfig{
@@ -68,6 +82,11 @@ func CreateTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 	}
 	resp, err := client.CreateTopics(ctx, req)
 	if err != nil {
+		// The transport reports a refused TLS handshake or SASL exchange
+		// as a broker not available: a ping says what failed.
+		if perr := c.Ping(ctx); perr != nil {
+			return fmt.Errorf("create topics: %w", perr)
+		}
 		return fmt.Errorf("create topics: %w", err)
 	}
 	for topic, err := range resp.Errors {
@@ -82,12 +101,19 @@ func CreateTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 // context allows longer.
 const PingTimeout = 2 * time.Second
 
-// Ping checks that a broker answers now: it dials each broker in turn over a
-// fresh connection and sends an ApiVersions request, until one answers,
-// within PingTimeout (or ctx's earlier deadline). It never answers from a
+// Ping checks that one of brokers answers in plaintext (Conn.Ping of
+// Plain).
+func Ping(ctx context.Context, brokers []string) error {
+	return Plain(brokers).Ping(ctx)
+}
+
+// Ping checks that a broker answers now, over c's Dialer (TLS and SASL
+// included): it dials each broker in turn over a fresh connection and sends
+// a metadata request of no topics, until one answers, within PingTimeout (or ctx's earlier deadline). It never answers from a
 // cache: kafka.Client's default transport answers metadata requests from
 // its cache (up to 6 s old), which reported a stopped broker as fine.
-func Ping(ctx context.Context, brokers []string) error {
+func (c Conn) Ping(ctx context.Context) error {
+	brokers := c.Brokers
 	if len(brokers) == 0 {
 		return errors.New("kafka unreachable: no brokers configured")
 	}
@@ -95,7 +121,7 @@ func Ping(ctx context.Context, brokers []string) error {
 	defer cancel()
 	errs := make([]error, 0, len(brokers))
 	for _, addr := range brokers {
-		err := pingBroker(ctx, addr)
+		err := pingBroker(ctx, c.dialer(), addr)
 		if err == nil {
 			return nil
 		}
@@ -107,11 +133,12 @@ func Ping(ctx context.Context, brokers []string) error {
 	return fmt.Errorf("kafka unreachable: %w", errors.Join(errs...))
 }
 
-// pingBroker sends one ApiVersions request to addr over a new connection.
-func pingBroker(ctx context.Context, addr string) error {
-	conn, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", addr)
+// pingBroker sends one metadata request to addr over a new connection
+// dialled by d (with its TLS handshake and SASL exchange).
+func pingBroker(ctx context.Context, d *kafka.Dialer, addr string) error {
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("%s: %w", addr, err)
+		return fmt.Errorf("%s: %w", addr, describeAuth(err))
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -123,11 +150,13 @@ func pingBroker(ctx context.Context, addr string) error {
 	// when ctx ends before the deadline (a cancelled readiness probe).
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if _, err := conn.ApiVersions(); err != nil {
+	// A metadata request of no topics: unlike ApiVersions, a broker that
+	// requires SASL answers it only on an authenticated connection.
+	if _, err := conn.Brokers(); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: api versions: %w (%w)", addr, ctx.Err(), err)
+			return fmt.Errorf("%s: metadata: %w (%w)", addr, ctx.Err(), err)
 		}
-		return fmt.Errorf("%s: api versions: %w", addr, err)
+		return fmt.Errorf("%s: metadata: %w", addr, err)
 	}
 	return nil
 }

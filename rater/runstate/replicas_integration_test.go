@@ -33,6 +33,23 @@ func TestSaveFailsWithoutReplicas(t *testing.T) {
 	}
 }
 
+// A save of nothing waits for the replicas too: the caller's Load may have
+// read a save whose WAIT failed (on the primary, on no replica yet), and the
+// batch it then acknowledges counts on that state. Without a replica, it
+// fails; a store that waits for none saves nothing and succeeds.
+func TestEmptySaveWaitsForReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Redis")
+	}
+	ctx := context.Background()
+	if err := New(rdb, time.Hour).WithReplicaWait(1, 50*time.Millisecond).Save(ctx, nil, nil); err == nil {
+		t.Error("an empty save waited for a replica that does not exist and succeeded")
+	}
+	if err := New(rdb, time.Hour).Save(ctx, nil, nil); err != nil {
+		t.Errorf("an empty save without a replica wait: %v", err)
+	}
+}
+
 // Saves with WithReplicaWait(1) under load through a Sentinel failover
 // client; the primary is SIGKILLed. Every save that returned nil is on the
 // promoted primary; a failed save is retried as the rater does (Load, skip

@@ -261,11 +261,23 @@ return 0
 // still entry.Version (as Load returned it). If one is not, it writes
 // nothing and returns an error wrapping ErrFenced. On success the entries'
 // Version fields are advanced, so the caller may save them again.
+//
+// With WithReplicaWait, a save of nothing still waits until the replicas
+// have every write before it (waitReplicated): what the caller loaded may
+// be a save whose wait failed — on the primary, on no replica yet — and
+// the caller is about to acknowledge work that counts on it (a batch
+// retried after such a failure finds its records applied and saves
+// nothing). Without the wait, a failover to such a replica would lose that
+// state after the batch was committed, and later records would be priced
+// from the state before it.
 func (s *Store) Save(ctx context.Context, keys []Key, entries []Entry) error {
 	if len(keys) != len(entries) {
 		return errors.New("save running state: keys and entries differ in number")
 	}
 	if len(keys) == 0 {
+		if err := s.waitReplicated(ctx); err != nil {
+			return fmt.Errorf("save running state: %w", err)
+		}
 		return nil
 	}
 	rk := make([]string, len(keys))
@@ -293,6 +305,37 @@ func (s *Store) Save(ctx context.Context, keys []Key, entries []Entry) error {
 	}
 	for i := range entries {
 		entries[i].Version++
+	}
+	return nil
+}
+
+// replicatedKey is what waitReplicated writes: a write of the connection
+// is what Redis's WAIT counts from.
+const replicatedKey = "rs:replicated"
+
+// waitReplicated, with WithReplicaWait, writes replicatedKey and waits
+// (WAIT, on the same connection) until s.replicas replicas have it, and so
+// every write the primary made before it: replication is one ordered
+// stream. Without a replica wait it does nothing.
+func (s *Store) waitReplicated(ctx context.Context) error {
+	if s.replicas <= 0 {
+		return nil
+	}
+	var wait *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, replicatedKey, "1", time.Hour)
+		wait = p.Do(ctx, "WAIT", s.replicas, s.replicaTimeout.Milliseconds())
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for %d replicas: %w", s.replicas, err)
+	}
+	got, err := wait.Int()
+	if err != nil {
+		return fmt.Errorf("wait for %d replicas: %w", s.replicas, err)
+	}
+	if got < s.replicas {
+		return fmt.Errorf("%d of %d replicas have the primary's writes within %v", got, s.replicas, s.replicaTimeout)
 	}
 	return nil
 }

@@ -530,6 +530,8 @@ func TestServerTypesMatchTheDocument(t *testing.T) {
 		{"UsageRecordPage", usage.UsageRecordPage{Records: []usagedb.UsageRecord{
 			{ID: "e-1", Customer: "c", Element: "x", Contract: "k", Quantity: "1.5", Time: at, ReceivedAt: at,
 				Attributes: map[string]string{"region": "jp"}, Status: usagedb.StatusInvalid, Generation: 1},
+			{ID: "e-2", Customer: "c", Element: "x", Quantity: "2", Time: at, ReceivedAt: at,
+				Import: &schemas.ImportSource{File: "usage.csv", Job: "j-1"}, Status: usagedb.StatusRated},
 			{ID: "e-1", Customer: "c", Element: "x", Quantity: "1.5", Time: at, ReceivedAt: at, Status: usagedb.StatusDuplicate}},
 			NextPage: "abc.def"}},
 		{"UsageRecordPage", usage.UsageRecordPage{Records: []usagedb.UsageRecord{}}},
