@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	adminbilling "github.com/kakin-dev/kakin/admin/billing"
@@ -16,13 +17,14 @@ import (
 	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 )
 
 // mountBilling mounts the receivable routes of the admin role, registers
 // the billing-run job kind on the process's job runner and runs the
 // automatic billing runs (run.Auto).
 func (a *App) mountBilling() {
-	svc := NewBillingService(a.ch, a.rdb, a.replica, a.log, a.reg)
+	svc := NewBillingService(a.ch, a.rdb, a.replica, a.log, a.reg, BillingWatermark(a.cfg))
 	r := a.api
 	for _, rt := range adminbilling.New(billingdb.New(a.ch), svc, a.jobStore, a.runner.Wake, r.pages, a.log).
 		WithMembers(groupMembers(a.replica)).Routes() {
@@ -33,15 +35,26 @@ func (a *App) mountBilling() {
 		}
 	}
 	a.runner.Register(run.Kind, run.NewJob(svc))
-	a.group.Go("billing-auto-runs", run.NewAuto(svc, run.AutoOptions{Jobs: a.jobStore, Wake: a.runner.Wake, Tenants: a.replica.Tenants}).Loop)
+	a.runner.Register(run.CloseKind, run.NewCloseJob(svc))
+	a.group.Go("billing-auto-runs", run.NewAuto(svc, run.AutoOptions{Jobs: a.jobStore, Wake: a.runner.Wake, Tenants: a.replica.Tenants,
+		Grace: tenants.NewStore(a.ch).BillingGrace}).Loop)
 }
 
 // NewBillingService is the rating batch over conn and rdb with the
-// catalogues of replica: the admin role's and `kakin billing`'s.
-func NewBillingService(conn driver.Conn, rdb *redis.Client, replica *catalogstore.Replica, log *slog.Logger, reg prometheus.Registerer) *run.Service {
+// catalogues of replica: the admin role's and `kakin billing`'s. wm, when
+// not nil, is the pipeline every run and close waits for.
+func NewBillingService(conn driver.Conn, rdb *redis.Client, replica *catalogstore.Replica, log *slog.Logger, reg prometheus.Registerer,
+	wm *run.Watermark) *run.Service {
 	return run.New(run.Options{Store: billingdb.New(conn), Records: usagedb.NewRecords(conn), Catalogues: replica,
 		Periods: corrections.NewPeriods(conn), Redis: rdb, Log: log, Registerer: reg,
-		MaxLines: detailLineLimit(tenants.NewStore(conn)), Members: groupMembers(replica)})
+		MaxLines: detailLineLimit(tenants.NewStore(conn)), Members: groupMembers(replica), Watermark: wm})
+}
+
+// BillingWatermark is the wait of billing runs and closes for the
+// pipeline's consumer groups (run.PipelineSteps) on cfg's brokers.
+func BillingWatermark(cfg Config) *run.Watermark {
+	return &run.Watermark{Client: &kafka.Client{Addr: kafka.TCP(cfg.Kafka.BrokerList()...), Timeout: 10 * time.Second},
+		Timeout: cfg.Admin.BillingWatermarkTimeout}
 }
 
 // groupMembers resolves a customer group from the catalogue replica.

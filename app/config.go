@@ -490,10 +490,16 @@ func (c *RaterConfig) Validate() error {
 type AdminConfig struct {
 	MasterKeyFile string
 	ReportDir     string
+	// BillingWatermarkTimeout bounds how long a billing run or close waits
+	// for the pipeline's stages to commit what their topics held when it
+	// started.
+	BillingWatermarkTimeout time.Duration
 }
 
-// RegisterFlags registers --master-key-file and --report-dir.
+// RegisterFlags registers --master-key-file, --report-dir and
+// --billing-watermark-timeout.
 func (c *AdminConfig) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.BillingWatermarkTimeout, "billing-watermark-timeout", 10*time.Minute, "how long a billing run or close waits for the dedupe, rater and aggregator consumer groups to commit the end offsets of their topics pinned at its start before it fails naming the group and partition behind")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", ".run/master-key", "master keys that wrap each tenant's data key for customers' personal fields, one `kid base64url-secret` (32 bytes) per line; the first wraps, all unwrap")
 	fs.StringVar(&c.ReportDir, "report-dir", "", "directory usage report files are kept in until the report is deleted (empty: kakin-reports in the system temp dir); every process of the admin role must see the same one")
 }
@@ -506,8 +512,12 @@ func (c *AdminConfig) ReportsDir() string {
 	return filepath.Join(os.TempDir(), "kakin-reports")
 }
 
-// Validate refuses an empty master key file name.
+// Validate refuses an empty master key file name and a watermark timeout
+// that is not positive.
 func (c *AdminConfig) Validate() error {
+	if c.BillingWatermarkTimeout <= 0 {
+		return fmt.Errorf("--billing-watermark-timeout must be positive, got %v", c.BillingWatermarkTimeout)
+	}
 	if c.MasterKeyFile == "" {
 		return errors.New("--master-key-file is empty: customers' personal fields need a master key file")
 	}

@@ -202,7 +202,7 @@ func TestAPIPlatform(t *testing.T) {
 				continue
 			}
 			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "jobId": acmeJob, "usageId": "a1", "id": "x", "code": "x", "customerId": "x", "n": "0",
-				"runId": acmeJob, "receivableId": "x", "period": "2026-11", "reportId": acmeReport.ID})
+				"runId": acmeJob, "closeId": acmeJob, "receivableId": "x", "period": "2026-11", "reportId": acmeReport.ID})
 			var body []byte
 			if rt.HasBody {
 				body = []byte(`{"name":"x","scopes":["usage:read"]}`)
@@ -244,7 +244,7 @@ func TestAPIPlatform(t *testing.T) {
 				id = "acme-c1"
 			}
 			path := rt.Expand(map[string]string{"clientId": acmeAdmin.id, "id": id, "code": id, "customerId": "acme-c1", "n": "0", "jobId": acmeJob, "usageId": "a1",
-				"runId": acmeJob, "receivableId": "rcv_202611_00000000000000000000000000000000", "period": "2026-11", "reportId": acmeReport.ID})
+				"runId": acmeJob, "closeId": acmeJob, "receivableId": "rcv_202611_00000000000000000000000000000000", "period": "2026-11", "reportId": acmeReport.ID})
 			var body []byte
 			headers := []string{}
 			switch rt.OperationID {

@@ -41,20 +41,25 @@ type Tenant struct {
 	// duplicate detection, and how old an event ingest accepts. Zero: the
 	// process default (--dedupe-window).
 	DedupeWindow time.Duration `json:"-"` // in JSON: dedupeWindowSeconds
+	// BillingGrace is how long after a basic contract's billing period
+	// ended its automatic billing run starts. Zero: the default (1 day,
+	// billing/run.DefaultGrace).
+	BillingGrace time.Duration `json:"-"` // in JSON: billingGraceSeconds
 	CreatedAt    time.Time     `json:"createdAt"`
 	UpdatedAt    time.Time     `json:"updatedAt"`
 	UpdatedBy    string        `json:"updatedBy"`
 	Version      uint64        `json:"version"`
 }
 
-// MarshalJSON renders the dedupe window in seconds (dedupeWindowSeconds,
-// omitted when it is the default).
+// MarshalJSON renders the dedupe window and the billing grace in seconds
+// (dedupeWindowSeconds, billingGraceSeconds; omitted when the default).
 func (t Tenant) MarshalJSON() ([]byte, error) {
 	type plain Tenant
 	return json.Marshal(struct {
 		plain
 		DedupeWindowSeconds int64 `json:"dedupeWindowSeconds,omitempty"`
-	}{plain(t), int64(t.DedupeWindow / time.Second)})
+		BillingGraceSeconds int64 `json:"billingGraceSeconds,omitempty"`
+	}{plain(t), int64(t.DedupeWindow / time.Second), int64(t.BillingGrace / time.Second)})
 }
 
 // Store is the system of record for tenants, in ClickHouse, and the audit
@@ -81,7 +86,7 @@ func NewStore(conn driver.Conn) *Store {
 }
 
 const tenantCols = "tenant, name, ingest_events_per_second, ingest_requests_per_second, admin_requests_per_minute, " +
-	"dedupe_window_seconds, created_at, updated_at, updated_by, deleted, version"
+	"dedupe_window_seconds, billing_grace_seconds, created_at, updated_at, updated_by, deleted, version"
 
 // wrap adds op to err and maps ClickHouse's "table/database does not exist"
 // to ErrNotMigrated.
@@ -240,6 +245,48 @@ func (s *Store) SetTenantDedupeWindow(ctx context.Context, id string, window tim
 	return t, nil
 }
 
+// MaxBillingGrace bounds a tenant's billing grace.
+const MaxBillingGrace = 60 * 24 * time.Hour
+
+// SetTenantBillingGrace sets how long after a basic contract's billing
+// period ended tenant id's automatic billing run starts: whole seconds up to
+// MaxBillingGrace; 0 returns the tenant to the default (1 day).
+func (s *Store) SetTenantBillingGrace(ctx context.Context, id string, grace time.Duration, actor string) (Tenant, error) {
+	if grace < 0 || grace > MaxBillingGrace || grace%time.Second != 0 {
+		return Tenant{}, fmt.Errorf("set billing grace: %w: %s must be 0 (default) or whole seconds up to %s",
+			ErrInvalid, grace, MaxBillingGrace)
+	}
+	if err := CheckActor(actor); err != nil {
+		return Tenant{}, fmt.Errorf("set billing grace: %w", err)
+	}
+	cur, found, err := s.getTenant(ctx, id)
+	if err != nil {
+		return Tenant{}, wrap("set billing grace", err)
+	}
+	if !found || cur.deleted {
+		return Tenant{}, fmt.Errorf("set billing grace: tenant %s: %w", id, ErrNotFound)
+	}
+	t := cur.Tenant
+	t.BillingGrace, t.UpdatedAt, t.UpdatedBy, t.Version = grace, s.now(), actor, s.nextVersion(cur.Version)
+	if err := s.writeTenant(ctx, t, "set_billing_grace"); err != nil {
+		return Tenant{}, wrap("set billing grace", err)
+	}
+	return t, nil
+}
+
+// BillingGrace returns tenant id's billing grace as set (0: the default,
+// also for a tenant not in the registry: one known only to the catalogue).
+func (s *Store) BillingGrace(ctx context.Context, id string) (time.Duration, error) {
+	t, found, err := s.getTenant(ctx, id)
+	if err != nil {
+		return 0, wrap("billing grace", err)
+	}
+	if !found || t.deleted {
+		return 0, nil
+	}
+	return t.BillingGrace, nil
+}
+
 // DedupeWindows returns the dedupe window of every tenant that has one of
 // its own (the others use the process default).
 func (s *Store) DedupeWindows(ctx context.Context) (map[string]time.Duration, error) {
@@ -278,11 +325,12 @@ func (s *Store) getTenant(ctx context.Context, id string) (tenantRow, bool, erro
 
 func scanTenant(rows driver.Rows) (tenantRow, error) {
 	var t tenantRow
-	var ev, rq, adm, window uint32
+	var ev, rq, adm, window, grace uint32
 	var deleted uint8
-	err := rows.Scan(&t.ID, &t.Name, &ev, &rq, &adm, &window, &t.CreatedAt, &t.UpdatedAt, &t.UpdatedBy, &deleted, &t.Version)
+	err := rows.Scan(&t.ID, &t.Name, &ev, &rq, &adm, &window, &grace, &t.CreatedAt, &t.UpdatedAt, &t.UpdatedBy, &deleted, &t.Version)
 	t.Limits = Limits{IngestEventsPerSecond: int(ev), IngestRequestsPerSecond: int(rq), AdminRequestsPerMinute: int(adm)}
 	t.DedupeWindow = time.Duration(window) * time.Second
+	t.BillingGrace = time.Duration(grace) * time.Second
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	t.deleted = deleted != 0
 	return t, err
@@ -302,7 +350,7 @@ func (s *Store) writeTenant(ctx context.Context, t Tenant, op string) error {
 		return err
 	}
 	if err := b.Append(t.ID, t.Name, uint32(t.Limits.IngestEventsPerSecond), uint32(t.Limits.IngestRequestsPerSecond),
-		uint32(t.Limits.AdminRequestsPerMinute), uint32(t.DedupeWindow/time.Second), t.CreatedAt, t.UpdatedAt, t.UpdatedBy,
+		uint32(t.Limits.AdminRequestsPerMinute), uint32(t.DedupeWindow/time.Second), uint32(t.BillingGrace/time.Second), t.CreatedAt, t.UpdatedAt, t.UpdatedBy,
 		uint8(0), t.Version); err != nil {
 		_ = b.Abort()
 		return err

@@ -134,6 +134,47 @@ func TestTenantDedupeWindow(t *testing.T) {
 	}
 }
 
+// A tenant's billing grace is a versioned setting like its dedupe window:
+// refused out of range, kept by later changes of other settings, 0 for a
+// tenant without one (or unknown to the registry), audited.
+func TestTenantBillingGrace(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	id := newTenant(t, s)
+	const grace = 3 * 24 * time.Hour
+	for _, bad := range []time.Duration{-time.Hour, MaxBillingGrace + time.Second, time.Hour + time.Millisecond} {
+		if _, err := s.SetTenantBillingGrace(ctx, id, bad, "alice"); !errors.Is(err, ErrInvalid) {
+			t.Errorf("grace %v: err = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := s.SetTenantBillingGrace(ctx, "no-such-tenant", grace, "alice"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("grace of a missing tenant: err = %v", err)
+	}
+	if g, err := s.BillingGrace(ctx, id); err != nil || g != 0 {
+		t.Errorf("grace before setting one: %v %v, want 0", g, err)
+	}
+	if _, err := s.SetTenantBillingGrace(ctx, id, grace, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetTenantLimits(ctx, id, Limits{AdminRequestsPerMinute: 5}, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := s.BillingGrace(ctx, id); err != nil || g != grace {
+		t.Errorf("grace after another change: %v %v, want %v", g, err, grace)
+	}
+	if g, err := s.BillingGrace(ctx, "no-such-tenant"); err != nil || g != 0 {
+		t.Errorf("grace of a tenant not in the registry: %v %v, want 0", g, err)
+	}
+	h, err := s.History(ctx, id, EntityTenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 3 || !strings.Contains(string(h[1].Change), `"op":"set_billing_grace"`) ||
+		!strings.Contains(string(h[1].Change), `"billingGraceSeconds":259200`) {
+		t.Fatalf("history = %+v", h)
+	}
+}
+
 func TestStoreNotMigrated(t *testing.T) {
 	needClickHouse(t)
 	ctx := context.Background()

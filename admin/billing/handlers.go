@@ -82,6 +82,8 @@ var QueryParams = map[string][]string{
 	"GET /v1/receivables/{receivableId}/lines":    page.Params(),
 	"DELETE /v1/receivables/{receivableId}":       nil,
 	"POST /v1/billing-periods/{period}/close":     nil,
+	"POST /v1/billing-closes":                     nil,
+	"GET /v1/billing-closes/{closeId}":            nil,
 	"POST /v1/billing-periods/{period}/reopen":    nil,
 	"PUT /v1/billing-settings":                    nil,
 	"GET /v1/billing-settings":                    nil,
@@ -100,6 +102,8 @@ func (a *API) Routes() []Route {
 		{"GET", "/v1/receivables/{receivableId}/lines", auth.ScopeBillingRead, false, http.HandlerFunc(a.Lines)},
 		{"DELETE", "/v1/receivables/{receivableId}", auth.ScopeAdmin, true, http.HandlerFunc(a.Delete)},
 		{"POST", "/v1/billing-periods/{period}/close", auth.ScopeAdmin, true, http.HandlerFunc(a.Close)},
+		{"POST", "/v1/billing-closes", auth.ScopeAdmin, true, http.HandlerFunc(a.CreateClose)},
+		{"GET", "/v1/billing-closes/{closeId}", auth.ScopeBillingRead, false, http.HandlerFunc(a.GetClose)},
 		{"POST", "/v1/billing-periods/{period}/reopen", auth.ScopeAdmin, true, http.HandlerFunc(a.Reopen)},
 		{"PUT", "/v1/billing-settings", auth.ScopeAdmin, true, http.HandlerFunc(a.PutSettings)},
 		{"GET", "/v1/billing-settings", auth.ScopeBillingRead, false, http.HandlerFunc(a.GetSettings)},
@@ -128,6 +132,9 @@ func (a *API) serviceError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, run.ErrLimit):
 		httpapi.WriteProblem(w, http.StatusUnprocessableEntity, "limit_exceeded", err.Error(),
 			httpapi.FieldError{Field: "receivable_detail_lines", Reason: err.Error()})
+	case errors.Is(err, run.ErrLagging):
+		httpapi.RetryAfter(w, time.Minute)
+		httpapi.WriteProblem(w, http.StatusServiceUnavailable, "pipeline_behind", err.Error())
 	case errors.Is(err, run.ErrAlreadyDeleted):
 		httpapi.WriteProblem(w, http.StatusConflict, "already_deleted", err.Error())
 	case errors.Is(err, run.ErrReasonRequired):
@@ -578,6 +585,78 @@ func (a *API) Close(w http.ResponseWriter, r *http.Request) {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, CloseView{Period: p, Finalised: res.Finalised, FirstNumber: res.FirstSeq,
 		LastNumber: res.LastSeq, Receivables: res.Run.Receivables, Frozen: res.Run.Frozen})
+}
+
+// CloseJobView is a period close run as a job: its job and, once it
+// finished, what it did.
+type CloseJobView struct {
+	ID     string            `json:"id"`
+	Period string            `json:"period"`
+	Status string            `json:"status"`
+	Job    jobs.View         `json:"job"`
+	Result *run.CloseOutcome `json:"result,omitempty"`
+}
+
+func closeView(j jobs.Job) CloseJobView {
+	var p run.CloseParams
+	_ = json.Unmarshal(j.Params, &p)
+	v := CloseJobView{ID: j.ID, Period: p.Period, Status: string(j.Status), Job: jobs.NewView(j, false)}
+	if j.Status == jobs.StatusCompleted && len(j.Checkpoint) > 0 {
+		var o run.CloseOutcome
+		if json.Unmarshal(j.Checkpoint, &o) == nil {
+			v.Result = &o
+		}
+	}
+	return v
+}
+
+// ClosePath is the path of a close job.
+func ClosePath(id string) string { return "/v1/billing-closes/" + id }
+
+// CreateClose serves POST /v1/billing-closes {period}: 202 with the close,
+// which a job runs (GET /v1/billing-closes/{closeId} or /v1/jobs/{id}); its
+// result has the receivables finalised and the numbers given.
+func (a *API) CreateClose(w http.ResponseWriter, r *http.Request) {
+	ten, ok := httpapi.RequestTenant(w, r)
+	if !ok || !httpapi.KnownQuery(w, r) {
+		return
+	}
+	var p run.CloseParams
+	if !httpapi.DecodeStrict(w, r, &p, false) {
+		return
+	}
+	if _, err := pricing.ParsePeriod(p.Period); err != nil {
+		httpapi.WriteProblem(w, http.StatusUnprocessableEntity, "invalid_request", "the close request is invalid",
+			httpapi.FieldError{Field: "period", Reason: "must be YYYY-MM"})
+		return
+	}
+	pj, _ := json.Marshal(p)
+	j, err := a.jobs.Create(r.Context(), jobs.Job{Tenant: ten, ID: jobs.NewID(), Kind: run.CloseKind, Params: pj, CreatedBy: actor(r.Context())})
+	if err != nil {
+		a.failed(w, r, err)
+		return
+	}
+	a.wake()
+	w.Header().Set("Location", ClosePath(j.ID))
+	httpapi.WriteJSON(w, http.StatusAccepted, closeView(j))
+}
+
+// GetClose serves GET /v1/billing-closes/{closeId}.
+func (a *API) GetClose(w http.ResponseWriter, r *http.Request) {
+	ten, ok := httpapi.RequestTenant(w, r)
+	if !ok || !httpapi.KnownQuery(w, r) {
+		return
+	}
+	j, err := a.jobs.Get(r.Context(), ten, r.PathValue("closeId"))
+	if errors.Is(err, jobs.ErrNotFound) || err == nil && j.Kind != run.CloseKind {
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no such billing close in this tenant")
+		return
+	}
+	if err != nil {
+		a.failed(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, closeView(j))
 }
 
 // Reopen serves POST /v1/billing-periods/{period}/reopen {reason}: only the

@@ -40,6 +40,72 @@ func (e *env) runJob(ten, body string) RunView {
 	return v
 }
 
+// closeJob posts a close and waits (polling, with a deadline) for its job
+// to finish; it returns the close's view.
+func (e *env) closeJob(ten, body string) CloseJobView {
+	e.t.Helper()
+	code, out := e.do(ten, "POST", "/v1/billing-closes", body)
+	if code != http.StatusAccepted {
+		e.t.Fatalf("POST /v1/billing-closes: %d %s", code, out)
+	}
+	var v CloseJobView
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		e.t.Fatal(err)
+	}
+	if v.Status != "pending" || v.Period == "" || v.Job.Kind != "billing_close" {
+		e.t.Fatalf("created close %s", out)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		code, out = e.do(ten, "GET", ClosePath(v.ID), "")
+		if code != http.StatusOK {
+			e.t.Fatalf("GET close: %d %s", code, out)
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			e.t.Fatal(err)
+		}
+		if v.Status == "completed" || v.Status == "failed" {
+			return v
+		}
+		time.Sleep(20 * time.Millisecond) // polling the job's status: an event wait with a deadline
+	}
+	e.t.Fatalf("close %s not finished: %s", v.ID, out)
+	return v
+}
+
+// A close through the jobs API: 202 with the close, then its job's result
+// shows the receivables finalised and the numbers given; the receivable is
+// final with its number; closing again numbers nothing more; a bad period
+// is 422.
+func TestCloseJobRoute(t *testing.T) {
+	e := newEnv(t)
+	e.storeNovember()
+	v := e.closeJob("acme", `{"period":"2026-11"}`)
+	if v.Status != "completed" || v.Result == nil || v.Result.Finalised != 1 || v.Result.FirstSeq != 1 || v.Result.LastSeq != 1 ||
+		v.Result.Lines != 9 || v.Job.Accepted != 1 || v.Job.Total != 1 {
+		t.Fatalf("close %+v result %+v", v, v.Result)
+	}
+	id := billing.ReceivableID("acme", "b1", "2026-11")
+	code, out := e.do("acme", "GET", "/v1/receivables/"+id, "")
+	if code != 200 || !strings.Contains(out, `"status":"final"`) || !strings.Contains(out, `"total":"12063"`) {
+		t.Fatalf("after the close job: %d %s", code, out)
+	}
+	if again := e.closeJob("acme", `{"period":"2026-11"}`); again.Status != "completed" || again.Result == nil ||
+		again.Result.Finalised != 0 || again.Result.Frozen != 1 {
+		t.Errorf("second close %+v %+v", again, again.Result)
+	}
+	if code, out := e.do("acme", "POST", "/v1/billing-closes", `{"period":"2026-13"}`); code != 422 || !strings.Contains(out, `"period"`) {
+		t.Errorf("bad period: %d %s", code, out)
+	}
+	if code, out := e.do("acme", "POST", "/v1/billing-closes", `{"period":"2026-11","extra":1}`); code != 400 && code != 422 {
+		t.Errorf("unknown field: %d %s", code, out)
+	}
+	run := e.runJob("acme", `{"period":"2026-10"}`)
+	if code, _ := e.do("acme", "GET", ClosePath(run.ID), ""); code != 404 {
+		t.Errorf("a billing run read as a close: %d", code)
+	}
+}
+
 // The whole route set for one tenant: a run through the jobs API, the
 // receivable, its lines, search and count with filters, the reconciliation
 // as JSON and CSV, close with a number, void of a final receivable.
@@ -165,6 +231,21 @@ func TestTenantIsolation(t *testing.T) {
 		if code, out := e.do("", tt.method, tt.path, tt.body); code != 401 {
 			t.Errorf("no tenant %s %s: %d %s", tt.method, tt.path, code, out)
 		}
+	}
+	// A close job of acme's is not another tenant's.
+	cv := e.closeJob("acme", `{"period":"2026-10"}`)
+	if code, out := e.do("other", "GET", ClosePath(cv.ID), ""); code != 404 {
+		t.Errorf("other tenant GET %s: %d %s", ClosePath(cv.ID), code, out)
+	}
+	for _, m := range [][3]string{{"GET", ClosePath(cv.ID), ""}, {"POST", "/v1/billing-closes", `{"period":"2026-11"}`}} {
+		if code, out := e.do("", m[0], m[1], m[2]); code != 401 {
+			t.Errorf("no tenant %s %s: %d %s", m[0], m[1], code, out)
+		}
+	}
+	// Another tenant's close job fails (it has no catalogue) and touches
+	// nothing of acme's.
+	if ov := e.closeJob("other", `{"period":"2026-11"}`); ov.Status != "failed" || !strings.Contains(ov.Job.Error, "no basic contracts") {
+		t.Errorf("other tenant's close job: %+v", ov)
 	}
 	// Another tenant's close and run touch nothing of acme's.
 	if code, out := e.do("other", "POST", "/v1/billing-periods/2026-11/close", ""); code != 409 || !strings.Contains(out, "no_catalogue") {

@@ -65,6 +65,7 @@ func newEnv(t *testing.T) *env {
 	js := jobs.NewStore(conn)
 	e.runner = jobs.NewRunner(jobs.Options{Store: js, Redis: rdb, LeaseTTL: 3 * time.Second, Owner: name})
 	e.runner.Register(run.Kind, run.NewJob(e.svc))
+	e.runner.Register(run.CloseKind, run.NewCloseJob(e.svc))
 	rctx, rcancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.runner.Run(rctx) }()

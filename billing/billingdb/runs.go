@@ -2,6 +2,7 @@ package billingdb
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -10,14 +11,17 @@ import (
 
 // Run is one billing run as stored.
 type Run struct {
-	Tenant      string    `json:"-"`
-	ID          string    `json:"id"`
-	JobID       string    `json:"job_id"`
-	Period      string    `json:"period"`
-	Customer    string    `json:"customer,omitempty"`
-	Status      string    `json:"status"` // running, completed, failed
-	PeriodEnd   time.Time `json:"period_end"`
-	Watermark   time.Time `json:"watermark"`
+	Tenant    string    `json:"-"`
+	ID        string    `json:"id"`
+	JobID     string    `json:"job_id"`
+	Period    string    `json:"period"`
+	Customer  string    `json:"customer,omitempty"`
+	Status    string    `json:"status"` // running, completed, failed
+	PeriodEnd time.Time `json:"period_end"`
+	Watermark time.Time `json:"watermark"`
+	// Pins are the end offsets of the pipeline's topics the stages had
+	// committed before the run computed (none when the run did not wait).
+	Pins        []Pin     `json:"stage_offsets,omitempty"`
 	Receivables uint64    `json:"receivables"`
 	Unchanged   uint64    `json:"unchanged"`
 	Lines       uint64    `json:"lines"`
@@ -28,8 +32,17 @@ type Run struct {
 	Version     uint64    `json:"-"`
 }
 
-const runColumns = `tenant, run_id, job_id, period, customer, status, period_end, watermark, receivables, unchanged,
-	lines, differences, error, started_at, finished_at, version`
+// Pin is one partition's end offset a pipeline stage's consumer group had
+// committed before a run computed.
+type Pin struct {
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+const runColumns = `tenant, run_id, job_id, period, customer, status, period_end, watermark, stage_offsets, receivables,
+	unchanged, lines, differences, error, started_at, finished_at, version`
 
 // SaveRun writes a run's row (the newest version wins).
 func (s *Store) SaveRun(ctx context.Context, r Run) error {
@@ -37,7 +50,12 @@ func (s *Store) SaveRun(ctx context.Context, r Run) error {
 	if err != nil {
 		return fmt.Errorf("save run %s: %w", r.ID, err)
 	}
-	if err := b.Append(r.Tenant, r.ID, r.JobID, r.Period, r.Customer, r.Status, chTime(r.PeriodEnd), chTime(r.Watermark),
+	pins := ""
+	if len(r.Pins) > 0 {
+		p, _ := json.Marshal(r.Pins)
+		pins = string(p)
+	}
+	if err := b.Append(r.Tenant, r.ID, r.JobID, r.Period, r.Customer, r.Status, chTime(r.PeriodEnd), chTime(r.Watermark), pins,
 		r.Receivables, r.Unchanged, r.Lines, r.Differences, r.Error, chTime(r.StartedAt), chTime(r.FinishedAt), r.Version); err != nil {
 		_ = b.Abort()
 		return fmt.Errorf("save run %s: %w", r.ID, err)
@@ -59,9 +77,15 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (*Run, error) {
 		return nil, rows.Err()
 	}
 	var r Run
-	if err := rows.Scan(&r.Tenant, &r.ID, &r.JobID, &r.Period, &r.Customer, &r.Status, &r.PeriodEnd, &r.Watermark,
+	var pins string
+	if err := rows.Scan(&r.Tenant, &r.ID, &r.JobID, &r.Period, &r.Customer, &r.Status, &r.PeriodEnd, &r.Watermark, &pins,
 		&r.Receivables, &r.Unchanged, &r.Lines, &r.Differences, &r.Error, &r.StartedAt, &r.FinishedAt, &r.Version); err != nil {
 		return nil, fmt.Errorf("read run %s: %w", id, err)
+	}
+	if pins != "" {
+		if err := json.Unmarshal([]byte(pins), &r.Pins); err != nil {
+			return nil, fmt.Errorf("read run %s: stage offsets: %w", id, err)
+		}
 	}
 	r.PeriodEnd, r.Watermark, r.StartedAt = r.PeriodEnd.UTC(), r.Watermark.UTC(), r.StartedAt.UTC()
 	if r.FinishedAt.Unix() == 0 {

@@ -2,12 +2,14 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/jobs"
+	"github.com/kakin-dev/kakin/tenants"
 )
 
 // The automatic run is due a grace time after each basic contract's period
@@ -98,5 +100,52 @@ func TestAutoRunCreatesOneJob(t *testing.T) {
 	res, err := e.svc.Run(ctx, Request{Tenant: "acme", RunID: j.ID, Period: "2026-11", Actor: j.CreatedBy, Watermark: e.now})
 	if err != nil || res.Receivables != 1 || !e.receivable("acme", "2026-11").Total.Equal(dec("12063")) {
 		t.Fatalf("the automatic run: %+v %v", res, err)
+	}
+}
+
+// A tenant's grace is read from the tenant registry (tenants.Store, the
+// admin role's wiring): with 3 days, November (ended 2026-11-30 15:00 UTC in
+// Tokyo) is not run 2 days after its end, and is run 3 days after; another
+// tenant without a grace of its own keeps the default day.
+func TestAutoRunUsesTheTenantsGrace(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.loadCatalogue("acme")
+	e.loadCatalogue("beta")
+	reg := tenants.NewStore(e.conn)
+	for _, id := range []string{"acme", "beta"} {
+		if _, err := reg.CreateTenant(ctx, id, "", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := reg.SetTenantBillingGrace(ctx, "acme", 3*24*time.Hour, "test"); err != nil {
+		t.Fatal(err)
+	}
+	store := jobs.NewStore(e.conn)
+	a := NewAuto(e.svc, AutoOptions{Jobs: store, Tenants: func() []string { return []string{"acme", "beta"} }, Grace: reg.BillingGrace})
+	november := func(tenant string) bool {
+		_, err := store.Get(ctx, tenant, AutoJobID(tenant, "2026-11"))
+		if err != nil && !errors.Is(err, jobs.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	end := time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		after      time.Duration
+		acme, beta bool
+	}{
+		{2*24*time.Hour - time.Second, false, true},
+		{2 * 24 * time.Hour, false, true},
+		{3*24*time.Hour - time.Second, false, true},
+		{3 * 24 * time.Hour, true, true},
+	} {
+		e.now = end.Add(tt.after)
+		if _, err := a.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, gotBeta := november("acme"), november("beta"); got != tt.acme || gotBeta != tt.beta {
+			t.Errorf("%v after November's end: November's run of acme %v, of beta %v; want %v, %v", tt.after, got, gotBeta, tt.acme, tt.beta)
+		}
 	}
 }

@@ -18,6 +18,9 @@ type CloseResult struct {
 	Finalised uint64
 	FirstSeq  uint64 // the numbers assigned, FirstSeq..LastSeq (0 when none)
 	LastSeq   uint64
+	// Pins are the pipeline's end offsets the close waited for the stages
+	// to commit before it computed (none without Options.Watermark).
+	Pins []Pin
 }
 
 // finaliseChunk bounds the receivables finalised by one insert: each insert
@@ -55,6 +58,11 @@ func (s *Service) Close(ctx context.Context, tenant, period, actor string) (Clos
 	}
 	delete(closed, period) // the period itself is computed, not adjusted
 	now := s.o.Now().UTC()
+	// Corrections of the period are refused from here on; what the
+	// pipeline holds of records received before now is waited for.
+	if res.Pins, err = s.waitStages(ctx); err != nil {
+		return res, fmt.Errorf("close %s: %w", period, err)
+	}
 	if res.Run, err = s.compute(ctx, Request{Tenant: tenant, RunID: "close:" + period, Period: period, Actor: actor,
 		Watermark: now}, closed); err != nil {
 		return res, err

@@ -33,7 +33,10 @@ func NewJob(s *Service) *Job { return &Job{s: s} }
 
 // Run pins the ingest watermark at the first attempt (saved in the
 // checkpoint, so a resumed run computes from exactly the same records),
-// then runs. A run is all or nothing per receivable, and rewriting what a
+// waits for the pipeline's stages to commit everything their topics held
+// then (Options.Watermark; the offsets are stored with the run, and a
+// timeout fails the job naming the lagging group and partition), then
+// runs. A run is all or nothing per receivable, and rewriting what a
 // crashed attempt wrote gives the same rows: it needs no finer checkpoint.
 func (h *Job) Run(ctx context.Context, run *jobs.Run) (jobs.Outcome, error) {
 	j := run.Job()
@@ -60,6 +63,28 @@ func (h *Job) Run(ctx context.Context, run *jobs.Run) (jobs.Outcome, error) {
 	if err := h.s.o.Store.SaveRun(ctx, row); err != nil {
 		return jobs.Outcome{}, err
 	}
+	// Every stage reaches the pipeline's end as of now (after the
+	// watermark) before the run computes; a tenant without basic contracts
+	// fails at once rather than after the wait.
+	var pins []Pin
+	var err error
+	if c := h.s.o.Catalogues.Catalogue(j.Tenant); c == nil || len(c.BasicContracts) == 0 {
+		err = ErrNoCatalogue
+	} else {
+		pins, err = h.s.waitStages(ctx)
+	}
+	if err != nil {
+		if !errors.Is(err, ErrLagging) && !errors.Is(err, ErrNoCatalogue) {
+			return jobs.Outcome{}, err
+		}
+		row.Status, row.Error = "failed", err.Error()
+		row.FinishedAt, row.Version = h.s.o.Now().UTC(), uint64(time.Now().UnixNano())
+		if serr := h.s.o.Store.SaveRun(ctx, row); serr != nil {
+			return jobs.Outcome{}, serr
+		}
+		return jobs.Outcome{Status: jobs.StatusFailed, Error: err.Error()}, nil
+	}
+	row.Pins = pins
 	res, err := h.s.Run(ctx, Request{Tenant: j.Tenant, RunID: j.ID, Period: p.Period, Customer: p.Customer,
 		Group: p.Group, Actor: j.CreatedBy, Watermark: cp.Watermark})
 	row.PeriodEnd, row.Receivables, row.Unchanged, row.Lines, row.Differences = res.PeriodEnd, res.Receivables, res.Unchanged, res.Lines, res.Differences

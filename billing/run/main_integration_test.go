@@ -24,13 +24,8 @@ import (
 
 // Every test migrates a ClickHouse database of its own on the servers the
 // package's tests share (testenv); in -short mode the tests skip themselves.
-// A child process of TestCloseResumesAfterSIGKILL (the same test binary,
-// re-executed) runs only the close it is killed in.
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
-		os.Exit(closeChild())
-	}
-	testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true})
+	testenv.Main(m, testenv.Want{ClickHouse: true, Redis: true, Kafka: true})
 }
 
 // catalogues serves fixed catalogues.

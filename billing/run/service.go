@@ -12,8 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/kakin-dev/kakin/billing"
@@ -31,9 +31,9 @@ import (
 
 // Records reads stored usage (usagedb.Records).
 type Records interface {
-	PeriodRecords(ctx context.Context, tenant string, from, to, receivedBefore time.Time) (map[string][]schemas.UsageEvent, error)
+	EachCustomer(ctx context.Context, tenant string, from, to, receivedBefore time.Time, fn func(customer string, evs []schemas.UsageEvent) error) error
 	CustomerPeriodRecords(ctx context.Context, tenant, customer string, from, to, receivedBefore time.Time) ([]schemas.UsageEvent, error)
-	StreamTotals(ctx context.Context, tenant, period string) ([]usagedb.StreamTotal, error)
+	EachStreamTotal(ctx context.Context, tenant, period string, fn func(usagedb.StreamTotal) error) error
 }
 
 // Catalogues gives a tenant's current catalogue with its contracts
@@ -69,7 +69,13 @@ type Options struct {
 	MaxLines func(ctx context.Context, tenant string) (uint64, error)
 	Rates    billing.TaxRates
 	// Members returns a customer group's members (a run of a group); nil: groups unknown.
-	Members    func(tenant, group string) ([]string, bool)
+	Members func(tenant, group string) ([]string, bool)
+	// Watermark, when set, is waited for by every billing job and close
+	// after it pinned its ingest watermark and before it computes: the
+	// pipeline's stages have committed every record of their topics as of
+	// then. Nil: the run computes from what is stored (tests, a CLI run
+	// told not to wait).
+	Watermark  *Watermark
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -150,6 +156,10 @@ type Result struct {
 
 	drafts []*billing.Receivable // a preview's
 }
+
+// writeChunkLines bounds the detail lines a run writes (and holds) at a
+// time.
+const writeChunkLines = 20_000
 
 // lockTTL is the billing lock's lease; the holder renews it every third.
 const lockTTL = time.Minute
@@ -315,15 +325,18 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	}
 	from, to := window(first, pid)
 	phase.mark("compile")
-	var records map[string][]schemas.UsageEvent
+	// One customer's records (a preview, a run of one customer), or every
+	// customer's as a stream in customer order, read beside the
+	// computation (recordsOf).
+	var one []schemas.UsageEvent
+	var stream *customerStream
 	if req.Customer != "" {
-		evs, err := s.o.Records.CustomerPeriodRecords(ctx, req.Tenant, req.Customer, from, to, req.Watermark)
-		if err != nil {
+		if one, err = s.o.Records.CustomerPeriodRecords(ctx, req.Tenant, req.Customer, from, to, req.Watermark); err != nil {
 			return res, err
 		}
-		records = map[string][]schemas.UsageEvent{req.Customer: evs}
-	} else if records, err = s.o.Records.PeriodRecords(ctx, req.Tenant, from, to, req.Watermark); err != nil {
-		return res, err
+	} else {
+		stream = s.streamRecords(ctx, req.Tenant, from, to, req.Watermark)
+		defer stream.stop()
 	}
 	billed := map[pricing.PeriodID]map[billedKey]decimal.Decimal{}
 	for _, q := range adj {
@@ -331,7 +344,7 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 			return res, err
 		}
 	}
-	phase.mark("read records")
+	phase.mark("read billed")
 	var stored []*billingdb.Stored
 	if !req.preview {
 		if stored, err = s.o.Store.Period(ctx, req.Tenant, req.Period); err != nil {
@@ -351,22 +364,50 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		}
 		return basics[i].ID < basics[j].ID
 	})
-	// The basic contracts are in customer order: one customer's priced
-	// records are kept only while its contracts are composed, and its
-	// records are dropped once priced.
+	// The basic contracts are in customer order, as the records stream:
+	// one customer's records and priced records are kept only while its
+	// contracts are composed.
 	var curCustomer string
 	var curBatch *pricing.Batch
 	batchOf := func(customer string) *pricing.Batch {
 		if curBatch == nil || customer != curCustomer {
-			curCustomer, curBatch = customer, tn.RateCustomer(records[customer])
-			delete(records, customer)
+			evs := one
+			if stream != nil {
+				evs = stream.recordsOf(customer)
+			}
+			curCustomer, curBatch = customer, tn.RateCustomer(evs)
 		}
 		return curBatch
 	}
-	var writes []billingdb.Write
-	var changed []string
-	batchItems := map[[2]string]decimal.Decimal{} // (customer, item) → the batch's amount
-	customers := map[string]bool{}
+	// The drafts to write go to a spill, one at a time, so that the run
+	// holds one customer's receivables while it computes; they are written
+	// after the detail-line limit was checked over all of them.
+	// The comparison with the streamed lines is made customer by customer
+	// too (reconciler).
+	var sp *spill[billingdb.Write]
+	var rec *reconciler
+	if !req.preview {
+		if sp, err = newSpill[billingdb.Write](); err != nil {
+			return res, err
+		}
+		defer sp.close()
+		if rec, err = s.newReconciler(ctx, req); err != nil {
+			return res, err
+		}
+		defer rec.close()
+	}
+	changed := map[string]bool{} // drafts replacing an earlier revision
+	// The batch's amounts per stream item of the customer being computed.
+	var itemsCustomer string
+	var items map[string]decimal.Decimal
+	reconcileCustomer := func() error {
+		if rec == nil || items == nil {
+			return nil
+		}
+		err := rec.customer(itemsCustomer, items)
+		items = nil
+		return err
+	}
 	var newLines uint64
 	for _, b := range basics {
 		if req.Customer != "" && b.Customer != req.Customer || members != nil && !members[b.Customer] || req.basic != "" && b.ID != req.basic {
@@ -382,15 +423,20 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 		if end := p.End.AddDays(1).In(p.Location); end.After(res.PeriodEnd) {
 			res.PeriodEnd = end.UTC()
 		}
-		customers[b.Customer] = true
+		if items == nil || b.Customer != itemsCustomer {
+			if err := reconcileCustomer(); err != nil {
+				return res, err
+			}
+			itemsCustomer, items = b.Customer, map[string]decimal.Decimal{}
+		}
 		batch := batchOf(b.Customer)
 		charges, err := tn.Charges(b.ID, p, batch)
 		if err != nil {
 			return res, fmt.Errorf("charges of %s: %w", b.ID, err)
 		}
 		for i := range charges {
-			k := [2]string{b.Customer, billing.StreamItem(&charges[i])}
-			batchItems[k] = batchItems[k].Add(charges[i].Amount)
+			k := billing.StreamItem(&charges[i])
+			items[k] = items[k].Add(charges[i].Amount)
 		}
 		for _, q := range adj {
 			a, err := s.adjustments(tn, b, q, batch, billed[q])
@@ -430,11 +476,28 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 			if old.Status == billing.StatusDiscarded {
 				w.VoidReason = ""
 			}
-			changed = append(changed, r.ID)
+			changed[r.ID] = true
 		}
-		writes = append(writes, w)
+		if err := sp.add(&w); err != nil {
+			return res, err
+		}
 	}
 
+	if stream != nil {
+		// Every record was read (or the run fails: a customer computed
+		// without its records must not be written).
+		if err := stream.finish(); err != nil {
+			return res, err
+		}
+	}
+	if rec != nil {
+		if err := reconcileCustomer(); err != nil {
+			return res, err
+		}
+		if err := rec.finish(); err != nil {
+			return res, err
+		}
+	}
 	phase.mark("compute")
 	if req.preview {
 		return res, nil
@@ -470,45 +533,60 @@ func (s *Service) compute(ctx context.Context, req Request, closed map[string]bo
 	}
 
 	phase.mark("limit")
-	gone, err := s.o.Store.LineIDs(ctx, req.Tenant, req.Period, changed)
+	// Written in chunks of about writeChunkLines lines: each chunk's lines,
+	// then its receivables' rows. A crash between chunks leaves the earlier
+	// ones written; the resumed run finds them unchanged and writes the rest.
+	rd, err := sp.reader()
 	if err != nil {
 		return res, err
 	}
-	for i := range writes {
-		w := &writes[i]
-		keep := map[string]bool{}
-		for _, l := range w.Lines {
-			keep[l.ID] = true
+	for {
+		ws, err := rd.next(writeChunkLines, writeLines)
+		if err != nil {
+			return res, err
 		}
-		for _, id := range gone[w.ID] {
-			if !keep[id] {
-				w.Gone = append(w.Gone, id)
+		if len(ws) == 0 {
+			break
+		}
+		var ids []string
+		for i := range ws {
+			if changed[ws[i].ID] {
+				ids = append(ids, ws[i].ID)
 			}
 		}
-		res.Lines += uint64(len(w.Lines))
-	}
-	if err := s.o.Store.WriteReceivables(ctx, writes); err != nil {
-		return res, err
+		gone, err := s.o.Store.LineIDs(ctx, req.Tenant, req.Period, ids)
+		if err != nil {
+			return res, err
+		}
+		for i := range ws {
+			w := &ws[i]
+			if ids := gone[w.ID]; len(ids) > 0 {
+				keep := make(map[string]bool, len(w.Lines))
+				for _, l := range w.Lines {
+					keep[l.ID] = true
+				}
+				for _, id := range ids {
+					if !keep[id] {
+						w.Gone = append(w.Gone, id)
+					}
+				}
+			}
+			res.Lines += uint64(len(w.Lines))
+		}
+		if err := s.o.Store.WriteReceivables(ctx, ws); err != nil {
+			return res, err
+		}
+		res.Receivables += uint64(len(ws))
 	}
 	phase.mark("write")
-	res.Receivables = uint64(len(writes))
-	s.written.WithLabelValues("written").Add(float64(len(writes)))
+	s.written.WithLabelValues("written").Add(float64(res.Receivables))
 	s.written.WithLabelValues("unchanged").Add(float64(res.Unchanged))
 
 	// Reconciliation: the batch's figures against the streamed lines.
-	diffs, err := s.reconcile(ctx, req, customers, batchItems)
-	if err != nil {
+	if err := rec.write(ctx); err != nil {
 		return res, err
 	}
-	for _, d := range diffs {
-		s.diffs.WithLabelValues(d.Outcome).Inc()
-		if d.Outcome != billingdb.Match {
-			res.Differences++
-		}
-	}
-	if err := s.o.Store.WriteReconciliation(ctx, req.Tenant, req.RunID, diffs); err != nil {
-		return res, err
-	}
+	res.Differences = rec.differences
 	phase.mark("reconcile")
 	s.o.Log.Info("billing run", append([]any{"tenant", req.Tenant, "period", req.Period, "receivables", res.Receivables, "lines", res.Lines}, phase.attrs()...)...)
 	return res, nil
@@ -560,52 +638,6 @@ func (s *Service) adjustments(tn *billing.Tenant, b catalog.BasicContract, q pri
 	return out, nil
 }
 
-func (s *Service) reconcile(ctx context.Context, req Request, customers map[string]bool, batch map[[2]string]decimal.Decimal) ([]billingdb.Diff, error) {
-	stream, err := s.o.Records.StreamTotals(ctx, req.Tenant, req.Period)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[[2]string]bool{}
-	var out []billingdb.Diff
-	for _, t := range stream {
-		if !customers[t.Customer] && (req.Customer != "" || req.Group != "" || !strings.Contains(t.Item, "/")) {
-			continue // another customer's, or a price-list line (not billed by the catalogue)
-		}
-		k := [2]string{t.Customer, t.Item}
-		seen[k] = true
-		d := billingdb.Diff{Customer: t.Customer, ChargePeriod: req.Period, Item: t.Item, Stream: t.Amount, Batch: decimal.Zero}
-		if b, ok := batch[k]; ok {
-			d.Batch = b
-			d.Outcome = billingdb.Match
-			if !b.Equal(t.Amount) {
-				d.Outcome = billingdb.Differ
-			}
-		} else if t.Amount.IsZero() {
-			d.Outcome = billingdb.Match // zeroed lines (a re-rate's) bill nothing either way
-		} else {
-			d.Outcome = billingdb.OnlyInStream
-		}
-		out = append(out, d)
-	}
-	for k, b := range batch {
-		if seen[k] {
-			continue
-		}
-		d := billingdb.Diff{Customer: k[0], ChargePeriod: req.Period, Item: k[1], Batch: b, Stream: decimal.Zero, Outcome: billingdb.OnlyInBatch}
-		if b.IsZero() {
-			d.Outcome = billingdb.Match
-		}
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Customer != out[j].Customer {
-			return out[i].Customer < out[j].Customer
-		}
-		return out[i].Item < out[j].Item
-	})
-	return out, nil
-}
-
 // phases times the steps of a run for its log line.
 type phases struct {
 	last  time.Time
@@ -616,7 +648,9 @@ func newPhases() *phases { return &phases{last: time.Now()} }
 
 func (p *phases) mark(name string) {
 	now := time.Now()
-	p.steps = append(p.steps, name, now.Sub(p.last).Round(time.Millisecond).String())
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	p.steps = append(p.steps, name, now.Sub(p.last).Round(time.Millisecond).String()+fmt.Sprintf(" heap %dMB sys %dMB", ms.HeapAlloc>>20, ms.HeapSys>>20))
 	p.last = now
 }
 

@@ -53,6 +53,8 @@ func runBilling(ctx context.Context, args []string) error {
 	group := fs.String("group", "", "run: only this customer group's members")
 	reason := fs.String("reason", "", "reopen: why (recorded)")
 	format := fs.String("format", "", "number-format: the tenant's invoice number format")
+	noWait := fs.Bool("no-pipeline-wait", false, "run, close: compute from what is stored without waiting for the pipeline's stages "+
+		"to commit what Kafka holds (only when nothing is in flight, e.g. the pipeline is stopped)")
 	switch sub {
 	case "run", "close", "reopen", "number-format":
 	default:
@@ -93,13 +95,22 @@ func runBilling(ctx context.Context, args []string) error {
 	if err := replica.Load(ctx); err != nil {
 		return err
 	}
-	svc := app.NewBillingService(conn, rdb, replica, quiet, nil)
+	wm := app.BillingWatermark(cfg)
+	if *noWait {
+		wm = nil
+		fmt.Fprintln(os.Stderr, "kakin billing: not waiting for the pipeline (--no-pipeline-wait): records still in Kafka are not in this "+sub)
+	}
+	svc := app.NewBillingService(conn, rdb, replica, quiet, nil, wm)
 	out := json.NewEncoder(os.Stdout)
 	out.SetIndent("", "  ")
 	switch sub {
 	case "run":
+		watermark := clock.Now().UTC().Truncate(time.Second)
+		if _, err := svc.WaitForPipeline(ctx); err != nil {
+			return err
+		}
 		res, err := svc.Run(ctx, run.Request{Tenant: *tenantID, RunID: "cli:" + clock.Now().UTC().Format(time.RFC3339),
-			Period: *period, Customer: *customer, Group: *group, Actor: cliActor(), Watermark: clock.Now().UTC().Truncate(time.Second)})
+			Period: *period, Customer: *customer, Group: *group, Actor: cliActor(), Watermark: watermark})
 		if err != nil {
 			return err
 		}

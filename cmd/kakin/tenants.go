@@ -25,12 +25,16 @@ const tenantsUsage = `Usage:
   kakin tenants set-limits ID [--ingest-events-per-second N] [--ingest-requests-per-second N] [--admin-requests-per-minute N]
                             [--max-customers N] [--max-contracts N] [--max-detail-lines N]
   kakin tenants set-dedupe-window ID WINDOW
+  kakin tenants set-billing-grace ID GRACE
 
 Tenant ids are 1-64 of a-z, 0-9 and '-'. Limits of 0 use the process defaults.
 WINDOW is how long the tenant's event ids are remembered for duplicate detection
 and how old an event ingest still accepts: days ("40d") or a Go duration
 ("960h"), from 1 day to 400 days; 0 returns to the default (--dedupe-window).
 Running processes apply it within --tenant-refresh.
+GRACE is how long after a basic contract's billing period ended the tenant's
+automatic billing run starts: days ("3d") or a Go duration ("36h"), up to 60
+days; 0 returns to the default (1 day). The admin role reads it at each look.
 The ClickHouse flags (--clickhouse-addr …) select the store; run "kakin migrate" first.
 `
 
@@ -87,11 +91,11 @@ func runTenants(ctx context.Context, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TENANT\tNAME\tEVENTS/S\tREQUESTS/S\tADMIN/MIN\tDEDUPE WINDOW\tCREATED\tUPDATED BY")
+		fmt.Fprintln(tw, "TENANT\tNAME\tEVENTS/S\tREQUESTS/S\tADMIN/MIN\tDEDUPE WINDOW\tBILLING GRACE\tCREATED\tUPDATED BY")
 		for _, t := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, limitText(t.Limits.IngestEventsPerSecond),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, limitText(t.Limits.IngestEventsPerSecond),
 				limitText(t.Limits.IngestRequestsPerSecond), limitText(t.Limits.AdminRequestsPerMinute),
-				windowText(t.DedupeWindow), t.CreatedAt.Format("2006-01-02 15:04:05Z"), t.UpdatedBy)
+				windowText(t.DedupeWindow), windowText(t.BillingGrace), t.CreatedAt.Format("2006-01-02 15:04:05Z"), t.UpdatedBy)
 		}
 		return tw.Flush()
 	case "set-limits":
@@ -141,6 +145,29 @@ func runTenants(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Printf("tenant %s dedupe window: %s (processes apply it within %s)\n", t.ID, windowText(t.DedupeWindow), cfg.Tenants.Refresh)
+		return nil
+	case "set-billing-grace":
+		pos, err := parseFlagsAndArgs(fs, args)
+		if err != nil {
+			return ignoreHelp(err)
+		}
+		if len(pos) != 2 {
+			return errors.New("usage: kakin tenants set-billing-grace ID GRACE (e.g. 3d; 0 for the default)")
+		}
+		grace, err := parseWindow(pos[1])
+		if err != nil {
+			return err
+		}
+		store, _, closeStore, err := openStores(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		t, err := store.SetTenantBillingGrace(ctx, pos[0], grace, cliActor())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("tenant %s billing grace: %s\n", t.ID, windowText(t.BillingGrace))
 		return nil
 	default:
 		fmt.Fprint(os.Stderr, tenantsUsage)

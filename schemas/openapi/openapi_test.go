@@ -75,6 +75,8 @@ var routes = map[string]string{
 	"GET /v1/receivables/{receivableId}/lines":    "billing:read",
 	"DELETE /v1/receivables/{receivableId}":       "admin",
 	"POST /v1/billing-periods/{period}/close":     "admin",
+	"POST /v1/billing-closes":                     "admin",
+	"GET /v1/billing-closes/{closeId}":            "billing:read",
 	"POST /v1/billing-periods/{period}/reopen":    "admin",
 	"GET /v1/billing-settings":                    "billing:read",
 	"PUT /v1/billing-settings":                    "admin",
@@ -340,7 +342,7 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 201)
 		case "POST /v1/usage/{usageId}/invalidate", "POST /v1/usage/{usageId}/cancel", "POST /v1/usage/invalidate", "POST /v1/usage/cancel":
 			want = append(want, 202)
-		case "POST /v1/rerate", "POST /v1/reports", "POST /v1/billing-runs":
+		case "POST /v1/rerate", "POST /v1/reports", "POST /v1/billing-runs", "POST /v1/billing-closes":
 			want = append(want, 202)
 		case "GET /v1/reports", "GET /v1/reports/{reportId}":
 			want = append(want, 200)
@@ -348,7 +350,7 @@ func TestResponsesAndParameters(t *testing.T) {
 			want = append(want, 204, 404)
 		case "GET /report-files/{reportId}":
 			want = append(want, 403, 404)
-		case "GET /v1/billing-runs/{runId}", "GET /v1/billing-runs/{runId}/reconciliation", "GET /v1/receivables/{receivableId}",
+		case "GET /v1/billing-runs/{runId}", "GET /v1/billing-runs/{runId}/reconciliation", "GET /v1/billing-closes/{closeId}", "GET /v1/receivables/{receivableId}",
 			"GET /v1/receivables/{receivableId}/lines", "DELETE /v1/receivables/{receivableId}",
 			"POST /v1/billing-periods/{period}/close", "POST /v1/billing-periods/{period}/reopen":
 			want = append(want, 200, 404)
