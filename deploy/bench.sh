@@ -28,6 +28,11 @@
 # second row for it, with its ratio to the flat run of the same round. GOGC and
 # GOMEMLIMIT reach the Kakin processes only (the bare chain runs with Go's
 # defaults), to measure GC settings.
+# BENCH_LATENCY=1 adds, in every round after the flat run, a paced run at half
+# the rate Kakin reached in that run (goal 4: ingest → queryable at half the
+# max rate), of BENCH_LATENCY_SECONDS (default 15) worth of events; it prints
+# p50/p99 ingest → queryable, its µs/event and loadgen's share of ClickHouse,
+# and appends a row "latency at half rate" for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -149,6 +154,20 @@ PY
 )
 chq() { curl -fsS "http://127.0.0.1:$chhttp/" --data-binary "$1"; }
 
+# query_share ROUND T0 CH0 CH1: loadgen's own queries since T0 (system.query_log)
+# against the ClickHouse server's CPU between CH0 and CH1; prints the costliest
+# query kinds on stderr and the share (%) on stdout.
+query_share() {
+	local r=$1 t0=$2 ch0=$3 ch1=$4 q_n q_cpu q_share=nan
+	if [[ -n $chpid ]] && chq "SYSTEM FLUSH LOGS" >/dev/null 2>&1; then
+		read -r q_n q_cpu < <(chq "SELECT count(), sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]) / 1e6 FROM system.query_log WHERE type IN (2, 4) AND event_time >= toDateTime($t0) FORMAT TSV" 2>/dev/null || echo "0 0")
+		q_share=$(python3 -c "d = $ch1 - $ch0; print(f'{100 * $q_cpu / d:.1f}' if d > 0 else 'nan')")
+		chq "SELECT count() AS n, round(sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]) / 1e6, 2) AS cpu_s, replaceRegexpAll(substring(query, 1, 60), '[[:space:]]+', ' ') AS q FROM system.query_log WHERE type IN (2, 4) AND event_time >= toDateTime($t0) GROUP BY q ORDER BY cpu_s DESC LIMIT 4 FORMAT TSV" 2>/dev/null | sed "s/^/round $r: loadgen query kind: /" >&2 || true
+		printf "round %s: loadgen's probe/verify queries: %s, %s CPU-s of the ClickHouse server's %s s = %s %%\n" "$r" "$q_n" "$q_cpu" "$(python3 -c "print(f'{$ch1 - $ch0:.2f}')")" "$q_share" >&2
+	fi
+	echo "$q_share"
+}
+
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 tiered_tenant=bench-tiered
 if [[ ${BENCH_CATALOG:-0} == 1 ]]; then
@@ -167,6 +186,7 @@ if [[ ${BENCH_CATALOG:-0} == 1 ]]; then
 	done
 fi
 : >"$dir/tiered-results"
+: >"$dir/latency-results"
 echo "bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $commit, $events events, $rounds rounds (bare chain and Kakin interleaved)"
 results=$dir/results
 : >"$results"
@@ -185,13 +205,7 @@ for r in $(seq 1 "$rounds"); do
 	loadgen --url "http://127.0.0.1:$http2" --json >"$dir/kakin.json" 2>"$dir/loadgen.log" || { echo "bench: loadgen failed:" >&2; cat "$dir/kakin.json" >&2; tail -20 "$dir/loadgen.log" >&2; exit 1; }
 	c1=$(cpu_of "$pid" "$pid2")
 	ch1=$(cpu_of "${chpid:-0}")
-	q_share=nan
-	if [[ -n $chpid ]] && chq "SYSTEM FLUSH LOGS" >/dev/null 2>&1; then
-		read -r q_n q_cpu < <(chq "SELECT count(), sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]) / 1e6 FROM system.query_log WHERE type IN (2, 4) AND event_time >= toDateTime($t0) FORMAT TSV" 2>/dev/null || echo "0 0")
-		q_share=$(python3 -c "d = $ch1 - $ch0; print(f'{100 * $q_cpu / d:.1f}' if d > 0 else 'nan')")
-		chq "SELECT count() AS n, round(sum(ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]) / 1e6, 2) AS cpu_s, replaceRegexpAll(substring(query, 1, 60), '[[:space:]]+', ' ') AS q FROM system.query_log WHERE type IN (2, 4) AND event_time >= toDateTime($t0) GROUP BY q ORDER BY cpu_s DESC LIMIT 4 FORMAT TSV" 2>/dev/null | sed "s/^/round $r: loadgen query kind: /" || true
-		printf "round %d: loadgen's probe/verify queries: %s, %s CPU-s of the ClickHouse server's %s s = %s %%\n" "$r" "$q_n" "$q_cpu" "$(python3 -c "print(f'{$ch1 - $ch0:.2f}')")" "$q_share"
-	fi
+	q_share=$(query_share "$r" "$t0" "$ch0" "$ch1")
 	read -r k_rate k_acc k_send k_drain k_p50 k_p99 k_exact < <(python3 - "$dir/kakin.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); v = r["verification"]; l = r["ingest_to_queryable"]
@@ -205,6 +219,32 @@ PY
 		"$r" "$bare_rate" "$bare_us" "$k_rate" "$k_us" "$k_send" "$k_drain" "$k_p50" "$k_p99" "$k_exact" "$ratio"
 	echo "$bare_rate $bare_us $k_rate $k_us $ratio $k_p50 $k_p99 $q_share" >>"$results"
 	[[ $k_exact == exact ]] || { echo "bench: Kakin totals did not match" >&2; exit 1; }
+
+	if [[ ${BENCH_LATENCY:-0} == 1 ]]; then
+		# L: goal 4, paced at half the rate Kakin just reached.
+		half=$(python3 -c "print(int($k_rate / 2))")
+		l_events=$(python3 -c "print(max(20000, int($half * ${BENCH_LATENCY_SECONDS:-15} / (1 + ${BENCH_DUP:-0.05}))))")
+		c0=$(cpu_of "$pid" "$pid2")
+		ch0=$(cpu_of "${chpid:-0}")
+		t0=$(date +%s)
+		l_load=$(cut -d' ' -f1-3 /proc/loadavg)
+		events=$l_events BENCH_RATE=$half loadgen --url "http://127.0.0.1:$http2" --json >"$dir/latency.json" 2>"$dir/loadgen-latency.log" || { echo "bench: latency loadgen failed:" >&2; cat "$dir/latency.json" >&2; tail -20 "$dir/loadgen-latency.log" >&2; exit 1; }
+		c1=$(cpu_of "$pid" "$pid2")
+		ch1=$(cpu_of "${chpid:-0}")
+		l_share=$(query_share "$r" "$t0" "$ch0" "$ch1")
+		read -r l_rate l_acc l_send l_drain l_p50 l_p99 l_exact l_n < <(python3 - "$dir/latency.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); v = r["verification"]; l = r["ingest_to_queryable"]
+total = r["send_seconds"] + (v["drain_seconds"] or float("nan"))
+print(f'{r["accepted"] / total:.0f} {r["accepted"]} {r["send_seconds"]:.2f} {v["drain_seconds"] or float("nan"):.2f} {l["p50_ms"]:.0f} {l["p99_ms"]:.0f} {"exact" if v["exact"] else "MISMATCH"} {r["probes"] - r["probes_unseen"]}')
+PY
+)
+		l_us=$(python3 -c "print(f'{($c1 - $c0) * 1e6 / $l_acc:.1f}')")
+		printf 'round %d: latency at half rate (target %s records/s, %s events, load at start %s): %s events/s (%s µs/event; send %ss + drain %ss); ingest→queryable p50 %s / p99 %s ms over %s probes; totals %s; loadgen queries %s %% of ClickHouse CPU\n' \
+			"$r" "$half" "$l_events" "$l_load" "$l_rate" "$l_us" "$l_send" "$l_drain" "$l_p50" "$l_p99" "$l_n" "$l_exact" "$l_share"
+		echo "$bare_rate $bare_us $l_rate $l_us $half $l_p50 $l_p99 $l_share" >>"$dir/latency-results"
+		[[ $l_exact == exact ]] || { echo "bench: latency-run totals did not match" >&2; exit 1; }
+	fi
 
 	if [[ ${BENCH_CATALOG:-0} == 1 ]]; then
 		# C: the same load against the catalogue-priced tenant.
@@ -288,12 +328,28 @@ PY
 	echo "bench: catalogue-priced tenant, median of $rounds rounds: $tm_k events/s ($tm_k_us µs/event), ratio $tm_ratio (per round: $t_all)"
 fi
 
+if [[ -s $dir/latency-results ]]; then
+	read -r lm_rate lm_us lm_half lm_p50 lm_p99 l_p50s l_p99s l_shares < <(python3 - "$dir/latency-results" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+med = lambda i: statistics.median(r[i] for r in rows)
+j = lambda i, f: ",".join(f % r[i] for r in rows)
+print(f"{med(2):.0f} {med(3):.1f} {med(4):.0f} {med(5):.0f} {med(6):.0f} " + j(5, "%.0f") + " " + j(6, "%.0f") + " " + j(7, "%.1f"))
+PY
+)
+	echo "bench: latency at half rate, median of $rounds rounds: target $lm_half records/s, $lm_rate events/s ($lm_us µs/event), ingest→queryable p50 $lm_p50 ms (per round $l_p50s) / p99 $lm_p99 ms (per round $l_p99s); loadgen queries $l_shares % of ClickHouse CPU"
+fi
+
 if [[ ${BENCH_RECORD:-1} == 1 ]]; then
 	printf '| %s | %s | %s | %s | %s / %s | %s | %s | %s / %s ms | %s |\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "$events × $rounds" \
 		"$m_bare" "$m_bare_us" "$m_k_us" "$m_k" "$m_ratio ($all_ratios)" "$m_p50" "$m_p99" "${BENCH_NOTE:-}; loadgen queries $all_shares % of ClickHouse CPU" >>"$root/docs/BENCHMARKS.md"
 	if [[ -s $dir/tiered-results ]]; then
 		printf '| %s | %s | %s | %s | %s / %s | %s | %s | %s / %s ms | %s |\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "$events × $rounds" \
 			"$tm_bare" "$tm_bare_us" "$tm_k_us" "$tm_k" "$tm_ratio ($t_all)" "$tm_p50" "$tm_p99" "catalogue-priced tenant (graduated tiers, running state), same rounds; ${BENCH_NOTE:-}" >>"$root/docs/BENCHMARKS.md"
+	fi
+	if [[ -s $dir/latency-results ]]; then
+		printf '| %s | %s | %s | %s | %s / %s | %s | %s | %s / %s ms | %s |\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "paced × $rounds" \
+			"$m_bare" "$m_bare_us" "$lm_us" "$lm_rate" "—" "$lm_p50" "$lm_p99" "latency at half rate (target $lm_half records/s; p50 per round $l_p50s, p99 $l_p99s ms; not saturated); ${BENCH_NOTE:-}; loadgen queries $l_shares % of ClickHouse CPU" >>"$root/docs/BENCHMARKS.md"
 	fi
 	echo "bench: row appended to docs/BENCHMARKS.md"
 fi
