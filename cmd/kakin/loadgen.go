@@ -56,6 +56,7 @@ func runLoadgen(ctx context.Context, args []string) error {
 	fs.BoolVar(&tiered, "catalog-tiered", false, "the tenant is priced by loadgen's tiered catalogue (graduated tiers, running state; apply it first with --print-catalog and kakin catalog apply): expected totals from that catalogue instead of --price-list")
 	fs.BoolVar(&printCat, "print-catalog", false, "print the tiered catalogue file for --run-id and --customers and exit")
 	fs.BoolVar(&printCus, "print-customers", false, "print the customer ids of --run-id and --customers, one a line, and exit (create them before applying the tiered catalogue)")
+	fs.DurationVar(&cfg.PollInterval, "poll-interval", 50*time.Millisecond, "how often the latency probes are looked for in ClickHouse: the resolution of ingest→queryable (reported between a lower and an upper bound this far apart) and most of loadgen's own ClickHouse work")
 	fs.BoolVar(&logQuery, "clickhouse-log-queries", false, "log loadgen's own ClickHouse queries in system.query_log (log_queries = 1), to measure their share of ClickHouse's CPU")
 	logCfg.RegisterFlags(fs)
 	if err := app.ParseFlags(fs, args); err != nil {

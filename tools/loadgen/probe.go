@@ -20,6 +20,11 @@ type probeSet struct {
 type probeState struct {
 	id, period string
 	sent, seen time.Time
+	// missed is the start of the last poll that did not return the probe
+	// (zero: none after it was sent): the probe became queryable after it,
+	// so missed − sent bounds its latency from below, as seen − sent bounds
+	// it from above. The two are a poll interval apart at most.
+	missed time.Time
 }
 
 func newProbeSet() *probeSet { return &probeSet{byID: map[string]*probeState{}} }
@@ -63,8 +68,10 @@ func (s *probeSet) pendingPeriods() []string {
 	return out
 }
 
-// markSeen records at as the first time each of ids was visible.
-func (s *probeSet) markSeen(ids []string, at time.Time) {
+// markSeen records at, the start of a poll of period that returned ids, as
+// the first time each of ids was visible, and as a time when the period's
+// other probes sent before it were not visible yet.
+func (s *probeSet) markSeen(period string, ids []string, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
@@ -72,23 +79,32 @@ func (s *probeSet) markSeen(ids []string, at time.Time) {
 			p.seen = at
 		}
 	}
+	for _, p := range s.all {
+		if p.period == period && p.seen.IsZero() && p.sent.Before(at) {
+			p.missed = at
+		}
+	}
 }
 
-// latencies returns seen − sent of every seen probe and how many were never
-// seen.
-func (s *probeSet) latencies() ([]time.Duration, int) {
+// latencies returns seen − sent of every seen probe (the latency, to the
+// poll interval above it), the lower bounds missed − sent (0 when no poll
+// missed it), and how many were never seen.
+func (s *probeSet) latencies() (upper, lower []time.Duration, unseen int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []time.Duration
-	unseen := 0
 	for _, p := range s.all {
 		if p.seen.IsZero() {
 			unseen++
 			continue
 		}
-		out = append(out, max(0, p.seen.Sub(p.sent)))
+		upper = append(upper, max(0, p.seen.Sub(p.sent)))
+		lo := time.Duration(0)
+		if !p.missed.IsZero() {
+			lo = max(0, p.missed.Sub(p.sent))
+		}
+		lower = append(lower, lo)
 	}
-	return out, unseen
+	return upper, lower, unseen
 }
 
 func containsStr(xs []string, s string) bool {
@@ -176,7 +192,7 @@ func (r *runner) pollProbes(ctx context.Context, probesDone <-chan struct{}) {
 				}
 				continue
 			}
-			r.probes.markSeen(ids, start)
+			r.probes.markSeen(period, ids, start)
 		}
 		select {
 		case <-ctx.Done():

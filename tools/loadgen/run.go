@@ -131,7 +131,11 @@ type Result struct {
 	Probes            int     `json:"probes"`
 	ProbesUnseen      int     `json:"probes_unseen"`
 	IngestToQueryable Latency `json:"ingest_to_queryable"`
-	PollIntervalMs    float64 `json:"poll_interval_ms"` // resolution of ingest_to_queryable
+	// IngestToQueryableLower bounds the same latencies from below: from
+	// each probe's send to the start of the last poll that did not return
+	// it. The true figure lies between the two, a poll interval apart.
+	IngestToQueryableLower Latency `json:"ingest_to_queryable_lower"`
+	PollIntervalMs         float64 `json:"poll_interval_ms"` // resolution of ingest_to_queryable
 
 	Verification Verification `json:"verification"`
 }
@@ -226,8 +230,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	stopPoll()
 	<-pollDone
-	lat, unseen := r.probes.latencies()
+	lat, lower, unseen := r.probes.latencies()
 	res.IngestToQueryable = Summarize(lat)
+	res.IngestToQueryableLower = Summarize(lower)
 	res.ProbesUnseen = unseen
 	if verr != nil {
 		return res, verr
