@@ -24,7 +24,8 @@ import (
 // from the tenant, contract, period, fee and covered days, so emitting it
 // again (after a restart, from a second rater, after a catalogue change)
 // replaces it instead of adding to it; a changed amount replaces the old
-// one. The current and the previous billing period are looked at, so a
+// one. The current and the previous billing period (of the contract's own
+// length: month, week or day, pricing.PeriodID.Prev) are looked at, so a
 // line due at the end of a period is emitted even if the process was down
 // then.
 //
@@ -113,7 +114,7 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 				continue // not in the compiled engine (e.g. its basic contract is missing)
 			}
 			today := catalog.DateOf(now.In(p.Location))
-			for _, pid := range []pricing.PeriodID{p.ID - 1, p.ID} {
+			for _, pid := range []pricing.PeriodID{p.ID.Prev(), p.ID} {
 				lines, err := eng.FixedCharges(sc.ID, pid)
 				if err != nil {
 					return fmt.Errorf("fixed fees of %s/%s %s: %w", tenant, sc.ID, pid, err)
