@@ -69,6 +69,56 @@ func TestRecordsStoredOnce(t *testing.T) {
 	}
 }
 
+// TestRecordsCarriedByOutcomes: the rater's first output of a usage record
+// (its first rated line, or the record parked unrated) carries the record,
+// and the aggregator stores it in usage_records with the contract the record
+// named (not the line's, priced under) and its usage.accepted position;
+// other lines, corrections' lines and parked records without a record
+// (malformed messages) add no record row.
+func TestRecordsCarriedByOutcomes(t *testing.T) {
+	conn := newDB(t)
+	stage := newStage(conn)
+	ctx := context.Background()
+	ev := record("acme", "e1", "c1", "api_calls", "", 0)
+	first := line("acme", "c1", "2026-03", "e1", "api_calls", "1.5", "3", "JPY")
+	first.Event = ev
+	first.Event.Contract = "k-1" // priced under k-1; the record named none
+	first.Record = &schemas.RecordOrigin{Partition: 3, Offset: 70}
+	second := first
+	second.LineID, second.Item, second.Record = schemas.LineID("acme", "e1", "k-1/other"), "k-1/other", nil
+	parked := record("acme", "e2", "c2", "storage", "k-9", 1)
+	u := schemas.Unrated{Event: parked, ReasonCode: schemas.ReasonNoContract, Reason: "none", Stage: "rater", At: ratedTime,
+		Record: &schemas.RecordOrigin{Partition: 3, Offset: 71, Contract: "k-9"}}
+	malformed := schemas.Unrated{Event: schemas.UsageEvent{ID: "accepted:3:72"}, ReasonCode: schemas.ReasonMalformed,
+		Reason: "bad", Stage: "rater", Raw: "x", At: ratedTime}
+	batch := []kafka.Message{ratedMsg(t, 0, 1, first), ratedMsg(t, 0, 2, second),
+		unratedMsg(t, 0, 1, u), unratedMsg(t, 0, 2, malformed)}
+	for range 2 {
+		if err := stage.HandleBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := usagedb.NewRecords(conn).Events(ctx, "acme", usagedb.RecordFilter{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d records stored, want 2: %+v", len(got), got)
+	}
+	for i, want := range []schemas.UsageEvent{ev, parked} {
+		if schemas.PayloadHash(&got[i]) != schemas.PayloadHash(&want) || got[i].Contract != want.Contract {
+			t.Errorf("stored %+v\nwant    %+v", got[i], want)
+		}
+	}
+	for id, want := range map[string]int64{"e1": 70, "e2": 71} {
+		var p int32
+		var o int64
+		if err := conn.QueryRow(ctx, "SELECT accepted_partition, accepted_offset FROM usage_records FINAL WHERE event_id = ?", id).Scan(&p, &o); err != nil || p != 3 || o != want {
+			t.Errorf("%s: position %d/%d %v, want 3/%d", id, p, o, err, want)
+		}
+	}
+}
+
 // TestImportedRecordsKeepTheirUpload: a record an import published is stored
 // with its upload's file name and job id (finance's usage_records columns,
 // and the event rebuilt for re-rates and the billing batch); a record sent to

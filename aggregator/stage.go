@@ -20,16 +20,19 @@ import (
 // StageName labels this stage's metrics and logs.
 const StageName = "aggregator"
 
-// Topics the aggregator consumes: the pipeline's outcomes, and
-// usage.accepted for the record store (usage_records).
-var Topics = []string{schemas.TopicRated, schemas.TopicDuplicates, schemas.TopicUnrated, schemas.TopicAccepted, schemas.TopicStatus}
+// Topics the aggregator consumes: the pipeline's outcomes. The record store
+// (usage_records) is filled from them too: the rater's first output for each
+// usage record (a rated line, or the record parked unrated) carries the record
+// (schemas.RecordOrigin), so the aggregator reads one message per record and
+// not usage.accepted as well.
+var Topics = []string{schemas.TopicRated, schemas.TopicDuplicates, schemas.TopicUnrated, schemas.TopicStatus}
 
 // BatchFactor is how many times --batch-size the aggregator takes per
 // consumer batch (50,000 messages at the default 5,000): ClickHouse wants
 // inserts of 10-100K rows (an insert of ~2,500 rows costs the server 5-6x
 // the CPU per row of one of ~19,000, docs/STACK.md), and a batch is spread
-// over five tables, most of it two messages per event (usage.accepted and
-// usage.rated). A batch is still committed only after every insert of it
+// over five tables, most of it one rated line and one record row per
+// event. A batch is still committed only after every insert of it
 // succeeded; the fill wait (--flush-interval) still bounds how long a
 // batch waits, so under light load inserts stay small and latency low, and
 // under load they grow to ~16-20K rows per table. A smaller --batch-size
@@ -65,7 +68,6 @@ type batchRows struct {
 	unrated    []schemas.Unrated
 	records    []usagedb.AcceptedRecord
 	statuses   []schemas.StatusChange
-	skipped    int // usage.accepted messages that are not records (corrections, or unreadable: the rater parks those)
 }
 
 // HandleBatch sorts the batch by topic and inserts each table's rows in one
@@ -139,19 +141,18 @@ func (s *Stage) process(ctx context.Context, b *stream.Batch[row]) error {
 	b.Count("unrated", len(rows.unrated))
 	b.Count("record", len(rows.records))
 	b.Count("status", len(rows.statuses))
-	b.Count("skipped", rows.skipped)
 	return nil
 }
 
-// row is one message decoded into its table's row; exactly one field is
-// set, or skip.
+// row is one message decoded into its table's rows: at most one of rated,
+// dup, unrated and status, and record when the message carries an accepted
+// record; none for a usage.accepted message that is not a record.
 type row struct {
 	rated   *schemas.RatedLine
 	dup     *schemas.Duplicate
 	unrated *schemas.Unrated
 	record  *usagedb.AcceptedRecord
 	status  *schemas.StatusChange
-	skip    bool // a usage.accepted message that is not a record
 }
 
 // add appends an item's row; a parked item is an unrated row.
@@ -166,12 +167,11 @@ func (r *batchRows) add(it *stream.Item[row]) {
 		r.duplicates = append(r.duplicates, *v.dup)
 	case v.unrated != nil:
 		r.unrated = append(r.unrated, *v.unrated)
-	case v.record != nil:
-		r.records = append(r.records, *v.record)
 	case v.status != nil:
 		r.statuses = append(r.statuses, *v.status)
-	default:
-		r.skipped++
+	}
+	if it.Parked == nil && v.record != nil {
+		r.records = append(r.records, *v.record)
 	}
 }
 
@@ -190,12 +190,12 @@ func readRow(m *stream.Message) (row, error) {
 	switch m.Topic {
 	case schemas.TopicRated:
 		var l schemas.RatedLine
-		if err = json.Unmarshal(m.Value, &l); err == nil {
+		if err = schemas.UnmarshalRatedLine(m.Value, &l); err == nil {
 			if err = complete(l.Event.Tenant, l.LineID, l.Event.ID, l.Currency, l.Period); err == nil && l.RatedAt.IsZero() {
 				err = errors.New("rated line without rated_at")
 			}
 			if err == nil {
-				return row{rated: &l}, nil
+				return row{rated: &l, record: acceptedRecord(l.Record, &l.Event)}, nil
 			}
 		}
 	case schemas.TopicDuplicates:
@@ -207,20 +207,28 @@ func readRow(m *stream.Message) (row, error) {
 		}
 	case schemas.TopicUnrated:
 		var u schemas.Unrated
-		if err = json.Unmarshal(m.Value, &u); err == nil {
+		if err = schemas.UnmarshalUnrated(m.Value, &u); err == nil {
 			// A malformed record parked by an earlier stage has no tenant,
 			// but always an id and a reason.
 			if err = complete(u.Event.ID, u.ReasonCode); err == nil {
-				return row{unrated: &u}, nil
+				if u.Record != nil {
+					err = complete(u.Event.Tenant)
+				}
+			}
+			if err == nil {
+				return row{unrated: &u, record: acceptedRecord(u.Record, &u.Event)}, nil
 			}
 		}
 	case schemas.TopicAccepted:
-		// The rater prices these and parks what it cannot read; here only
-		// the record itself is kept. Corrections and re-rate requests are
-		// not records.
+		// Not among Topics any more: records come with the rater's
+		// outputs. A usage.accepted message handed here all the same
+		// (records the rater priced before its outputs carried them, read
+		// during an upgrade) is stored as before; corrections, re-rate
+		// requests and unreadable messages are not records (the rater
+		// parks those).
 		var ev schemas.UsageEvent
-		if schemas.HeaderKind(m.Headers) != "" || json.Unmarshal(m.Value, &ev) != nil || complete(ev.Tenant, ev.ID) != nil {
-			return row{skip: true}, nil
+		if schemas.HeaderKind(m.Headers) != "" || schemas.UnmarshalEvent(m.Value, &ev) != nil || complete(ev.Tenant, ev.ID) != nil {
+			return row{}, nil
 		}
 		return row{record: &usagedb.AcceptedRecord{Event: ev, Partition: m.Partition, Offset: m.Offset}}, nil
 	case schemas.TopicStatus:
@@ -237,6 +245,15 @@ func readRow(m *stream.Message) (row, error) {
 		err = fmt.Errorf("unexpected topic %q", m.Topic)
 	}
 	return row{}, err
+}
+
+// acceptedRecord is the usage_records row an output carries, if it carries
+// one (origin set).
+func acceptedRecord(origin *schemas.RecordOrigin, ev *schemas.UsageEvent) *usagedb.AcceptedRecord {
+	if origin == nil {
+		return nil
+	}
+	return &usagedb.AcceptedRecord{Event: origin.Record(ev), Partition: origin.Partition, Offset: origin.Offset}
 }
 
 // complete reports an error when a required field is empty: a record that

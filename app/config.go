@@ -151,6 +151,9 @@ type KafkaConfig struct {
 	// 0 is FlushInterval.
 	HopFlushInterval time.Duration
 	SessionTimeout   time.Duration
+	// WireJSON writes the records between stages as JSON
+	// (schemas.SetWireJSON), for a rolling upgrade.
+	WireJSON bool
 
 	// TLS, TLSCA, TLSCert, TLSKey and TLSInsecureSkipVerify are how every
 	// Kafka client encrypts (stream.TLSConfig); a CA, certificate or key
@@ -181,6 +184,7 @@ func (c *KafkaConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 200*time.Millisecond, "longest wait to fill a consumer batch once it has a record")
 	fs.DurationVar(&c.HopFlushInterval, "hop-flush-interval", 20*time.Millisecond, "longest wait to fill a dedupe or rater batch once it has a record (0: --flush-interval); the aggregator waits --flush-interval, which buys large ClickHouse inserts")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead member's partitions move")
+	fs.BoolVar(&c.WireJSON, "kafka-wire-json", false, "write usage events, rated lines and unrated records between stages as JSON instead of the binary encoding (readers take both): for a rolling upgrade from a version that reads only JSON")
 	fs.BoolVar(&c.TLS, "kafka-tls", false, "connect to Kafka over TLS (every client: producers, consumers, readiness, migrate); implied by --kafka-tls-ca, --kafka-tls-cert and --kafka-tls-key")
 	fs.StringVar(&c.TLSCA, "kafka-tls-ca", "", "PEM file of the CA certificates that sign the Kafka brokers' certificates (empty: the system's roots)")
 	fs.StringVar(&c.TLSCert, "kafka-tls-cert", "", "PEM client certificate for Kafka mutual TLS; with --kafka-tls-key")

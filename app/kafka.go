@@ -4,14 +4,17 @@ import (
 	"context"
 
 	"github.com/kakin-dev/kakin/internal/stream"
+	"github.com/kakin-dev/kakin/schemas"
 	"github.com/segmentio/kafka-go"
 )
 
 // initKafka builds the process's one stream.Conn (the brokers with the TLS
 // and SASL settings; every writer, consumer and client below uses it) and
-// registers the readiness check "kafka": the brokers answer. Roles make
-// their own writers and consumers (writer, consumer).
+// registers the readiness check "kafka": the brokers answer; it sets the
+// encoding the stages write (--kafka-wire-json). Roles make their own
+// writers and consumers (writer, consumer).
 func (a *App) initKafka(context.Context) error {
+	schemas.SetWireJSON(a.cfg.Kafka.WireJSON)
 	conn, err := a.cfg.Kafka.Conn()
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 // emitter (raterComponents). Tenants with a stored catalogue are priced by
 // its compiled engine with running state in Redis; the others by the price
 // list file. A re-rate request waits for the aggregator's group to have
-// stored every record before it.
+// stored every output the rater wrote before it.
 func (a *App) initRater(ctx context.Context) error {
 	cfg := a.cfg.Rater
 	pl, err := pricelist.Load(cfg.PriceList)
@@ -34,7 +34,8 @@ func (a *App) initRater(ctx context.Context) error {
 	stage := rater.NewStage(pl, a.writer(""), a.metrics).
 		WithEngines(engines, runstate.New(a.rdb, cfg.StateTTL).WithReplicaWait(a.cfg.Redis.StateReplicas())).
 		WithRerate(usagedb.NewRecords(a.ch),
-			&stream.GroupPosition{Client: kc, Group: "kakin-aggregator", Topic: schemas.TopicAccepted}, cfg.RerateWait)
+			&stream.GroupCaughtUp{Client: kc, Group: "kakin-aggregator",
+				Topics: []string{schemas.TopicRated, schemas.TopicUnrated, schemas.TopicStatus}}, cfg.RerateWait)
 	fixed := rater.NewFixedFees(a.replica, engines, a.writer(""), a.metrics, a.log).WithRecords(usagedb.NewRecords(a.ch))
 	cc := a.consumer(rater.StageName, "kakin-rater", []string{schemas.TopicAccepted})
 	cc.MaxWait = a.cfg.Kafka.HopWait()

@@ -246,7 +246,7 @@ func (s *Stage) process(ctx context.Context, b *stream.Batch[rawRecord]) error {
 // id is not an event.
 func decodeEvent(value []byte) (*schemas.UsageEvent, error) {
 	var ev schemas.UsageEvent
-	if err := json.Unmarshal(value, &ev); err != nil {
+	if err := schemas.UnmarshalEvent(value, &ev); err != nil {
 		return nil, err
 	}
 	if ev.Tenant == "" || ev.ID == "" {

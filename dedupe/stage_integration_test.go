@@ -267,9 +267,17 @@ func checkMalformed(t *testing.T, step string, got, want []kafka.Message) {
 	}
 }
 
+// mustDecode decodes an output: a parked record in the binary encoding
+// (schemas.MarshalUnrated), anything else as JSON.
 func mustDecode(t *testing.T, b []byte, v any) {
 	t.Helper()
-	if err := json.Unmarshal(b, v); err != nil {
+	var err error
+	if u, ok := v.(*schemas.Unrated); ok {
+		err = schemas.UnmarshalUnrated(b, u)
+	} else {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
 		t.Fatalf("decode %s: %v", b, err)
 	}
 }

@@ -107,7 +107,7 @@ func FuzzUsageBody(f *testing.F) {
 			msg := p.msgs[written]
 			written++
 			var stored schemas.UsageEvent // what dedupe and the rater read
-			if err := json.Unmarshal(msg.Value, &stored); err != nil {
+			if err := schemas.UnmarshalEvent(msg.Value, &stored); err != nil {
 				t.Fatalf("record %d: message %s does not decode: %v", i, msg.Value, err)
 			}
 			sameEvent(t, "message of "+string(raws[i]), stored, ev)

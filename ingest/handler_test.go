@@ -74,7 +74,7 @@ func TestHandlerMixedBatch(t *testing.T) {
 		t.Fatalf("produced %d messages, want 1", len(p.msgs))
 	}
 	var ev schemas.UsageEvent
-	if err := json.Unmarshal(p.msgs[0].Value, &ev); err != nil {
+	if err := schemas.UnmarshalEvent(p.msgs[0].Value, &ev); err != nil {
 		t.Fatal(err)
 	}
 	if ev.Tenant != "acme" || ev.ID != "e1" || ev.Quantity.String() != "2.5" {

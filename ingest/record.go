@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/kakin-dev/kakin/internal/httpapi"
@@ -48,13 +47,10 @@ func ValidateFields(f Fields, tenant string, now time.Time, lim Limits) (schemas
 }
 
 // Message is the usage.raw message of a validated event, exactly as the
-// ingest handler writes it: keyed by tenant/customer, the event as JSON,
+// ingest handler writes it: keyed by tenant/customer, the event in the
+// binary encoding (schemas.MarshalEvent; readers take JSON too),
 // timestamped with its receive time, with the headers the dedupe stage
 // claims it by (schemas.RawHeaders).
 func Message(ev *schemas.UsageEvent) (kafka.Message, error) {
-	value, err := json.Marshal(ev)
-	if err != nil {
-		return kafka.Message{}, fmt.Errorf("encode usage event %q: %w", ev.ID, err)
-	}
-	return kafka.Message{Key: ev.PartitionKey(), Value: value, Time: ev.ReceivedAt, Headers: schemas.RawHeaders(ev)}, nil
+	return kafka.Message{Key: ev.PartitionKey(), Value: schemas.MarshalEvent(ev), Time: ev.ReceivedAt, Headers: schemas.RawHeaders(ev)}, nil
 }

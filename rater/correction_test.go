@@ -111,9 +111,9 @@ func TestStageHandlesCorrections(t *testing.T) {
 	var l schemas.RatedLine
 	var st, st2 schemas.StatusChange
 	var u schemas.Unrated
-	_ = json.Unmarshal(out.msgs[0].Value, &l)
+	_ = schemas.UnmarshalRatedLine(out.msgs[0].Value, &l)
 	_ = json.Unmarshal(out.msgs[1].Value, &st)
-	_ = json.Unmarshal(out.msgs[2].Value, &u)
+	_ = schemas.UnmarshalUnrated(out.msgs[2].Value, &u)
 	_ = json.Unmarshal(out.msgs[3].Value, &st2)
 	if !l.Amount.Equal(decimal.NewFromInt(-2)) || l.Period != "2026-11" {
 		t.Errorf("correction line %+v", l)

@@ -2,7 +2,6 @@ package rater
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -146,11 +145,7 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 						if f.emitted[key] == sum {
 							continue
 						}
-						msgs, err := f.periodEndMessages(&tw[i], now)
-						if err != nil {
-							return err
-						}
-						for _, m := range msgs {
+						for _, m := range f.periodEndMessages(&tw[i], now) {
 							if m.Topic == schemas.TopicUnrated {
 								parked++
 							}
@@ -304,19 +299,12 @@ func (f *FixedFees) timeWeightedLines(ctx context.Context, tenant string, sc *ca
 // batch for ever, holding up every other line behind it.
 func (f *FixedFees) message(l *schemas.RatedLine, fl pricing.FixedLine, now time.Time) (kafka.Message, error) {
 	if schemas.StoredDecimalOK(l.Amount) && schemas.StoredDecimalOK(l.Event.Quantity) {
-		v, err := json.Marshal(l)
-		if err != nil {
-			return kafka.Message{}, fmt.Errorf("rater: encode: %w", err)
-		}
-		return kafka.Message{Topic: schemas.TopicRated, Key: l.Event.PartitionKey(), Value: v, Time: now}, nil
+		return kafka.Message{Topic: schemas.TopicRated, Key: l.Event.PartitionKey(), Value: schemas.MarshalRatedLine(l), Time: now}, nil
 	}
 	reason := fmt.Sprintf("fixed fee %q of service contract %q for %s: amount %s (quantity %d) does not fit the stored amounts (below 10^28); correct the fee's amount or the contract's quantity",
 		fl.Fee, fl.Contract, fl.Period, l.Amount, fl.Quantity)
 	f.log.Warn("rater: fixed fee parked as unrated", "tenant", l.Event.Tenant, "contract", fl.Contract, "fee", fl.Fee, "period", fl.Period.String(), "amount", l.Amount.String())
-	v, err := json.Marshal(&schemas.Unrated{Event: l.Event, ReasonCode: schemas.ReasonOverflow, Reason: reason, Stage: StageName, At: now})
-	if err != nil {
-		return kafka.Message{}, fmt.Errorf("rater: encode: %w", err)
-	}
+	v := schemas.MarshalUnrated(&schemas.Unrated{Event: l.Event, ReasonCode: schemas.ReasonOverflow, Reason: reason, Stage: StageName, At: now})
 	return kafka.Message{Topic: schemas.TopicUnrated, Key: l.Event.PartitionKey(), Value: v, Time: now}, nil
 }
 
@@ -333,7 +321,7 @@ type periodEnd struct {
 // run prices it, and parked on usage.unrated under the line's id with the
 // reason; a line the store could not hold is parked as amount_overflow
 // instead of written (the reconciliation then shows the difference).
-func (f *FixedFees) periodEndMessages(pe *periodEnd, now time.Time) ([]kafka.Message, error) {
+func (f *FixedFees) periodEndMessages(pe *periodEnd, now time.Time) []kafka.Message {
 	l := &pe.line
 	var out []kafka.Message
 	code, reason := "", ""
@@ -342,22 +330,15 @@ func (f *FixedFees) periodEndMessages(pe *periodEnd, now time.Time) ([]kafka.Mes
 		code, reason = schemas.ReasonOverflow, fmt.Sprintf("time-weighted charge %s for %s: amount %s (quantity %s) does not fit the stored amounts (below 10^28)",
 			l.Item, l.Period, l.Amount, l.Event.Quantity)
 	default:
-		v, err := json.Marshal(l)
-		if err != nil {
-			return nil, fmt.Errorf("rater: encode: %w", err)
-		}
-		out = append(out, kafka.Message{Topic: schemas.TopicRated, Key: l.Event.PartitionKey(), Value: v, Time: now})
+		out = append(out, kafka.Message{Topic: schemas.TopicRated, Key: l.Event.PartitionKey(), Value: schemas.MarshalRatedLine(l), Time: now})
 		if pe.reason == nil {
-			return out, nil
+			return out
 		}
 		code, reason = pe.reason.Code, fmt.Sprintf("time-weighted charge %s for %s: %s", l.Item, l.Period, pe.reason.Reason)
 	}
 	f.log.Warn("rater: time-weighted charge parked as unrated", "tenant", l.Event.Tenant, "item", l.Item, "period", l.Period, "reason", reason)
-	v, err := json.Marshal(&schemas.Unrated{Event: l.Event, ReasonCode: code, Reason: reason, Stage: StageName, At: now})
-	if err != nil {
-		return nil, fmt.Errorf("rater: encode: %w", err)
-	}
-	return append(out, kafka.Message{Topic: schemas.TopicUnrated, Key: l.Event.PartitionKey(), Value: v, Time: now}), nil
+	v := schemas.MarshalUnrated(&schemas.Unrated{Event: l.Event, ReasonCode: code, Reason: reason, Stage: StageName, At: now})
+	return append(out, kafka.Message{Topic: schemas.TopicUnrated, Key: l.Event.PartitionKey(), Value: v, Time: now})
 }
 
 // fixedPrefix starts the event id of every fixed-fee line; usage record ids

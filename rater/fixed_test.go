@@ -2,7 +2,6 @@ package rater
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
@@ -122,7 +121,7 @@ func TestFixedFeeOverflowIsParked(t *testing.T) {
 		for _, m := range out.msgs {
 			if m.Topic == schemas.TopicUnrated {
 				var u schemas.Unrated
-				if err := json.Unmarshal(m.Value, &u); err != nil {
+				if err := schemas.UnmarshalUnrated(m.Value, &u); err != nil {
 					t.Fatal(err)
 				}
 				parked = append(parked, u)

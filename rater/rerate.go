@@ -24,10 +24,14 @@ type History interface {
 	PeriodLines(ctx context.Context, tenant, customer, period string) ([]schemas.RatedLine, error)
 }
 
-// StoredUpTo waits until the aggregator has stored every usage.accepted
-// record before a position.
+// StoredUpTo waits until the aggregator has stored every output the rater
+// wrote so far: the aggregator stores a customer's records from the rated
+// lines and parked records that carry them (schemas.RecordOrigin), so once
+// it has caught up with usage.rated, usage.unrated and usage.status, every
+// record before a re-rate request is in usage_records, with its lines and
+// statuses.
 type StoredUpTo interface {
-	WaitCommitted(ctx context.Context, partition int, offset int64, poll time.Duration) error
+	WaitCaughtUp(ctx context.Context, poll time.Duration) error
 }
 
 // WithRerate lets the stage answer re-rate requests, reading stored records
@@ -69,8 +73,12 @@ func (s *Stage) rerate(ctx context.Context, b *stream.Batch[decoded], i int) err
 		b.Count("rerate_unsupported", 1)
 		return nil
 	}
+	// Every record before the request was priced and its outputs written
+	// (handleSegment flushed them, and earlier batches were acknowledged
+	// before they were committed): once the aggregator has caught up with
+	// the outputs written so far, they are stored.
 	wait, cancel := context.WithTimeout(ctx, s.rerateWait)
-	err := s.stored.WaitCommitted(wait, m.Partition, m.Offset, 100*time.Millisecond)
+	err := s.stored.WaitCaughtUp(wait, 100*time.Millisecond)
 	cancel()
 	if err != nil {
 		return stream.Fail("rerate_wait", fmt.Errorf("rater: re-rate %s/%s %s: %w", r.Tenant, r.Customer, r.Period, err))
@@ -177,11 +185,7 @@ func (s *Stage) rerate(ctx context.Context, b *stream.Batch[decoded], i int) err
 }
 
 func ratedMessage(m stream.Message, l *schemas.RatedLine) (stream.Message, error) {
-	value, err := json.Marshal(l)
-	if err != nil {
-		return stream.Message{}, fmt.Errorf("rater: encode: %w", err)
-	}
-	return stream.Message{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time}, nil
+	return stream.Message{Topic: schemas.TopicRated, Key: m.Key, Value: schemas.MarshalRatedLine(l), Time: m.Time}, nil
 }
 
 // decodeRerate reads a re-rate request; one without tenant or customer is

@@ -77,7 +77,7 @@ func decode(m *stream.Message) (decoded, error) {
 		return decoded{ev: &c.Event, corr: &c}, nil
 	}
 	var ev schemas.UsageEvent
-	if err := json.Unmarshal(m.Value, &ev); err != nil {
+	if err := schemas.UnmarshalEvent(m.Value, &ev); err != nil {
 		return decoded{}, fmt.Errorf("record is not a usage event: %w", err)
 	}
 	return decoded{ev: &ev}, nil
@@ -209,22 +209,23 @@ func (s *Stage) handleSegment(ctx context.Context, b *stream.Batch[decoded], fro
 func (s *Stage) priceFromList(m stream.Message, ev *schemas.UsageEvent, now time.Time) ([]stream.Message, string, error) {
 	o := s.prices.Rate(ev, now)
 	if o.Line == nil {
+		o.Unrated.Record = recordOrigin(m, ev)
 		out, err := unratedMessage(m, o.Unrated)
 		return out, "unrated", err
 	}
-	value, err := json.Marshal(o.Line)
-	if err != nil {
-		return nil, "", fmt.Errorf("rater: encode: %w", err)
-	}
-	return []stream.Message{{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time}}, "rated", nil
+	o.Line.Record = recordOrigin(m, ev)
+	return []stream.Message{{Topic: schemas.TopicRated, Key: m.Key, Value: schemas.MarshalRatedLine(o.Line), Time: m.Time}}, "rated", nil
+}
+
+// recordOrigin marks the output that carries the usage record m to the
+// aggregator (schemas.RecordOrigin): its usage.accepted position and the
+// contract it named.
+func recordOrigin(m stream.Message, ev *schemas.UsageEvent) *schemas.RecordOrigin {
+	return &schemas.RecordOrigin{Partition: m.Partition, Offset: m.Offset, Contract: ev.Contract}
 }
 
 func unratedMessage(m stream.Message, u *schemas.Unrated) ([]stream.Message, error) {
-	value, err := json.Marshal(u)
-	if err != nil {
-		return nil, fmt.Errorf("rater: encode: %w", err)
-	}
-	return []stream.Message{{Topic: schemas.TopicUnrated, Key: m.Key, Value: value, Time: m.Time}}, nil
+	return []stream.Message{{Topic: schemas.TopicUnrated, Key: m.Key, Value: schemas.MarshalUnrated(u), Time: m.Time}}, nil
 }
 
 // correct prices a correction of a price-list tenant into its output
@@ -247,11 +248,7 @@ func correctionMessages(m stream.Message, c *schemas.Correction, lines []schemas
 		Status: schemas.StatusForGeneration(c.Generation), Reason: c.Reason, Actor: c.Actor,
 		RequestedAt: c.RequestedAt, AppliedAt: now, Priced: len(lines) > 0}
 	for i := range lines {
-		value, err := json.Marshal(&lines[i])
-		if err != nil {
-			return nil, fmt.Errorf("rater: encode: %w", err)
-		}
-		out = append(out, stream.Message{Topic: schemas.TopicRated, Key: m.Key, Value: value, Time: m.Time})
+		out = append(out, stream.Message{Topic: schemas.TopicRated, Key: m.Key, Value: schemas.MarshalRatedLine(&lines[i]), Time: m.Time})
 		st.Lines = append(st.Lines, lines[i].LineID)
 	}
 	value, err := json.Marshal(&st)

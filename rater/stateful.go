@@ -2,7 +2,6 @@ package rater
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -239,11 +238,11 @@ func (s *Stage) applyCharges(b *batchStates, it *engineItem) ([]pricing.Line, []
 func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) ([]stream.Message, string, error) {
 	ev := it.ev
 	unratedMsg := func(code, reason string) ([]stream.Message, error) {
-		value, err := json.Marshal(&schemas.Unrated{Event: *ev, ReasonCode: code, Reason: reason, Stage: StageName, At: now})
-		if err != nil {
-			return nil, fmt.Errorf("rater: encode: %w", err)
+		u := schemas.Unrated{Event: *ev, ReasonCode: code, Reason: reason, Stage: StageName, At: now}
+		if it.corr == nil {
+			u.Record = recordOrigin(it.msg, ev)
 		}
-		return []stream.Message{{Topic: schemas.TopicUnrated, Key: it.msg.Key, Value: value, Time: it.msg.Time}}, nil
+		return []stream.Message{{Topic: schemas.TopicUnrated, Key: it.msg.Key, Value: schemas.MarshalUnrated(&u), Time: it.msg.Time}}, nil
 	}
 	if it.corr != nil {
 		// A correction moves the running state once per generation: a
@@ -314,13 +313,11 @@ func (s *Stage) priceWithEngine(b *batchStates, it *engineItem, now time.Time) (
 		out, err := s.statusChange(it, rated, now)
 		return out, "correction", err
 	}
+	// The first line also carries the record to usage_records.
+	rated[0].Record = recordOrigin(it.msg, ev)
 	out := make([]stream.Message, 0, len(rated))
 	for i := range rated {
-		value, err := json.Marshal(&rated[i])
-		if err != nil {
-			return nil, "", fmt.Errorf("rater: encode: %w", err)
-		}
-		out = append(out, stream.Message{Topic: schemas.TopicRated, Key: it.msg.Key, Value: value, Time: it.msg.Time})
+		out = append(out, stream.Message{Topic: schemas.TopicRated, Key: it.msg.Key, Value: schemas.MarshalRatedLine(&rated[i]), Time: it.msg.Time})
 	}
 	return out, "rated", nil
 }

@@ -115,7 +115,7 @@ func ratedLines(t *testing.T, msgs []kafka.Message) []schemas.RatedLine {
 			continue
 		}
 		var l schemas.RatedLine
-		if err := json.Unmarshal(m.Value, &l); err != nil {
+		if err := schemas.UnmarshalRatedLine(m.Value, &l); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, l)

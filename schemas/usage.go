@@ -75,6 +75,34 @@ type RatedLine struct {
 	Currency   string          `json:"currency"`
 	Period     string          `json:"period"` // billing period YYYY-MM in the tenant's time zone
 	RatedAt    time.Time       `json:"rated_at"`
+	// Record is set on the first line the rater derives from a usage
+	// record: the line then also carries the record for usage_records
+	// (Event, with Record.Contract as the record named it).
+	Record *RecordOrigin `json:"record,omitempty"`
+}
+
+// RecordOrigin marks the rater's output that carries an accepted usage record
+// to the aggregator, so that the aggregator stores the record
+// (usage_records) from the same message as its outcome and reads one message
+// per record instead of usage.accepted as well. Partition and Offset are the
+// record's position in usage.accepted (a re-rate replays a customer's records
+// in that order, usagedb.Records.History); Contract is the contract the
+// record named as received, since a rated line's Event names the contract it
+// was priced under. The rater sets it on the first rated line of each usage
+// record, or on its Unrated record when it parks it; corrections, re-rates and
+// fixed fees carry none.
+type RecordOrigin struct {
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Contract  string `json:"contract,omitempty"`
+}
+
+// Record returns the accepted record an output carrying o stands for: ev
+// with the contract the record named.
+func (o *RecordOrigin) Record(ev *UsageEvent) UsageEvent {
+	r := *ev
+	r.Contract = o.Contract
+	return r
 }
 
 // Reason codes for records that could not be rated.
@@ -109,4 +137,7 @@ type Unrated struct {
 	Stage      string     `json:"stage"`
 	Raw        string     `json:"raw,omitempty"`
 	At         time.Time  `json:"at"`
+	// Record is set when the rater parks a usage record: the message then
+	// also carries the record for usage_records (RatedLine.Record).
+	Record *RecordOrigin `json:"record,omitempty"`
 }

@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
@@ -91,7 +90,7 @@ func (e *env) emitPeriodLines(tenant string, now time.Time) []schemas.RatedLine 
 			e.t.Fatalf("emitted to %s: %s", m.Topic, m.Value)
 		}
 		var l schemas.RatedLine
-		if err := json.Unmarshal(m.Value, &l); err != nil {
+		if err := schemas.UnmarshalRatedLine(m.Value, &l); err != nil {
 			e.t.Fatal(err)
 		}
 		lines = append(lines, l)

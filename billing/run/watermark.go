@@ -21,15 +21,16 @@ type StageGroup struct {
 }
 
 // PipelineSteps are the stages a run waits for, in the order records flow:
-// dedupe on usage.raw; then the rater and the aggregator on usage.accepted
-// (the records themselves, usage_records); then the aggregator on what
-// dedupe and the rater produced (rated lines, duplicates, unrated,
-// statuses). Each step's end offsets are pinned once the step before
-// reached its own, so what a stage wrote for a record received before the
-// run's start is behind the next step's pin.
+// dedupe on usage.raw; then the rater on usage.accepted; then the aggregator
+// on what dedupe and the rater produced (rated lines, duplicates, unrated,
+// statuses; the rater's first output of each record also carries the record
+// itself for usage_records, so the aggregator does not read usage.accepted).
+// Each step's end offsets are pinned once the step before reached its own,
+// so what a stage wrote for a record received before the run's start is
+// behind the next step's pin.
 var PipelineSteps = [][]StageGroup{
 	{{Group: "kakin-dedupe", Topics: []string{schemas.TopicRaw}}},
-	{{Group: "kakin-rater", Topics: []string{schemas.TopicAccepted}}, {Group: "kakin-aggregator", Topics: []string{schemas.TopicAccepted}}},
+	{{Group: "kakin-rater", Topics: []string{schemas.TopicAccepted}}},
 	{{Group: "kakin-aggregator", Topics: []string{schemas.TopicRated, schemas.TopicDuplicates, schemas.TopicUnrated, schemas.TopicStatus}}},
 }
 

@@ -27,6 +27,10 @@ func runLoadgen(ctx context.Context, args []string) error {
 		ch        chdb.Config
 		priceList string
 		jsonOut   bool
+		logQuery  bool
+		tiered    bool
+		printCat  bool
+		printCus  bool
 		logCfg    app.LogConfig
 	)
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "ingest base URL; usage is posted to <url>/v1/usage")
@@ -48,6 +52,11 @@ func runLoadgen(ctx context.Context, args []string) error {
 	fs.StringVar(&ch.Password, "clickhouse-password", "", "ClickHouse password")
 	fs.DurationVar(&cfg.Timeout, "timeout", 2*time.Minute, "how long to wait after sending for ClickHouse to hold the full totals")
 	fs.BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	fs.StringVar(&cfg.RunID, "run-id", "", "run id prefixing every customer and event id (default: time-based and random)")
+	fs.BoolVar(&tiered, "catalog-tiered", false, "the tenant is priced by loadgen's tiered catalogue (graduated tiers, running state; apply it first with --print-catalog and kakin catalog apply): expected totals from that catalogue instead of --price-list")
+	fs.BoolVar(&printCat, "print-catalog", false, "print the tiered catalogue file for --run-id and --customers and exit")
+	fs.BoolVar(&printCus, "print-customers", false, "print the customer ids of --run-id and --customers, one a line, and exit (create them before applying the tiered catalogue)")
+	fs.BoolVar(&logQuery, "clickhouse-log-queries", false, "log loadgen's own ClickHouse queries in system.query_log (log_queries = 1), to measure their share of ClickHouse's CPU")
 	logCfg.RegisterFlags(fs)
 	if err := app.ParseFlags(fs, args); err != nil {
 		return err
@@ -56,6 +65,28 @@ func runLoadgen(ctx context.Context, args []string) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg.Log = logCfg.Logger(os.Stderr)
+	if printCus {
+		if !loadgen.ValidRunID(cfg.RunID) {
+			return fmt.Errorf("--run-id %q: want 1-40 of a-z, 0-9, '-'", cfg.RunID)
+		}
+		_, err := os.Stdout.WriteString(strings.Join(loadgen.RunCustomers(cfg.RunID, cfg.Customers), "\n") + "\n")
+		return err
+	}
+	if printCat || tiered {
+		if !loadgen.ValidRunID(cfg.RunID) {
+			return fmt.Errorf("--run-id %q: the tiered catalogue names the run's customers, give the run id (1-40 of a-z, 0-9, '-')", cfg.RunID)
+		}
+		doc := loadgen.TieredCatalogue(cfg.RunID, cfg.Customers)
+		if printCat {
+			_, err := os.Stdout.WriteString(doc)
+			return err
+		}
+		eng, err := loadgen.CompileCatalogue(doc)
+		if err != nil {
+			return err
+		}
+		cfg.Engine = eng
+	}
 	if clientID != "" {
 		tok, err := fetchToken(ctx, cfg.URL, clientID, clientSecret)
 		if err != nil {
@@ -64,17 +95,21 @@ func runLoadgen(ctx context.Context, args []string) error {
 		cfg.Token = tok
 	}
 
-	pl, err := pricelist.Load(priceList)
-	if err != nil {
-		return err
+	if cfg.Engine == nil {
+		pl, err := pricelist.Load(priceList)
+		if err != nil {
+			return err
+		}
+		cfg.PriceList = pl
 	}
-	cfg.PriceList = pl
 	conn, err := chdb.Open(ctx, ch)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	cfg.Store = loadgen.NewClickHouse(conn)
+	store := loadgen.NewClickHouse(conn)
+	store.LogQueries = logQuery
+	cfg.Store = store
 
 	res, runErr := loadgen.Run(ctx, cfg)
 	if res != nil {

@@ -55,10 +55,12 @@ func main() {
 	var err error
 	switch cmd {
 	case "serve":
+		setGC()
 		err = runServe(ctx, args)
 	case "migrate":
 		err = runMigrate(ctx, args)
 	case "dev":
+		setGC()
 		err = runDev(ctx, args)
 	case "broker":
 		err = runBroker(ctx, args)

@@ -291,7 +291,7 @@ func TestPartialImportPublishesValidRecordsAndReportsTheRest(t *testing.T) {
 	var ids []string
 	for _, m := range msgs {
 		var ev schemas.UsageEvent
-		if err := json.Unmarshal(m.Value, &ev); err != nil {
+		if err := schemas.UnmarshalEvent(m.Value, &ev); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, ev.ID)
@@ -397,7 +397,7 @@ func TestAtomicImportOfValidRecordsPublishesThemAll(t *testing.T) {
 	}
 	for _, m := range msgs {
 		var ev schemas.UsageEvent
-		if err := json.Unmarshal(m.Value, &ev); err != nil {
+		if err := schemas.UnmarshalEvent(m.Value, &ev); err != nil {
 			t.Fatal(err)
 		}
 		if want := (schemas.ImportSource{File: "usage.ndjson", Job: a.Job.ID}); ev.Import == nil || *ev.Import != want {
@@ -429,7 +429,7 @@ func TestBareUploadNamesItsFileInContentDisposition(t *testing.T) {
 	}
 	for _, m := range msgs {
 		var ev schemas.UsageEvent
-		if err := json.Unmarshal(m.Value, &ev); err != nil {
+		if err := schemas.UnmarshalEvent(m.Value, &ev); err != nil {
 			t.Fatal(err)
 		}
 		if want := (schemas.ImportSource{File: "March usage.csv", Job: a.Job.ID}); ev.Import == nil || *ev.Import != want {
@@ -599,7 +599,7 @@ func TestStoppedImportIsResumedFromItsCheckpoint(t *testing.T) {
 	seen := map[string]int{}
 	for _, m := range rawMessages(t, ten) {
 		var ev schemas.UsageEvent
-		_ = json.Unmarshal(m.Value, &ev)
+		_ = schemas.UnmarshalEvent(m.Value, &ev)
 		seen[ev.ID]++
 	}
 	if len(seen) != n {

@@ -510,39 +510,109 @@ func GroupLag(ctx context.Context, client *kafka.Client, group string, topics []
 	return lag, nil
 }
 
-// GroupPosition reports how far a consumer group has committed on one
-// topic: the rater's re-rate waits until the aggregator has stored every
-// record before a position.
-type GroupPosition struct {
+// GroupCaughtUp waits for a consumer group to catch up with its topics: the
+// rater's re-rate waits until the aggregator has stored every output the
+// rater wrote before the request (the lines and parked records that carry
+// the customer's records, and the status changes).
+type GroupCaughtUp struct {
 	Client *kafka.Client
 	Group  string
-	Topic  string
+	Topics []string
 }
 
-// WaitCommitted blocks until the group's committed offset on partition is at
-// least offset (every record before offset handled), polling every poll,
-// until ctx ends.
-func (g *GroupPosition) WaitCommitted(ctx context.Context, partition int, offset int64, poll time.Duration) error {
+// WaitCaughtUp reads the end offset of every partition of the topics now and
+// blocks until the group has committed at least that offset on each one
+// (every message written before the call handled), polling every poll, until
+// ctx ends.
+func (g *GroupCaughtUp) WaitCaughtUp(ctx context.Context, poll time.Duration) error {
+	ends, err := g.endOffsets(ctx)
+	if err != nil {
+		return fmt.Errorf("wait for %s to catch up: %w", g.Group, err)
+	}
+	req := &kafka.OffsetFetchRequest{GroupID: g.Group, Topics: map[string][]int{}}
+	for t, ps := range ends {
+		for p := range ps {
+			req.Topics[t] = append(req.Topics[t], p)
+		}
+	}
+	if len(req.Topics) == 0 {
+		return nil // nothing written yet
+	}
 	for {
-		res, err := g.Client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: g.Group,
-			Topics: map[string][]int{g.Topic: {partition}}})
+		behind := ""
+		res, err := g.Client.OffsetFetch(ctx, req)
 		if err == nil && res.Error != nil && !errors.Is(res.Error, kafka.GroupIdNotFound) {
 			err = res.Error
 		}
 		if err == nil {
-			for _, p := range res.Topics[g.Topic] {
-				if p.Partition == partition && p.Error == nil && p.CommittedOffset >= offset {
-					return nil
+			committed := map[string]map[int]int64{}
+			for t, ps := range res.Topics {
+				for _, p := range ps {
+					if p.Error == nil {
+						if committed[t] == nil {
+							committed[t] = map[int]int64{}
+						}
+						committed[t][p.Partition] = p.CommittedOffset
+					}
 				}
+			}
+		check:
+			for t, ps := range ends {
+				for p, end := range ps {
+					if c, ok := committed[t][p]; !ok || c < end {
+						behind = fmt.Sprintf("%s/%d at %d of %d", t, p, c, end)
+						break check
+					}
+				}
+			}
+			if behind == "" {
+				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
 			if err != nil {
-				return fmt.Errorf("wait for %s to commit %s/%d@%d: %w (last error: %v)", g.Group, g.Topic, partition, offset, ctx.Err(), err)
+				return fmt.Errorf("wait for %s to catch up: %w (last error: %v)", g.Group, ctx.Err(), err)
 			}
-			return fmt.Errorf("wait for %s to commit %s/%d@%d: %w", g.Group, g.Topic, partition, offset, ctx.Err())
+			return fmt.Errorf("wait for %s to catch up (%s): %w", g.Group, behind, ctx.Err())
 		case <-time.After(poll):
 		}
 	}
+}
+
+// endOffsets returns the end offset of every partition of the topics that
+// holds any message.
+func (g *GroupCaughtUp) endOffsets(ctx context.Context) (map[string]map[int]int64, error) {
+	md, err := g.Client.Metadata(ctx, &kafka.MetadataRequest{Topics: g.Topics})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %v: %w", g.Topics, err)
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			return nil, fmt.Errorf("metadata of %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			req.Topics[t.Name] = append(req.Topics[t.Name], kafka.LastOffsetOf(p.ID))
+		}
+	}
+	res, err := g.Client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %v: %w", g.Topics, err)
+	}
+	ends := map[string]map[int]int64{}
+	for t, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("end offset of %s/%d: %w", t, p.Partition, p.Error)
+			}
+			if p.LastOffset > 0 {
+				if ends[t] == nil {
+					ends[t] = map[int]int64{}
+				}
+				ends[t][p.Partition] = p.LastOffset
+			}
+		}
+	}
+	return ends, nil
 }

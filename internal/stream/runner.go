@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -237,12 +236,7 @@ func (b *Batch[T]) Park(i int, err error) {
 	if b.out == nil {
 		return
 	}
-	value, merr := json.Marshal(u)
-	if merr != nil {
-		b.err = fmt.Errorf("%s: encode parked record: %w", b.r.Stage, merr)
-		return
-	}
-	b.out[i] = append(b.out[i][:0], Message{Topic: schemas.TopicUnrated, Key: m.Key, Value: value, Time: m.Time})
+	b.out[i] = append(b.out[i][:0], Message{Topic: schemas.TopicUnrated, Key: m.Key, Value: schemas.MarshalUnrated(u), Time: m.Time})
 	b.pending(i)
 }
 

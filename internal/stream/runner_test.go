@@ -3,7 +3,6 @@ package stream_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -154,7 +153,7 @@ func TestRunner(t *testing.T) {
 				}
 				got = append(got, o.Topic+":")
 				var u schemas.Unrated
-				if err := json.Unmarshal(o.Value, &u); err != nil {
+				if err := schemas.UnmarshalUnrated(o.Value, &u); err != nil {
 					t.Fatal(err)
 				}
 				if u.ReasonCode != schemas.ReasonMalformed || u.Stage != "test" || u.Raw != string(tt.batch[i].Value) ||

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/rater/pricelist"
+	"github.com/kakin-dev/kakin/rater/pricing"
 	"github.com/kakin-dev/kakin/schemas"
 	"github.com/shopspring/decimal"
 )
@@ -32,6 +33,11 @@ type Options struct {
 	DuplicateShare float64   // extra re-sent records, as a fraction of Events
 	Seed           uint64    // same seed, same traffic
 	From, To       time.Time // event times fall in [From, To)
+	// Engine, when set, is the tenant's compiled catalogue
+	// (CompileCatalogue of TieredCatalogue): the expected totals are what
+	// it gives for the run's events with running state, and the price list
+	// is not used.
+	Engine *pricing.Engine
 }
 
 // Batch is one request body and what it carries.
@@ -84,6 +90,7 @@ type Generator struct {
 	has        []bool            // customer has at least one event (its total may round to 0)
 	probeTotal decimal.Decimal
 	ratedAt    time.Time
+	events     []schemas.UsageEvent // with Options.Engine: every unique event and probe, in sending order
 }
 
 // NewGenerator checks o and that the price list prices every element the
@@ -104,14 +111,14 @@ func NewGenerator(o Options, pl *pricelist.List) (*Generator, error) {
 		return nil, errors.New("duplicate share must be between 0 and 1")
 	case !o.To.After(o.From):
 		return nil, errors.New("event time window is empty")
-	case pl == nil:
+	case pl == nil && o.Engine == nil:
 		return nil, errors.New("no price list")
 	}
 	g := &Generator{
 		opt:       o,
 		prices:    pl,
 		names:     make([]string, o.Customers),
-		probeCus:  o.RunID + "-probe",
+		probeCus:  probeCustomer(o.RunID),
 		seed:      mix64(o.Seed),
 		fromUnix:  o.From.Unix(),
 		span:      uint64(max(1, o.To.Unix()-o.From.Unix())),
@@ -121,20 +128,34 @@ func NewGenerator(o Options, pl *pricelist.List) (*Generator, error) {
 		has:       make([]bool, o.Customers),
 		ratedAt:   clock.Now().UTC(),
 	}
-	width := max(4, len(strconv.Itoa(o.Customers)))
-	for i := range g.names {
-		g.names[i] = fmt.Sprintf("%s-c%0*d", o.RunID, width, i+1)
-	}
+	g.names = customerNames(o.RunID, o.Customers)
 	// Fail before sending anything if the tenant cannot price the traffic.
 	for _, el := range Elements {
 		ev := schemas.UsageEvent{Tenant: o.Tenant, ID: o.RunID + "-check", Customer: g.names[0],
 			Element: el, Quantity: decimal.New(1, 0), Time: o.From}
-		if out := pl.Rate(&ev, g.ratedAt); out.Line == nil {
+		if o.Engine != nil {
+			if _, err := o.Engine.Resolve(&ev, nil); err != nil {
+				return nil, fmt.Errorf("catalogue cannot rate %s for customer %s: %w", el, ev.Customer, err)
+			}
+		} else if out := pl.Rate(&ev, g.ratedAt); out.Line == nil {
 			return nil, fmt.Errorf("price list cannot rate %s for tenant %s: %s", el, o.Tenant, out.Unrated.Reason)
 		}
 	}
 	return g, nil
 }
+
+// customerNames are the names of a run's load customers.
+func customerNames(runID string, customers int) []string {
+	names := make([]string, customers)
+	width := max(4, len(strconv.Itoa(customers)))
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-c%0*d", runID, width, i+1)
+	}
+	return names
+}
+
+// probeCustomer is the customer of a run's latency probes.
+func probeCustomer(runID string) string { return runID + "-probe" }
 
 // ValidRunID reports whether s can prefix ids and customer names and be
 // matched with LIKE '<s>-%' without escaping.
@@ -212,12 +233,23 @@ func (g *Generator) Probe(buf []byte, at time.Time) (Probe, error) {
 	at = at.UTC().Truncate(time.Second)
 	ue := schemas.UsageEvent{Tenant: g.opt.Tenant, ID: id, Customer: g.probeCus, Element: ProbeElement,
 		Quantity: decimal.New(1, 0), Time: at}
-	out := g.prices.Rate(&ue, g.ratedAt)
-	if out.Line == nil {
-		return Probe{}, fmt.Errorf("price list cannot rate probe %s: %s", id, out.Unrated.Reason)
+	var period string
+	if g.opt.Engine != nil {
+		cs, err := g.opt.Engine.Resolve(&ue, nil)
+		if err != nil {
+			return Probe{}, fmt.Errorf("catalogue cannot rate probe %s: %w", id, err)
+		}
+		period = cs[0].Period.ID.String()
+		g.events = append(g.events, ue)
+	} else {
+		out := g.prices.Rate(&ue, g.ratedAt)
+		if out.Line == nil {
+			return Probe{}, fmt.Errorf("price list cannot rate probe %s: %s", id, out.Unrated.Reason)
+		}
+		g.probeTotal = g.probeTotal.Add(out.Line.Amount)
+		g.lines++
+		period = out.Line.Period
 	}
-	g.probeTotal = g.probeTotal.Add(out.Line.Amount)
-	g.lines++
 	body := append(buf[:0], `{"id":"`...)
 	body = append(body, id...)
 	body = append(body, `","customer":"`...)
@@ -225,7 +257,7 @@ func (g *Generator) Probe(buf []byte, at time.Time) (Probe, error) {
 	body = append(body, `","element":"`+ProbeElement+`","quantity":"1","time":"`...)
 	body = at.AppendFormat(body, time.RFC3339)
 	body = append(body, "\"}\n"...)
-	return Probe{Body: body, ID: id, Customer: g.probeCus, Period: out.Line.Period}, nil
+	return Probe{Body: body, ID: id, Customer: g.probeCus, Period: period}, nil
 }
 
 // Expected returns the totals ClickHouse must hold for what was handed out so
@@ -234,6 +266,19 @@ func (g *Generator) Expected() Expected {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e := Expected{Lines: g.lines, Duplicates: uint64(g.dupsSent), PerCustomer: map[string]decimal.Decimal{}}
+	if g.opt.Engine != nil {
+		// In sending order, as the rater sees each customer's records
+		// (one customer's records share a partition); each
+		// customer-period's total does not depend on it.
+		b := g.opt.Engine.RatePeriod(g.events)
+		e.Lines = uint64(len(b.Lines))
+		for _, l := range b.Lines {
+			amt := l.Line.Decimal()
+			e.PerCustomer[l.Key.Customer] = e.PerCustomer[l.Key.Customer].Add(amt)
+			e.Total = e.Total.Add(amt)
+		}
+		return e
+	}
 	for i, amt := range g.perCust {
 		if g.has[i] {
 			e.PerCustomer[g.names[i]] = amt
@@ -248,7 +293,8 @@ func (g *Generator) Expected() Expected {
 }
 
 // expect rates one unique event with the real price list and adds its
-// rounded amount to its customer.
+// rounded amount to its customer; with a catalogue it keeps the event for
+// Expected, which rates them all with running state.
 func (g *Generator) expect(ev event) error {
 	ue := schemas.UsageEvent{
 		Tenant:   g.opt.Tenant,
@@ -257,6 +303,13 @@ func (g *Generator) expect(ev event) error {
 		Element:  Elements[ev.element],
 		Quantity: decimal.New(ev.mantissa, -ev.scale),
 		Time:     time.Unix(ev.unix, 0).UTC(),
+	}
+	if g.opt.Engine != nil {
+		if _, err := g.opt.Engine.Resolve(&ue, nil); err != nil {
+			return fmt.Errorf("catalogue cannot rate event %s: %w", ue.ID, err)
+		}
+		g.events = append(g.events, ue)
+		return nil
 	}
 	out := g.prices.Rate(&ue, g.ratedAt)
 	if out.Line == nil {

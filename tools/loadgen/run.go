@@ -24,6 +24,7 @@ import (
 
 	"github.com/kakin-dev/kakin/internal/clock"
 	"github.com/kakin-dev/kakin/rater/pricelist"
+	"github.com/kakin-dev/kakin/rater/pricing"
 )
 
 // Config is one load run.
@@ -41,7 +42,11 @@ type Config struct {
 	RunID          string        // "" = time-based plus random
 	Timeout        time.Duration // wait for ClickHouse to hold the totals after sending
 
-	PriceList  *pricelist.List
+	PriceList *pricelist.List
+	// Engine, when set, prices the expected totals instead of PriceList:
+	// the tenant's compiled catalogue (a catalogue-priced tenant, graduated
+	// tiers with running state; TieredCatalogue).
+	Engine     *pricing.Engine
 	Store      Store
 	HTTPClient *http.Client // nil = NewHTTPClient(Concurrency)
 	Log        *slog.Logger // nil = discard
@@ -149,7 +154,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	from, to := EventWindow(now)
 	gen, err := NewGenerator(Options{RunID: cfg.RunID, Tenant: cfg.Tenant, Events: cfg.Events, Batch: cfg.Batch,
-		Customers: cfg.Customers, DuplicateShare: cfg.DuplicateShare, Seed: cfg.Seed, From: from, To: to}, cfg.PriceList)
+		Customers: cfg.Customers, DuplicateShare: cfg.DuplicateShare, Seed: cfg.Seed, From: from, To: to,
+		Engine: cfg.Engine}, cfg.PriceList)
 	if err != nil {
 		return nil, err
 	}

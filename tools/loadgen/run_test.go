@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -144,6 +145,11 @@ func (f *fakePipeline) ProbeIDs(_ context.Context, tenant, customer, period stri
 		}
 	}
 	return ids, nil
+}
+
+// StoredLines is Lines: the fake stores each line once.
+func (f *fakePipeline) StoredLines(ctx context.Context, tenant, prefix string) (uint64, error) {
+	return f.Lines(ctx, tenant, prefix)
 }
 
 func (f *fakePipeline) Lines(_ context.Context, tenant, prefix string) (uint64, error) {
@@ -374,5 +380,55 @@ func TestParseRetryAfter(t *testing.T) {
 		if got := parseRetryAfter(tc.in, now); got != tc.want {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// gatedStore answers StoredLines from a script and counts the exact
+// (FINAL) reads.
+type gatedStore struct {
+	Store
+	stored []uint64 // one answer per poll; the last repeats
+	exact  int
+}
+
+// next is the next count of the script: the pipeline stores a line per
+// poll, each read sees the next state.
+func (g *gatedStore) next() uint64 {
+	n := g.stored[0]
+	if len(g.stored) > 1 {
+		g.stored = g.stored[1:]
+	}
+	return n
+}
+
+func (g *gatedStore) StoredLines(context.Context, string, string) (uint64, error) {
+	return g.next(), nil
+}
+
+func (g *gatedStore) Lines(context.Context, string, string) (uint64, error) {
+	g.exact++
+	return g.next(), nil
+}
+
+func (g *gatedStore) Duplicates(context.Context, string, string) (uint64, error) { return 0, nil }
+
+func (g *gatedStore) CustomerTotals(context.Context, string, string) (map[string]decimal.Decimal, error) {
+	return map[string]decimal.Decimal{"r-c1": decimal.NewFromInt(5)}, nil
+}
+
+func (g *gatedStore) Unrated(context.Context, string, string) (uint64, error) { return 0, nil }
+
+// verify reads the exact counts only once the stored rows reach the
+// expected lines: while fewer rows are stored, the lines cannot be complete,
+// and the FINAL reads are what cost ClickHouse.
+func TestVerifyReadsExactCountsOnceEnoughRowsAreStored(t *testing.T) {
+	st := &gatedStore{stored: []uint64{0, 1, 1, 2}}
+	exp := Expected{Lines: 2, PerCustomer: map[string]decimal.Decimal{"r-c1": decimal.NewFromInt(5)}, Total: decimal.NewFromInt(5)}
+	v, err := verify(context.Background(), st, "t", "r", exp, false, time.Now(), time.Minute, time.Millisecond, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Exact || st.exact != 1 {
+		t.Errorf("exact %v after %d exact reads, want exact after 1 (%s)", v.Exact, st.exact, v.Problem())
 	}
 }

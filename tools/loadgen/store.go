@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 )
@@ -15,6 +16,11 @@ type Store interface {
 	ProbeIDs(ctx context.Context, tenant, customer, period string) ([]string, error)
 	// Lines counts the rated lines of customers whose name starts with prefix.
 	Lines(ctx context.Context, tenant, customerPrefix string) (uint64, error)
+	// StoredLines counts the stored rows of those lines without
+	// deduplicating them: a line stored twice counts twice, so it is never
+	// below Lines, and it is much cheaper to ask. verify polls it and reads
+	// the exact counts only once it reaches the expected lines.
+	StoredLines(ctx context.Context, tenant, customerPrefix string) (uint64, error)
 	// CustomerTotals sums the rated amounts per customer for those customers.
 	CustomerTotals(ctx context.Context, tenant, customerPrefix string) (map[string]decimal.Decimal, error)
 	// Duplicates counts the records flagged duplicate whose id starts with prefix.
@@ -27,16 +33,32 @@ type Store interface {
 // leading ORDER BY columns of its table (tenant, then customer or event_id),
 // and groups by a String key only: ClickHouse 18.16 crashes grouping by a
 // Decimal next to another key.
-type ClickHouse struct{ Conn driver.Conn }
+type ClickHouse struct {
+	Conn driver.Conn
+	// LogQueries sets log_queries = 1 on every query of the store, so that
+	// ClickHouse keeps them in system.query_log with their CPU time
+	// (ProfileEvents UserTimeMicroseconds, SystemTimeMicroseconds): make
+	// bench reports what share of ClickHouse's CPU the load generator's own
+	// probe and verify queries take. Kakin's queries stay unlogged.
+	LogQueries bool
+}
 
 // NewClickHouse returns a Store reading through conn.
 func NewClickHouse(conn driver.Conn) *ClickHouse { return &ClickHouse{Conn: conn} }
+
+// ctx carries the store's query settings.
+func (c *ClickHouse) ctx(ctx context.Context) context.Context {
+	if !c.LogQueries {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1}))
+}
 
 // ProbeIDs reads without FINAL: a probe is queryable once any part holds its
 // line, and a line stored twice is still one id here. A FINAL read every
 // poll interval was over a third of ClickHouse's query time under load.
 func (c *ClickHouse) ProbeIDs(ctx context.Context, tenant, customer, period string) ([]string, error) {
-	rows, err := c.Conn.Query(ctx,
+	rows, err := c.Conn.Query(c.ctx(ctx),
 		`SELECT event_id FROM rated_usage WHERE tenant = ? AND customer = ? AND period = ?`,
 		tenant, customer, period)
 	if err != nil {
@@ -59,8 +81,13 @@ func (c *ClickHouse) Lines(ctx context.Context, tenant, customerPrefix string) (
 		tenant, likePrefix(customerPrefix))
 }
 
+func (c *ClickHouse) StoredLines(ctx context.Context, tenant, customerPrefix string) (uint64, error) {
+	return c.count(ctx, `SELECT count() FROM rated_usage WHERE tenant = ? AND customer LIKE ?`,
+		tenant, likePrefix(customerPrefix))
+}
+
 func (c *ClickHouse) CustomerTotals(ctx context.Context, tenant, customerPrefix string) (map[string]decimal.Decimal, error) {
-	rows, err := c.Conn.Query(ctx,
+	rows, err := c.Conn.Query(c.ctx(ctx),
 		`SELECT customer, sum(amount) FROM rated_usage FINAL WHERE tenant = ? AND customer LIKE ? GROUP BY customer`,
 		tenant, likePrefix(customerPrefix))
 	if err != nil {
@@ -91,7 +118,7 @@ func (c *ClickHouse) Unrated(ctx context.Context, tenant, idPrefix string) (uint
 
 func (c *ClickHouse) count(ctx context.Context, query string, args ...any) (uint64, error) {
 	var n uint64
-	err := c.Conn.QueryRow(ctx, query, args...).Scan(&n)
+	err := c.Conn.QueryRow(c.ctx(ctx), query, args...).Scan(&n)
 	return n, err
 }
 
