@@ -135,7 +135,8 @@ func (f *FixedFees) Emit(ctx context.Context) error {
 					if err != nil {
 						return err
 					}
-					tw, err := f.timeWeightedLines(ctx, tenant, sc, pid, ends, prev.End.In(prev.Location).UTC(), now, stored)
+					tw, err := f.timeWeightedLines(ctx, tenant, sc, pid, ends, prev.End.In(prev.Location).UTC(), now,
+						stored, eng.HasTimeWeighted(sc.ID, pid))
 					if err != nil {
 						return err
 					}
@@ -249,9 +250,10 @@ const levelMark = "#level:"
 // leaves fixed: lines alone), the time the first instant of the period's
 // last day (one ClickHouse partition whatever the computation), the
 // quantity the level-time. A stored period-end line of the contract and
-// period that the records no longer produce is returned at zero.
+// period that the records no longer produce is returned at zero (looked
+// for when the contract's plan has a time-weighted fee, hasTW).
 func (f *FixedFees) timeWeightedLines(ctx context.Context, tenant string, sc *catalog.ServiceContract, id pricing.PeriodID,
-	ends []pricing.PeriodEndLine, at, now time.Time, stored map[storedKey][]schemas.RatedLine) ([]periodEnd, error) {
+	ends []pricing.PeriodEndLine, at, now time.Time, stored map[storedKey][]schemas.RatedLine, hasTW bool) ([]periodEnd, error) {
 	var out []periodEnd
 	ids := map[string]bool{}
 	for _, pe := range ends {
@@ -269,8 +271,8 @@ func (f *FixedFees) timeWeightedLines(ctx context.Context, tenant string, sc *ca
 		ids[l.LineID] = true
 	}
 	sl, ok := f.records.(StoredLines)
-	if !ok {
-		return out, nil
+	if !ok || !hasTW && len(ends) == 0 {
+		return out, nil // no time-weighted fee: nothing to write at zero
 	}
 	k := storedKey{tenant, sc.Customer, id.String()}
 	lines, seen := stored[k]

@@ -10,23 +10,37 @@ import (
 // time-weighted fee, priced at the period's end (Batch.PeriodEndOf) — so a
 // caller reads the period's records only for contracts that need them.
 func (e *Engine) HasPeriodLines(contractID string, id PeriodID) bool {
+	pv := e.lastPlanVersion(contractID, id)
+	return pv != nil && (pv.idleMinimum || pv.commitment != nil || pv.timeWeighted())
+}
+
+// HasTimeWeighted reports whether a service contract's plan version in
+// force on the last day of a billing period it covers has a time-weighted
+// fee (the emitter then also looks for period-end lines to write at zero).
+func (e *Engine) HasTimeWeighted(contractID string, id PeriodID) bool {
+	pv := e.lastPlanVersion(contractID, id)
+	return pv != nil && pv.timeWeighted()
+}
+
+// lastPlanVersion is the plan version of a service contract in force on
+// the last day of a billing period it covers, or nil.
+func (e *Engine) lastPlanVersion(contractID string, id PeriodID) *planVersion {
 	k := e.contracts[contractID]
 	if k == nil {
-		return false
+		return nil
 	}
 	b := k.basic
 	p := b.period(id)
 	first, last := max(dayOf(p.Start), k.start, b.start), min(dayOf(p.End), k.end, b.end)
 	if first > last {
-		return false
+		return nil
 	}
 	for i := range k.terms {
 		if tm := &k.terms[i]; last >= tm.start && last <= tm.end {
-			pv := versionAt(tm.plan.versions, dateOf(last).In(b.loc).UnixNano())
-			return pv != nil && (pv.idleMinimum || pv.commitment != nil || pv.timeWeighted())
+			return versionAt(tm.plan.versions, dateOf(last).In(b.loc).UnixNano())
 		}
 	}
-	return false
+	return nil
 }
 
 // timeWeighted reports whether any version of a fee of the plan version
