@@ -89,7 +89,8 @@ func (t *Tenant) tax(fee string, on catalog.Date, loc *time.Location) (catalog.T
 // engine — the same code the stream prices with: every fixed fee of its
 // service contracts (FixedCharges), the period total of every metered
 // charge of rating the customer's records from empty states in their order
-// (RatePeriod), and the period lines — idle fee minimums and commitment
+// (RatePeriod; a time-weighted charge at its period-end amount,
+// Batch.PeriodEnd), and the period lines — idle fee minimums and commitment
 // true-ups (PeriodLines, which the stream's fixed-fee emitter writes once
 // the period ended). batch is the customer's RatePeriod result (records of any
 // period; the period's charges are picked out). The returned charges carry
@@ -135,6 +136,19 @@ func (t *Tenant) Charges(basic string, p Period, batch *pricing.Batch) ([]Charge
 			a.c.Discount = a.c.Discount.Add(l.Line.DiscountDecimal())
 			if l.UnitPriced {
 				a.c.UnitPrice, a.c.UnitPriced = l.UnitPrice, true
+			}
+		}
+		// Time-weighted charges: their lines are zero, their amount is the
+		// level-time of the period priced at its end (the stream's emitter
+		// writes the same, pricing.Batch.PeriodEndOf), their quantity the
+		// level-time.
+		for k := range contracts {
+			for _, pe := range batch.PeriodEndOf(k, p.ID) {
+				if a := byKey[pe.Key]; a != nil {
+					a.c.Amount = a.c.Amount.Add(pe.Line.Decimal())
+					a.c.Discount = a.c.Discount.Add(pe.Line.DiscountDecimal())
+					a.c.Quantity = pe.Quantity
+				}
 			}
 		}
 		for _, a := range byKey {

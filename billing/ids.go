@@ -29,26 +29,63 @@ func hash128(fields ...string) string {
 // ReceivableID derives a receivable's id from (tenant, basic contract,
 // period): one receivable per basic contract and period, whichever run
 // computes it, so a re-run or a resumed run writes the same rows. The id
-// starts with the period (rcv_YYYYMM_), so a lookup by id is a lookup by the
-// table's sorting key.
+// starts with the period, so a lookup by id is a lookup by the table's
+// sorting key: rcv_YYYYMM_ for a monthly period, rcv_YYYYMMDDd_ for a daily
+// one (YYYY-MM-DD) and rcv_YYYYMMDDw_ for a weekly one (YYYY-MM-DD/P1W), so
+// that the id holds no '/' and stays one URL path segment.
 func ReceivableID(tenant, basicContract, period string) string {
-	return "rcv_" + strings.Replace(period, "-", "", 1) + "_" + hash128("receivable", tenant, basicContract, period)
+	tag := strings.ReplaceAll(period, "-", "")
+	switch {
+	case len(period) == 14 && strings.HasSuffix(period, "/P1W"):
+		tag = strings.ReplaceAll(period[:10], "-", "") + "w"
+	case len(period) == 10:
+		tag += "d"
+	}
+	return "rcv_" + tag + "_" + hash128("receivable", tenant, basicContract, period)
 }
 
-// PeriodOfID returns the billing period (YYYY-MM) a receivable id names, or
-// false when s is not a receivable id.
+// PeriodOfID returns the billing period (YYYY-MM, YYYY-MM-DD or
+// YYYY-MM-DD/P1W) a receivable id names, or false when s is not a
+// receivable id.
 func PeriodOfID(s string) (string, bool) {
-	if len(s) != 4+6+1+32 || !strings.HasPrefix(s, "rcv_") || s[10] != '_' {
+	n := strings.IndexByte(s, '_')
+	if n != 3 || !strings.HasPrefix(s, "rcv_") {
 		return "", false
 	}
-	for _, c := range s[4:10] + s[11:] {
+	tagLen := len(s) - (4 + 1 + 32)
+	if tagLen != 6 && tagLen != 9 || s[4+tagLen] != '_' {
+		return "", false
+	}
+	tag, kind := s[4:4+tagLen], byte(0)
+	if tagLen == 9 {
+		tag, kind = tag[:8], tag[8]
+		if kind != 'd' && kind != 'w' {
+			return "", false
+		}
+	}
+	for _, c := range tag + s[5+tagLen:] {
 		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return "", false
 		}
 	}
-	p := s[4:8] + "-" + s[8:10]
+	for _, c := range tag {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	p := tag[0:4] + "-" + tag[4:6]
 	if p[5:] < "01" || p[5:] > "12" {
 		return "", false
+	}
+	if kind == 0 {
+		return p, true
+	}
+	p += "-" + tag[6:8]
+	if p[8:] < "01" || p[8:] > "31" {
+		return "", false
+	}
+	if kind == 'w' {
+		p += "/P1W"
 	}
 	return p, true
 }

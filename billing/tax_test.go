@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kakin-dev/kakin/catalog"
@@ -159,11 +160,23 @@ func TestFormatNumber(t *testing.T) {
 }
 
 func TestReceivableIDNamesItsPeriod(t *testing.T) {
-	id := ReceivableID("t", "b", "2026-11")
-	if p, ok := PeriodOfID(id); !ok || p != "2026-11" {
-		t.Errorf("%s: %s %v", id, p, ok)
+	for _, tt := range []struct{ period, prefix string }{
+		{"2026-11", "rcv_202611_"},
+		{"2019-03-11/P1W", "rcv_20190311w_"},
+		{"2019-03-14", "rcv_20190314d_"},
+	} {
+		id := ReceivableID("t", "b", tt.period)
+		if p, ok := PeriodOfID(id); !ok || p != tt.period || !strings.HasPrefix(id, tt.prefix) || strings.Contains(id, "/") {
+			t.Errorf("%s: %s %v, want the period %s and the prefix %s", id, p, ok, tt.period, tt.prefix)
+		}
 	}
-	for _, bad := range []string{"", "rcv_", "rcv_202613_" + id[11:], "rcv_202611-" + id[11:], id + "0", "RCV" + id[3:]} {
+	if ReceivableID("t", "b", "2019-03-11/P1W") == ReceivableID("t", "b", "2019-03-11") {
+		t.Error("a week and its first day have one receivable id")
+	}
+	id := ReceivableID("t", "b", "2026-11")
+	week := ReceivableID("t", "b", "2019-03-11/P1W")
+	for _, bad := range []string{"", "rcv_", "rcv_202613_" + id[11:], "rcv_202611-" + id[11:], id + "0", "RCV" + id[3:],
+		"rcv_20190311x_" + week[14:], "rcv_20190332w_" + week[14:], "rcv_2019031aw_" + week[14:]} {
 		if _, ok := PeriodOfID(bad); ok {
 			t.Errorf("%q accepted", bad)
 		}

@@ -298,6 +298,10 @@ func TestRaterStateSurvivesFailoverWithReplicasBehind(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Usage sent after the pause: the rater has work whose saves no replica
+	// can acknowledge (the first third may be rated before the pause).
+	held := third + 2
+	sendAll(t, r.front.url, "tiered", workload{bodies: r.bodies[third:held]}, func(int) {})
 	// Two failed batch attempts: with a save acknowledged by no replica, a
 	// batch is not done.
 	waitFor(t, time.Minute, "the rater to fail two batch attempts", func() (bool, string) {
@@ -324,7 +328,7 @@ func TestRaterStateSurvivesFailoverWithReplicasBehind(t *testing.T) {
 	now := r.promoted(t, old)
 	got, _ := r.e.rated(ctx, "tiered")
 	t.Logf("replicas paused, primary %s SIGKILLed with %d of %d lines stored; %s promoted", old, got.Lines, r.wantLines, now)
-	sendAll(t, r.front.url, "tiered", workload{bodies: r.bodies[third:]}, func(int) {})
+	sendAll(t, r.front.url, "tiered", workload{bodies: r.bodies[held:]}, func(int) {})
 	r.exact(t)
 }
 

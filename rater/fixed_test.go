@@ -10,6 +10,7 @@ import (
 	"github.com/kakin-dev/kakin/catalog"
 	"github.com/kakin-dev/kakin/internal/stream"
 	"github.com/kakin-dev/kakin/schemas"
+	"github.com/kakin-dev/kakin/usagedb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
 )
@@ -141,3 +142,8 @@ func TestFixedFeeOverflowIsParked(t *testing.T) {
 		}
 	}
 }
+
+// usagedb.Records is what the app gives the emitter: it must also be
+// StoredLines, or a time-weighted line whose records were all invalidated
+// would keep its old amount.
+var _ StoredLines = (*usagedb.Records)(nil)

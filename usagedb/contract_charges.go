@@ -15,6 +15,12 @@ import (
 // item is contract/fee.
 const FixedLinePrefix = "fixed:"
 
+// TimeWeightedMark is in the event id of a time-weighted charge's
+// period-end line (fixed:<contract>:<period>:<plan>:<item>#level:<rate
+// table>, rater.FixedFees): written by the fixed-fee emitter, but a metered
+// amount (加算額), not a fixed fee.
+const TimeWeightedMark = "#level:"
+
 // ContractCharges answers one service contract's charges per billing period
 // (pay-per-use, 従量課金情報参照) from rated_usage.
 type ContractCharges struct {
@@ -27,7 +33,8 @@ type ContractCharges struct {
 type ContractItem struct {
 	Period string
 	// Fixed is true for a fixed fee (基本額): the rater's fixed-fee lines,
-	// whose Element is the fee code. Otherwise the item is metered (加算額).
+	// whose Element is the fee code. Otherwise the item is metered (加算額),
+	// a time-weighted charge's period-end line (TimeWeightedMark) too.
 	Fixed    bool
 	Item     string // the charge item as rated: contract/fee, with [split values] when the fee splits
 	Element  string
@@ -67,7 +74,7 @@ func (c *ContractCharges) Items(ctx context.Context, tenantID, customer, contrac
 	}
 	args = append(args, contract)
 	rows, err := c.conn.Query(ctx, `
-		SELECT period, startsWith(eid, '`+FixedLinePrefix+`') AS fixed, item, element, currency,
+		SELECT period, startsWith(eid, '`+FixedLinePrefix+`') AND position(eid, '`+TimeWeightedMark+`') = 0 AS fixed, item, element, currency,
 		       sum(q) AS quantity, sum(a) AS amount, count() AS lines,
 		       min(t) AS first_time, max(t) AS last_time
 		FROM (

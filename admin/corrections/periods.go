@@ -22,8 +22,10 @@ type Periods struct {
 // NewPeriods returns the closed-period store.
 func NewPeriods(conn driver.Conn) *Periods { return &Periods{conn: conn, now: clock.Now} }
 
-// PeriodPattern is a billing period, YYYY-MM.
-var PeriodPattern = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
+// PeriodPattern is a billing period: YYYY-MM (monthly), YYYY-MM-DD (daily)
+// or YYYY-MM-DD/P1W (weekly, by its first day), as pricing.PeriodID
+// renders them.
+var PeriodPattern = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(/P1W)?)?$`)
 
 // PeriodState is one period's marker.
 type PeriodState struct {
@@ -40,7 +42,7 @@ func (p *Periods) Set(ctx context.Context, tenantID, period string, closed bool,
 		return fmt.Errorf("malformed tenant id %q", tenantID)
 	}
 	if !PeriodPattern.MatchString(period) {
-		return fmt.Errorf("period %q is not YYYY-MM", period)
+		return fmt.Errorf("period %q is not YYYY-MM, YYYY-MM-DD or YYYY-MM-DD/P1W", period)
 	}
 	now := p.now().UTC()
 	b, err := p.conn.PrepareBatch(ctx, "INSERT INTO closed_periods (tenant, period, closed, changed_at, changed_by, version)")

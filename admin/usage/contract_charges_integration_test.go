@@ -239,3 +239,40 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// A time-weighted charge's period-end line (the rater's fixed-fee emitter
+// writes it under a fixed: id once the period ended) is a metered amount
+// (加算額), not a base amount: its records' lines are zero, the level-time
+// line carries the amount.
+func TestContractChargesTimeWeightedIsAdditional(t *testing.T) {
+	conn := newDB(t)
+	at := time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
+	lines := []schemas.RatedLine{
+		contractLine("acme", "c1", "sc-2", "2026-03", "s1", "seats", "sc-2/seats", "2", "0", at),
+		contractLine("acme", "c1", "sc-2", "2026-03", "fixed:sc-2:2026-03:p:seats#level:ten", "seats#level", "sc-2/seats", "42", "420",
+			time.Date(2026, 3, 30, 15, 0, 0, 0, time.UTC)),
+	}
+	var batch []kafka.Message
+	for i, l := range lines {
+		batch = append(batch, ratedMsg(t, 0, int64(i), l))
+	}
+	if err := newStage(conn).HandleBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	status, body := get(t, readAPI(conn), "", "/v1/service-contracts/sc-2/charges?month=202603")
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	var got ContractChargesResponse
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Months) != 1 || got.Months[0].Total != "420" || len(got.Months[0].Items) != 2 {
+		t.Fatalf("got %s", body)
+	}
+	for _, it := range got.Months[0].Items {
+		if it.BillItem != BillItemAdditional {
+			t.Errorf("item %s (element %s): %s, want additional", it.Item, it.Element, it.BillItem)
+		}
+	}
+}

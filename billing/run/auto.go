@@ -94,8 +94,9 @@ func (a *Auto) Loop(ctx context.Context) error {
 
 // Due returns the periods of a tenant whose automatic run is due at now: for
 // each basic contract with service contracts, the period before the one
-// containing now − grace (that period ended at least grace ago), unless
-// closed. Sorted.
+// containing now − grace (that period ended at least grace ago; a month,
+// week or day as the basic contract's billing_period says), unless closed.
+// Sorted.
 func (a *Auto) Due(ctx context.Context, tenant string, now time.Time) ([]string, error) {
 	cat := a.s.o.Catalogues.Catalogue(tenant)
 	if cat == nil || len(cat.BasicContracts) == 0 {
@@ -135,7 +136,7 @@ func (a *Auto) Due(ctx context.Context, tenant string, now time.Time) ([]string,
 		if err != nil {
 			return nil, fmt.Errorf("the period of %s: %w", b.ID, err)
 		}
-		if prev := (p.ID - 1).String(); !closed[prev] {
+		if prev := p.ID.Prev().String(); !closed[prev] {
 			due[prev] = true
 		}
 	}

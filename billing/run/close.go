@@ -135,15 +135,34 @@ func (s *Service) Close(ctx context.Context, tenant, period, actor string) (Clos
 	return res, nil
 }
 
-// latestClosed returns the tenant's latest closed period, or "".
+// latestClosed returns the tenant's latest closed period, or "": the one
+// ending last (periodOrder), so that a tenant billing monthly and weekly
+// contracts orders "2019-03" (ending on a day of March) after the week
+// "2019-03-04/P1W", which the labels' text order would not.
 func latestClosed(closed map[string]bool) string {
 	latest := ""
 	for p, c := range closed {
-		if c && p > latest {
+		if c && (latest == "" || periodAfter(p, latest)) {
 			latest = p
 		}
 	}
 	return latest
+}
+
+// periodAfter reports whether period label a ends after b: by the last day
+// of each (of a monthly period, the last day of the month it ends in, its
+// end at the latest whatever the closing day), then by the label; a label
+// that does not parse orders by its text.
+func periodAfter(a, b string) bool {
+	pa, errA := pricing.ParsePeriod(a)
+	pb, errB := pricing.ParsePeriod(b)
+	if errA != nil || errB != nil {
+		return a > b
+	}
+	if la, lb := pa.LastDay(), pb.LastDay(); la != lb {
+		return la.After(lb)
+	}
+	return a > b
 }
 
 // Reopen reopens the tenant's latest closed period (any other is refused):

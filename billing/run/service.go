@@ -219,7 +219,8 @@ func (s *Service) Run(ctx context.Context, req Request) (Result, error) {
 
 // window is the time range whose usage can fall into the billing periods
 // from..to (the months before and of them, with a day's margin for time
-// zones).
+// zones). For weekly and daily periods, whose Month is the month of their
+// last day, that is a superset: a week starts at most 6 days earlier.
 func window(from, to pricing.PeriodID) (time.Time, time.Time) {
 	return time.Date(from.Year(), from.Month()-1, 1, 0, 0, 0, 0, time.UTC).Add(-26 * time.Hour),
 		time.Date(to.Year(), to.Month()+1, 1, 0, 0, 0, 0, time.UTC).Add(26 * time.Hour)
@@ -227,10 +228,10 @@ func window(from, to pricing.PeriodID) (time.Time, time.Time) {
 
 // adjusted returns the closed periods a run of p books adjustments for: the
 // consecutive closed periods right before p (at most MaxAdjustedPeriods),
-// newest first.
+// newest first; periods of p's length (months, weeks or days).
 func adjusted(p pricing.PeriodID, closed map[string]bool) []pricing.PeriodID {
 	var out []pricing.PeriodID
-	for q := p - 1; len(out) < MaxAdjustedPeriods && closed[q.String()]; q-- {
+	for q := p.Prev(); len(out) < MaxAdjustedPeriods && closed[q.String()]; q = q.Prev() {
 		out = append(out, q)
 	}
 	return out
@@ -248,7 +249,7 @@ type billedKey struct {
 // after it up to before.
 func (s *Service) billed(ctx context.Context, tenant string, q, before pricing.PeriodID) (map[billedKey]decimal.Decimal, error) {
 	out := map[billedKey]decimal.Decimal{}
-	for p := q; p < before; p++ {
+	for p := q; p < before; p = p.Next() {
 		recs, err := s.o.Store.Period(ctx, tenant, p.String())
 		if err != nil {
 			return nil, err

@@ -137,7 +137,10 @@
 // priced like any period quantity. It depends on time still to come, so the
 // stream's lines of such a charge are zero and the amount is priced once
 // the period has ended (Batch.PeriodEnd from RatePeriod over the period's
-// records; see PeriodEndLine). The level starts at zero in each period.
+// records; see PeriodEndLine, Batch.PeriodEndOf): the rater's fixed-fee
+// emitter writes that amount as a line once the period ended, the billing
+// run bills the same, and a commitment counts it (PeriodLines). The level
+// starts at zero in each period.
 // Invalidating a level change is ErrNeedsRecompute (the level before it
 // holds until the next change).
 //

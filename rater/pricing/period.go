@@ -101,6 +101,19 @@ func ParsePeriod(s string) (PeriodID, error) {
 	return 0, fmt.Errorf("period %q: want YYYY-MM (monthly), YYYY-MM-DD (daily) or YYYY-MM-DD/P1W (weekly)", s)
 }
 
+// LastDay is the last civil day of a weekly or daily period, and of a
+// monthly one the last day of the month it ends in (its end at the latest:
+// with a closing day d it ends on day d of that month). It orders periods
+// of different lengths by their end.
+func (p PeriodID) LastDay() catalog.Date {
+	if p.Weekly() || p.Daily() {
+		_, last := p.dayRange()
+		return dateOf(last)
+	}
+	y, m := p.Year(), p.Month()
+	return catalog.Date{Year: y, Month: m, Day: daysIn(y, m)}
+}
+
 // Year of the month the period ends in.
 func (p PeriodID) Year() int {
 	if p.Weekly() || p.Daily() {

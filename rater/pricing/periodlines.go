@@ -6,26 +6,77 @@ import (
 
 // HasPeriodLines reports whether a service contract's plan version in force
 // on the last day of a billing period it covers can charge period lines —
-// a commitment (TrueUp) or fee minimums without usage (IdleMinimums) — so a
+// a commitment (TrueUp), fee minimums without usage (IdleMinimums) or a
+// time-weighted fee, priced at the period's end (Batch.PeriodEndOf) — so a
 // caller reads the period's records only for contracts that need them.
 func (e *Engine) HasPeriodLines(contractID string, id PeriodID) bool {
+	pv := e.lastPlanVersion(contractID, id)
+	return pv != nil && (pv.idleMinimum || pv.commitment != nil || pv.timeWeighted())
+}
+
+// HasTimeWeighted reports whether a service contract's plan version in
+// force on the last day of a billing period it covers has a time-weighted
+// fee (the emitter then also looks for period-end lines to write at zero).
+func (e *Engine) HasTimeWeighted(contractID string, id PeriodID) bool {
+	pv := e.lastPlanVersion(contractID, id)
+	return pv != nil && pv.timeWeighted()
+}
+
+// lastPlanVersion is the plan version of a service contract in force on
+// the last day of a billing period it covers, or nil.
+func (e *Engine) lastPlanVersion(contractID string, id PeriodID) *planVersion {
 	k := e.contracts[contractID]
 	if k == nil {
-		return false
+		return nil
 	}
 	b := k.basic
 	p := b.period(id)
 	first, last := max(dayOf(p.Start), k.start, b.start), min(dayOf(p.End), k.end, b.end)
 	if first > last {
-		return false
+		return nil
 	}
 	for i := range k.terms {
 		if tm := &k.terms[i]; last >= tm.start && last <= tm.end {
-			pv := versionAt(tm.plan.versions, dateOf(last).In(b.loc).UnixNano())
-			return pv != nil && (pv.idleMinimum || pv.commitment != nil)
+			return versionAt(tm.plan.versions, dateOf(last).In(b.loc).UnixNano())
+		}
+	}
+	return nil
+}
+
+// timeWeighted reports whether any version of a fee of the plan version
+// meters an element with a time_weighted version.
+func (pv *planVersion) timeWeighted() bool {
+	for _, f := range pv.fees {
+		for _, v := range f.versions {
+			if !v.metered || v.element == nil {
+				continue
+			}
+			for _, ev := range v.element.versions {
+				if ev.aggCode == aggTimeWeighted {
+					return true
+				}
+			}
 		}
 	}
 	return false
+}
+
+// PeriodEndOf returns the period-end amounts of a service contract's
+// time-weighted charges of a billing period (PeriodEnd), in the batch's
+// order. The stream's fixed-fee emitter writes them once the period ended
+// and the receivable batch adds them to the charges' (zero) lines, so both
+// bill the same amount.
+func (b *Batch) PeriodEndOf(contractID string, id PeriodID) []PeriodEndLine {
+	if b == nil {
+		return nil
+	}
+	var out []PeriodEndLine
+	for _, l := range b.PeriodEnd {
+		if l.Key.Contract == contractID && l.Key.Period == id {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Item names a fixed line's charge item (after "contract/" in a stream line):
@@ -47,7 +98,8 @@ func (l *FixedLine) Item() string {
 // fees without a record in the period (IdleMinimums) and then the
 // commitment true-up (TrueUp), whose "used" is what the contract's lines of
 // the period charged before discounts — its fixed fees (FixedCharges), its
-// idle minimums and its metered charges in batch. batch is the RatePeriod
+// idle minimums and its metered charges in batch (time-weighted ones at
+// their period-end amount, Batch.PeriodEndOf). batch is the RatePeriod
 // result of the contract's customer over records of any period (nil: none);
 // only the contract's charges of the period count. This is the one code
 // path of the stream's emitter (rater.FixedFees), the receivable batch
@@ -75,6 +127,9 @@ func (e *Engine) PeriodLines(contractID string, id PeriodID, batch *Batch, all b
 			if l.Key.Contract == contractID && l.Key.Period == id {
 				used = used.Add(l.Line.Decimal().Sub(l.Line.DiscountDecimal()))
 			}
+		}
+		for _, l := range batch.PeriodEndOf(contractID, id) {
+			used = used.Add(l.Line.Decimal().Sub(l.Line.DiscountDecimal()))
 		}
 		for k, st := range batch.States {
 			if k.Contract == contractID && k.Period == id && !st.Empty() {

@@ -90,3 +90,64 @@ service_contracts: [{id: k1, customer: c1, basic_contract: b1, service: svc, sta
 		t.Error("HasPeriodLines: want true in March 2019, false before the contract")
 	}
 }
+
+// A time-weighted charge counts at its period-end amount towards a
+// commitment (its stream lines are zero), and a plan with a time-weighted
+// fee has period lines (HasPeriodLines: the emitter writes the amount once
+// the period ended). Seats at 10 per seat-day, commitment 1000: level 2
+// from March 11th is 2 × 21 = 42 seat-days, 420, so the true-up is 580.
+func TestPeriodLinesTimeWeighted(t *testing.T) {
+	doc := `
+services: [{code: svc, name: Svc, versions: [{valid_from: "2019-01-01T00:00:00Z", kind: service, plans: [p]}]}]
+plans: [{code: p, name: P, versions: [{valid_from: "2019-01-01T00:00:00Z", type: metered, currency: JPY, fees: [seats]COMMIT}]}]
+fees:
+  - {code: seats, name: Seats, versions: [{valid_from: "2019-01-01T00:00:00Z", kind: metered, element: seats, rates: [{rate_table: ten}]}]}
+elements:
+  - {code: seats, name: Seats, versions: [{valid_from: "2019-01-01T00:00:00Z", unit: seat, aggregation: time_weighted, time_unit: day}]}
+rate_tables:
+  - {code: ten, name: Ten, versions: [{valid_from: "2019-01-01T00:00:00Z", model: per_unit, unit_price: 10}]}
+basic_contracts: [{id: b1, customer: c1, start_date: "2019-01-01", currency: JPY, closing_day: 0, time_zone: UTC, rounding: half_up}]
+service_contracts: [{id: k1, customer: c1, basic_contract: b1, service: svc, start_date: "2019-01-01", plans: [{plan: p, start_date: "2019-01-01"}]}]
+`
+	at := time.Date(2019, 3, 11, 0, 0, 0, 0, time.UTC)
+	evs := []schemas.UsageEvent{{Tenant: "t", ID: "a", Customer: "c1", Contract: "k1", Element: "seats",
+		Quantity: decimal.NewFromInt(2), Time: at, ReceivedAt: at}}
+	march := PeriodOfMonth(2019, time.March)
+	for _, tc := range []struct {
+		name, commit string
+		want         map[string]string
+	}{
+		{"with a commitment", ", commitment: 1000", map[string]string{"#commitment": "580"}},
+		{"without", "", map[string]string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := catalog.Decode(strings.NewReader(strings.Replace(doc, "COMMIT", tc.commit, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := compile(t, c)
+			if !e.HasPeriodLines("k1", march) {
+				t.Error("HasPeriodLines: false for a plan with a time-weighted fee")
+			}
+			b := e.RatePeriod(evs)
+			ends := b.PeriodEndOf("k1", march)
+			if len(ends) != 1 || ends[0].Line.Decimal().String() != "420" || ends[0].Quantity.String() != "42" {
+				t.Fatalf("period end %+v, want one charge of 420 for 42 seat-days", ends)
+			}
+			if len(b.PeriodEndOf("k1", march.Next())) != 0 || len(b.PeriodEndOf("k2", march)) != 0 {
+				t.Error("PeriodEndOf: another period's or contract's charges")
+			}
+			lines, err := e.PeriodLines("k1", march, b, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, l := range lines {
+				got[l.Item()] = l.Amount.String()
+			}
+			if len(got) != len(tc.want) || got["#commitment"] != tc.want["#commitment"] {
+				t.Errorf("period lines %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

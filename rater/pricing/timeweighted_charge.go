@@ -17,8 +17,9 @@ import (
 // and fee bounds, discounts, rounding). The amount depends on time still to
 // come, so the stream's lines of such a charge are zero and the charge is
 // priced once its period has ended: PeriodEnd lines, from the period's
-// records (RatePeriod fills Batch.PeriodEnd; the rater stage would price
-// them at the period's close from the same records). Correction: removing
+// records (RatePeriod fills Batch.PeriodEnd; the rater's fixed-fee emitter
+// writes them once the period ended and the receivable batch bills them,
+// both through Batch.PeriodEndOf from the same records). Correction: removing
 // a level change (an invalidated record) is ErrNeedsRecompute, the period
 // re-rated without it — the level before it then holds until the next
 // change.
