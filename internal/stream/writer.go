@@ -16,17 +16,17 @@ func NewWriter(brokers []string, topic string) *kafka.Writer {
 
 // Writer returns a writer over c's Transport that produces synchronously
 // with acks=all. Topic may be empty, in which case every message names its
-// own topic. The batch settings follow the measurements in STACK.md
+// own topic. The batch settings follow the measurements in STACK.md:
 // kafka-go's defaults (1 s batch timeout) would make every synchronous call
 // take a second. Closing the writer leaves c's Transport open for the
 // process's other clients.
 func (c Conn) Writer(topic string) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:                   kafka.TCP(c.Brokers...),
-		Transport:              c.transport(),
-		Topic:                  topic,
-		Balancer:               &kafka.Hash{},
-		RequiredAcks:           kafka.RequireAll,
+		Addr:         kafka.TCP(c.Brokers...),
+		Transport:    c.transport(),
+		Topic:        topic,
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
 		// kafka-go preallocates BatchSize messages for each partition's
 		// batch of every call (writer.go, writeBatch.add), ~170 bytes
 		// each: a stage's call of ~1,200 messages over 12 partitions
