@@ -184,7 +184,7 @@ func (a *API) CreateRun(w http.ResponseWriter, r *http.Request) {
 	}
 	var errs []httpapi.FieldError
 	if _, err := pricing.ParsePeriod(p.Period); err != nil {
-		errs = append(errs, httpapi.FieldError{Field: "period", Reason: "must be YYYY-MM"})
+		errs = append(errs, httpapi.FieldError{Field: "period", Reason: periodFormat})
 	}
 	if p.Customer != "" && !schemas.ValidCode(p.Customer) {
 		errs = append(errs, httpapi.FieldError{Field: "customer", Reason: "is not a customer id"})
@@ -303,7 +303,7 @@ func parseFilter(q url.Values) (billingdb.Filter, []httpapi.FieldError) {
 	var errs []httpapi.FieldError
 	if f.Period != "" {
 		if _, err := pricing.ParsePeriod(f.Period); err != nil {
-			errs = append(errs, httpapi.FieldError{Field: "period", Reason: "must be YYYY-MM"})
+			errs = append(errs, httpapi.FieldError{Field: "period", Reason: periodFormat})
 		}
 	}
 	if f.Status != "" && !slices.Contains([]string{string(billing.StatusDraft), string(billing.StatusFinal),
@@ -556,10 +556,18 @@ type CloseView struct {
 	Frozen      uint64 `json:"already_final"`
 }
 
+// periodLabels are the billing period labels (pricing.ParsePeriod): a
+// month, a day, or a week by its first day. A weekly label holds a '/', so
+// in a URL path it is sent escaped: /v1/billing-periods/2019-03-04%2FP1W/close.
+const periodLabels = "YYYY-MM, YYYY-MM-DD or YYYY-MM-DD/P1W"
+
+// periodFormat is the reason given for a period that is not a label.
+const periodFormat = "must be " + periodLabels
+
 func pathPeriod(w http.ResponseWriter, r *http.Request) (string, bool) {
 	p := r.PathValue("period")
 	if _, err := pricing.ParsePeriod(p); err != nil {
-		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no period "+p+" (want YYYY-MM)")
+		httpapi.WriteProblem(w, http.StatusNotFound, "not_found", "no period "+p+" (want "+periodLabels+")")
 		return "", false
 	}
 	return p, true
@@ -627,7 +635,7 @@ func (a *API) CreateClose(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := pricing.ParsePeriod(p.Period); err != nil {
 		httpapi.WriteProblem(w, http.StatusUnprocessableEntity, "invalid_request", "the close request is invalid",
-			httpapi.FieldError{Field: "period", Reason: "must be YYYY-MM"})
+			httpapi.FieldError{Field: "period", Reason: periodFormat})
 		return
 	}
 	pj, _ := json.Marshal(p)
@@ -769,7 +777,7 @@ func (a *API) Preview(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Period != "" {
 		if _, err := pricing.ParsePeriod(req.Period); err != nil {
-			errs = append(errs, httpapi.FieldError{Field: "period", Reason: "YYYY-MM"})
+			errs = append(errs, httpapi.FieldError{Field: "period", Reason: periodFormat})
 		}
 	}
 	if len(errs) > 0 {
